@@ -1,0 +1,193 @@
+//! What the engine stores per key, what callers pass with an insert, and what they get back.
+//!
+//! An [`Entry`] is laid out for the hot path: the fields a read touches (hash, deadline, hit
+//! counter, value) are inline; state only some entries need (sliding/adaptive TTL bookkeeping,
+//! and, with the invalidation model, tags and dependencies) sits behind one optional box so that
+//! plain entries pay a pointer for it.
+
+use crate::clock::Timestamp;
+use crate::expiry::{EarlyRefresh, ExpiryState, KeyTtl, NEVER, Ttl};
+use crate::sync::{AtomicU8, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Saturation point of the per-entry hit counter: beyond it a read writes nothing, so hot
+/// entries read from several cores stop bouncing their cache line.
+pub(crate) const MAX_HITS: u8 = 3;
+
+#[derive(Debug)]
+pub(crate) struct Entry<K, V> {
+    pub(crate) key: K,
+    pub(crate) value: V,
+    pub(crate) hash: u64,
+    /// Absolute deadline in clock nanoseconds; [`NEVER`] for none. Atomic because reads may
+    /// extend it (sliding, adaptive).
+    pub(crate) deadline: AtomicU64,
+    /// Time of the last read, or of the write if never read.
+    pub(crate) last_access: AtomicU64,
+    /// Time of the first insert of this key (kept across replacements).
+    pub(crate) created: u64,
+    /// Time of the last write.
+    pub(crate) updated: u64,
+    pub(crate) version: u64,
+    pub(crate) weight: u32,
+    /// Hits since the eviction policy last looked (saturating at [`MAX_HITS`]).
+    pub(crate) hits: AtomicU8,
+    pub(crate) expiry: Option<Box<ExpiryState>>,
+}
+
+impl<K, V> Entry<K, V> {
+    pub(crate) fn deadline(&self) -> u64 {
+        self.deadline.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_expired(&self, now: u64) -> bool {
+        now >= self.deadline()
+    }
+
+    /// Records a read at `now` (`None` when the caller did not read the clock): bumps the hit
+    /// counter and moves sliding/adaptive deadlines. Touches shared memory only when something
+    /// changes.
+    pub(crate) fn record_read(&self, now: Option<u64>) {
+        let h = self.hits.load(Ordering::Relaxed);
+        if h < MAX_HITS {
+            self.hits.store(h + 1, Ordering::Relaxed);
+        }
+        if let Some(now) = now {
+            if self.last_access.load(Ordering::Relaxed) < now {
+                self.last_access.store(now, Ordering::Relaxed);
+            }
+            if let Some(state) = &self.expiry {
+                if let Some(d) = state.on_read(now, self.updated) {
+                    crate::expiry::extend(&self.deadline, d);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn metadata(&self, now: Timestamp) -> EntryMetadata {
+        let deadline = self.deadline();
+        EntryMetadata {
+            ttl: crate::expiry::remaining(deadline, now),
+            expires_at: (deadline != NEVER).then_some(Timestamp(deadline)),
+            version: self.version,
+            created: Timestamp(self.created),
+            updated: Timestamp(self.updated),
+            last_access: Timestamp(self.last_access.load(Ordering::Relaxed)),
+            weight: self.weight,
+            refresh: false,
+        }
+    }
+
+    pub(crate) fn early_refresh(&self) -> Option<EarlyRefresh> {
+        self.expiry.as_ref().and_then(|e| e.early_refresh)
+    }
+}
+
+/// Facts about a stored entry, as of a read.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct EntryMetadata {
+    /// Remaining lifetime ([`KeyTtl::Persistent`] when it has no deadline).
+    pub ttl: KeyTtl,
+    /// The absolute deadline, if any.
+    pub expires_at: Option<Timestamp>,
+    /// The entry's version: incremented on every write unless the writer supplied one.
+    pub version: u64,
+    /// When the key was first inserted (kept across replacements).
+    pub created: Timestamp,
+    /// When the value was last written.
+    pub updated: Timestamp,
+    /// When the entry was last read. Exact for entries with a deadline; for entries without one
+    /// the read path does not consult the clock (it is the hot path) and the value is the time
+    /// of the write or the last read of the entry that did.
+    pub last_access: Timestamp,
+    /// The entry's weight.
+    pub weight: u32,
+    /// Probabilistic early expiration says this reader should refresh the value now (see
+    /// [`EarlyRefresh`]); always `false` for entries without early refresh.
+    pub refresh: bool,
+}
+
+impl EntryMetadata {
+    /// Remaining time to live, `None` if the entry does not expire.
+    pub fn remaining(&self) -> Option<Duration> {
+        match self.ttl {
+            KeyTtl::Expires(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// Options of a single insert; anything left unset comes from the cache's defaults.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct InsertOptions {
+    /// TTL strategy for this entry (default: the cache's [`crate::ExpiryPolicy`]).
+    pub ttl: Option<Ttl>,
+    /// Jitter fraction for this entry's TTL.
+    pub jitter: Option<f64>,
+    /// Early-refresh parameters for this entry.
+    pub early_refresh: Option<EarlyRefresh>,
+    /// An external version (row version, LSN, timestamp). Without it the engine counts writes.
+    pub version: Option<u64>,
+    /// Keep the entry's current deadline if it exists (Redis `SET ... KEEPTTL`).
+    pub keep_ttl: bool,
+}
+
+impl InsertOptions {
+    /// No overrides.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Fixed time to live.
+    pub fn ttl(mut self, d: Duration) -> Self {
+        self.ttl = Some(Ttl::Fixed(d));
+        self
+    }
+
+    /// Time to idle (sliding TTL).
+    pub fn idle(mut self, d: Duration) -> Self {
+        self.ttl = Some(Ttl::Sliding(d));
+        self
+    }
+
+    /// Any TTL strategy, including [`Ttl::Never`] to override a cache default.
+    pub fn expiry(mut self, ttl: Ttl) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// TTL jitter fraction.
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.jitter = Some(fraction);
+        self
+    }
+
+    /// Probabilistic early refresh.
+    pub fn early_refresh(mut self, e: EarlyRefresh) -> Self {
+        self.early_refresh = Some(e);
+        self
+    }
+
+    /// External version.
+    pub fn version(mut self, v: u64) -> Self {
+        self.version = Some(v);
+        self
+    }
+
+    /// Keep the current deadline of an existing entry.
+    pub fn keep_ttl(mut self) -> Self {
+        self.keep_ttl = true;
+        self
+    }
+}
+
+/// A value read together with its metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lookup<V> {
+    /// The value.
+    pub value: V,
+    /// Its metadata at the time of the read.
+    pub metadata: EntryMetadata,
+}
