@@ -1,0 +1,111 @@
+//! A tour of the embedded engine: bounded storage, TTL strategies, removal causes, stats.
+//!
+//! Run with `cargo run --release -p lethe --example embedded`.
+
+use lethe::{AdaptiveTtl, Cache, EarlyRefresh, ExpireCondition, InsertOptions, RemovalCause, Ttl};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+fn main() {
+    let evicted = Arc::new(AtomicU64::new(0));
+    let counter = evicted.clone();
+    let cache: Cache<String, String> = Cache::builder()
+        .max_capacity(100_000)
+        .time_to_live(Duration::from_secs(600))
+        .jitter(0.1)
+        .removal_listener(move |_: &String, _: &String, cause: RemovalCause| {
+            if cause == RemovalCause::Evicted {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .build();
+
+    // Write well past capacity with a skewed read pattern: the hot keys stay.
+    let start = Instant::now();
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    for i in 0..500_000u64 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let hot = format!("product:{}", rng % 1_000);
+        if cache.get(&hot).is_none() {
+            cache.insert(hot, format!("row {i}"));
+        }
+        cache.insert(format!("scan:{i}"), "once".into());
+    }
+    let elapsed = start.elapsed();
+    let hot_present = (0..1_000)
+        .filter(|k| cache.contains(&format!("product:{k}")))
+        .count();
+    println!(
+        "1,000,000 operations in {elapsed:?}; {} entries (capacity 100,000)",
+        cache.len()
+    );
+    println!("hot keys still cached after a 500,000-key scan: {hot_present} of 1000");
+    println!("evicted: {}", evicted.load(Ordering::Relaxed));
+
+    // Per-entry expiry choices.
+    cache.insert_with_options(
+        "session:1".into(),
+        "token".into(),
+        &InsertOptions::new().idle(Duration::from_secs(30)),
+    );
+    let adaptive = AdaptiveTtl::new(
+        Duration::from_secs(60),
+        Duration::from_secs(5),
+        Duration::from_secs(3600),
+    );
+    cache.insert_with_options(
+        "user:42".into(),
+        "Ada".into(),
+        &InsertOptions::new().expiry(Ttl::Adaptive(adaptive)),
+    );
+    for _ in 0..100 {
+        cache.get("user:42");
+    }
+    let meta = cache
+        .get_with_metadata("user:42")
+        .expect("present")
+        .metadata;
+    println!(
+        "adaptive TTL of a key read 100 times: {:?} (base 60s)",
+        meta.remaining().unwrap()
+    );
+    cache.insert_with_options(
+        "report".into(),
+        "slow to build".into(),
+        &InsertOptions::new()
+            .ttl(Duration::from_secs(10))
+            .early_refresh(EarlyRefresh::new(1.0, Duration::from_secs(2))),
+    );
+    let hints = (0..1000)
+        .filter(|_| {
+            cache
+                .get_with_metadata("report")
+                .is_some_and(|l| l.metadata.refresh)
+        })
+        .count();
+    println!(
+        "early refresh hints in 1000 reads ~10s before expiry (delta 2s, expect ~1%): {hints}"
+    );
+    println!(
+        "EXPIRE user:42 5 GT applied: {}",
+        cache.expire("user:42", Duration::from_secs(5), ExpireCondition::Gt)
+    );
+    println!(
+        "TTL session:1 = {}",
+        cache.ttl("session:1").as_redis_seconds()
+    );
+    println!("TTL missing = {}", cache.ttl("missing").as_redis_seconds());
+    let s = cache.stats();
+    println!(
+        "stats: hits {} misses {} hit ratio {:.3} inserts {} updates {} evicted {}",
+        s.hits,
+        s.misses,
+        s.hit_ratio(),
+        s.inserts,
+        s.updates,
+        s.removals.get(RemovalCause::Evicted)
+    );
+}
