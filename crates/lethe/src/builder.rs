@@ -1,11 +1,12 @@
 //! Building a cache: capacity, weigher, expiry defaults, clock, listener, sharding.
 
-use crate::cache::{Cache, Inner, ShardCell};
+use crate::cache::{Cache, Inner};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind};
 use crate::expiry::{EarlyRefresh, ExpiryPolicy, Ttl};
 use crate::listener::RemovalListener;
 use crate::shard::Shard;
+use crate::stats::ReadCounters;
 use crate::sync::{Arc, RwLock};
 use crate::weigher::{UnitWeigher, Weigher};
 use crossbeam_utils::CachePadded;
@@ -219,9 +220,7 @@ where
             .map(|i| {
                 let cap = base + u64::from(i < extra);
                 let expected = if self.weighted { 1024 } else { cap as usize };
-                CachePadded::new(ShardCell::new(RwLock::new(Shard::new(
-                    cap, expected, now, notify,
-                ))))
+                CachePadded::new(RwLock::new(Shard::new(cap, expected, now, notify)))
             })
             .collect();
         Ok(Cache::from_inner(Inner {
@@ -233,6 +232,7 @@ where
             listener: self.listener,
             defaults: self.expiry,
             capacity,
+            reads: ReadCounters::new(),
         }))
     }
 

@@ -10,8 +10,8 @@ use crate::entry::{InsertOptions, Lookup};
 use crate::expiry::{ExpireCondition, ExpiryPolicy, KeyTtl, NEVER};
 use crate::listener::{Pending, RemovalCause, RemovalListener};
 use crate::shard::{Shard, Write};
-use crate::stats::{RemovalCounts, Stats};
-use crate::sync::{Arc, AtomicU64, Ordering, RwLock};
+use crate::stats::{ReadCounters, RemovalCounts, Stats};
+use crate::sync::{Arc, RwLock};
 use crate::weigher::Weigher;
 use crossbeam_utils::CachePadded;
 use std::borrow::Borrow;
@@ -19,22 +19,8 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::time::Duration;
 
-/// A shard with the counters the read path updates next to its lock.
-pub(crate) struct ShardCell<K, V> {
-    pub(crate) lock: RwLock<Shard<K, V>>,
-    pub(crate) hits: AtomicU64,
-    pub(crate) misses: AtomicU64,
-}
-
-impl<K, V> ShardCell<K, V> {
-    pub(crate) fn new(lock: RwLock<Shard<K, V>>) -> Self {
-        ShardCell {
-            lock,
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-        }
-    }
-}
+/// A shard behind its lock, padded so neighbouring shards' locks do not share a cache line.
+pub(crate) type ShardCell<K, V> = RwLock<Shard<K, V>>;
 
 pub(crate) struct Inner<K, V, S> {
     pub(crate) shards: Box<[CachePadded<ShardCell<K, V>>]>,
@@ -45,6 +31,7 @@ pub(crate) struct Inner<K, V, S> {
     pub(crate) listener: Option<Box<dyn RemovalListener<K, V>>>,
     pub(crate) defaults: ExpiryPolicy,
     pub(crate) capacity: u64,
+    pub(crate) reads: ReadCounters,
 }
 
 /// A bounded, concurrent cache with per-entry expiry. See the [crate docs](crate) for the
@@ -133,14 +120,9 @@ where
         let cell = self.cell(hash);
         let mut pending = Vec::new();
         let result = {
-            let mut shard = cell.lock.write();
+            let mut shard = cell.write();
             let now = self.now();
-            shard.maintain(
-                now,
-                cell.hits.load(Ordering::Relaxed),
-                cell.misses.load(Ordering::Relaxed),
-                &mut pending,
-            );
+            shard.maintain(now, &self.inner.reads, &mut pending);
             f(&mut shard, now, &mut pending)
         };
         self.deliver(pending);
@@ -162,7 +144,7 @@ where
         let cell = self.cell(hash);
         let mut saw_expired = false;
         let result = {
-            let shard = cell.lock.read();
+            let shard = cell.read();
             shard.find(hash, key).and_then(|idx| {
                 let entry = shard.slots.get(idx);
                 // The clock is read only when the entry has a deadline (or the caller wants
@@ -182,9 +164,9 @@ where
             })
         };
         match result {
-            Some(_) => cell.hits.fetch_add(1, Ordering::Relaxed),
-            None => cell.misses.fetch_add(1, Ordering::Relaxed),
-        };
+            Some(_) => self.inner.reads.hit(),
+            None => self.inner.reads.miss(),
+        }
         if saw_expired {
             // Reclaim now rather than waiting for the next write to this shard.
             self.write(hash, |_, _, _| ());
@@ -231,7 +213,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let shard = self.cell(hash).lock.read();
+        let shard = self.cell(hash).read();
         shard.find_live(hash, key, self.now()).is_some()
     }
 
@@ -321,7 +303,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let shard = self.cell(hash).lock.read();
+        let shard = self.cell(hash).read();
         let now = self.now();
         match shard.find_live(hash, key, now) {
             Some(idx) => crate::expiry::remaining(shard.slots.get(idx).deadline(), Timestamp(now)),
@@ -331,7 +313,7 @@ where
 
     /// Entries stored, including expired ones not yet reclaimed.
     pub fn len(&self) -> usize {
-        self.inner.shards.iter().map(|c| c.lock.read().len()).sum()
+        self.inner.shards.iter().map(|c| c.read().len()).sum()
     }
 
     /// Whether no entries are stored.
@@ -341,11 +323,7 @@ where
 
     /// Total weight of the stored entries.
     pub fn weighted_size(&self) -> u64 {
-        self.inner
-            .shards
-            .iter()
-            .map(|c| c.lock.read().weight())
-            .sum()
+        self.inner.shards.iter().map(|c| c.read().weight()).sum()
     }
 
     /// The capacity (entries, or weight units for a weighted cache).
@@ -363,7 +341,7 @@ where
         for cell in self.inner.shards.iter() {
             let mut pending = Vec::new();
             {
-                let mut shard = cell.lock.write();
+                let mut shard = cell.write();
                 let now = self.now();
                 shard.clear(now, &mut pending);
             }
@@ -378,13 +356,8 @@ where
         for cell in self.inner.shards.iter() {
             let mut pending = Vec::new();
             {
-                let mut shard = cell.lock.write();
-                shard.maintain(
-                    self.now(),
-                    cell.hits.load(Ordering::Relaxed),
-                    cell.misses.load(Ordering::Relaxed),
-                    &mut pending,
-                );
+                let mut shard = cell.write();
+                shard.maintain(self.now(), &self.inner.reads, &mut pending);
             }
             self.deliver(pending);
         }
@@ -397,10 +370,9 @@ where
             ..Stats::default()
         };
         let mut removals = [0; RemovalCause::ALL.len()];
+        (s.hits, s.misses) = self.inner.reads.totals();
         for cell in self.inner.shards.iter() {
-            s.hits += cell.hits.load(Ordering::Relaxed);
-            s.misses += cell.misses.load(Ordering::Relaxed);
-            let shard = cell.lock.read();
+            let shard = cell.read();
             s.inserts += shard.counters.inserts;
             s.updates += shard.counters.updates;
             for (total, n) in removals.iter_mut().zip(shard.counters.removals) {
@@ -433,7 +405,7 @@ where
         let now = self.now();
         let mut out = Vec::new();
         for cell in self.inner.shards.iter() {
-            let shard = cell.lock.read();
+            let shard = cell.read();
             out.extend(
                 shard
                     .slots
@@ -451,13 +423,13 @@ where
         self.inner
             .shards
             .iter()
-            .map(|c| c.lock.read().scheduled_timers())
+            .map(|c| c.read().scheduled_timers())
             .sum()
     }
 
     fn snapshot_shard(&self, i: usize, out: &mut Vec<(K, V)>) {
         let now = self.now();
-        let shard = self.inner.shards[i].lock.read();
+        let shard = self.inner.shards[i].read();
         out.extend(
             shard
                 .slots

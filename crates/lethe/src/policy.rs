@@ -30,6 +30,8 @@ pub(crate) trait PolicyEntries {
     fn weight(&self, idx: u32) -> u64;
     /// Hits since the last call, resetting the counter.
     fn take_hits(&self, idx: u32) -> u8;
+    /// Counts one access, as a read does.
+    fn record_hit(&self, idx: u32);
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,7 +198,9 @@ impl Policy {
         entries: &impl PolicyEntries,
         victims: &mut Vec<u32>,
     ) {
-        self.sketch.increment(entries.hash(idx));
+        // The write counts as an access through the entry's hit counter (folded into the sketch
+        // when the policy next looks at it), which avoids a sketch update on every overwrite.
+        entries.record_hit(idx);
         let new_weight = entries.weight(idx);
         let region = self.nodes[idx as usize].region;
         let ring = self.ring(region);
@@ -354,6 +358,9 @@ mod tests {
         }
         fn take_hits(&self, idx: u32) -> u8 {
             self.hits.borrow_mut().remove(&idx).unwrap_or(0)
+        }
+        fn record_hit(&self, idx: u32) {
+            *self.hits.borrow_mut().entry(idx).or_default() += 1;
         }
     }
 

@@ -10,6 +10,7 @@ use crate::entry::{Entry, InsertOptions};
 use crate::expiry::{self, ExpireCondition, ExpiryPolicy, NEVER};
 use crate::listener::{Pending, RemovalCause};
 use crate::policy::{Policy, PolicyEntries};
+use crate::stats::ReadCounters;
 use crate::sync::{AtomicU8, AtomicU64, Ordering};
 use crate::timer::TimerWheel;
 use hashbrown::HashTable;
@@ -49,6 +50,9 @@ impl<K, V> PolicyEntries for Slots<K, V> {
             hits.swap(0, Ordering::Relaxed)
         }
     }
+    fn record_hit(&self, idx: u32) {
+        self.get(idx).record_read(None);
+    }
 }
 
 /// What a write needs besides key and value.
@@ -79,6 +83,7 @@ pub(crate) struct Shard<K, V> {
     /// Whether removals are collected for a listener (else values are dropped in place).
     notify: bool,
     scratch: Vec<u32>,
+    writes: u64,
 }
 
 impl<K: Hash + Eq + Clone, V> Shard<K, V> {
@@ -92,6 +97,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             counters: ShardCounters::default(),
             notify,
             scratch: Vec::new(),
+            writes: 0,
         }
     }
 
@@ -152,13 +158,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
 
     /// Reclaims entries whose deadline has passed and lets the policy adapt. Called on every
     /// write, so expiry costs are spread over normal operations.
-    pub(crate) fn maintain(
-        &mut self,
-        now: u64,
-        hits: u64,
-        misses: u64,
-        pending: &mut Pending<K, V>,
-    ) {
+    pub(crate) fn maintain(&mut self, now: u64, reads: &ReadCounters, pending: &mut Pending<K, V>) {
         let mut expired = std::mem::take(&mut self.scratch);
         let slots = &self.slots;
         self.timers
@@ -167,7 +167,13 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             self.discard(idx, RemovalCause::Expired, pending);
         }
         self.scratch = expired;
-        self.policy.climb(hits, misses);
+        // Summing the read stripes costs a few dozen loads; the climber only needs a look now
+        // and then (its sample period is ten times the capacity).
+        self.writes = self.writes.wrapping_add(1);
+        if self.writes % 64 == 0 {
+            let (hits, misses) = reads.totals();
+            self.policy.climb(hits, misses);
+        }
     }
 
     fn evict_victims(&mut self, pending: &mut Pending<K, V>) {

@@ -3,7 +3,8 @@
 //! Policy", ACM ToS 2017).
 //!
 //! It remembers roughly how often each key was seen recently, including keys no longer in the
-//! cache, in 8 bytes per entry of capacity. Counting is approximate (never under-counts until a
+//! cache, in 8 bytes per entry of capacity. The four counters of a key sit in one 64-byte block
+//! (in four different words of it), so an increment or estimate costs one cache miss, not four. Counting is approximate (never under-counts until a
 //! halving) and old history fades: after `10 × capacity` increments every counter is halved.
 
 #[derive(Debug)]
@@ -14,35 +15,33 @@ pub(crate) struct FrequencySketch {
     sample: u32,
 }
 
-const SEEDS: [u64; 4] = [
-    0x9E37_79B9_7F4A_7C15,
-    0xC2B2_AE3D_27D4_EB4F,
-    0x1656_67B1_9E37_79F9,
-    0x27D4_EB2F_1656_67C5,
-];
-
 impl FrequencySketch {
     pub(crate) fn new(capacity: usize) -> Self {
+        // Whole 8-word blocks; at least two so the block index has a bit to work with.
         let width = capacity.clamp(16, 1 << 30).next_power_of_two();
         FrequencySketch {
             table: vec![0; width],
-            mask: width - 1,
+            mask: (width >> 3) - 1,
             additions: 0,
             sample: u32::try_from(width.saturating_mul(10)).unwrap_or(u32::MAX),
         }
     }
 
-    /// Grows the table for a larger population (history is kept, approximately).
+    /// Grows the table for a larger population (history restarts).
     pub(crate) fn ensure_capacity(&mut self, capacity: usize) {
         if capacity > self.table.len() && self.table.len() < 1 << 30 {
             *self = FrequencySketch::new(capacity);
         }
     }
 
+    /// Word index and bit offset of row `row`'s counter for `hash`.
     fn slot(&self, hash: u64, row: usize) -> (usize, u32) {
-        let h = (hash ^ SEEDS[row]).wrapping_mul(SEEDS[(row + 1) & 3]);
-        let h = h ^ (h >> 29);
-        ((h >> 32) as usize & self.mask, ((h & 15) as u32) << 2)
+        let h = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let block = (h >> 40) as usize & self.mask;
+        // Row r uses word 2r or 2r+1 of the block, so rows never share a word.
+        let word = (row << 1) | ((h >> (row + 8)) & 1) as usize;
+        let nibble = ((h >> (16 + 4 * row)) & 15) as u32;
+        ((block << 3) | word, nibble << 2)
     }
 
     pub(crate) fn estimate(&self, hash: u64) -> u8 {

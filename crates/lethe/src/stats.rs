@@ -1,10 +1,65 @@
 //! Cache statistics: always on, so they must cost next to nothing.
 //!
-//! Hit and miss counters live beside each shard's lock (the read path already owns that cache
-//! line); write-side counters are plain integers updated under the shard's write lock. A
-//! [`Stats`] snapshot sums the shards; counts from different shards are not taken at one instant.
+//! Hit and miss counters are striped by thread: each thread increments its own cache-padded
+//! stripe, so reads of the same hot shard from several cores do not fight over one counter's
+//! cache line. Write-side counters are plain integers updated under the shard's write lock. A
+//! [`Stats`] snapshot sums stripes and shards; they are not read at one instant.
 
 use crate::listener::RemovalCause;
+use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use crossbeam_utils::CachePadded;
+
+const STRIPES: usize = 32;
+
+static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static THREAD_STRIPE: usize = NEXT_THREAD.fetch_add(1, Ordering::Relaxed) % STRIPES;
+}
+
+#[derive(Debug, Default)]
+struct Stripe {
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// Read-path counters of one cache, striped by thread.
+#[derive(Debug)]
+pub(crate) struct ReadCounters {
+    stripes: Box<[CachePadded<Stripe>]>,
+}
+
+impl ReadCounters {
+    pub(crate) fn new() -> Self {
+        ReadCounters {
+            stripes: (0..STRIPES)
+                .map(|_| CachePadded::new(Stripe::default()))
+                .collect(),
+        }
+    }
+
+    fn stripe(&self) -> &Stripe {
+        &self.stripes[THREAD_STRIPE.with(|s| *s)]
+    }
+
+    pub(crate) fn hit(&self) {
+        self.stripe().hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn miss(&self) {
+        self.stripe().misses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(hits, misses)` so far.
+    pub(crate) fn totals(&self) -> (u64, u64) {
+        self.stripes.iter().fold((0, 0), |(h, m), s| {
+            (
+                h + s.hits.load(Ordering::Relaxed),
+                m + s.misses.load(Ordering::Relaxed),
+            )
+        })
+    }
+}
 
 /// Removals by cause.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

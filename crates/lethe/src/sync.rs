@@ -6,4 +6,4 @@
 
 pub(crate) use parking_lot::RwLock;
 pub(crate) use std::sync::Arc;
-pub(crate) use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+pub(crate) use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
