@@ -220,7 +220,9 @@ where
             .map(|i| {
                 let cap = base + u64::from(i < extra);
                 let expected = if self.weighted { 1024 } else { cap as usize };
-                CachePadded::new(RwLock::new(Shard::new(cap, expected, now, notify)))
+                CachePadded::new(RwLock::new(Shard::new(
+                    cap, expected, capacity, now, notify,
+                )))
             })
             .collect();
         Ok(Cache::from_inner(Inner {

@@ -159,7 +159,10 @@ where
                     saw_expired = true;
                     return None;
                 }
-                entry.record_read(now);
+                entry.record_hit();
+                if let Some(now) = now {
+                    shard.slots.meta(idx).record_read(entry, now);
+                }
                 Some(f(&shard, idx, now.unwrap_or(0)))
             })
         };
@@ -195,8 +198,9 @@ where
     {
         self.read(key, true, |shard, idx, now| {
             let entry = shard.slots.get(idx);
-            let mut metadata = entry.metadata(Timestamp(now));
-            if let Some(e) = entry.early_refresh() {
+            let meta = shard.slots.meta(idx);
+            let mut metadata = meta.metadata(entry, Timestamp(now));
+            if let Some(e) = meta.early_refresh() {
                 metadata.refresh = e.should_refresh(now, entry.deadline(), fastrand::f64());
             }
             Lookup {

@@ -1,9 +1,11 @@
 //! What the engine stores per key, what callers pass with an insert, and what they get back.
 //!
-//! An [`Entry`] is laid out for the hot path: the fields a read touches (hash, deadline, hit
-//! counter, value) are inline; state only some entries need (sliding/adaptive TTL bookkeeping,
-//! and, with the invalidation model, tags and dependencies) sits behind one optional box so that
-//! plain entries pay a pointer for it.
+//! An entry is stored in two parts. [`Entry`] holds what a plain read touches (key, value, hash,
+//! deadline, hit counter) and nothing else, so hot entries pack densely in the CPU cache;
+//! [`EntryMeta`] holds times, version and expiry state, in a vector parallel to the slots, read
+//! only by writes, timed reads and metadata queries. State only some entries need
+//! (sliding/adaptive TTL bookkeeping, and with the invalidation model tags and dependencies)
+//! sits behind one optional box so that plain entries pay a pointer for it.
 
 use crate::clock::Timestamp;
 use crate::expiry::{EarlyRefresh, ExpiryState, KeyTtl, NEVER, Ttl};
@@ -12,8 +14,9 @@ use std::time::Duration;
 
 /// Saturation point of the per-entry hit counter: beyond it a read writes nothing, so hot
 /// entries read from several cores stop bouncing their cache line.
-pub(crate) const MAX_HITS: u8 = 3;
+pub(crate) const MAX_HITS: u8 = 7;
 
+/// The part of an entry the read path touches; kept small so more of them share the cache.
 #[derive(Debug)]
 pub(crate) struct Entry<K, V> {
     pub(crate) key: K,
@@ -22,17 +25,9 @@ pub(crate) struct Entry<K, V> {
     /// Absolute deadline in clock nanoseconds; [`NEVER`] for none. Atomic because reads may
     /// extend it (sliding, adaptive).
     pub(crate) deadline: AtomicU64,
-    /// Time of the last read, or of the write if never read.
-    pub(crate) last_access: AtomicU64,
-    /// Time of the first insert of this key (kept across replacements).
-    pub(crate) created: u64,
-    /// Time of the last write.
-    pub(crate) updated: u64,
-    pub(crate) version: u64,
     pub(crate) weight: u32,
     /// Hits since the eviction policy last looked (saturating at [`MAX_HITS`]).
     pub(crate) hits: AtomicU8,
-    pub(crate) expiry: Option<Box<ExpiryState>>,
 }
 
 impl<K, V> Entry<K, V> {
@@ -44,28 +39,44 @@ impl<K, V> Entry<K, V> {
         now >= self.deadline()
     }
 
-    /// Records a read at `now` (`None` when the caller did not read the clock): bumps the hit
-    /// counter and moves sliding/adaptive deadlines. Touches shared memory only when something
-    /// changes.
-    pub(crate) fn record_read(&self, now: Option<u64>) {
+    /// Counts a hit for the eviction policy, writing only while the counter is not saturated.
+    pub(crate) fn record_hit(&self) {
         let h = self.hits.load(Ordering::Relaxed);
         if h < MAX_HITS {
             self.hits.store(h + 1, Ordering::Relaxed);
         }
-        if let Some(now) = now {
-            if self.last_access.load(Ordering::Relaxed) < now {
-                self.last_access.store(now, Ordering::Relaxed);
-            }
-            if let Some(state) = &self.expiry {
-                if let Some(d) = state.on_read(now, self.updated) {
-                    crate::expiry::extend(&self.deadline, d);
-                }
+    }
+}
+
+/// The rest of an entry: bookkeeping that only writes, timed reads and metadata queries need.
+/// Stored in a vector parallel to the slots, so plain reads never load it.
+#[derive(Debug, Default)]
+pub(crate) struct EntryMeta {
+    /// Time of the last timed read, or of the write.
+    pub(crate) last_access: AtomicU64,
+    /// Time of the first insert of this key (kept across replacements).
+    pub(crate) created: u64,
+    /// Time of the last write.
+    pub(crate) updated: u64,
+    pub(crate) version: u64,
+    pub(crate) expiry: Option<Box<ExpiryState>>,
+}
+
+impl EntryMeta {
+    /// Records a read at `now`: access time, and sliding/adaptive deadline moves.
+    pub(crate) fn record_read<K, V>(&self, entry: &Entry<K, V>, now: u64) {
+        if self.last_access.load(Ordering::Relaxed) < now {
+            self.last_access.store(now, Ordering::Relaxed);
+        }
+        if let Some(state) = &self.expiry {
+            if let Some(d) = state.on_read(now, self.updated) {
+                crate::expiry::extend(&entry.deadline, d);
             }
         }
     }
 
-    pub(crate) fn metadata(&self, now: Timestamp) -> EntryMetadata {
-        let deadline = self.deadline();
+    pub(crate) fn metadata<K, V>(&self, entry: &Entry<K, V>, now: Timestamp) -> EntryMetadata {
+        let deadline = entry.deadline();
         EntryMetadata {
             ttl: crate::expiry::remaining(deadline, now),
             expires_at: (deadline != NEVER).then_some(Timestamp(deadline)),
@@ -73,7 +84,7 @@ impl<K, V> Entry<K, V> {
             created: Timestamp(self.created),
             updated: Timestamp(self.updated),
             last_access: Timestamp(self.last_access.load(Ordering::Relaxed)),
-            weight: self.weight,
+            weight: entry.weight,
             refresh: false,
         }
     }

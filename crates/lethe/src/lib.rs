@@ -55,7 +55,7 @@
 //! window admits new keys; a CLOCK ring holds the rest; when full, the window's oldest entry gets
 //! into the main ring only if a count-min frequency sketch says it is more popular than the
 //! CLOCK's victim; the window size is tuned by hill climbing on the observed hit ratio. Reads
-//! only bump a 2-bit counter in the entry (and stop writing once it saturates, so hot keys read
+//! only bump a 3-bit counter in the entry (and stop writing once it saturates, so hot keys read
 //! from many cores do not bounce cache lines). Why this policy: of the policies measured with
 //! `lethe-bench hitratio` on the ARC and LIRS traces (see BENCHMARKS.md), frequency-based
 //! admission is what keeps a stable resident set on loops and scans larger than the cache (where

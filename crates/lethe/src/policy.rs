@@ -5,7 +5,7 @@
 //!
 //! - **Window**: new entries enter a small FIFO (initially 1 % of the capacity). It absorbs
 //!   bursts of new keys and gives each a chance to prove itself.
-//! - **Main**: a CLOCK ring holding the rest. A read only bumps the entry's 2-bit hit counter (an
+//! - **Main**: a CLOCK ring holding the rest. A read only bumps the entry's 3-bit hit counter (an
 //!   atomic in the entry, no lock, no list movement); the hand gives a second chance to entries
 //!   read since it last passed and folds those hits into the sketch.
 //! - **Admission**: when the window overflows and the cache is full, the window's oldest entry
@@ -84,7 +84,10 @@ pub(crate) struct Policy {
 }
 
 impl Policy {
-    pub(crate) fn new(capacity: u64, expected_entries: usize) -> Self {
+    /// A policy for a shard of `capacity`, in a cache of `cache_capacity`. The climber reads the
+    /// cache-wide hit ratio (the read path counts per thread, not per shard), so its sample
+    /// period is measured against the whole cache.
+    pub(crate) fn new(capacity: u64, expected_entries: usize, cache_capacity: u64) -> Self {
         let initial_step = (capacity as f64 * 0.0625).max(1.0);
         Policy {
             nodes: Vec::new(),
@@ -94,7 +97,7 @@ impl Policy {
             window_max: (capacity / 100).max(1),
             sketch: FrequencySketch::new(expected_entries),
             climber: Climber {
-                sample: capacity.saturating_mul(10).max(1000),
+                sample: cache_capacity.saturating_mul(10).max(1000),
                 started_hits: 0,
                 started_misses: 0,
                 previous_hit_rate: None,
@@ -230,10 +233,7 @@ impl Policy {
     fn fold_hits(&mut self, idx: u32, entries: &impl PolicyEntries) -> bool {
         let hits = entries.take_hits(idx);
         if hits > 0 {
-            let h = entries.hash(idx);
-            for _ in 0..hits {
-                self.sketch.increment(h);
-            }
+            self.sketch.add(entries.hash(idx), hits);
         }
         hits > 0
     }
@@ -367,7 +367,7 @@ mod tests {
     /// Replays `keys` (slot index = key) against a policy of `cap` entries, returning hits.
     fn replay(cap: u64, keys: impl Iterator<Item = u32>) -> (usize, Policy) {
         let e = Entries::default();
-        let mut p = Policy::new(cap, cap as usize);
+        let mut p = Policy::new(cap, cap as usize, cap);
         let mut resident = HashSet::new();
         let mut hits = 0;
         let mut victims = Vec::new();
@@ -407,7 +407,7 @@ mod tests {
 
     #[test]
     fn climber_moves_window_and_stays_in_bounds() {
-        let mut p = Policy::new(1000, 1000);
+        let mut p = Policy::new(1000, 1000, 1000);
         let start = p.window_max();
         p.climb(5_000, 5_000);
         p.climb(10_000, 10_000); // first full sample: records the rate

@@ -6,7 +6,7 @@
 //! [`Shard::remove_slot`], so per-cause counters, the policy, the wheel and the notifications can
 //! never disagree about what left.
 
-use crate::entry::{Entry, InsertOptions};
+use crate::entry::{Entry, EntryMeta, InsertOptions};
 use crate::expiry::{self, ExpireCondition, ExpiryPolicy, NEVER};
 use crate::listener::{Pending, RemovalCause};
 use crate::policy::{Policy, PolicyEntries};
@@ -17,21 +17,30 @@ use hashbrown::HashTable;
 use std::borrow::Borrow;
 use std::hash::Hash;
 
-/// Slots of a shard; the policy sees them through [`PolicyEntries`].
+/// Slots of a shard (hot parts, and cold parts in a parallel vector); the policy sees them
+/// through [`PolicyEntries`].
 #[derive(Debug)]
-pub(crate) struct Slots<K, V>(Vec<Option<Entry<K, V>>>);
+pub(crate) struct Slots<K, V> {
+    hot: Vec<Option<Entry<K, V>>>,
+    cold: Vec<EntryMeta>,
+}
 
 impl<K, V> Slots<K, V> {
     pub(crate) fn get(&self, idx: u32) -> &Entry<K, V> {
-        self.0[idx as usize].as_ref().expect("live slot")
+        self.hot[idx as usize].as_ref().expect("live slot")
     }
 
-    fn get_mut(&mut self, idx: u32) -> &mut Entry<K, V> {
-        self.0[idx as usize].as_mut().expect("live slot")
+    pub(crate) fn meta(&self, idx: u32) -> &EntryMeta {
+        &self.cold[idx as usize]
+    }
+
+    fn both_mut(&mut self, idx: u32) -> (&mut Entry<K, V>, &mut EntryMeta) {
+        let entry = self.hot[idx as usize].as_mut().expect("live slot");
+        (entry, &mut self.cold[idx as usize])
     }
 
     pub(crate) fn live(&self) -> impl Iterator<Item = &Entry<K, V>> {
-        self.0.iter().flatten()
+        self.hot.iter().flatten()
     }
 }
 
@@ -51,7 +60,7 @@ impl<K, V> PolicyEntries for Slots<K, V> {
         }
     }
     fn record_hit(&self, idx: u32) {
-        self.get(idx).record_read(None);
+        self.get(idx).record_hit();
     }
 }
 
@@ -87,12 +96,21 @@ pub(crate) struct Shard<K, V> {
 }
 
 impl<K: Hash + Eq + Clone, V> Shard<K, V> {
-    pub(crate) fn new(capacity: u64, expected_entries: usize, now: u64, notify: bool) -> Self {
+    pub(crate) fn new(
+        capacity: u64,
+        expected_entries: usize,
+        cache_capacity: u64,
+        now: u64,
+        notify: bool,
+    ) -> Self {
         Shard {
             table: HashTable::new(),
-            slots: Slots(Vec::new()),
+            slots: Slots {
+                hot: Vec::new(),
+                cold: Vec::new(),
+            },
             free: Vec::new(),
-            policy: Policy::new(capacity, expected_entries),
+            policy: Policy::new(capacity, expected_entries, cache_capacity),
             timers: TimerWheel::new(now),
             counters: ShardCounters::default(),
             notify,
@@ -137,7 +155,9 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
 
     /// Takes slot `idx` out of every structure, counting it under `cause`.
     pub(crate) fn remove_slot(&mut self, idx: u32, cause: RemovalCause) -> (K, V) {
-        let entry = self.slots.0[idx as usize].take().expect("live slot");
+        let entry = self.slots.hot[idx as usize].take().expect("live slot");
+        // Free the expiry box now rather than when the slot is reused.
+        self.slots.cold[idx as usize].expiry = None;
         if let Ok(found) = self.table.find_entry(entry.hash, |&i| i == idx) {
             found.remove();
         }
@@ -211,7 +231,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 self.discard(idx, RemovalCause::Expired, pending);
             }
         }
-        let existing = existing.filter(|&i| self.slots.0[i as usize].is_some());
+        let existing = existing.filter(|&i| self.slots.hot[i as usize].is_some());
         if u64::from(w.weight) > self.policy.capacity() {
             // Can never fit: the old value must not survive a newer write, and the new one is
             // refused at once.
@@ -229,17 +249,17 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         let early = w.options.early_refresh.or(w.defaults.early_refresh);
         match existing {
             Some(idx) => {
-                let entry = self.slots.get_mut(idx);
+                let (entry, meta) = self.slots.both_mut(idx);
                 let (deadline, state) = if w.options.keep_ttl {
-                    (entry.deadline(), entry.expiry.take())
+                    (entry.deadline(), meta.expiry.take())
                 } else {
-                    let previous = entry.expiry.as_deref().map(|s| (s, entry.updated));
+                    let previous = meta.expiry.as_deref().map(|s| (s, meta.updated));
                     expiry::on_write(ttl, jitter, early, w.now, previous)
                 };
-                entry.expiry = state;
-                entry.version = w.options.version.unwrap_or(entry.version.wrapping_add(1));
-                entry.updated = w.now;
-                entry.last_access.store(w.now, Ordering::Relaxed);
+                meta.expiry = state;
+                meta.version = w.options.version.unwrap_or(meta.version.wrapping_add(1));
+                meta.updated = w.now;
+                meta.last_access.store(w.now, Ordering::Relaxed);
                 let old_weight = u64::from(entry.weight);
                 entry.weight = w.weight;
                 let old = std::mem::replace(&mut entry.value, value);
@@ -263,22 +283,26 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                     value,
                     hash,
                     deadline: AtomicU64::new(deadline),
+                    weight: w.weight,
+                    hits: AtomicU8::new(0),
+                };
+                let meta = EntryMeta {
                     last_access: AtomicU64::new(w.now),
                     created: w.now,
                     updated: w.now,
                     version: w.options.version.unwrap_or(1),
-                    weight: w.weight,
-                    hits: AtomicU8::new(0),
                     expiry: state,
                 };
                 let idx = match self.free.pop() {
                     Some(i) => {
-                        self.slots.0[i as usize] = Some(entry);
+                        self.slots.hot[i as usize] = Some(entry);
+                        self.slots.cold[i as usize] = meta;
                         i
                     }
                     None => {
-                        self.slots.0.push(Some(entry));
-                        u32::try_from(self.slots.0.len() - 1)
+                        self.slots.hot.push(Some(entry));
+                        self.slots.cold.push(meta);
+                        u32::try_from(self.slots.hot.len() - 1)
                             .expect("fewer than 2^32 entries per shard")
                     }
                 };
@@ -336,7 +360,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         let Some(idx) = self.find_live(hash, key, now) else {
             return false;
         };
-        let entry = self.slots.get_mut(idx);
+        let (entry, meta) = self.slots.both_mut(idx);
         if !cond.allows(entry.deadline(), deadline) {
             return false;
         }
@@ -346,7 +370,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         }
         // An explicit deadline replaces sliding/adaptive behaviour, as in Redis; an early-refresh
         // hint still applies to the new deadline.
-        entry.expiry = entry
+        meta.expiry = meta
             .expiry
             .take()
             .and_then(|s| s.early_refresh)
@@ -364,11 +388,11 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         let Some(idx) = self.find_live(hash, key, now) else {
             return false;
         };
-        let entry = self.slots.get_mut(idx);
+        let (entry, meta) = self.slots.both_mut(idx);
         if entry.deadline() == NEVER {
             return false;
         }
-        entry.expiry = None;
+        meta.expiry = None;
         self.set_deadline(idx, NEVER);
         true
     }
@@ -380,7 +404,8 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         self.free.clear();
         self.policy.clear();
         self.timers = TimerWheel::new(now);
-        for entry in self.slots.0.drain(..).flatten() {
+        self.slots.cold.clear();
+        for entry in self.slots.hot.drain(..).flatten() {
             if self.notify {
                 pending.push((entry.key, entry.value, RemovalCause::Explicit));
             }
