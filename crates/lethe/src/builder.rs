@@ -74,7 +74,9 @@ where
         self
     }
 
-    /// Bounds the cache by total weight, as computed by [`Self::weigher`].
+    /// Bounds the cache by total weight, as computed by [`Self::weigher`]. The weight is split
+    /// evenly across shards; one entry may weigh at most one shard's share (see
+    /// [`Cache::max_entry_weight`]).
     pub fn max_weight(mut self, weight: u64) -> Self {
         self.capacity = Some(weight);
         self.weighted = true;

@@ -271,7 +271,8 @@ where
     {
         let hash = self.hash(key);
         self.write(hash, |shard, now, pending| {
-            let deadline = now.saturating_add(duration_nanos(ttl));
+            // Clamped below the "no deadline" sentinel: a huge TTL is still a TTL.
+            let deadline = now.saturating_add(duration_nanos(ttl)).min(NEVER - 1);
             shard.expire(hash, key, deadline, cond, now, pending)
         })
     }
@@ -333,6 +334,13 @@ where
     /// The capacity (entries, or weight units for a weighted cache).
     pub fn capacity(&self) -> u64 {
         self.inner.capacity
+    }
+
+    /// The heaviest entry the cache accepts: one shard's share of the capacity (the capacity is
+    /// split evenly across shards, and each shard enforces its share). Heavier entries are
+    /// refused and reported as evicted.
+    pub fn max_entry_weight(&self) -> u64 {
+        self.inner.capacity / self.inner.shards.len() as u64
     }
 
     /// The cache's clock.

@@ -236,6 +236,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             // Can never fit: the old value must not survive a newer write, and the new one is
             // refused at once.
             if let Some(idx) = existing {
+                self.counters.updates += 1;
                 self.discard(idx, RemovalCause::Replaced, pending);
             }
             self.counters.removals[RemovalCause::Evicted.index()] += 1;

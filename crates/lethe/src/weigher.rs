@@ -12,8 +12,10 @@ use std::fmt;
 /// - Deterministic for a given key and value: the engine weighs an entry when it is written and
 ///   trusts that weight until the entry leaves.
 /// - Cheap; called under a shard lock on every insert.
-/// - Weights are `u32`; a weight of 0 is allowed (the entry never triggers eviction by itself),
-///   and an entry heavier than the whole capacity is rejected (reported as evicted).
+/// - Weights are `u32`; a weight of 0 is allowed (the entry never triggers eviction by itself).
+///   The capacity is split evenly across shards and each shard enforces its share, so an entry
+///   heavier than one share ([`crate::Cache::max_entry_weight`]) is refused and reported as
+///   evicted. Set [`crate::CacheBuilder::shards`] lower if single entries may be that large.
 pub trait Weigher<K, V>: Send + Sync + 'static {
     /// The weight of this entry.
     fn weigh(&self, key: &K, value: &V) -> u32;
