@@ -119,9 +119,12 @@ where
     ) -> R {
         let cell = self.cell(hash);
         let mut pending = Vec::new();
+        // Read before locking to keep the critical section short; writers racing on one shard
+        // may then apply times a few nanoseconds out of order, which the timer wheel and the
+        // expiry checks tolerate (they compare, never subtract blindly).
+        let now = self.now();
         let result = {
             let mut shard = cell.write();
-            let now = self.now();
             shard.maintain(now, &self.inner.reads, &mut pending);
             f(&mut shard, now, &mut pending)
         };

@@ -63,8 +63,8 @@
 //! LRU-like behaviour on recency-biased traces such as OLTP.
 //!
 //! # Concurrency
-//! The key space is split into shards (four per core by default, fewer for small caches so the
-//! policy sees enough entries), each a hash table of slot indices plus slots, policy state and
+//! The key space is split into shards (sixteen per core by default, fewer for small caches so the
+//! policy sees at least 2048 entries each), each a hash table of slot indices plus slots, policy state and
 //! timer wheel under one `RwLock`. Reads take the read lock; writes take the write lock of one
 //! shard. Removal listeners run after the lock is released.
 //!

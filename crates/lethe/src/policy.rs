@@ -205,6 +205,10 @@ impl Policy {
         // when the policy next looks at it), which avoids a sketch update on every overwrite.
         entries.record_hit(idx);
         let new_weight = entries.weight(idx);
+        if new_weight == old_weight {
+            // Nothing moves: skip the node lookup (a cache miss in a parallel vector).
+            return;
+        }
         let region = self.nodes[idx as usize].region;
         let ring = self.ring(region);
         ring.weight = ring.weight - old_weight + new_weight;
