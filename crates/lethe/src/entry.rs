@@ -202,3 +202,23 @@ pub struct Lookup<V> {
     /// Its metadata at the time of the read.
     pub metadata: EntryMetadata,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::size_of;
+
+    /// The read path's share of an entry stays small: the crate docs quote these sizes, and
+    /// throughput depends on hot entries packing densely.
+    #[test]
+    fn entry_layout_matches_the_documented_overhead() {
+        assert_eq!(size_of::<Option<Entry<u64, u64>>>(), 48);
+        assert_eq!(size_of::<Option<Entry<[u8; 16], [u8; 32]>>>(), 80);
+        assert_eq!(size_of::<EntryMeta>(), 40);
+        assert!(
+            size_of::<ExpiryState>() <= 104,
+            "{}",
+            size_of::<ExpiryState>()
+        );
+    }
+}

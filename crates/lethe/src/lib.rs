@@ -69,13 +69,20 @@
 //! shard. Removal listeners run after the lock is released.
 //!
 //! # Memory overhead per entry
-//! Beyond the key and value themselves, an entry costs: 64 bytes of inline bookkeeping (hash,
-//! deadline, last access, created, updated, version, weight, hit counter, optional expiry box,
-//! slot tag), about 5.7 bytes of hash table (a 4-byte index plus a control byte at 7/8 load),
-//! 12 bytes of policy links and 12 bytes of timer links (vectors parallel to the slots), and 8
-//! bytes of frequency sketch per entry of capacity: about 102 bytes, measured as
-//! `bytes_per_entry - 48` by `lethe-bench memory` for 16-byte keys and 32-byte values. Entries
-//! with sliding or adaptive TTL or early refresh add a 48-byte box.
+//! Beyond the key and value themselves, an entry costs:
+//!
+//! | part | bytes | what |
+//! |---|---|---|
+//! | hot slot | 32 | hash, deadline, weight, hit counter, slot tag (and padding) |
+//! | cold slot | 40 | last access, created, updated, version, optional expiry box |
+//! | hash table | 5.7 to 11.4 | a 4-byte slot index and a control byte per bucket, at 7/8 to 7/16 load |
+//! | policy links | 12 | window/main ring links, in a vector parallel to the slots |
+//! | frequency sketch | 8 to 16 | 8 bytes per entry of capacity, rounded up to a power of two |
+//! | timer links | 12 | only in shards that have scheduled a deadline |
+//!
+//! about 100 to 120 bytes in all: `lethe-bench memory` measures 1M entries of 16-byte keys and
+//! 32-byte values at the figure in BENCHMARKS.md (allocator-counted, so including vector growth
+//! slack). Entries with sliding or adaptive TTL or early refresh add a 104-byte box.
 
 mod builder;
 mod cache;
