@@ -1,8 +1,8 @@
 //! The one place the engine takes its synchronisation primitives from.
 //!
 //! Every lock and atomic in the engine is imported from here rather than from `std` or
-//! `parking_lot` directly, so a concurrency checker (loom, shuttle) can be swapped in by changing
-//! this file alone.
+//! `parking_lot` directly, so that a model checker's primitives (loom, shuttle) can later be
+//! substituted in one file; no such substitution exists yet.
 
 pub(crate) use parking_lot::RwLock;
 pub(crate) use std::sync::Arc;
