@@ -161,6 +161,26 @@ mod tests {
     }
 
     #[test]
+    fn system_clock_advances_at_real_time_rate() {
+        // The TSC is scaled to nanoseconds by a calibrated factor; a wrong factor would make
+        // every TTL too long or too short.
+        let c = SystemClock::new();
+        let before = c.now();
+        let start = std::time::Instant::now();
+        std::thread::sleep(Duration::from_millis(50));
+        let real = start.elapsed();
+        let measured = c.now().saturating_duration_since(before);
+        assert!(
+            measured >= Duration::from_millis(45),
+            "{measured:?} vs {real:?}"
+        );
+        assert!(
+            measured <= real + Duration::from_millis(20),
+            "{measured:?} vs {real:?}"
+        );
+    }
+
+    #[test]
     fn manual_clock_moves_only_forward() {
         let c = ManualClock::new(Timestamp(100));
         c.advance(Duration::from_nanos(50));
