@@ -61,8 +61,8 @@
 //! Why this policy, as measured with `lethe-bench hitratio` (figures in BENCHMARKS.md): exact
 //! LRU scores 0 % on the LIRS loop trace at every size, while TinyLFU admission keeps a stable
 //! resident set there (within 2 points of moka); on the ARC OLTP trace it is 2 to 4 points above
-//! both moka and quick_cache at every size. The adaptive window is worth about 4 points on OLTP
-//! over a fixed 1 % window (29.6 % to 34.2 % at 512 entries while tuning), and reads stay
+//! both moka and quick_cache at every size. The adaptive window lifted OLTP by several points
+//! over a fixed 1 % window in tuning runs, and reads stay
 //! lock-free of the policy because CLOCK needs only the per-entry counter. Where it loses:
 //! quick_cache is up to 5 points better on the largest P3/P6 sizes, and moka up to 3 points on
 //! zigzag, whose recency patterns favour its exact-LRU window over a FIFO window.
