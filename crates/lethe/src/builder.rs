@@ -1,11 +1,15 @@
 //! Building a cache: capacity, weigher, expiry defaults, clock, listener, sharding.
 
 use crate::cache::{Cache, Inner};
+use crate::clock::duration_nanos;
 use crate::clock::{Clock, SystemClock};
+use crate::deps::DepGraph;
 use crate::error::{Error, ErrorKind};
 use crate::expiry::{EarlyRefresh, ExpiryPolicy, Ttl};
+use crate::invalidate::{Subscriber, Subscribers};
 use crate::listener::RemovalListener;
-use crate::shard::Shard;
+use crate::shard::{KeyIndex, Shard};
+use crate::shared::Shared;
 use crate::stats::ReadCounters;
 use crate::sync::{Arc, RwLock};
 use crate::weigher::{UnitWeigher, Weigher};
@@ -31,7 +35,14 @@ pub struct CacheBuilder<K, V, S = DefaultHashBuilder> {
     clock: Option<Arc<dyn Clock>>,
     listener: Option<Box<dyn RemovalListener<K, V>>>,
     hasher: S,
+    key_bytes: Option<fn(&K) -> &[u8]>,
+    subscribers: Vec<Box<dyn Subscriber<K>>>,
+    lease_timeout: Duration,
 }
+
+/// Default lease timeout: after Facebook's memcache, which hands out one lease per key every
+/// ten seconds.
+const DEFAULT_LEASE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl<K, V, S> fmt::Debug for CacheBuilder<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -42,6 +53,9 @@ impl<K, V, S> fmt::Debug for CacheBuilder<K, V, S> {
             .field("expiry", &self.expiry)
             .field("clock", &self.clock)
             .field("listener", &self.listener.is_some())
+            .field("index_keys", &self.key_bytes.is_some())
+            .field("subscribers", &self.subscribers.len())
+            .field("lease_timeout", &self.lease_timeout)
             .finish()
     }
 }
@@ -57,6 +71,9 @@ impl<K, V> CacheBuilder<K, V, DefaultHashBuilder> {
             clock: None,
             listener: None,
             hasher: DefaultHashBuilder::default(),
+            key_bytes: None,
+            subscribers: Vec::new(),
+            lease_timeout: DEFAULT_LEASE_TIMEOUT,
         }
     }
 }
@@ -150,7 +167,22 @@ where
             clock: self.clock,
             listener: self.listener,
             hasher,
+            key_bytes: self.key_bytes,
+            subscribers: self.subscribers,
+            lease_timeout: self.lease_timeout,
         }
+    }
+
+    /// Hears every applied invalidation with its sequence number (see [`Subscriber`]).
+    pub fn subscriber(mut self, s: impl Subscriber<K>) -> Self {
+        self.subscribers.push(Box::new(s));
+        self
+    }
+
+    /// How long a lease stays outstanding if neither filled nor released (default 10 s).
+    pub fn lease_timeout(mut self, d: Duration) -> Self {
+        self.lease_timeout = d;
+        self
     }
 
     fn validate(&self) -> Result<(u64, usize), Error> {
@@ -219,7 +251,7 @@ where
         let (capacity, shards) = self.validate()?;
         let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock::new()));
         let now = clock.now().0;
-        let notify = self.listener.is_some();
+        let shared = Arc::new(Shared::new(shards, capacity));
         let base = capacity / shards as u64;
         let extra = capacity % shards as u64;
         let cells = (0..shards as u64)
@@ -227,10 +259,20 @@ where
                 let cap = base + u64::from(i < extra);
                 let expected = if self.weighted { 1024 } else { cap as usize };
                 CachePadded::new(RwLock::new(Shard::new(
-                    cap, expected, capacity, now, notify,
+                    cap,
+                    expected,
+                    capacity,
+                    now,
+                    i as usize,
+                    shared.clone(),
+                    self.key_bytes.map(KeyIndex::new),
                 )))
             })
             .collect();
+        let key_bytes = std::sync::OnceLock::new();
+        if let Some(f) = self.key_bytes {
+            let _ = key_bytes.set(f);
+        }
         Ok(Cache::from_inner(Inner {
             shards: cells,
             shard_mask: shards - 1,
@@ -241,6 +283,11 @@ where
             defaults: self.expiry,
             capacity,
             reads: ReadCounters::new(),
+            shared,
+            graph: DepGraph::new(),
+            key_bytes,
+            subscribers: Subscribers::new(self.subscribers),
+            lease_timeout: duration_nanos(self.lease_timeout),
         }))
     }
 
@@ -253,5 +300,21 @@ where
             Ok(c) => c,
             Err(e) => panic!("lethe: {e}"),
         }
+    }
+}
+
+impl<K, V, S> CacheBuilder<K, V, S>
+where
+    K: Hash + Eq + Clone + Send + Sync + AsRef<[u8]> + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: BuildHasher + Clone + Send + Sync + 'static,
+{
+    /// Keeps an ordered index of the keys, so prefix and glob invalidations (and
+    /// [`Cache::keys_matching`]) visit only the keys sharing the pattern's literal prefix
+    /// instead of scanning every entry. Costs a copy of each key's bytes plus about 40 bytes
+    /// of B-tree per entry, and a B-tree insert per new key.
+    pub fn index_keys(mut self) -> Self {
+        self.key_bytes = Some(<K as AsRef<[u8]>>::as_ref);
+        self
     }
 }

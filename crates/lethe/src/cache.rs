@@ -1,22 +1,31 @@
 //! The public handle: [`Cache`], a cheap-to-clone, thread-safe view of the shards.
 //!
-//! Reads take a shard's read lock and touch only atomics in the entry; writes take the shard's
-//! write lock, run that shard's maintenance (expiry reclamation, window tuning) and eviction, and
-//! deliver removal notifications after the lock is released.
+//! Reads take a shard's read lock and touch only atomics in the entry (and, for tagged entries,
+//! their tags' epochs); writes take the shard's write lock, run that shard's maintenance (expiry
+//! and tag reclamation, window tuning) and eviction, and after the lock is released deliver
+//! removal notifications and cascade to dependents. The invalidation operations live in
+//! `invalidate.rs`, versions in `version.rs`, leases in `lease.rs`: each adds methods to
+//! [`Cache`] from its own file.
 
 use crate::builder::{CacheBuilder, DefaultHashBuilder};
 use crate::clock::{Clock, Timestamp, duration_nanos};
-use crate::entry::{InsertOptions, Lookup};
+use crate::deps::DepGraph;
+use crate::entry::{InsertOptions, Lookup, TAGGED};
 use crate::expiry::{ExpireCondition, ExpiryPolicy, KeyTtl, NEVER};
+use crate::invalidate::Subscribers;
 use crate::listener::{Pending, RemovalCause, RemovalListener};
-use crate::shard::{Shard, Write};
+use crate::shard::{RECLAIM_BUDGET, Shard, Write};
+use crate::shared::Shared;
 use crate::stats::{ReadCounters, RemovalCounts, Stats};
 use crate::sync::{Arc, RwLock};
+use crate::tags::{TagNode, TagVerdict, validate_tag};
+use crate::version::{Inserted, RejectReason, Rejected};
 use crate::weigher::Weigher;
 use crossbeam_utils::CachePadded;
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// A shard behind its lock, padded so neighbouring shards' locks do not share a cache line.
@@ -32,6 +41,12 @@ pub(crate) struct Inner<K, V, S> {
     pub(crate) defaults: ExpiryPolicy,
     pub(crate) capacity: u64,
     pub(crate) reads: ReadCounters,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) graph: DepGraph<K>,
+    /// How to see a key as bytes, once a pattern operation or the key index needed it.
+    pub(crate) key_bytes: OnceLock<fn(&K) -> &[u8]>,
+    pub(crate) subscribers: Subscribers<K>,
+    pub(crate) lease_timeout: u64,
 }
 
 /// A bounded, concurrent cache with per-entry expiry. See the [crate docs](crate) for the
@@ -39,7 +54,7 @@ pub(crate) struct Inner<K, V, S> {
 ///
 /// `Cache` is a handle: cloning it is cheap and every clone sees the same entries.
 pub struct Cache<K, V, S = DefaultHashBuilder> {
-    inner: Arc<Inner<K, V, S>>,
+    pub(crate) inner: Arc<Inner<K, V, S>>,
 }
 
 impl<K, V, S> Clone for Cache<K, V, S> {
@@ -88,48 +103,57 @@ where
         }
     }
 
-    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+    pub(crate) fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
         self.inner.hasher.hash_one(key)
     }
 
-    fn cell(&self, hash: u64) -> &ShardCell<K, V> {
+    pub(crate) fn cell(&self, hash: u64) -> &ShardCell<K, V> {
         // Bits 32.. pick the shard: hashbrown uses the low bits for the bucket and the top seven
         // for its tag, so this keeps both independent of the shard choice.
         &self.inner.shards[(hash >> 32) as usize & self.inner.shard_mask]
     }
 
-    fn now(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         self.inner.clock.now().0
     }
 
-    /// Delivers notifications collected under a lock, after it was released.
-    fn deliver(&self, pending: Pending<K, V>) {
-        if let Some(l) = &self.inner.listener {
-            for (k, v, cause) in &pending {
-                l.on_removal(k, v, cause.to_owned());
-            }
-        }
+    /// A collector for removals under a lock: kept when a listener or the dependency graph
+    /// needs them.
+    pub(crate) fn pending(&self) -> Pending<K, V> {
+        Pending::new(self.inner.listener.is_some() || self.inner.graph.is_active())
     }
 
-    /// Runs `f` under the write lock of the shard for `hash`, after that shard's maintenance.
-    fn write<R>(
+    /// Runs `f` under the write lock of the shard for `hash`, after that shard's maintenance;
+    /// then handles the removals (listener, dependency cascade) with no lock held.
+    pub(crate) fn write<R>(
         &self,
         hash: u64,
         f: impl FnOnce(&mut Shard<K, V>, u64, &mut Pending<K, V>) -> R,
     ) -> R {
+        let (result, pending) = self.write_collect(hash, f);
+        self.finish(pending);
+        result
+    }
+
+    /// [`Self::write`] without handling the removals: the caller passes them to
+    /// [`Self::finish`].
+    pub(crate) fn write_collect<R>(
+        &self,
+        hash: u64,
+        f: impl FnOnce(&mut Shard<K, V>, u64, &mut Pending<K, V>) -> R,
+    ) -> (R, Pending<K, V>) {
         let cell = self.cell(hash);
-        let mut pending = Vec::new();
+        let mut pending = self.pending();
         // Read before locking to keep the critical section short; writers racing on one shard
         // may then apply times a few nanoseconds out of order, which the timer wheel and the
         // expiry checks tolerate (they compare, never subtract blindly).
         let now = self.now();
         let result = {
             let mut shard = cell.write();
-            shard.maintain(now, &self.inner.reads, &mut pending);
+            shard.maintain(now, &self.inner.reads, &mut pending, RECLAIM_BUDGET);
             f(&mut shard, now, &mut pending)
         };
-        self.deliver(pending);
-        result
+        (result, pending)
     }
 
     /// Reads `key` under the read lock; `f` sees the live entry's slot. Counts a hit or miss.
@@ -150,6 +174,11 @@ where
             let shard = cell.read();
             shard.find(hash, key).and_then(|idx| {
                 let entry = shard.slots.get(idx);
+                // Tag invalidations hide entries at once; their memory is reclaimed by later
+                // writes, not by this read, so reads keep their latency during a big one.
+                if entry.flags & TAGGED != 0 && shard.slots.tag_verdict(idx) != TagVerdict::Valid {
+                    return None;
+                }
                 // The clock is read only when the entry has a deadline (or the caller wants
                 // times): entries without one skip it, which keeps plain reads cheap.
                 let deadline = entry.deadline();
@@ -158,8 +187,9 @@ where
                 } else {
                     None
                 };
-                if now.is_some_and(|n| n >= deadline) {
-                    saw_expired = true;
+                if let Some(n) = now.filter(|&n| n >= deadline) {
+                    // Within a stale grace the entry stays for `get_stale`.
+                    saw_expired = n >= shard.slots.hard_deadline(idx);
                     return None;
                 }
                 entry.record_hit();
@@ -226,24 +256,96 @@ where
 
     /// Inserts or replaces `key` with the cache's default expiry.
     pub fn insert(&self, key: K, value: V) {
-        self.insert_with_options(key, value, &InsertOptions::default());
+        // Without options nothing can refuse the write.
+        let _ = self.try_insert(key, value, &InsertOptions::default());
     }
 
     /// Inserts or replaces `key` with per-entry options. Returns `true` if a live entry was
-    /// replaced.
-    pub fn insert_with_options(&self, key: K, value: V, options: &InsertOptions) -> bool {
+    /// replaced, `false` if the key was new or the write was refused (see [`Self::try_insert`]
+    /// for the reason).
+    pub fn insert_with_options(&self, key: K, value: V, options: &InsertOptions<K>) -> bool {
+        matches!(self.try_insert(key, value, options), Ok(Inserted::Replaced))
+    }
+
+    /// Inserts or replaces `key` with per-entry options, or says why the write was refused: a
+    /// [`crate::WriteCondition`], a version floor, or a malformed tag.
+    pub fn try_insert(
+        &self,
+        key: K,
+        value: V,
+        options: &InsertOptions<K>,
+    ) -> Result<Inserted, Rejected> {
+        let tags = self.intern_tags(&options.tags)?;
+        // The fill's stamp: taken before the write, so an invalidation racing it wins.
+        let stamp = self.inner.shared.epoch();
+        self.store(key, value, options, tags, stamp, None)
+    }
+
+    /// Interns tag names (validated) into nodes.
+    pub(crate) fn intern_tags(&self, names: &[String]) -> Result<Box<[Arc<TagNode>]>, Rejected> {
+        names
+            .iter()
+            .map(|t| {
+                validate_tag(t)
+                    .map(|()| self.inner.shared.tags.intern(t))
+                    .map_err(|_| Rejected::new(RejectReason::BadTag, None))
+            })
+            .collect()
+    }
+
+    /// The write path shared by inserts and lease fills.
+    pub(crate) fn store(
+        &self,
+        key: K,
+        value: V,
+        options: &InsertOptions<K>,
+        tags: Box<[Arc<TagNode>]>,
+        stamp: u64,
+        lease: Option<u64>,
+    ) -> Result<Inserted, Rejected> {
         let hash = self.hash(&key);
         let weight = self.inner.weigher.weigh(&key, &value);
         let defaults = &self.inner.defaults;
-        self.write(hash, |shard, now, pending| {
+        let floor = match self.inner.key_bytes.get() {
+            Some(bytes) if self.inner.shared.floors.is_active() => {
+                self.inner.shared.floors.floor_for(bytes(&key))
+            }
+            _ => 0,
+        };
+        let deps = &options.depends_on;
+        if !deps.is_empty() {
+            // Linked before the entry is visible, so a dependency removed meanwhile finds it.
+            self.inner.graph.link(&key, deps);
+        }
+        let key_for_deps = (!deps.is_empty() || self.inner.graph.is_active()).then(|| key.clone());
+        let (result, mut pending) = self.write_collect(hash, |shard, now, pending| {
             let w = Write {
                 now,
                 weight,
                 options,
                 defaults,
+                tags,
+                stamp,
+                floor,
+                lease,
             };
-            shard.insert(hash, key, value, &w, pending)
-        })
+            shard.insert(hash, key, value, w, pending)
+        });
+        if let Some(key) = key_for_deps {
+            // The replaced value's dependencies that the new value does not share.
+            for r in pending.items.iter_mut() {
+                if r.cause == RemovalCause::Replaced && r.key == key {
+                    if let Some(old) = r.deps.take() {
+                        self.inner.graph.unlink(&key, &old, deps);
+                    }
+                }
+            }
+            if result.is_err() && !deps.is_empty() {
+                self.inner.graph.unlink(&key, deps, &[]);
+            }
+        }
+        self.finish(pending);
+        result
     }
 
     /// Removes `key`, returning its value if it was present and not expired.
@@ -252,16 +354,29 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        self.remove_with_cause(key, RemovalCause::Explicit)
+    }
+
+    /// Removes `key` under `cause`, handling the removal (listener, cascade) before returning.
+    pub(crate) fn remove_with_cause<Q>(&self, key: &Q, cause: RemovalCause) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
-        let removed = self.write(hash, |shard, now, pending| {
-            shard.remove(hash, key, now, pending)
+        let (removed, mut pending) = self.write_collect(hash, |shard, now, pending| {
+            shard.remove(hash, key, now, pending, cause)
         });
-        removed.map(|(k, v)| {
-            if let Some(l) = &self.inner.listener {
-                l.on_removal(&k, &v, RemovalCause::Explicit);
-            }
-            v
-        })
+        // A fill depending on a key that was not even cached must still see this.
+        self.inner.shared.log_removal(hash);
+        let removed = removed.map(|r| {
+            let value = r.value.clone();
+            pending.collect = true;
+            pending.push(r.key, r.value, r.cause, r.deps);
+            value
+        });
+        self.finish(pending);
+        removed
     }
 
     /// Sets the remaining time to live of a live entry, subject to `cond` (Redis `EXPIRE` with
@@ -354,28 +469,36 @@ where
     /// Removes every entry; each is reported to the listener as an explicit removal.
     pub fn clear(&self) {
         for cell in self.inner.shards.iter() {
-            let mut pending = Vec::new();
+            let mut pending = self.pending();
             {
                 let mut shard = cell.write();
                 let now = self.now();
                 shard.clear(now, &mut pending);
             }
-            self.deliver(pending);
+            self.finish(pending);
         }
     }
 
-    /// Reclaims expired entries in every shard now. Never needed for correctness (expired entries
-    /// are never returned, and writes reclaim them as they go); useful before reading `len` or
-    /// stats, or in an idle cache whose removal listener should hear about expiries promptly.
+    /// Reclaims expired entries and entries hidden by tag invalidations in every shard now.
+    /// Never needed for correctness (such entries are never returned, and writes reclaim them
+    /// as they go); useful before reading `len` or stats, or in an idle cache whose removal
+    /// listener should hear about expiries and invalidations promptly.
     pub fn run_pending_tasks(&self) {
         for cell in self.inner.shards.iter() {
-            let mut pending = Vec::new();
-            {
-                let mut shard = cell.write();
-                shard.maintain(self.now(), &self.inner.reads, &mut pending);
+            loop {
+                let mut pending = self.pending();
+                let more = {
+                    let mut shard = cell.write();
+                    shard.maintain(self.now(), &self.inner.reads, &mut pending, 4096);
+                    shard.has_reclaim_work()
+                };
+                self.finish(pending);
+                if !more {
+                    break;
+                }
             }
-            self.deliver(pending);
         }
+        self.inner.shared.tags.sweep();
     }
 
     /// A snapshot of the counters.
@@ -411,27 +534,6 @@ where
         }
     }
 
-    /// Keys of live entries whose bytes start with `prefix`. Scans every entry (O(n)); prefix
-    /// *invalidation* with cost proportional to the matches belongs to the invalidation model.
-    pub fn keys_with_prefix(&self, prefix: &[u8]) -> Vec<K>
-    where
-        K: AsRef<[u8]>,
-    {
-        let now = self.now();
-        let mut out = Vec::new();
-        for cell in self.inner.shards.iter() {
-            let shard = cell.read();
-            out.extend(
-                shard
-                    .slots
-                    .live()
-                    .filter(|e| !e.is_expired(now) && e.key.as_ref().starts_with(prefix))
-                    .map(|e| e.key.clone()),
-            );
-        }
-        out
-    }
-
     /// Entries scheduled in the timer wheels (for tests of reclamation).
     #[doc(hidden)]
     pub fn scheduled_timers(&self) -> usize {
@@ -447,10 +549,12 @@ where
         let shard = self.inner.shards[i].read();
         out.extend(
             shard
-                .slots
-                .live()
-                .filter(|e| !e.is_expired(now))
-                .map(|e| (e.key.clone(), e.value.clone())),
+                .slot_indices()
+                .filter(|&i| shard.slots.dead_cause(i, now).is_none())
+                .map(|i| {
+                    let e = shard.slots.get(i);
+                    (e.key.clone(), e.value.clone())
+                }),
         );
     }
 }

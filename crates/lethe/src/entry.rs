@@ -9,8 +9,13 @@
 
 use crate::clock::Timestamp;
 use crate::expiry::{EarlyRefresh, ExpiryState, KeyTtl, NEVER, Ttl};
-use crate::sync::{AtomicU8, AtomicU64, Ordering};
+use crate::sync::{Arc, AtomicU8, AtomicU64, Ordering};
+use crate::tags::TagNode;
+use crate::version::WriteCondition;
 use std::time::Duration;
+
+/// [`Entry::flags`]: the entry has tags, so a read must check their invalidation epochs.
+pub(crate) const TAGGED: u8 = 1;
 
 /// Saturation point of the per-entry hit counter: beyond it a read writes nothing, so hot
 /// entries read from several cores stop bouncing their cache line.
@@ -28,6 +33,8 @@ pub(crate) struct Entry<K, V> {
     pub(crate) weight: u32,
     /// Hits since the eviction policy last looked (saturating at [`MAX_HITS`]).
     pub(crate) hits: AtomicU8,
+    /// [`TAGGED`]; fits in padding, so plain entries pay nothing for it.
+    pub(crate) flags: u8,
 }
 
 impl<K, V> Entry<K, V> {
@@ -50,8 +57,8 @@ impl<K, V> Entry<K, V> {
 
 /// The rest of an entry: bookkeeping that only writes, timed reads and metadata queries need.
 /// Stored in a vector parallel to the slots, so plain reads never load it.
-#[derive(Debug, Default)]
-pub(crate) struct EntryMeta {
+#[derive(Debug)]
+pub(crate) struct EntryMeta<K> {
     /// Time of the last timed read, or of the write.
     pub(crate) last_access: AtomicU64,
     /// Time of the first insert of this key (kept across replacements).
@@ -60,11 +67,50 @@ pub(crate) struct EntryMeta {
     pub(crate) updated: u64,
     pub(crate) version: u64,
     pub(crate) expiry: Option<Box<ExpiryState>>,
+    /// Tags, dependencies, stale grace, source last-modified: only entries using them pay.
+    pub(crate) extras: Option<Box<Extras<K>>>,
 }
 
-impl EntryMeta {
+/// Invalidation-model state of an entry, boxed because most entries have none.
+#[derive(Debug)]
+pub(crate) struct Extras<K> {
+    /// Nodes of the entry's tags (not their ancestors: a node reaches those itself).
+    pub(crate) tags: Box<[Arc<TagNode>]>,
+    /// Invalidation epoch the entry was written at; a tag invalidated later hides it.
+    pub(crate) stamp: u64,
+    /// Keys this entry depends on.
+    pub(crate) deps: Option<Box<[K]>>,
+    /// How long past its deadline the entry is kept for stale reads (nanoseconds).
+    pub(crate) grace: u64,
+    /// The source's last-modified time of the value, if the writer gave one.
+    pub(crate) last_modified: Option<u64>,
+}
+
+impl<K> Extras<K> {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.tags.is_empty()
+            && self.deps.is_none()
+            && self.grace == 0
+            && self.last_modified.is_none()
+    }
+}
+
+impl<K> Default for EntryMeta<K> {
+    fn default() -> Self {
+        EntryMeta {
+            last_access: AtomicU64::new(0),
+            created: 0,
+            updated: 0,
+            version: 0,
+            expiry: None,
+            extras: None,
+        }
+    }
+}
+
+impl<K> EntryMeta<K> {
     /// Records a read at `now`: access time, and sliding/adaptive deadline moves.
-    pub(crate) fn record_read<K, V>(&self, entry: &Entry<K, V>, now: u64) {
+    pub(crate) fn record_read<V>(&self, entry: &Entry<K, V>, now: u64) {
         if self.last_access.load(Ordering::Relaxed) < now {
             self.last_access.store(now, Ordering::Relaxed);
         }
@@ -75,7 +121,7 @@ impl EntryMeta {
         }
     }
 
-    pub(crate) fn metadata<K, V>(&self, entry: &Entry<K, V>, now: Timestamp) -> EntryMetadata {
+    pub(crate) fn metadata<V>(&self, entry: &Entry<K, V>, now: Timestamp) -> EntryMetadata {
         let deadline = entry.deadline();
         EntryMetadata {
             ttl: crate::expiry::remaining(deadline, now),
@@ -86,11 +132,26 @@ impl EntryMeta {
             last_access: Timestamp(self.last_access.load(Ordering::Relaxed)),
             weight: entry.weight,
             refresh: false,
+            last_modified: Timestamp(
+                self.extras
+                    .as_ref()
+                    .and_then(|x| x.last_modified)
+                    .unwrap_or(self.updated),
+            ),
+            expired_for: None,
         }
     }
 
     pub(crate) fn early_refresh(&self) -> Option<EarlyRefresh> {
         self.expiry.as_ref().and_then(|e| e.early_refresh)
+    }
+
+    pub(crate) fn grace(&self) -> u64 {
+        self.extras.as_ref().map_or(0, |x| x.grace)
+    }
+
+    pub(crate) fn deps(&self) -> Option<&[K]> {
+        self.extras.as_ref().and_then(|x| x.deps.as_deref())
     }
 }
 
@@ -117,6 +178,12 @@ pub struct EntryMetadata {
     /// Probabilistic early expiration says this reader should refresh the value now (see
     /// [`EarlyRefresh`]); always `false` for entries without early refresh.
     pub refresh: bool,
+    /// When the source last modified the value: what the writer passed with
+    /// [`InsertOptions::last_modified`], else the time of the write.
+    pub last_modified: Timestamp,
+    /// For a stale read ([`crate::Cache::get_stale`]): how long ago the entry expired. `None`
+    /// for a fresh entry.
+    pub expired_for: Option<Duration>,
 }
 
 impl EntryMetadata {
@@ -130,9 +197,11 @@ impl EntryMetadata {
 }
 
 /// Options of a single insert; anything left unset comes from the cache's defaults.
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// `K` is the cache's key type (for [`Self::depends_on`]).
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
-pub struct InsertOptions {
+pub struct InsertOptions<K> {
     /// TTL strategy for this entry (default: the cache's [`crate::ExpiryPolicy`]).
     pub ttl: Option<Ttl>,
     /// Jitter fraction for this entry's TTL.
@@ -143,9 +212,36 @@ pub struct InsertOptions {
     pub version: Option<u64>,
     /// Keep the entry's current deadline if it exists (Redis `SET ... KEEPTTL`).
     pub keep_ttl: bool,
+    /// Tags of the entry (hierarchical on `:`).
+    pub tags: Vec<String>,
+    /// Keys the entry depends on: when one goes, this entry goes.
+    pub depends_on: Vec<K>,
+    /// Keep the entry this long past its deadline for stale reads.
+    pub retain_stale: Option<Duration>,
+    /// The source's last-modified time of the value.
+    pub last_modified: Option<Timestamp>,
+    /// Write only if this holds.
+    pub condition: Option<WriteCondition>,
 }
 
-impl InsertOptions {
+impl<K> Default for InsertOptions<K> {
+    fn default() -> Self {
+        InsertOptions {
+            ttl: None,
+            jitter: None,
+            early_refresh: None,
+            version: None,
+            keep_ttl: false,
+            tags: Vec::new(),
+            depends_on: Vec::new(),
+            retain_stale: None,
+            last_modified: None,
+            condition: None,
+        }
+    }
+}
+
+impl<K> InsertOptions<K> {
     /// No overrides.
     pub fn new() -> Self {
         Self::default()
@@ -192,6 +288,45 @@ impl InsertOptions {
         self.keep_ttl = true;
         self
     }
+
+    /// Adds a tag. Levels are separated by `:`; invalidating `user:42` also invalidates
+    /// entries tagged `user:42:profile`.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tags.push(tag.into());
+        self
+    }
+
+    /// Adds several tags.
+    pub fn tags<T: Into<String>>(mut self, tags: impl IntoIterator<Item = T>) -> Self {
+        self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds a dependency: when `key` is invalidated, replaced, removed, expires or is evicted,
+    /// this entry is invalidated too (transitively).
+    pub fn depends_on(mut self, key: K) -> Self {
+        self.depends_on.push(key);
+        self
+    }
+
+    /// Keeps the entry for `grace` past its deadline, readable only through
+    /// [`crate::Cache::get_stale`] (stale-while-revalidate, stale-if-error).
+    pub fn retain_stale(mut self, grace: Duration) -> Self {
+        self.retain_stale = Some(grace);
+        self
+    }
+
+    /// The source's last-modified time of the value (for [`crate::Cache::is_fresh`]).
+    pub fn last_modified(mut self, at: Timestamp) -> Self {
+        self.last_modified = Some(at);
+        self
+    }
+
+    /// Writes only if `condition` holds (see [`WriteCondition`]).
+    pub fn condition(mut self, condition: WriteCondition) -> Self {
+        self.condition = Some(condition);
+        self
+    }
 }
 
 /// A value read together with its metadata.
@@ -214,7 +349,7 @@ mod tests {
     fn entry_layout_matches_the_documented_overhead() {
         assert_eq!(size_of::<Option<Entry<u64, u64>>>(), 48);
         assert_eq!(size_of::<Option<Entry<[u8; 16], [u8; 32]>>>(), 80);
-        assert_eq!(size_of::<EntryMeta>(), 40);
+        assert_eq!(size_of::<EntryMeta<u64>>(), 48);
         assert!(
             size_of::<ExpiryState>() <= 104,
             "{}",

@@ -8,6 +8,11 @@ use std::fmt;
 pub enum ErrorKind {
     /// A builder or option value is out of range or inconsistent.
     InvalidConfig,
+    /// A tag name is empty or has an empty level.
+    InvalidTag,
+    /// A data policy named on insert does not exist, or cannot be rendered from the fields
+    /// given.
+    InvalidPolicy,
 }
 
 /// An error from the engine.
@@ -40,6 +45,8 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self.kind {
             ErrorKind::InvalidConfig => "invalid configuration",
+            ErrorKind::InvalidTag => "invalid tag",
+            ErrorKind::InvalidPolicy => "invalid data policy",
         };
         write!(f, "{kind}: {}", self.message)
     }

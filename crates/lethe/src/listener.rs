@@ -18,15 +18,27 @@ pub enum RemovalCause {
     Expired,
     /// Evicted to respect the capacity.
     Evicted,
+    /// One of its tags (or an ancestor of one) was invalidated.
+    Tag,
+    /// Its key matched an invalidated prefix or glob.
+    Pattern,
+    /// A key it depends on was invalidated, replaced, removed, expired or evicted.
+    Dependency,
+    /// Its version fell below a version floor set for its prefix or one of its tags.
+    Stale,
 }
 
 impl RemovalCause {
     /// Every cause, in a stable order (used for per-cause counters).
-    pub const ALL: [RemovalCause; 4] = [
+    pub const ALL: [RemovalCause; 8] = [
         RemovalCause::Explicit,
         RemovalCause::Replaced,
         RemovalCause::Expired,
         RemovalCause::Evicted,
+        RemovalCause::Tag,
+        RemovalCause::Pattern,
+        RemovalCause::Dependency,
+        RemovalCause::Stale,
     ];
 
     pub(crate) const fn index(self) -> usize {
@@ -35,6 +47,10 @@ impl RemovalCause {
             RemovalCause::Replaced => 1,
             RemovalCause::Expired => 2,
             RemovalCause::Evicted => 3,
+            RemovalCause::Tag => 4,
+            RemovalCause::Pattern => 5,
+            RemovalCause::Dependency => 6,
+            RemovalCause::Stale => 7,
         }
     }
 
@@ -45,10 +61,15 @@ impl RemovalCause {
             RemovalCause::Replaced => "replaced",
             RemovalCause::Expired => "expired",
             RemovalCause::Evicted => "evicted",
+            RemovalCause::Tag => "tag",
+            RemovalCause::Pattern => "pattern",
+            RemovalCause::Dependency => "dependency",
+            RemovalCause::Stale => "stale",
         }
     }
 
-    /// Whether the entry was taken away by the cache itself rather than by the application.
+    /// Whether the entry was taken away by the cache itself (capacity, time) rather than by an
+    /// invalidation or write of the application's.
     pub const fn was_evicted(self) -> bool {
         matches!(self, RemovalCause::Expired | RemovalCause::Evicted)
     }
@@ -85,5 +106,41 @@ where
     }
 }
 
-/// Notifications collected under a shard lock, delivered after it is released.
-pub(crate) type Pending<K, V> = Vec<(K, V, RemovalCause)>;
+/// One removal, collected under a shard lock and handled after it is released: the listener
+/// hears about it, and the dependency graph cascades from it.
+#[derive(Debug)]
+pub(crate) struct Removed<K, V> {
+    pub(crate) key: K,
+    pub(crate) value: V,
+    pub(crate) cause: RemovalCause,
+    /// Keys the entry depended on, so its edges can be unlinked.
+    pub(crate) deps: Option<Box<[K]>>,
+}
+
+/// Removals collected under a shard lock. When nobody needs them (no listener, no dependency
+/// edges), `collect` is false and values are dropped in place.
+#[derive(Debug)]
+pub(crate) struct Pending<K, V> {
+    pub(crate) items: Vec<Removed<K, V>>,
+    pub(crate) collect: bool,
+}
+
+impl<K, V> Pending<K, V> {
+    pub(crate) fn new(collect: bool) -> Self {
+        Pending {
+            items: Vec::new(),
+            collect,
+        }
+    }
+
+    pub(crate) fn push(&mut self, key: K, value: V, cause: RemovalCause, deps: Option<Box<[K]>>) {
+        if self.collect || deps.is_some() {
+            self.items.push(Removed {
+                key,
+                value,
+                cause,
+                deps,
+            });
+        }
+    }
+}

@@ -1,28 +1,62 @@
-//! One shard of the cache: a hash table of slot indices, the slots, the eviction policy and the
-//! timer wheel, all guarded by the shard's lock.
+//! One shard of the cache: a hash table of slot indices, the slots, the eviction policy, the
+//! timer wheel, and the shard's share of the invalidation indexes (tag members, ordered keys,
+//! leases), all guarded by the shard's lock.
 //!
 //! Everything here runs with the shard's write lock held, except [`Shard::find`] and the slot
 //! accessors, which the read path calls under the read lock. Removals of every kind go through
-//! [`Shard::remove_slot`], so per-cause counters, the policy, the wheel and the notifications can
-//! never disagree about what left.
+//! [`Shard::remove_slot`], so per-cause counters, the policy, the wheel, the indexes and the
+//! notifications can never disagree about what left.
 
-use crate::entry::{Entry, EntryMeta, InsertOptions};
+use crate::clock::duration_nanos;
+use crate::collections::{HashMap, HashSet};
+use crate::entry::{Entry, EntryMeta, Extras, InsertOptions, TAGGED};
 use crate::expiry::{self, ExpireCondition, ExpiryPolicy, NEVER};
-use crate::listener::{Pending, RemovalCause};
+use crate::lease::LeaseSlot;
+use crate::listener::{Pending, RemovalCause, Removed};
+use crate::pattern::Glob;
 use crate::policy::{Policy, PolicyEntries};
+use crate::shared::Shared;
 use crate::stats::ReadCounters;
-use crate::sync::{AtomicU8, AtomicU64, Ordering};
+use crate::sync::{Arc, AtomicU8, AtomicU64, Ordering};
+use crate::tags::{TagNode, TagVerdict};
 use crate::timer::TimerWheel;
+use crate::version::{Inserted, RejectReason, Rejected, WriteCondition};
 use hashbrown::HashTable;
 use std::borrow::Borrow;
+use std::collections::BTreeMap;
 use std::hash::Hash;
+use std::ops::Bound;
+
+/// Entries of one tag stored in this shard.
+#[derive(Debug)]
+struct TagMembers {
+    node: Arc<TagNode>,
+    slots: HashSet<u32>,
+}
+
+/// Ordered keys of this shard, for prefix and glob invalidation in time proportional to the
+/// matches ([`crate::CacheBuilder::index_keys`]).
+#[derive(Debug)]
+pub(crate) struct KeyIndex<K> {
+    pub(crate) bytes: fn(&K) -> &[u8],
+    map: BTreeMap<Box<[u8]>, u32>,
+}
+
+impl<K> KeyIndex<K> {
+    pub(crate) fn new(bytes: fn(&K) -> &[u8]) -> Self {
+        KeyIndex {
+            bytes,
+            map: BTreeMap::new(),
+        }
+    }
+}
 
 /// Slots of a shard (hot parts, and cold parts in a parallel vector); the policy sees them
 /// through [`PolicyEntries`].
 #[derive(Debug)]
 pub(crate) struct Slots<K, V> {
     hot: Vec<Option<Entry<K, V>>>,
-    cold: Vec<EntryMeta>,
+    cold: Vec<EntryMeta<K>>,
 }
 
 impl<K, V> Slots<K, V> {
@@ -30,17 +64,57 @@ impl<K, V> Slots<K, V> {
         self.hot[idx as usize].as_ref().expect("live slot")
     }
 
-    pub(crate) fn meta(&self, idx: u32) -> &EntryMeta {
+    pub(crate) fn is_live(&self, idx: u32) -> bool {
+        self.hot.get(idx as usize).is_some_and(Option::is_some)
+    }
+
+    pub(crate) fn meta(&self, idx: u32) -> &EntryMeta<K> {
         &self.cold[idx as usize]
     }
 
-    fn both_mut(&mut self, idx: u32) -> (&mut Entry<K, V>, &mut EntryMeta) {
-        let entry = self.hot[idx as usize].as_mut().expect("live slot");
-        (entry, &mut self.cold[idx as usize])
+    /// The deadline after which the entry is reclaimed: its own, plus any stale grace.
+    pub(crate) fn hard_deadline(&self, idx: u32) -> u64 {
+        let d = self.get(idx).deadline();
+        if d == NEVER {
+            d
+        } else {
+            d.saturating_add(self.meta(idx).grace()).min(NEVER - 1)
+        }
     }
 
-    pub(crate) fn live(&self) -> impl Iterator<Item = &Entry<K, V>> {
-        self.hot.iter().flatten()
+    /// Whether the entry's tags still admit it.
+    pub(crate) fn tag_verdict(&self, idx: u32) -> TagVerdict {
+        let meta = self.meta(idx);
+        if let Some(x) = &meta.extras {
+            for t in x.tags.iter() {
+                let v = t.verdict(x.stamp, meta.version);
+                if v != TagVerdict::Valid {
+                    return v;
+                }
+            }
+        }
+        TagVerdict::Valid
+    }
+
+    /// Why the entry can no longer be served, if it cannot.
+    pub(crate) fn dead_cause(&self, idx: u32, now: u64) -> Option<RemovalCause> {
+        let e = self.get(idx);
+        if e.is_expired(now) {
+            return Some(RemovalCause::Expired);
+        }
+        if e.flags & TAGGED != 0 {
+            match self.tag_verdict(idx) {
+                TagVerdict::Valid => {}
+                TagVerdict::Invalidated => return Some(RemovalCause::Tag),
+                TagVerdict::BelowFloor => return Some(RemovalCause::Stale),
+            }
+        }
+        None
+    }
+
+    fn both_mut(&mut self, idx: u32) -> (&mut Entry<K, V>, &mut EntryMeta<K>) {
+        let entry = self.hot[idx as usize].as_mut().expect("live slot");
+        (entry, &mut self.cold[idx as usize])
     }
 }
 
@@ -64,13 +138,29 @@ impl<K, V> PolicyEntries for Slots<K, V> {
     }
 }
 
-/// What a write needs besides key and value.
+/// What a write needs besides key and value; tags are interned and floors looked up before the
+/// shard lock is taken.
 #[derive(Debug)]
-pub(crate) struct Write<'a> {
+pub(crate) struct Write<'a, K> {
     pub(crate) now: u64,
     pub(crate) weight: u32,
-    pub(crate) options: &'a InsertOptions,
+    pub(crate) options: &'a InsertOptions<K>,
     pub(crate) defaults: &'a ExpiryPolicy,
+    pub(crate) tags: Box<[Arc<TagNode>]>,
+    /// Invalidation epoch of the write (the lease's, for a lease fill).
+    pub(crate) stamp: u64,
+    /// Highest prefix floor for the key.
+    pub(crate) floor: u64,
+    /// Lease token, for a fill.
+    pub(crate) lease: Option<u64>,
+}
+
+/// What a lease request found, in the shard.
+#[derive(Debug)]
+pub(crate) enum LeaseState {
+    Hit(u32),
+    Granted(u64),
+    Pending(Option<u32>),
 }
 
 /// Counters kept under the shard lock and read by `stats()`.
@@ -89,19 +179,34 @@ pub(crate) struct Shard<K, V> {
     policy: Policy,
     timers: TimerWheel,
     pub(crate) counters: ShardCounters,
-    /// Whether removals are collected for a listener (else values are dropped in place).
-    notify: bool,
     scratch: Vec<u32>,
     writes: u64,
+    id: usize,
+    shared: Arc<Shared>,
+    tag_index: HashMap<usize, TagMembers>,
+    key_index: Option<KeyIndex<K>>,
+    /// Slots that may hold entries hidden by a tag invalidation, to check and reclaim.
+    reclaim: Vec<u32>,
+    leases: HashTable<LeaseSlot<K>>,
+}
+
+/// Slots reclaimed after tag invalidations per write: bounds the pause a write sees.
+pub(crate) const RECLAIM_BUDGET: usize = 64;
+
+fn node_key(n: &Arc<TagNode>) -> usize {
+    Arc::as_ptr(n) as usize
 }
 
 impl<K: Hash + Eq + Clone, V> Shard<K, V> {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         capacity: u64,
         expected_entries: usize,
         cache_capacity: u64,
         now: u64,
-        notify: bool,
+        id: usize,
+        shared: Arc<Shared>,
+        key_index: Option<KeyIndex<K>>,
     ) -> Self {
         Shard {
             table: HashTable::new(),
@@ -113,9 +218,14 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             policy: Policy::new(capacity, expected_entries, cache_capacity),
             timers: TimerWheel::new(now),
             counters: ShardCounters::default(),
-            notify,
             scratch: Vec::new(),
             writes: 0,
+            id,
+            shared,
+            tag_index: HashMap::default(),
+            key_index,
+            reclaim: Vec::new(),
+            leases: HashTable::new(),
         }
     }
 
@@ -143,21 +253,32 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             .copied()
     }
 
-    /// The live (unexpired) slot holding `key`.
+    /// The slot holding `key` if it can be served (not expired, not hidden by a tag).
     pub(crate) fn find_live<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<u32>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
         self.find(hash, key)
-            .filter(|&i| !self.slots.get(i).is_expired(now))
+            .filter(|&i| self.slots.dead_cause(i, now).is_none())
     }
 
     /// Takes slot `idx` out of every structure, counting it under `cause`.
-    pub(crate) fn remove_slot(&mut self, idx: u32, cause: RemovalCause) -> (K, V) {
+    pub(crate) fn remove_slot(&mut self, idx: u32, cause: RemovalCause) -> Removed<K, V> {
         let entry = self.slots.hot[idx as usize].take().expect("live slot");
-        // Free the expiry box now rather than when the slot is reused.
-        self.slots.cold[idx as usize].expiry = None;
+        let cold = &mut self.slots.cold[idx as usize];
+        // Free the boxes now rather than when the slot is reused.
+        cold.expiry = None;
+        let extras = cold.extras.take();
+        if let Some(x) = &extras {
+            if !x.tags.is_empty() {
+                self.unindex_tags(idx, &x.tags);
+                self.shared.tagged.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        if let Some(ki) = &mut self.key_index {
+            ki.map.remove((ki.bytes)(&entry.key));
+        }
         if let Ok(found) = self.table.find_entry(entry.hash, |&i| i == idx) {
             found.remove();
         }
@@ -165,34 +286,159 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         self.timers.unschedule(idx);
         self.free.push(idx);
         self.counters.removals[cause.index()] += 1;
-        (entry.key, entry.value)
-    }
-
-    /// Removes slot `idx` for a reason of the engine's, queueing the notification.
-    fn discard(&mut self, idx: u32, cause: RemovalCause, pending: &mut Pending<K, V>) {
-        let (k, v) = self.remove_slot(idx, cause);
-        if self.notify {
-            pending.push((k, v, cause));
+        self.revoke_lease(entry.hash, &entry.key);
+        self.shared.log_removal(entry.hash);
+        Removed {
+            key: entry.key,
+            value: entry.value,
+            cause,
+            deps: extras.and_then(|x| x.deps),
         }
     }
 
-    /// Reclaims entries whose deadline has passed and lets the policy adapt. Called on every
-    /// write, so expiry costs are spread over normal operations.
-    pub(crate) fn maintain(&mut self, now: u64, reads: &ReadCounters, pending: &mut Pending<K, V>) {
+    /// Removes slot `idx` for a reason of the engine's, queueing the notification.
+    pub(crate) fn discard(&mut self, idx: u32, cause: RemovalCause, pending: &mut Pending<K, V>) {
+        let r = self.remove_slot(idx, cause);
+        pending.push(r.key, r.value, r.cause, r.deps);
+    }
+
+    fn index_tags(&mut self, idx: u32, tags: &[Arc<TagNode>]) {
+        for t in tags {
+            self.tag_index
+                .entry(node_key(t))
+                .or_insert_with(|| TagMembers {
+                    node: t.clone(),
+                    slots: HashSet::default(),
+                })
+                .slots
+                .insert(idx);
+        }
+    }
+
+    fn unindex_tags(&mut self, idx: u32, tags: &[Arc<TagNode>]) {
+        for t in tags {
+            let k = node_key(t);
+            if let Some(m) = self.tag_index.get_mut(&k) {
+                m.slots.remove(&idx);
+                if m.slots.is_empty() {
+                    self.tag_index.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// Reclaims entries whose deadline has passed, entries hidden by tag invalidations (at most
+    /// `budget`), and lets the policy adapt. Called on every write, so these costs are spread
+    /// over normal operations.
+    pub(crate) fn maintain(
+        &mut self,
+        now: u64,
+        reads: &ReadCounters,
+        pending: &mut Pending<K, V>,
+        budget: usize,
+    ) {
         let mut expired = std::mem::take(&mut self.scratch);
         let slots = &self.slots;
         self.timers
-            .advance(now, |i| slots.get(i).deadline(), &mut expired);
+            .advance(now, |i| slots.hard_deadline(i), &mut expired);
         for idx in expired.drain(..) {
             self.discard(idx, RemovalCause::Expired, pending);
         }
         self.scratch = expired;
+        self.collect_tag_reclaims();
+        let mut n = 0;
+        while n < budget {
+            let Some(idx) = self.reclaim.pop() else {
+                break;
+            };
+            n += 1;
+            if self.slots.is_live(idx) && self.slots.get(idx).flags & TAGGED != 0 {
+                match self.slots.tag_verdict(idx) {
+                    TagVerdict::Valid => {}
+                    TagVerdict::Invalidated => self.discard(idx, RemovalCause::Tag, pending),
+                    TagVerdict::BelowFloor => self.discard(idx, RemovalCause::Stale, pending),
+                }
+            }
+        }
         // Summing the read stripes costs a few dozen loads; the climber only needs a look now
         // and then (its sample period is ten times the capacity).
         self.writes = self.writes.wrapping_add(1);
         if self.writes % 64 == 0 {
             let (hits, misses) = reads.totals();
             self.policy.climb(hits, misses);
+            if !self.leases.is_empty() {
+                self.expire_leases(now);
+            }
+        }
+    }
+
+    /// Queues the members of tags invalidated since the last look for reclamation.
+    fn collect_tag_reclaims(&mut self) {
+        for node in self.shared.take_inbox(self.id) {
+            if self.tag_index.is_empty() {
+                continue;
+            }
+            let subtree = if node.has_children() {
+                node.subtree()
+            } else {
+                vec![node]
+            };
+            if subtree.len() > self.tag_index.len() {
+                // A large subtree: cheaper to look at every tag this shard holds.
+                for m in self.tag_index.values() {
+                    if m.node.latest_invalidation() > 0 || m.node.floor() > 0 {
+                        self.reclaim.extend(m.slots.iter().copied());
+                    }
+                }
+            } else {
+                for n in &subtree {
+                    if let Some(m) = self.tag_index.get(&node_key(n)) {
+                        self.reclaim.extend(m.slots.iter().copied());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether reclamation work is queued.
+    pub(crate) fn has_reclaim_work(&self) -> bool {
+        !self.reclaim.is_empty()
+    }
+
+    /// Live keys carrying `nodes` (a tag's subtree) that can be served.
+    pub(crate) fn keys_tagged(&self, nodes: &[Arc<TagNode>], now: u64, out: &mut Vec<K>) {
+        let mut seen = HashSet::default();
+        for n in nodes {
+            if let Some(m) = self.tag_index.get(&node_key(n)) {
+                for &idx in &m.slots {
+                    if seen.insert(idx) && self.slots.dead_cause(idx, now).is_none() {
+                        out.push(self.slots.get(idx).key.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Slots of live entries whose key matches `glob`; through the key index when there is one
+    /// (visiting only keys with the glob's literal prefix), else by a scan.
+    pub(crate) fn matching(&self, glob: &Glob, bytes: fn(&K) -> &[u8]) -> Vec<u32> {
+        match &self.key_index {
+            Some(ki) => {
+                let prefix = glob.literal_prefix();
+                let exact = glob.is_prefix();
+                ki.map
+                    .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
+                    .take_while(|(k, _)| k.starts_with(prefix))
+                    .filter(|(k, _)| exact || glob.matches(k))
+                    .map(|(_, &i)| i)
+                    .collect()
+            }
+            None => self
+                .table
+                .iter()
+                .copied()
+                .filter(|&i| glob.matches(bytes(&self.slots.get(i).key)))
+                .collect(),
         }
     }
 
@@ -212,26 +458,61 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         if deadline == NEVER {
             self.timers.unschedule(idx);
         } else {
-            self.timers.schedule(idx, deadline);
+            self.timers.schedule(idx, self.slots.hard_deadline(idx));
         }
     }
 
-    /// Inserts or replaces `key`. Returns whether the key was live before (an update).
+    /// Inserts or replaces `key`, unless a condition, floor or lease refuses the write.
     pub(crate) fn insert(
         &mut self,
         hash: u64,
         key: K,
         value: V,
-        w: &Write<'_>,
+        w: Write<'_, K>,
         pending: &mut Pending<K, V>,
-    ) -> bool {
+    ) -> Result<Inserted, Rejected> {
         let existing = self.find(hash, &key);
         if let Some(idx) = existing {
-            if self.slots.get(idx).is_expired(w.now) {
-                self.discard(idx, RemovalCause::Expired, pending);
+            if let Some(cause) = self.slots.dead_cause(idx, w.now) {
+                self.discard(idx, cause, pending);
             }
         }
-        let existing = existing.filter(|&i| self.slots.hot[i as usize].is_some());
+        let existing = existing.filter(|&i| self.slots.is_live(i));
+        let current = existing.map(|i| self.slots.meta(i).version);
+        match w.lease {
+            Some(token) => {
+                if !self.take_lease(hash, &key, token, w.now) {
+                    return Err(Rejected::new(RejectReason::LeaseInvalid, current));
+                }
+            }
+            None => self.revoke_lease(hash, &key),
+        }
+        let version = w
+            .options
+            .version
+            .unwrap_or_else(|| current.map_or(1, |v| v.wrapping_add(1)));
+        if let Some(c) = w.options.condition {
+            let refused = match c {
+                WriteCondition::IfAbsent => current.map(|_| RejectReason::Exists),
+                WriteCondition::IfPresent => current.is_none().then_some(RejectReason::Missing),
+                WriteCondition::IfNewer => current
+                    .filter(|&v| v >= version)
+                    .map(|_| RejectReason::NotNewer),
+                WriteCondition::IfVersion(expected) => match current {
+                    None => Some(RejectReason::Missing),
+                    Some(v) if v != expected => Some(RejectReason::VersionMismatch),
+                    Some(_) => None,
+                },
+            };
+            if let Some(reason) = refused {
+                return Err(Rejected::new(reason, current));
+            }
+        }
+        let floor = w.tags.iter().map(|t| t.floor()).fold(w.floor, u64::max);
+        if version < floor {
+            return Err(Rejected::new(RejectReason::BelowFloor, current));
+        }
+        self.shared.log_removal(hash);
         if u64::from(w.weight) > self.policy.capacity() {
             // Can never fit: the old value must not survive a newer write, and the new one is
             // refused at once.
@@ -240,14 +521,30 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 self.discard(idx, RemovalCause::Replaced, pending);
             }
             self.counters.removals[RemovalCause::Evicted.index()] += 1;
-            if self.notify {
-                pending.push((key, value, RemovalCause::Evicted));
-            }
-            return existing.is_some();
+            pending.push(key, value, RemovalCause::Evicted, None);
+            return Ok(if existing.is_some() {
+                Inserted::Replaced
+            } else {
+                Inserted::New
+            });
         }
         let ttl = w.options.ttl.as_ref().unwrap_or(&w.defaults.ttl);
         let jitter = w.options.jitter.unwrap_or(w.defaults.jitter);
         let early = w.options.early_refresh.or(w.defaults.early_refresh);
+        let tagged = !w.tags.is_empty();
+        let extras = Extras {
+            tags: w.tags,
+            stamp: w.stamp,
+            deps: (!w.options.depends_on.is_empty())
+                .then(|| w.options.depends_on.clone().into_boxed_slice()),
+            grace: w.options.retain_stale.map_or(0, duration_nanos),
+            last_modified: w.options.last_modified.map(|t| t.0),
+        };
+        let extras = (!extras.is_empty()).then(|| Box::new(extras));
+        let flags = if tagged { TAGGED } else { 0 };
+        if tagged {
+            self.shared.tagged.fetch_add(1, Ordering::AcqRel);
+        }
         match existing {
             Some(idx) => {
                 let (entry, meta) = self.slots.both_mut(idx);
@@ -258,16 +555,29 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                     expiry::on_write(ttl, jitter, early, w.now, previous)
                 };
                 meta.expiry = state;
-                meta.version = w.options.version.unwrap_or(meta.version.wrapping_add(1));
+                meta.version = version;
                 meta.updated = w.now;
                 meta.last_access.store(w.now, Ordering::Relaxed);
+                let old_extras = std::mem::replace(&mut meta.extras, extras);
+                entry.flags = flags;
                 let old_weight = u64::from(entry.weight);
                 entry.weight = w.weight;
                 let old = std::mem::replace(&mut entry.value, value);
                 self.counters.updates += 1;
                 self.counters.removals[RemovalCause::Replaced.index()] += 1;
-                if self.notify {
-                    pending.push((key, old, RemovalCause::Replaced));
+                let old_deps = match old_extras {
+                    Some(x) => {
+                        if !x.tags.is_empty() {
+                            self.unindex_tags(idx, &x.tags);
+                            self.shared.tagged.fetch_sub(1, Ordering::AcqRel);
+                        }
+                        x.deps
+                    }
+                    None => None,
+                };
+                pending.push(key, old, RemovalCause::Replaced, old_deps);
+                if tagged {
+                    self.index_new_tags(idx);
                 }
                 self.set_deadline(idx, deadline);
                 let mut victims = std::mem::take(&mut self.scratch);
@@ -275,10 +585,14 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                     .on_update(idx, old_weight, &self.slots, &mut victims);
                 self.scratch = victims;
                 self.evict_victims(pending);
-                true
+                Ok(Inserted::Replaced)
             }
             None => {
                 let (deadline, state) = expiry::on_write(ttl, jitter, early, w.now, None);
+                if let Some(ki) = &mut self.key_index {
+                    // Slot index filled in below, once known.
+                    ki.map.insert((ki.bytes)(&key).into(), u32::MAX);
+                }
                 let entry = Entry {
                     key,
                     value,
@@ -286,13 +600,15 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                     deadline: AtomicU64::new(deadline),
                     weight: w.weight,
                     hits: AtomicU8::new(0),
+                    flags,
                 };
                 let meta = EntryMeta {
                     last_access: AtomicU64::new(w.now),
                     created: w.now,
                     updated: w.now,
-                    version: w.options.version.unwrap_or(1),
+                    version,
                     expiry: state,
+                    extras,
                 };
                 let idx = match self.free.pop() {
                     Some(i) => {
@@ -307,40 +623,158 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                             .expect("fewer than 2^32 entries per shard")
                     }
                 };
+                if let Some(ki) = &mut self.key_index {
+                    let k = (ki.bytes)(&self.slots.get(idx).key);
+                    if let Some(slot) = ki.map.get_mut(k) {
+                        *slot = idx;
+                    }
+                }
+                if tagged {
+                    self.index_new_tags(idx);
+                }
                 let slots = &self.slots;
                 self.table.insert_unique(hash, idx, |&i| slots.get(i).hash);
                 self.counters.inserts += 1;
                 if deadline != NEVER {
-                    self.timers.schedule(idx, deadline);
+                    self.timers.schedule(idx, self.slots.hard_deadline(idx));
                 }
                 self.policy.observe_len(self.table.len());
                 let mut victims = std::mem::take(&mut self.scratch);
                 self.policy.on_insert(idx, &self.slots, &mut victims);
                 self.scratch = victims;
                 self.evict_victims(pending);
-                false
+                Ok(Inserted::New)
             }
         }
     }
 
-    /// Removes `key` if live; an expired one is reclaimed as expired and not returned.
+    fn index_new_tags(&mut self, idx: u32) {
+        let tags = match &self.slots.meta(idx).extras {
+            Some(x) => x.tags.clone(),
+            None => return,
+        };
+        self.index_tags(idx, &tags);
+    }
+
+    fn revoke_lease(&mut self, hash: u64, key: &K) {
+        if self.leases.is_empty() {
+            return;
+        }
+        if let Some(l) = self.leases.find_mut(hash, |l| l.key == *key) {
+            l.revoked = true;
+        }
+    }
+
+    /// Consumes the lease `token` on `key`; true if it was outstanding and valid.
+    fn take_lease(&mut self, hash: u64, key: &K, token: u64, now: u64) -> bool {
+        match self
+            .leases
+            .find_entry(hash, |l| l.key == *key && l.token == token)
+        {
+            Ok(found) => {
+                let (l, _) = found.remove();
+                self.shared.leases.fetch_sub(1, Ordering::SeqCst);
+                !l.revoked && now < l.expires
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Gives up the lease `token` on `key`, if still outstanding.
+    pub(crate) fn release_lease(&mut self, hash: u64, key: &K, token: u64) {
+        if let Ok(found) = self
+            .leases
+            .find_entry(hash, |l| l.key == *key && l.token == token)
+        {
+            found.remove();
+            self.shared.leases.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A lease on `key`, unless it is cached or another lease is outstanding.
+    pub(crate) fn acquire_lease(
+        &mut self,
+        hash: u64,
+        key: &K,
+        now: u64,
+        timeout: u64,
+        pending: &mut Pending<K, V>,
+    ) -> LeaseState {
+        let found = self.find(hash, key);
+        let mut stale = None;
+        if let Some(idx) = found {
+            match self.slots.dead_cause(idx, now) {
+                None => return LeaseState::Hit(idx),
+                Some(RemovalCause::Expired) if now < self.slots.hard_deadline(idx) => {
+                    stale = Some(idx);
+                }
+                Some(cause) => self.discard(idx, cause, pending),
+            }
+        }
+        if let Some(l) = self.leases.find(hash, |l| l.key == *key) {
+            if now < l.expires && !l.revoked {
+                return LeaseState::Pending(stale);
+            }
+        }
+        if let Ok(found) = self.leases.find_entry(hash, |l| l.key == *key) {
+            found.remove();
+            self.shared.leases.fetch_sub(1, Ordering::SeqCst);
+        }
+        // Counted before the token is taken: a removal that misses the count happened before
+        // the token, so the lease need not see it.
+        self.shared.leases.fetch_add(1, Ordering::SeqCst);
+        let token = self.shared.next_epoch();
+        self.leases.insert_unique(
+            hash,
+            LeaseSlot {
+                key: key.clone(),
+                hash,
+                token,
+                expires: now.saturating_add(timeout),
+                revoked: false,
+            },
+            |l| l.hash,
+        );
+        LeaseState::Granted(token)
+    }
+
+    fn expire_leases(&mut self, now: u64) {
+        let before = self.leases.len();
+        self.leases.retain(|l| now < l.expires);
+        let dropped = before - self.leases.len();
+        if dropped > 0 {
+            self.shared.leases.fetch_sub(dropped, Ordering::SeqCst);
+        }
+    }
+
+    /// Removes `key` if live, counting it under `cause`; an expired or tag-hidden one is
+    /// reclaimed under its own cause and not returned.
     pub(crate) fn remove<Q>(
         &mut self,
         hash: u64,
         key: &Q,
         now: u64,
         pending: &mut Pending<K, V>,
-    ) -> Option<(K, V)>
+        cause: RemovalCause,
+    ) -> Option<Removed<K, V>>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        let idx = self.find(hash, key)?;
-        if self.slots.get(idx).is_expired(now) {
-            self.discard(idx, RemovalCause::Expired, pending);
+        let Some(idx) = self.find(hash, key) else {
+            if !self.leases.is_empty() {
+                // An invalidation of a missing key must still stop an outstanding fill.
+                if let Some(l) = self.leases.find_mut(hash, |l| l.key.borrow() == key) {
+                    l.revoked = true;
+                }
+            }
+            return None;
+        };
+        if let Some(dead) = self.slots.dead_cause(idx, now) {
+            self.discard(idx, dead, pending);
             return None;
         }
-        Some(self.remove_slot(idx, RemovalCause::Explicit))
+        Some(self.remove_slot(idx, cause))
     }
 
     /// Sets a live entry's deadline under a Redis condition; a deadline at or before `now`
@@ -405,11 +839,32 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         self.free.clear();
         self.policy.clear();
         self.timers = TimerWheel::new(now);
-        self.slots.cold.clear();
-        for entry in self.slots.hot.drain(..).flatten() {
-            if self.notify {
-                pending.push((entry.key, entry.value, RemovalCause::Explicit));
-            }
+        self.tag_index.clear();
+        self.reclaim.clear();
+        if let Some(ki) = &mut self.key_index {
+            ki.map.clear();
         }
+        for l in self.leases.iter_mut() {
+            l.revoked = true;
+        }
+        for (entry, meta) in self.slots.hot.drain(..).zip(self.slots.cold.drain(..)) {
+            let Some(entry) = entry else { continue };
+            let extras = meta.extras;
+            if extras.as_ref().is_some_and(|x| !x.tags.is_empty()) {
+                self.shared.tagged.fetch_sub(1, Ordering::AcqRel);
+            }
+            self.shared.log_removal(entry.hash);
+            pending.push(
+                entry.key,
+                entry.value,
+                RemovalCause::Explicit,
+                extras.and_then(|x| x.deps),
+            );
+        }
+    }
+
+    /// Slot indices of every stored entry (for scans).
+    pub(crate) fn slot_indices(&self) -> impl Iterator<Item = u32> + '_ {
+        self.table.iter().copied()
     }
 }

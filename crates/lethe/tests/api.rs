@@ -618,10 +618,25 @@ fn timestamps_and_clocks() {
 #[test]
 fn removal_cause_names() {
     let names: Vec<&str> = RemovalCause::ALL.iter().map(|c| c.as_str()).collect();
-    assert_eq!(names, ["explicit", "replaced", "expired", "evicted"]);
+    assert_eq!(
+        names,
+        [
+            "explicit",
+            "replaced",
+            "expired",
+            "evicted",
+            "tag",
+            "pattern",
+            "dependency",
+            "stale"
+        ]
+    );
     assert_eq!(RemovalCause::Expired.to_string(), "expired");
     let automatic: Vec<bool> = RemovalCause::ALL.iter().map(|c| c.was_evicted()).collect();
-    assert_eq!(automatic, [false, false, true, true]);
+    assert_eq!(
+        automatic,
+        [false, false, true, true, false, false, false, false]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

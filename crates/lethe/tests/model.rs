@@ -365,7 +365,7 @@ struct Harness {
     misses: u64,
     inserts: u64,
     updates: u64,
-    removals: [u64; 4],
+    removals: [u64; RemovalCause::ALL.len()],
     op_index: usize,
 }
 
@@ -411,7 +411,7 @@ impl Harness {
             misses: 0,
             inserts: 0,
             updates: 0,
-            removals: [0; 4],
+            removals: [0; RemovalCause::ALL.len()],
             op_index: 0,
         }
     }

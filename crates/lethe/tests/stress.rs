@@ -67,7 +67,7 @@ fn cause_index(c: RemovalCause) -> usize {
 struct Removals {
     /// value -> (cause, times reported)
     reports: Mutex<HashMap<u64, (RemovalCause, u32)>>,
-    by_cause: [AtomicU64; 4],
+    by_cause: [AtomicU64; RemovalCause::ALL.len()],
     wrong_key: AtomicU64,
     /// The listener read back the value it was told had been removed.
     resurrected: AtomicU64,

@@ -1,0 +1,460 @@
+//! Invalidation: by key, tag, prefix and glob; the dependency cascade; subscribers.
+//!
+//! Every invalidation entry point is here, on [`Cache`]. What each costs:
+//!
+//! | operation | cost |
+//! |---|---|
+//! | [`Cache::invalidate_key`] | one shard write, plus the dependency cascade |
+//! | [`Cache::invalidate_tag`] | O(1) plus one inbox push per shard; entries are hidden at once and reclaimed by later writes (at most 64 per write) or [`Cache::run_pending_tasks`] |
+//! | [`Cache::invalidate_prefix`] | with [`crate::CacheBuilder::index_keys`]: one ordered-index range per shard, O(matches); without: a scan of every entry |
+//! | [`Cache::invalidate_glob`] | as a prefix invalidation of the glob's literal prefix, plus a match per candidate key (see [`Glob`]) |
+//!
+//! Each applied invalidation is passed to the subscribers with a sequence number that increases
+//! by one per invalidation: the hook for server-side pushes and for fan-out between nodes.
+//! Removals themselves (with their causes) go to the removal listener, as every removal does;
+//! the dependency cascade runs after shard locks are released, on the invalidating thread.
+
+use crate::cache::Cache;
+use crate::collections::HashSet;
+use crate::listener::{Pending, RemovalCause};
+use crate::pattern::Glob;
+use crate::sync::Mutex;
+use crate::tags::validate_tag;
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+
+/// One invalidation, as applied and as passed to subscribers.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Invalidation<K> {
+    /// One key.
+    Key(K),
+    /// A tag and its subtree (`user:42` covers `user:42:profile`).
+    Tag(String),
+    /// Every key starting with these bytes.
+    Prefix(Vec<u8>),
+    /// Every key matching a Redis-style glob.
+    Glob(Vec<u8>),
+    /// A version floor on a key prefix: stored entries below it were removed, older writes
+    /// are refused from now on.
+    PrefixFloor(Vec<u8>, u64),
+    /// A version floor on a tag (and its subtree).
+    TagFloor(String, u64),
+}
+
+/// An invalidation that was applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied<K> {
+    /// Position in the cache's sequence of invalidations: increases by one each time.
+    pub seq: u64,
+    /// What was invalidated.
+    pub invalidation: Invalidation<K>,
+    /// Entries removed by the call itself (before any dependency cascade). `None` for tag
+    /// invalidations, which hide entries at once and reclaim them later.
+    pub removed: Option<usize>,
+}
+
+/// Hears every applied invalidation, in sequence order.
+///
+/// # Contract
+/// - Called once per invalidation, with `seq` one greater than the previous call's, after the
+///   invalidation is visible to readers.
+/// - Called on the invalidating thread while the cache's subscriber lock is held (that is
+///   what keeps the sequence in order): it must not invalidate in this cache itself (that
+///   would deadlock); hand off to a queue instead. Reading and writing entries is fine.
+pub trait Subscriber<K>: Send + Sync + 'static {
+    /// One invalidation was applied.
+    fn on_invalidation(&self, applied: &Applied<K>);
+}
+
+impl<K, F> Subscriber<K> for F
+where
+    F: Fn(&Applied<K>) + Send + Sync + 'static,
+{
+    fn on_invalidation(&self, applied: &Applied<K>) {
+        self(applied)
+    }
+}
+
+struct SubscriberList<K> {
+    next_seq: u64,
+    list: Vec<Box<dyn Subscriber<K>>>,
+}
+
+/// The subscribers of one cache and the sequence counter.
+pub(crate) struct Subscribers<K> {
+    inner: Mutex<SubscriberList<K>>,
+}
+
+impl<K> fmt::Debug for Subscribers<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.inner.lock();
+        f.debug_struct("Subscribers")
+            .field("count", &inner.list.len())
+            .field("next_seq", &inner.next_seq)
+            .finish()
+    }
+}
+
+impl<K: 'static> Subscribers<K> {
+    pub(crate) fn new(list: Vec<Box<dyn Subscriber<K>>>) -> Self {
+        Subscribers {
+            inner: Mutex::new(SubscriberList { next_seq: 1, list }),
+        }
+    }
+
+    fn publish(&self, invalidation: Invalidation<K>, removed: Option<usize>) -> Applied<K>
+    where
+        K: Clone,
+    {
+        let mut inner = self.inner.lock();
+        let applied = Applied {
+            seq: inner.next_seq,
+            invalidation,
+            removed,
+        };
+        inner.next_seq += 1;
+        for s in &inner.list {
+            s.on_invalidation(&applied);
+        }
+        applied
+    }
+}
+
+impl<K, V, S> Cache<K, V, S>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: BuildHasher + Clone + Send + Sync + 'static,
+{
+    /// Handles removals collected under a lock: tells the listener, unlinks the removed entries'
+    /// dependency edges, and invalidates their dependents, transitively.
+    pub(crate) fn finish(&self, pending: Pending<K, V>) {
+        if pending.items.is_empty() {
+            return;
+        }
+        let cascade = self.inner.graph.is_active();
+        let mut work = Vec::new();
+        for r in pending.items {
+            if let Some(l) = &self.inner.listener {
+                l.on_removal(&r.key, &r.value, r.cause);
+            }
+            if let Some(deps) = &r.deps {
+                self.inner.graph.unlink(&r.key, deps, &[]);
+            }
+            if cascade {
+                work.push(r.key);
+            }
+        }
+        if !work.is_empty() {
+            self.cascade(work);
+        }
+    }
+
+    /// Invalidates everything depending on `roots`, breadth first; each key is visited once,
+    /// so cycles end.
+    fn cascade(&self, roots: Vec<K>) {
+        let mut seen: HashSet<K> = HashSet::default();
+        let mut work = roots;
+        while let Some(k) = work.pop() {
+            if !seen.insert(k.clone()) {
+                continue;
+            }
+            for d in self.inner.graph.take_dependents(&k) {
+                let hash = self.hash(&d);
+                let (removed, mut pending) = self.write_collect(hash, |shard, now, pending| {
+                    shard.remove(hash, &d, now, pending, RemovalCause::Dependency)
+                });
+                self.inner.shared.log_removal(hash);
+                if let Some(r) = removed {
+                    pending.items.push(r);
+                }
+                for r in pending.items {
+                    if let Some(l) = &self.inner.listener {
+                        l.on_removal(&r.key, &r.value, r.cause);
+                    }
+                    if let Some(deps) = &r.deps {
+                        self.inner.graph.unlink(&r.key, deps, &[]);
+                    }
+                    work.push(r.key);
+                }
+            }
+        }
+    }
+
+    /// Removes `key` and, transitively, what depends on it. Returns whether it was cached.
+    pub fn invalidate_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let removed = self
+            .remove_with_cause(key, RemovalCause::Explicit)
+            .is_some();
+        if !removed && self.inner.graph.is_active() {
+            // Dependents may be cached even when the key itself is not.
+            self.cascade(vec![key.to_owned()]);
+        }
+        self.inner.subscribers.publish(
+            Invalidation::Key(key.to_owned()),
+            Some(usize::from(removed)),
+        );
+        removed
+    }
+
+    /// Invalidates a tag and every tag below it (`user:42` covers `user:42:profile`, not
+    /// `user:420`). O(1) in the number of tagged entries: they are hidden at once and
+    /// reclaimed by later writes. Returns the sequence number of the invalidation.
+    ///
+    /// # Panics
+    /// If `tag` is malformed (empty, or an empty level); use [`Self::try_invalidate_tag`] for
+    /// an error instead.
+    pub fn invalidate_tag(&self, tag: &str) -> u64 {
+        match self.try_invalidate_tag(tag) {
+            Ok(seq) => seq,
+            Err(e) => panic!("lethe: {e}"),
+        }
+    }
+
+    /// [`Self::invalidate_tag`], with an error for a malformed tag.
+    pub fn try_invalidate_tag(&self, tag: &str) -> Result<u64, crate::Error> {
+        validate_tag(tag).map_err(|m| crate::Error::new(crate::ErrorKind::InvalidTag, m))?;
+        let shared = &self.inner.shared;
+        let epoch = shared.next_epoch();
+        if let Some(node) = shared.tags.invalidate(tag, epoch) {
+            shared.post(&node);
+        }
+        Ok(self
+            .inner
+            .subscribers
+            .publish(Invalidation::Tag(tag.to_owned()), None)
+            .seq)
+    }
+
+    /// Invalidates several tags (each with its subtree) as one epoch: a reader sees either
+    /// none or all of them applied. Returns the sequence number of the last one.
+    pub fn invalidate_tags<T: AsRef<str>>(&self, tags: &[T]) -> Result<u64, crate::Error> {
+        for t in tags {
+            validate_tag(t.as_ref())
+                .map_err(|m| crate::Error::new(crate::ErrorKind::InvalidTag, m))?;
+        }
+        let shared = &self.inner.shared;
+        let epoch = shared.next_epoch();
+        let mut seq = 0;
+        for t in tags {
+            if let Some(node) = shared.tags.invalidate(t.as_ref(), epoch) {
+                shared.post(&node);
+            }
+        }
+        for t in tags {
+            seq = self
+                .inner
+                .subscribers
+                .publish(Invalidation::Tag(t.as_ref().to_owned()), None)
+                .seq;
+        }
+        Ok(seq)
+    }
+
+    /// Keys of entries that can be served and carry `tag` or a tag below it. Visits the tag's
+    /// subtree in each shard's tag index: no scan of the entries.
+    pub fn keys_with_tag(&self, tag: &str) -> Vec<K> {
+        let Some(node) = self.inner.shared.tags.get(tag) else {
+            return Vec::new();
+        };
+        let nodes = node.subtree();
+        let now = self.now();
+        let mut out = Vec::new();
+        for cell in self.inner.shards.iter() {
+            cell.read().keys_tagged(&nodes, now, &mut out);
+        }
+        out
+    }
+
+    /// Tags of `key`'s entry (as given on insert), if it can be served.
+    pub fn tags_of<Q>(&self, key: &Q) -> Option<Vec<String>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let shard = self.cell(hash).read();
+        let idx = shard.find_live(hash, key, self.now())?;
+        Some(
+            shard
+                .slots
+                .meta(idx)
+                .extras
+                .as_ref()
+                .map(|x| x.tags.iter().map(|t| t.name().to_owned()).collect())
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Number of tag names in use (each level of a hierarchical tag counts).
+    pub fn tag_count(&self) -> usize {
+        self.inner.shared.tags.len()
+    }
+
+    /// Keys this key's entry depends on (as given on insert).
+    pub fn dependencies_of<Q>(&self, key: &Q) -> Vec<K>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let shard = self.cell(hash).read();
+        match shard.find_live(hash, key, self.now()) {
+            Some(idx) => shard
+                .slots
+                .meta(idx)
+                .deps()
+                .map(<[K]>::to_vec)
+                .unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Keys whose entries depend directly on `key`.
+    pub fn dependents_of(&self, key: &K) -> Vec<K> {
+        self.inner.graph.dependents(key)
+    }
+
+    /// Everything an invalidation of `key` would cascade to, directly or transitively.
+    pub fn dependency_chain(&self, key: &K) -> Vec<K> {
+        self.inner.graph.transitive_dependents(key)
+    }
+}
+
+/// Pattern invalidations need to see keys as bytes.
+impl<K, V, S> Cache<K, V, S>
+where
+    K: Hash + Eq + Clone + Send + Sync + AsRef<[u8]> + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: BuildHasher + Clone + Send + Sync + 'static,
+{
+    pub(crate) fn key_bytes(&self) -> fn(&K) -> &[u8] {
+        *self
+            .inner
+            .key_bytes
+            .get_or_init(|| <K as AsRef<[u8]>>::as_ref)
+    }
+
+    /// Removes, under `cause`, the entries matching `glob` for which `keep` is false.
+    pub(crate) fn remove_matching(
+        &self,
+        glob: &Glob,
+        cause: RemovalCause,
+        drop_if: impl Fn(u64) -> bool,
+    ) -> usize {
+        let bytes = self.key_bytes();
+        let mut removed = 0;
+        for cell in self.inner.shards.iter() {
+            let mut pending = self.pending();
+            {
+                let mut shard = cell.write();
+                let now = self.now();
+                for idx in shard.matching(glob, bytes) {
+                    if let Some(dead) = shard.slots.dead_cause(idx, now) {
+                        shard.discard(idx, dead, &mut pending);
+                    } else if drop_if(shard.slots.meta(idx).version) {
+                        shard.discard(idx, cause, &mut pending);
+                        removed += 1;
+                    }
+                }
+            }
+            self.finish(pending);
+        }
+        removed
+    }
+
+    /// Removes every key starting with `prefix` (and their dependents). Returns how many were
+    /// removed. O(matches) with [`crate::CacheBuilder::index_keys`], a scan without.
+    pub fn invalidate_prefix(&self, prefix: impl AsRef<[u8]>) -> usize {
+        let prefix = prefix.as_ref();
+        let n = self.remove_matching(&Glob::prefix(prefix), RemovalCause::Pattern, |_| true);
+        self.inner
+            .subscribers
+            .publish(Invalidation::Prefix(prefix.to_vec()), Some(n));
+        n
+    }
+
+    /// Removes every key matching a Redis-style glob (`user:*:session`, `?`, `[abc]`). Returns
+    /// how many were removed. Cost: see [`Glob`].
+    pub fn invalidate_glob(&self, glob: impl AsRef<[u8]>) -> usize {
+        let g = Glob::new(glob.as_ref());
+        let n = self.remove_matching(&g, RemovalCause::Pattern, |_| true);
+        self.inner
+            .subscribers
+            .publish(Invalidation::Glob(glob.as_ref().to_vec()), Some(n));
+        n
+    }
+
+    /// Keys that can be served and match a Redis-style glob (Redis `KEYS`). Cost: see [`Glob`].
+    pub fn keys_matching(&self, glob: impl AsRef<[u8]>) -> Vec<K> {
+        self.keys_for(&Glob::new(glob.as_ref()))
+    }
+
+    /// Keys that can be served and start with `prefix`. O(matches) with
+    /// [`crate::CacheBuilder::index_keys`], a scan without.
+    pub fn keys_with_prefix(&self, prefix: impl AsRef<[u8]>) -> Vec<K> {
+        self.keys_for(&Glob::prefix(prefix))
+    }
+
+    fn keys_for(&self, g: &Glob) -> Vec<K> {
+        let bytes = self.key_bytes();
+        let now = self.now();
+        let mut out = Vec::new();
+        for cell in self.inner.shards.iter() {
+            let shard = cell.read();
+            out.extend(
+                shard
+                    .matching(g, bytes)
+                    .into_iter()
+                    .filter(|&i| shard.slots.dead_cause(i, now).is_none())
+                    .map(|i| shard.slots.get(i).key.clone()),
+            );
+        }
+        out
+    }
+
+    /// Applies any [`Invalidation`]; returns it as applied (with its sequence number).
+    pub fn invalidate(&self, invalidation: Invalidation<K>) -> Result<u64, crate::Error> {
+        match invalidation {
+            Invalidation::Key(k) => {
+                self.invalidate_key::<K>(&k);
+            }
+            Invalidation::Tag(t) => {
+                self.try_invalidate_tag(&t)?;
+            }
+            Invalidation::Prefix(p) => {
+                self.invalidate_prefix(&p);
+            }
+            Invalidation::Glob(g) => {
+                self.invalidate_glob(&g);
+            }
+            Invalidation::PrefixFloor(p, v) => {
+                self.set_version_floor_prefix(&p, v);
+            }
+            Invalidation::TagFloor(t, v) => {
+                self.set_version_floor_tag(&t, v)?;
+            }
+        }
+        Ok(self.last_seq())
+    }
+}
+
+impl<K: 'static, V, S> Cache<K, V, S> {
+    /// Sequence number of the latest applied invalidation (0 before any).
+    pub fn last_seq(&self) -> u64 {
+        self.inner.subscribers.inner.lock().next_seq - 1
+    }
+
+    pub(crate) fn publish(&self, invalidation: Invalidation<K>, removed: Option<usize>) -> u64
+    where
+        K: Clone,
+    {
+        self.inner.subscribers.publish(invalidation, removed).seq
+    }
+}

@@ -1,0 +1,241 @@
+//! Leases (after Facebook's memcache): a miss takes a lease, and only a fill carrying a still
+//! valid lease is stored.
+//!
+//! The race they close: a reader misses, reads the database, and before it stores what it read
+//! the row changes and the invalidation arrives (and finds nothing to remove). Without a lease
+//! the reader then stores the old value, which stays until its TTL. With one, the fill is
+//! refused when anything it covers was invalidated after the lease was issued: the key itself (a
+//! write or removal revokes the key's lease, under the shard lock), any of the fill's tags or
+//! their ancestors (tag nodes record the epoch of their last invalidation), or any of its
+//! dependencies (the removal log below). A fill is stored with the lease's epoch as its stamp, so
+//! a tag invalidated between the check and the store still hides it.
+//!
+//! At most one lease per key is outstanding within the lease timeout: other missers get
+//! [`LeaseOutcome::Pending`], with the stale value if one is retained, and wait or serve that
+//! instead of all reading the database.
+
+use crate::sync::{AtomicU64, Ordering};
+use std::fmt;
+
+/// Permission to fill one key; see [`crate::Cache::lease`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Lease<K> {
+    pub(crate) key: K,
+    pub(crate) token: u64,
+}
+
+impl<K: fmt::Debug> fmt::Debug for Lease<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lease")
+            .field("key", &self.key)
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl<K> Lease<K> {
+    /// The leased key.
+    pub fn key(&self) -> &K {
+        &self.key
+    }
+
+    /// The lease's token: the invalidation epoch at which it was issued.
+    pub fn token(&self) -> u64 {
+        self.token
+    }
+}
+
+/// What a lease request found.
+#[derive(Debug)]
+pub enum LeaseOutcome<K, V> {
+    /// The key is cached: no lease needed.
+    Hit(V),
+    /// The caller should load the value and [`crate::Cache::fill`] it with this lease.
+    Granted(Lease<K>),
+    /// Another caller holds the key's lease. `stale` is the retained stale value, if any
+    /// (see [`crate::InsertOptions::retain_stale`]).
+    Pending {
+        /// The expired value, within its stale grace.
+        stale: Option<V>,
+    },
+}
+
+/// One outstanding lease, in the table of the key's shard.
+#[derive(Debug)]
+pub(crate) struct LeaseSlot<K> {
+    pub(crate) key: K,
+    pub(crate) hash: u64,
+    pub(crate) token: u64,
+    pub(crate) expires: u64,
+    pub(crate) revoked: bool,
+}
+
+/// Removal log for leases: the latest epoch at which a key (by hash slot) was removed or
+/// written, kept only while leases are outstanding. Collisions make fills be refused
+/// spuriously, never accepted wrongly.
+pub(crate) struct RemovalLog {
+    slots: Box<[AtomicU64]>,
+}
+
+impl fmt::Debug for RemovalLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemovalLog")
+            .field("slots", &self.slots.len())
+            .finish()
+    }
+}
+
+impl RemovalLog {
+    pub(crate) fn new(capacity: u64) -> Self {
+        let n = (capacity.clamp(1024, 1 << 20) as usize).next_power_of_two();
+        RemovalLog {
+            slots: (0..n).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn slot(&self, hash: u64) -> &AtomicU64 {
+        &self.slots[hash as usize & (self.slots.len() - 1)]
+    }
+
+    pub(crate) fn record(&self, hash: u64, epoch: u64) {
+        self.slot(hash).fetch_max(epoch, Ordering::AcqRel);
+    }
+
+    pub(crate) fn latest(&self, hash: u64) -> u64 {
+        self.slot(hash).load(Ordering::Acquire)
+    }
+}
+
+mod cache_impl {
+    use super::{Lease, LeaseOutcome};
+    use crate::cache::Cache;
+    use crate::clock::Timestamp;
+    use crate::entry::{InsertOptions, Lookup};
+    use crate::listener::RemovalCause;
+    use crate::shard::LeaseState;
+    use crate::version::{Inserted, RejectReason, Rejected};
+    use std::borrow::Borrow;
+    use std::hash::{BuildHasher, Hash};
+    use std::time::Duration;
+
+    impl<K, V, S> Cache<K, V, S>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        S: BuildHasher + Clone + Send + Sync + 'static,
+    {
+        /// Reads `key`, or on a miss takes its lease: the caller then loads the value and
+        /// stores it with [`Self::fill`]. While a lease is outstanding (until filled, released
+        /// or timed out, see [`crate::CacheBuilder::lease_timeout`]) other callers get
+        /// [`LeaseOutcome::Pending`], with the retained stale value if any.
+        pub fn lease(&self, key: &K) -> LeaseOutcome<K, V> {
+            let hash = self.hash(key);
+            let timeout = self.inner.lease_timeout;
+            let outcome = self.write(hash, |shard, now, pending| {
+                match shard.acquire_lease(hash, key, now, timeout, pending) {
+                    LeaseState::Hit(idx) => {
+                        let e = shard.slots.get(idx);
+                        e.record_hit();
+                        LeaseOutcome::Hit(e.value.clone())
+                    }
+                    LeaseState::Granted(token) => LeaseOutcome::Granted(Lease {
+                        key: key.clone(),
+                        token,
+                    }),
+                    LeaseState::Pending(stale) => LeaseOutcome::Pending {
+                        stale: stale.map(|i| shard.slots.get(i).value.clone()),
+                    },
+                }
+            });
+            match outcome {
+                LeaseOutcome::Hit(_) => self.inner.reads.hit(),
+                _ => self.inner.reads.miss(),
+            }
+            outcome
+        }
+
+        /// Stores a value loaded under `lease`, unless the key was written or removed, or any of
+        /// `options`' tags (or their ancestors) or dependencies was invalidated, since the lease
+        /// was issued; then the fill is refused and nothing is stored. The lease is used up
+        /// either way.
+        pub fn fill(
+            &self,
+            lease: Lease<K>,
+            value: V,
+            options: &InsertOptions<K>,
+        ) -> Result<Inserted, Rejected> {
+            let token = lease.token;
+            let refuse = |reason| {
+                self.release(&lease);
+                Err(Rejected::new(reason, None))
+            };
+            let shared = &self.inner.shared;
+            if options
+                .tags
+                .iter()
+                .any(|t| shared.tags.latest_invalidation(t) > token)
+            {
+                return refuse(RejectReason::InvalidatedSinceLease);
+            }
+            let dep_changed = |deps: &[K]| {
+                deps.iter()
+                    .any(|d| shared.removals.latest(self.hash(d)) >= token)
+            };
+            if dep_changed(&options.depends_on) {
+                return refuse(RejectReason::InvalidatedSinceLease);
+            }
+            let tags = match self.intern_tags(&options.tags) {
+                Ok(t) => t,
+                Err(e) => return refuse(e.reason),
+            };
+            let key = lease.key.clone();
+            // Stamped with the lease's epoch: a tag invalidated from here on hides the fill.
+            let result = self.store(lease.key, value, options, tags, token, Some(token))?;
+            // A dependency removed between the check above and the store: its cascade may have
+            // run before the entry existed, so look again now that it does.
+            if dep_changed(&options.depends_on) {
+                self.remove_with_cause(&key, RemovalCause::Dependency);
+                return Err(Rejected::new(RejectReason::InvalidatedSinceLease, None));
+            }
+            Ok(result)
+        }
+
+        /// Gives a lease back without filling, so the next misser gets one at once.
+        pub fn release(&self, lease: &Lease<K>) {
+            let hash = self.hash(&lease.key);
+            self.write(hash, |shard, _, _| {
+                shard.release_lease(hash, &lease.key, lease.token)
+            });
+        }
+
+        /// Reads `key` even if it expired, as long as it is within the stale grace it was
+        /// stored with ([`InsertOptions::retain_stale`]); [`crate::EntryMetadata::expired_for`]
+        /// says how stale. Entries hidden by an invalidation are never returned. Not counted as
+        /// a hit or a miss.
+        pub fn get_stale<Q>(&self, key: &Q) -> Option<Lookup<V>>
+        where
+            K: Borrow<Q>,
+            Q: Hash + Eq + ?Sized,
+        {
+            let hash = self.hash(key);
+            let shard = self.cell(hash).read();
+            let now = self.now();
+            let idx = shard.find(hash, key)?;
+            match shard.slots.dead_cause(idx, now) {
+                None => {}
+                Some(RemovalCause::Expired) if now < shard.slots.hard_deadline(idx) => {}
+                Some(_) => return None,
+            }
+            let entry = shard.slots.get(idx);
+            let mut metadata = shard.slots.meta(idx).metadata(entry, Timestamp(now));
+            let deadline = entry.deadline();
+            if now >= deadline {
+                metadata.expired_for = Some(Duration::from_nanos(now - deadline));
+            }
+            Some(Lookup {
+                value: entry.value.clone(),
+                metadata,
+            })
+        }
+    }
+}
