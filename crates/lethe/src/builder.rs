@@ -3,11 +3,13 @@
 use crate::cache::{Cache, Inner};
 use crate::clock::duration_nanos;
 use crate::clock::{Clock, SystemClock};
+use crate::coaccess::{CoAccess, CoAccessConfig};
 use crate::deps::DepGraph;
 use crate::error::{Error, ErrorKind};
 use crate::expiry::{EarlyRefresh, ExpiryPolicy, Ttl};
 use crate::invalidate::{Subscriber, Subscribers};
 use crate::listener::RemovalListener;
+use crate::rules::RuleSet;
 use crate::shard::{KeyIndex, Shard};
 use crate::shared::Shared;
 use crate::stats::ReadCounters;
@@ -38,6 +40,8 @@ pub struct CacheBuilder<K, V, S = DefaultHashBuilder> {
     key_bytes: Option<fn(&K) -> &[u8]>,
     subscribers: Vec<Box<dyn Subscriber<K>>>,
     lease_timeout: Duration,
+    co_access: Option<CoAccessConfig>,
+    policies: Option<Arc<RuleSet>>,
 }
 
 /// Default lease timeout: after Facebook's memcache, which hands out one lease per key every
@@ -74,6 +78,8 @@ impl<K, V> CacheBuilder<K, V, DefaultHashBuilder> {
             key_bytes: None,
             subscribers: Vec::new(),
             lease_timeout: DEFAULT_LEASE_TIMEOUT,
+            co_access: None,
+            policies: None,
         }
     }
 }
@@ -170,7 +176,23 @@ where
             key_bytes: self.key_bytes,
             subscribers: self.subscribers,
             lease_timeout: self.lease_timeout,
+            co_access: self.co_access,
+            policies: self.policies,
         }
+    }
+
+    /// Named per-data-type policies (the `[policy.NAME]` tables of a rule file) for
+    /// [`Cache::insert_with_policy`].
+    pub fn data_policies(mut self, rules: Arc<RuleSet>) -> Self {
+        self.policies = Some(rules);
+        self
+    }
+
+    /// Tracks which keys are read together, for [`Cache::suggested_dependencies`]. Off by
+    /// default: it takes a lock on every hit.
+    pub fn track_co_access(mut self, config: CoAccessConfig) -> Self {
+        self.co_access = Some(config);
+        self
     }
 
     /// Hears every applied invalidation with its sequence number (see [`Subscriber`]).
@@ -288,6 +310,8 @@ where
             key_bytes,
             subscribers: Subscribers::new(self.subscribers),
             lease_timeout: duration_nanos(self.lease_timeout),
+            co_access: self.co_access.map(CoAccess::new),
+            policies: self.policies,
         }))
     }
 

@@ -9,6 +9,7 @@
 
 use crate::builder::{CacheBuilder, DefaultHashBuilder};
 use crate::clock::{Clock, Timestamp, duration_nanos};
+use crate::coaccess::{CoAccess, Suggestion};
 use crate::deps::DepGraph;
 use crate::entry::{InsertOptions, Lookup, TAGGED};
 use crate::expiry::{ExpireCondition, ExpiryPolicy, KeyTtl, NEVER};
@@ -47,6 +48,8 @@ pub(crate) struct Inner<K, V, S> {
     pub(crate) key_bytes: OnceLock<fn(&K) -> &[u8]>,
     pub(crate) subscribers: Subscribers<K>,
     pub(crate) lease_timeout: u64,
+    pub(crate) co_access: Option<CoAccess<K>>,
+    pub(crate) policies: Option<Arc<crate::rules::RuleSet>>,
 }
 
 /// A bounded, concurrent cache with per-entry expiry. See the [crate docs](crate) for the
@@ -195,6 +198,9 @@ where
                 entry.record_hit();
                 if let Some(now) = now {
                     shard.slots.meta(idx).record_read(entry, now);
+                }
+                if let Some(co) = &self.inner.co_access {
+                    co.record(&entry.key);
                 }
                 Some(f(&shard, idx, now.unwrap_or(0)))
             })
@@ -531,6 +537,16 @@ where
             cache: self.clone(),
             next_shard: 0,
             buffer: Vec::new(),
+        }
+    }
+
+    /// Keys often read just before `key` (at least `min_together` times), as candidate
+    /// dependencies; empty unless [`CacheBuilder::track_co_access`] is on. See
+    /// [`crate::CoAccessConfig`].
+    pub fn suggested_dependencies(&self, key: &K, min_together: u32) -> Vec<Suggestion<K>> {
+        match &self.inner.co_access {
+            Some(co) => co.suggestions(key, min_together),
+            None => Vec::new(),
         }
     }
 

@@ -189,18 +189,20 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
+        self.apply_key(key.to_owned()).removed == Some(1)
+    }
+
+    fn apply_key(&self, key: K) -> Applied<K> {
         let removed = self
-            .remove_with_cause(key, RemovalCause::Explicit)
+            .remove_with_cause(&key, RemovalCause::Explicit)
             .is_some();
         if !removed && self.inner.graph.is_active() {
             // Dependents may be cached even when the key itself is not.
-            self.cascade(vec![key.to_owned()]);
+            self.cascade(vec![key.clone()]);
         }
-        self.inner.subscribers.publish(
-            Invalidation::Key(key.to_owned()),
-            Some(usize::from(removed)),
-        );
-        removed
+        self.inner
+            .subscribers
+            .publish(Invalidation::Key(key), Some(usize::from(removed)))
     }
 
     /// Invalidates a tag and every tag below it (`user:42` covers `user:42:profile`, not
@@ -219,6 +221,10 @@ where
 
     /// [`Self::invalidate_tag`], with an error for a malformed tag.
     pub fn try_invalidate_tag(&self, tag: &str) -> Result<u64, crate::Error> {
+        self.apply_tag(tag).map(|a| a.seq)
+    }
+
+    fn apply_tag(&self, tag: &str) -> Result<Applied<K>, crate::Error> {
         validate_tag(tag).map_err(|m| crate::Error::new(crate::ErrorKind::InvalidTag, m))?;
         let shared = &self.inner.shared;
         let epoch = shared.next_epoch();
@@ -228,8 +234,7 @@ where
         Ok(self
             .inner
             .subscribers
-            .publish(Invalidation::Tag(tag.to_owned()), None)
-            .seq)
+            .publish(Invalidation::Tag(tag.to_owned()), None))
     }
 
     /// Invalidates several tags (each with its subtree) as one epoch: a reader sees either
@@ -374,10 +379,9 @@ where
     pub fn invalidate_prefix(&self, prefix: impl AsRef<[u8]>) -> usize {
         let prefix = prefix.as_ref();
         let n = self.remove_matching(&Glob::prefix(prefix), RemovalCause::Pattern, |_| true);
-        self.inner
-            .subscribers
-            .publish(Invalidation::Prefix(prefix.to_vec()), Some(n));
-        n
+        self.publish(Invalidation::Prefix(prefix.to_vec()), Some(n))
+            .removed
+            .unwrap_or(0)
     }
 
     /// Removes every key matching a Redis-style glob (`user:*:session`, `?`, `[abc]`). Returns
@@ -385,10 +389,9 @@ where
     pub fn invalidate_glob(&self, glob: impl AsRef<[u8]>) -> usize {
         let g = Glob::new(glob.as_ref());
         let n = self.remove_matching(&g, RemovalCause::Pattern, |_| true);
-        self.inner
-            .subscribers
-            .publish(Invalidation::Glob(glob.as_ref().to_vec()), Some(n));
-        n
+        self.publish(Invalidation::Glob(glob.as_ref().to_vec()), Some(n))
+            .removed
+            .unwrap_or(0)
     }
 
     /// Keys that can be served and match a Redis-style glob (Redis `KEYS`). Cost: see [`Glob`].
@@ -419,29 +422,22 @@ where
         out
     }
 
-    /// Applies any [`Invalidation`]; returns it as applied (with its sequence number).
-    pub fn invalidate(&self, invalidation: Invalidation<K>) -> Result<u64, crate::Error> {
-        match invalidation {
-            Invalidation::Key(k) => {
-                self.invalidate_key::<K>(&k);
-            }
-            Invalidation::Tag(t) => {
-                self.try_invalidate_tag(&t)?;
-            }
+    /// Applies any [`Invalidation`]; returns it as applied, with its sequence number.
+    pub fn invalidate(&self, invalidation: Invalidation<K>) -> Result<Applied<K>, crate::Error> {
+        Ok(match invalidation {
+            Invalidation::Key(k) => self.apply_key(k),
+            Invalidation::Tag(t) => self.apply_tag(&t)?,
             Invalidation::Prefix(p) => {
-                self.invalidate_prefix(&p);
+                let n = self.remove_matching(&Glob::prefix(&p), RemovalCause::Pattern, |_| true);
+                self.publish(Invalidation::Prefix(p), Some(n))
             }
             Invalidation::Glob(g) => {
-                self.invalidate_glob(&g);
+                let n = self.remove_matching(&Glob::new(&g), RemovalCause::Pattern, |_| true);
+                self.publish(Invalidation::Glob(g), Some(n))
             }
-            Invalidation::PrefixFloor(p, v) => {
-                self.set_version_floor_prefix(&p, v);
-            }
-            Invalidation::TagFloor(t, v) => {
-                self.set_version_floor_tag(&t, v)?;
-            }
-        }
-        Ok(self.last_seq())
+            Invalidation::PrefixFloor(p, v) => self.apply_prefix_floor(&p, v),
+            Invalidation::TagFloor(t, v) => self.apply_tag_floor(&t, v)?,
+        })
     }
 }
 
@@ -451,10 +447,14 @@ impl<K: 'static, V, S> Cache<K, V, S> {
         self.inner.subscribers.inner.lock().next_seq - 1
     }
 
-    pub(crate) fn publish(&self, invalidation: Invalidation<K>, removed: Option<usize>) -> u64
+    pub(crate) fn publish(
+        &self,
+        invalidation: Invalidation<K>,
+        removed: Option<usize>,
+    ) -> Applied<K>
     where
         K: Clone,
     {
-        self.inner.subscribers.publish(invalidation, removed).seq
+        self.inner.subscribers.publish(invalidation, removed)
     }
 }

@@ -1,9 +1,55 @@
-//! Lethe's engine: a bounded, concurrent, in-process cache with every TTL strategy.
+//! Lethe's engine: a bounded, concurrent, in-process cache whose point is precise invalidation.
 //!
-//! Lethe's purpose is invalidation: forgetting exactly what changed, as soon as it changed. This
-//! crate is the engine the rest stands on: storage, eviction, expiry, removal notifications and
-//! statistics, with no networking.
+//! Lethe's purpose is invalidation: forgetting exactly what changed, as soon as it changed, and
+//! nothing else. This crate is the engine the rest stands on: storage, eviction, expiry, the
+//! invalidation model (tags, patterns, dependencies, versions, leases, rules), removal
+//! notifications and statistics, with no networking.
 //!
+//! # Cache-aside with tags, a dependency cascade and a lease-protected fill
+//! ```
+//! use lethe::{Cache, InsertOptions, LeaseOutcome, RejectReason, RemovalCause};
+//! use std::sync::{Arc, Mutex};
+//!
+//! let removed = Arc::new(Mutex::new(Vec::new()));
+//! let log = removed.clone();
+//! let cache: Cache<String, String> = Cache::builder()
+//!     .max_capacity(10_000)
+//!     .removal_listener(move |k: &String, _: &String, cause: RemovalCause| {
+//!         log.lock().unwrap().push((k.clone(), cause));
+//!     })
+//!     .build();
+//!
+//! // Tags are hierarchical: `user:42` covers `user:42:profile`, not `user:420`.
+//! cache.insert_with_options("profile:42".into(), "Ada".into(), &InsertOptions::new().tag("user:42:profile"));
+//! cache.insert_with_options("profile:420".into(), "Bob".into(), &InsertOptions::new().tag("user:420:profile"));
+//! // A rendered page depends on the profile: when the profile goes, the page goes.
+//! cache.insert_with_options(
+//!     "page:/u/42".into(),
+//!     "<h1>Ada</h1>".into(),
+//!     &InsertOptions::new().depends_on("profile:42".into()),
+//! );
+//!
+//! cache.invalidate_tag("user:42"); // O(1), however many entries carry the tag
+//! assert_eq!(cache.get("profile:42"), None);
+//! assert_eq!(cache.get("profile:420").as_deref(), Some("Bob"));
+//! cache.run_pending_tasks(); // reclaim now (writes also do it as they go)
+//! assert_eq!(cache.get("page:/u/42"), None); // cascaded from profile:42
+//! assert_eq!(
+//!     *removed.lock().unwrap(),
+//!     vec![("profile:42".to_string(), RemovalCause::Tag), ("page:/u/42".to_string(), RemovalCause::Dependency)]
+//! );
+//!
+//! // Cache-aside with a lease: a miss takes the lease, the database is read, and the fill is
+//! // stored only if nothing it covers was invalidated meanwhile.
+//! let LeaseOutcome::Granted(lease) = cache.lease(&"profile:42".to_string()) else { unreachable!() };
+//! let from_db = "Ada".to_string(); // ... read while the row is being updated ...
+//! cache.invalidate_tag("user:42"); // ... and the update's invalidation arrives first.
+//! let fill = cache.fill(lease, from_db, &InsertOptions::new().tag("user:42:profile"));
+//! assert_eq!(fill.unwrap_err().reason, RejectReason::InvalidatedSinceLease);
+//! assert_eq!(cache.get("profile:42"), None); // the stale read was not cached
+//! ```
+//!
+//! # Basics
 //! ```
 //! use lethe::{Cache, InsertOptions, RemovalCause};
 //! use std::sync::{Arc, Mutex};
@@ -35,6 +81,30 @@
 //! );
 //! assert_eq!(cache.stats().hits, 2);
 //! ```
+//!
+//! # Invalidation model
+//! - **Tags** ([`InsertOptions::tag`], [`Cache::invalidate_tag`], [`Cache::invalidate_tags`],
+//!   [`Cache::keys_with_tag`], [`Cache::tags_of`]): hierarchical on `:`. Invalidation stores a
+//!   fresh epoch in the tag's node; reads compare it with the entry's stamp, so the cost does not
+//!   grow with the number of tagged entries. Hidden entries are reclaimed by later writes to each
+//!   shard (at most 64 per write) or [`Cache::run_pending_tasks`].
+//! - **Patterns** ([`Cache::invalidate_prefix`], [`Cache::invalidate_glob`], [`Glob`]): Redis
+//!   `KEYS` syntax; O(matches) with [`CacheBuilder::index_keys`], a scan without.
+//! - **Dependencies** ([`InsertOptions::depends_on`], [`Cache::dependents_of`],
+//!   [`Cache::dependency_chain`]): when a key is invalidated, replaced, removed, expires or is
+//!   evicted, its dependents go too, transitively; cycles end. Optional co-access tracking
+//!   ([`CacheBuilder::track_co_access`]) suggests dependencies.
+//! - **Versions** ([`Cache::insert_if_newer`], [`Cache::compare_and_set`], [`WriteCondition`],
+//!   [`Cache::set_version_floor_prefix`], [`Cache::set_version_floor_tag`], [`ETag`],
+//!   [`Cache::get_if_none_match`], [`Cache::is_fresh`]).
+//! - **Leases** ([`Cache::lease`], [`Cache::fill`]): see the `lease` module's docs for the race
+//!   they close; stale values within a grace ([`InsertOptions::retain_stale`],
+//!   [`Cache::get_stale`]) serve waiting missers.
+//! - **Subscribers** ([`CacheBuilder::subscriber`]): every applied [`Invalidation`] with a
+//!   sequence number increasing by one.
+//!
+//! Every removal reaches the removal listener and the stats with its own [`RemovalCause`]
+//! (`Tag`, `Pattern`, `Dependency`, `Stale` besides the engine's own).
 //!
 //! # Expiry
 //! Per entry, or by a default on the builder: fixed TTL, sliding TTL (time to idle), adaptive TTL
@@ -78,8 +148,8 @@
 //!
 //! | part | bytes | what |
 //! |---|---|---|
-//! | hot slot | 32 | hash, deadline, weight, hit counter, slot tag (and padding) |
-//! | cold slot | 40 | last access, created, updated, version, optional expiry box |
+//! | hot slot | 32 | hash, deadline, weight, hit counter, flags, slot tag (and padding) |
+//! | cold slot | 48 | last access, created, updated, version, optional expiry box, optional invalidation box |
 //! | hash table | 5.7 to 11.4 | a 4-byte slot index and a control byte per bucket, at 7/8 to 7/16 load |
 //! | policy links | 12 | window/main ring links, in a vector parallel to the slots |
 //! | frequency sketch | 8 to 16 | 8 bytes per entry of capacity, rounded up to a power of two |
@@ -87,27 +157,36 @@
 //!
 //! about 100 to 120 bytes in all: `lethe-bench memory` measures 1M entries of 16-byte keys and
 //! 32-byte values at the figure in BENCHMARKS.md (allocator-counted, so including vector growth
-//! slack). Entries with sliding or adaptive TTL or early refresh add a 104-byte box.
+//! slack). Entries with sliding or adaptive TTL or early refresh add a 104-byte box. Entries
+//! with tags, dependencies, a stale grace or a source last-modified time add a 64-byte box, plus
+//! 8 bytes per tag and about 16 bytes per tag in the shard's tag index, plus their dependency
+//! keys (in the box and, for the reverse edge, in the dependency graph). Each tag name in use is
+//! stored once (about 100 bytes plus the name). With [`CacheBuilder::index_keys`], a copy of
+//! each key's bytes and about 40 bytes of B-tree per entry.
 
 mod builder;
 mod cache;
 mod clock;
+mod coaccess;
 mod collections;
 mod deps;
 mod entry;
 mod error;
+mod event;
 mod expiry;
 mod invalidate;
 mod lease;
 mod listener;
 mod pattern;
 mod policy;
+pub mod rules;
 mod shard;
 mod shared;
 mod sketch;
 mod stats;
 mod sync;
 mod tags;
+mod template;
 mod timer;
 mod version;
 mod weigher;
@@ -115,8 +194,10 @@ mod weigher;
 pub use builder::{CacheBuilder, DefaultHashBuilder};
 pub use cache::{Cache, Iter};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use coaccess::{CoAccessConfig, Suggestion};
 pub use entry::{EntryMetadata, InsertOptions, Lookup};
 pub use error::{Error, ErrorKind};
+pub use event::{Event, FieldValue, Operation, ParseOperationError};
 pub use expiry::{AdaptiveTtl, EarlyRefresh, ExpireCondition, ExpiryPolicy, KeyTtl, Ttl};
 pub use invalidate::{Applied, Invalidation, Subscriber};
 pub use lease::{Lease, LeaseOutcome};
@@ -124,5 +205,6 @@ pub use listener::{RemovalCause, RemovalListener};
 pub use pattern::Glob;
 pub use stats::{RemovalCounts, Stats};
 pub use tags::TAG_SEPARATOR;
+pub use template::{RenderError, Template, TemplateError, TemplateErrorKind};
 pub use version::{Conditional, ETag, Inserted, RejectReason, Rejected, WriteCondition};
 pub use weigher::{ByteSize, ByteWeigher, UnitWeigher, Weigher};

@@ -201,7 +201,7 @@ mod cache_impl {
     use crate::cache::Cache;
     use crate::clock::Timestamp;
     use crate::entry::InsertOptions;
-    use crate::invalidate::Invalidation;
+    use crate::invalidate::{Applied, Invalidation};
     use crate::listener::RemovalCause;
     use crate::pattern::Glob;
     use crate::tags::validate_tag;
@@ -262,6 +262,14 @@ mod cache_impl {
         /// stale: such entries are hidden at once (and reclaimed like a tag invalidation), and
         /// writes under the tag below the floor are refused. Floors only rise.
         pub fn set_version_floor_tag(&self, tag: &str, floor: u64) -> Result<u64, crate::Error> {
+            self.apply_tag_floor(tag, floor).map(|a| a.seq)
+        }
+
+        pub(crate) fn apply_tag_floor(
+            &self,
+            tag: &str,
+            floor: u64,
+        ) -> Result<Applied<K>, crate::Error> {
             validate_tag(tag).map_err(|m| crate::Error::new(crate::ErrorKind::InvalidTag, m))?;
             let node = self.inner.shared.tags.set_floor(tag, floor);
             self.inner.shared.post(&node);
@@ -344,12 +352,16 @@ mod cache_impl {
         /// entries below it are removed now (cause [`RemovalCause::Stale`]) and older writes
         /// are refused from now on. Floors only rise. Returns how many entries were removed.
         pub fn set_version_floor_prefix(&self, prefix: impl AsRef<[u8]>, floor: u64) -> usize {
-            let prefix = prefix.as_ref();
+            self.apply_prefix_floor(prefix.as_ref(), floor)
+                .removed
+                .unwrap_or(0)
+        }
+
+        pub(crate) fn apply_prefix_floor(&self, prefix: &[u8], floor: u64) -> Applied<K> {
             self.key_bytes();
             self.inner.shared.floors.set(prefix, floor);
             let n = self.remove_matching(&Glob::prefix(prefix), RemovalCause::Stale, |v| v < floor);
-            self.publish(Invalidation::PrefixFloor(prefix.to_vec(), floor), Some(n));
-            n
+            self.publish(Invalidation::PrefixFloor(prefix.to_vec(), floor), Some(n))
         }
     }
 }
