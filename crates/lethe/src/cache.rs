@@ -440,7 +440,8 @@ where
         }
     }
 
-    /// Entries stored, including expired ones not yet reclaimed.
+    /// Entries stored, including expired ones and ones hidden by a tag invalidation that are
+    /// not yet reclaimed ([`Self::run_pending_tasks`] reclaims them).
     pub fn len(&self) -> usize {
         self.inner.shards.iter().map(|c| c.read().len()).sum()
     }
@@ -526,6 +527,16 @@ where
             s.weight += shard.weight();
         }
         s.removals = RemovalCounts(removals);
+        let shared = &self.inner.shared;
+        s.invalidations = self.last_seq();
+        s.leases_granted = shared
+            .leases_granted
+            .load(std::sync::atomic::Ordering::Relaxed);
+        s.fills_refused = shared
+            .fills_refused
+            .load(std::sync::atomic::Ordering::Relaxed);
+        s.tags = shared.tags.len() as u64;
+        s.dependency_edges = self.inner.graph.edge_count() as u64;
         s
     }
 

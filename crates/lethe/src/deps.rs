@@ -53,7 +53,6 @@ impl<K: Hash + Eq + Clone> DepGraph<K> {
         self.edges.load(Ordering::Acquire) > 0
     }
 
-    #[cfg(test)]
     pub(crate) fn edge_count(&self) -> usize {
         self.edges.load(Ordering::Acquire)
     }

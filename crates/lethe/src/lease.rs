@@ -113,6 +113,7 @@ mod cache_impl {
     use crate::entry::{InsertOptions, Lookup};
     use crate::listener::RemovalCause;
     use crate::shard::LeaseState;
+    use crate::sync::Ordering;
     use crate::version::{Inserted, RejectReason, Rejected};
     use std::borrow::Borrow;
     use std::hash::{BuildHasher, Hash};
@@ -138,10 +139,16 @@ mod cache_impl {
                         e.record_hit();
                         LeaseOutcome::Hit(e.value.clone())
                     }
-                    LeaseState::Granted(token) => LeaseOutcome::Granted(Lease {
-                        key: key.clone(),
-                        token,
-                    }),
+                    LeaseState::Granted(token) => {
+                        self.inner
+                            .shared
+                            .leases_granted
+                            .fetch_add(1, Ordering::Relaxed);
+                        LeaseOutcome::Granted(Lease {
+                            key: key.clone(),
+                            token,
+                        })
+                    }
                     LeaseState::Pending(stale) => LeaseOutcome::Pending {
                         stale: stale.map(|i| shard.slots.get(i).value.clone()),
                     },
@@ -166,6 +173,10 @@ mod cache_impl {
         ) -> Result<Inserted, Rejected> {
             let token = lease.token;
             let refuse = |reason| {
+                self.inner
+                    .shared
+                    .fills_refused
+                    .fetch_add(1, Ordering::Relaxed);
                 self.release(&lease);
                 Err(Rejected::new(reason, None))
             };
@@ -190,10 +201,21 @@ mod cache_impl {
             };
             let key = lease.key.clone();
             // Stamped with the lease's epoch: a tag invalidated from here on hides the fill.
-            let result = self.store(lease.key, value, options, tags, token, Some(token))?;
+            let result = self
+                .store(lease.key, value, options, tags, token, Some(token))
+                .inspect_err(|_| {
+                    self.inner
+                        .shared
+                        .fills_refused
+                        .fetch_add(1, Ordering::Relaxed);
+                })?;
             // A dependency removed between the check above and the store: its cascade may have
             // run before the entry existed, so look again now that it does.
             if dep_changed(&options.depends_on) {
+                self.inner
+                    .shared
+                    .fills_refused
+                    .fetch_add(1, Ordering::Relaxed);
                 self.remove_with_cause(&key, RemovalCause::Dependency);
                 return Err(Rejected::new(RejectReason::InvalidatedSinceLease, None));
             }

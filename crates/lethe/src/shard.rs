@@ -589,10 +589,8 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             }
             None => {
                 let (deadline, state) = expiry::on_write(ttl, jitter, early, w.now, None);
-                if let Some(ki) = &mut self.key_index {
-                    // Slot index filled in below, once known.
-                    ki.map.insert((ki.bytes)(&key).into(), u32::MAX);
-                }
+                let key_copy: Option<Box<[u8]>> =
+                    self.key_index.as_ref().map(|ki| (ki.bytes)(&key).into());
                 let entry = Entry {
                     key,
                     value,
@@ -623,11 +621,8 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                             .expect("fewer than 2^32 entries per shard")
                     }
                 };
-                if let Some(ki) = &mut self.key_index {
-                    let k = (ki.bytes)(&self.slots.get(idx).key);
-                    if let Some(slot) = ki.map.get_mut(k) {
-                        *slot = idx;
-                    }
+                if let (Some(ki), Some(k)) = (&mut self.key_index, key_copy) {
+                    ki.map.insert(k, idx);
                 }
                 if tagged {
                     self.index_new_tags(idx);

@@ -24,6 +24,8 @@ pub(crate) struct Shared {
     pub(crate) floors: PrefixFloors,
     /// Tagged entries stored, so untagged caches skip tag work entirely.
     pub(crate) tagged: AtomicUsize,
+    pub(crate) leases_granted: AtomicU64,
+    pub(crate) fills_refused: AtomicU64,
 }
 
 impl Shared {
@@ -37,6 +39,8 @@ impl Shared {
             leases: AtomicUsize::new(0),
             floors: PrefixFloors::default(),
             tagged: AtomicUsize::new(0),
+            leases_granted: AtomicU64::new(0),
+            fills_refused: AtomicU64::new(0),
         }
     }
 

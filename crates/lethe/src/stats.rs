@@ -96,12 +96,23 @@ pub struct Stats {
     pub updates: u64,
     /// Entries removed, by cause (a replaced value counts as a removal with cause `Replaced`).
     pub removals: RemovalCounts,
-    /// Entries currently stored (including expired ones not yet reclaimed).
+    /// Entries currently stored (including expired or invalidated ones not yet reclaimed).
     pub entries: u64,
     /// Current total weight.
     pub weight: u64,
     /// Capacity in weight units.
     pub capacity: u64,
+    /// Invalidations applied (keys, tags, patterns, floors): the latest sequence number.
+    pub invalidations: u64,
+    /// Leases granted on misses.
+    pub leases_granted: u64,
+    /// Lease fills refused because something they covered was invalidated, or the lease was
+    /// no longer valid.
+    pub fills_refused: u64,
+    /// Tag names in use.
+    pub tags: u64,
+    /// Dependency edges (dependency -> dependent) in the graph.
+    pub dependency_edges: u64,
 }
 
 impl Stats {
