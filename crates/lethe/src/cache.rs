@@ -19,8 +19,8 @@ use crate::shard::{RECLAIM_BUDGET, Shard, Write};
 use crate::shared::Shared;
 use crate::stats::{ReadCounters, RemovalCounts, Stats};
 use crate::sync::{Arc, RwLock};
-use crate::tags::{TagNode, TagVerdict, validate_tag};
-use crate::version::{Inserted, RejectReason, Rejected};
+use crate::tags::TagVerdict;
+use crate::version::{Inserted, Rejected};
 use crate::weigher::Weigher;
 use crossbeam_utils::CachePadded;
 use std::borrow::Borrow;
@@ -281,22 +281,9 @@ where
         value: V,
         options: &InsertOptions<K>,
     ) -> Result<Inserted, Rejected> {
-        let tags = self.intern_tags(&options.tags)?;
-        // The fill's stamp: taken before the write, so an invalidation racing it wins.
+        // The write's stamp: taken before the write, so an invalidation racing it wins.
         let stamp = self.inner.shared.epoch();
-        self.store(key, value, options, tags, stamp, None)
-    }
-
-    /// Interns tag names (validated) into nodes.
-    pub(crate) fn intern_tags(&self, names: &[String]) -> Result<Box<[Arc<TagNode>]>, Rejected> {
-        names
-            .iter()
-            .map(|t| {
-                validate_tag(t)
-                    .map(|()| self.inner.shared.tags.intern(t))
-                    .map_err(|_| Rejected::new(RejectReason::BadTag, None))
-            })
-            .collect()
+        self.store(key, value, options, stamp, None)
     }
 
     /// The write path shared by inserts and lease fills.
@@ -305,7 +292,6 @@ where
         key: K,
         value: V,
         options: &InsertOptions<K>,
-        tags: Box<[Arc<TagNode>]>,
         stamp: u64,
         lease: Option<u64>,
     ) -> Result<Inserted, Rejected> {
@@ -319,9 +305,22 @@ where
             _ => 0,
         };
         let deps = &options.depends_on;
-        if !deps.is_empty() {
-            // Linked before the entry is visible, so a dependency removed meanwhile finds it.
-            self.inner.graph.link(&key, deps);
+        // Linked before the entry is visible, so a dependency removed meanwhile finds it.
+        let linked = if deps.is_empty() {
+            Vec::new()
+        } else {
+            self.inner.graph.link(&key, deps)
+        };
+        // The entry carries its dependencies' tags, so invalidating one of those tags hides it
+        // at the same instant as the dependency (tag invalidations are lazy, the cascade that
+        // follows reclamation would come late).
+        let mut inherited = Vec::new();
+        for d in deps {
+            let h = self.hash(d);
+            let shard = self.cell(h).read();
+            if let Some(idx) = shard.find(h, d) {
+                shard.tag_names(idx, self.now(), &mut inherited);
+            }
         }
         let key_for_deps = (!deps.is_empty() || self.inner.graph.is_active()).then(|| key.clone());
         let (result, mut pending) = self.write_collect(hash, |shard, now, pending| {
@@ -330,7 +329,8 @@ where
                 weight,
                 options,
                 defaults,
-                tags,
+                tags: &options.tags,
+                inherited: &inherited,
                 stamp,
                 floor,
                 lease,
@@ -338,16 +338,20 @@ where
             shard.insert(hash, key, value, w, pending)
         });
         if let Some(key) = key_for_deps {
-            // The replaced value's dependencies that the new value does not share.
+            // The previous entry of this key (replaced, or reclaimed on the way): unlink the
+            // dependencies the new entry does not share, and keep finish() from unlinking the
+            // shared ones.
+            let keep: &[K] = if result.is_ok() { deps } else { &[] };
             for r in pending.items.iter_mut() {
-                if r.cause == RemovalCause::Replaced && r.key == key {
+                if r.key == key {
                     if let Some(old) = r.deps.take() {
-                        self.inner.graph.unlink(&key, &old, deps);
+                        self.inner.graph.unlink(&key, &old, keep);
                     }
                 }
             }
-            if result.is_err() && !deps.is_empty() {
-                self.inner.graph.unlink(&key, deps, &[]);
+            if result.is_err() && !linked.is_empty() {
+                // Take back only the edges this write added: the stored entry keeps its own.
+                self.inner.graph.unlink(&key, &linked, &[]);
             }
         }
         self.finish(pending);

@@ -57,8 +57,10 @@ impl<K: Hash + Eq + Clone> DepGraph<K> {
         self.edges.load(Ordering::Acquire)
     }
 
-    /// Records that `dependent` depends on each of `deps`.
-    pub(crate) fn link(&self, dependent: &K, deps: &[K]) {
+    /// Records that `dependent` depends on each of `deps`; returns the edges that are new (so a
+    /// refused write can take back exactly those).
+    pub(crate) fn link(&self, dependent: &K, deps: &[K]) -> Vec<K> {
+        let mut added = Vec::new();
         for d in deps {
             if d == dependent {
                 continue;
@@ -71,8 +73,10 @@ impl<K: Hash + Eq + Clone> DepGraph<K> {
                 .insert(dependent.clone())
             {
                 self.edges.fetch_add(1, Ordering::AcqRel);
+                added.push(d.clone());
             }
         }
+        added
     }
 
     /// Forgets that `dependent` depends on each of `deps`, except those in `keep`.

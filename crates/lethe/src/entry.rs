@@ -9,8 +9,8 @@
 
 use crate::clock::Timestamp;
 use crate::expiry::{EarlyRefresh, ExpiryState, KeyTtl, NEVER, Ttl};
-use crate::sync::{Arc, AtomicU8, AtomicU64, Ordering};
-use crate::tags::TagNode;
+use crate::sync::{AtomicU8, AtomicU64, Ordering};
+use crate::tag_index::TagRef;
 use crate::version::WriteCondition;
 use std::time::Duration;
 
@@ -74,8 +74,9 @@ pub(crate) struct EntryMeta<K> {
 /// Invalidation-model state of an entry, boxed because most entries have none.
 #[derive(Debug)]
 pub(crate) struct Extras<K> {
-    /// Nodes of the entry's tags (not their ancestors: a node reaches those itself).
-    pub(crate) tags: Box<[Arc<TagNode>]>,
+    /// The entry's places in its shard's tag lists, one per tag (not per ancestor: a tag's node
+    /// reaches those itself).
+    pub(crate) tags: Box<[TagRef]>,
     /// Invalidation epoch the entry was written at; a tag invalidated later hides it.
     pub(crate) stamp: u64,
     /// Keys this entry depends on.

@@ -51,7 +51,8 @@ pub struct Applied<K> {
     /// What was invalidated.
     pub invalidation: Invalidation<K>,
     /// Entries removed by the call itself (before any dependency cascade). `None` for tag
-    /// invalidations, which hide entries at once and reclaim them later.
+    /// invalidations, which hide entries at once and reclaim them later (a tag floor removes
+    /// the entries below it at once, and counts them).
     pub removed: Option<usize>,
 }
 
@@ -262,8 +263,9 @@ where
         Ok(seq)
     }
 
-    /// Keys of entries that can be served and carry `tag` or a tag below it. Visits the tag's
-    /// subtree in each shard's tag index: no scan of the entries.
+    /// Keys of entries that can be served and carry `tag` or a tag below it, including entries
+    /// that carry it through a dependency (an invalidation of the tag would remove them too).
+    /// Visits the tag's subtree in each shard's tag index: no scan of the entries.
     pub fn keys_with_tag(&self, tag: &str) -> Vec<K> {
         let Some(node) = self.inner.shared.tags.get(tag) else {
             return Vec::new();
@@ -292,7 +294,13 @@ where
                 .meta(idx)
                 .extras
                 .as_ref()
-                .map(|x| x.tags.iter().map(|t| t.name().to_owned()).collect())
+                .map(|x| {
+                    x.tags
+                        .iter()
+                        .filter(|t| !t.inherited)
+                        .map(|t| shard.slots.tags.node(t.list).name().to_owned())
+                        .collect()
+                })
                 .unwrap_or_default(),
         )
     }
@@ -360,6 +368,7 @@ where
             {
                 let mut shard = cell.write();
                 let now = self.now();
+                shard.revoke_leases_matching(glob, bytes);
                 for idx in shard.matching(glob, bytes) {
                     if let Some(dead) = shard.slots.dead_cause(idx, now) {
                         shard.discard(idx, dead, &mut pending);

@@ -195,14 +195,10 @@ mod cache_impl {
             if dep_changed(&options.depends_on) {
                 return refuse(RejectReason::InvalidatedSinceLease);
             }
-            let tags = match self.intern_tags(&options.tags) {
-                Ok(t) => t,
-                Err(e) => return refuse(e.reason),
-            };
             let key = lease.key.clone();
             // Stamped with the lease's epoch: a tag invalidated from here on hides the fill.
             let result = self
-                .store(lease.key, value, options, tags, token, Some(token))
+                .store(lease.key, value, options, token, Some(token))
                 .inspect_err(|_| {
                     self.inner
                         .shared

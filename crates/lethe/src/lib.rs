@@ -185,6 +185,7 @@ mod shared;
 mod sketch;
 mod stats;
 mod sync;
+mod tag_index;
 mod tags;
 mod template;
 mod timer;

@@ -8,7 +8,7 @@
 //! notifications can never disagree about what left.
 
 use crate::clock::duration_nanos;
-use crate::collections::{HashMap, HashSet};
+use crate::collections::HashSet;
 use crate::entry::{Entry, EntryMeta, Extras, InsertOptions, TAGGED};
 use crate::expiry::{self, ExpireCondition, ExpiryPolicy, NEVER};
 use crate::lease::LeaseSlot;
@@ -18,6 +18,7 @@ use crate::policy::{Policy, PolicyEntries};
 use crate::shared::Shared;
 use crate::stats::ReadCounters;
 use crate::sync::{Arc, AtomicU8, AtomicU64, Ordering};
+use crate::tag_index::{TagLists, TagRef};
 use crate::tags::{TagNode, TagVerdict};
 use crate::timer::TimerWheel;
 use crate::version::{Inserted, RejectReason, Rejected, WriteCondition};
@@ -26,13 +27,6 @@ use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::hash::Hash;
 use std::ops::Bound;
-
-/// Entries of one tag stored in this shard.
-#[derive(Debug)]
-struct TagMembers {
-    node: Arc<TagNode>,
-    slots: HashSet<u32>,
-}
 
 /// Ordered keys of this shard, for prefix and glob invalidation in time proportional to the
 /// matches ([`crate::CacheBuilder::index_keys`]).
@@ -57,6 +51,8 @@ impl<K> KeyIndex<K> {
 pub(crate) struct Slots<K, V> {
     hot: Vec<Option<Entry<K, V>>>,
     cold: Vec<EntryMeta<K>>,
+    /// Tag lists, here because the read path needs their nodes to judge tagged entries.
+    pub(crate) tags: TagLists,
 }
 
 impl<K, V> Slots<K, V> {
@@ -87,9 +83,15 @@ impl<K, V> Slots<K, V> {
         let meta = self.meta(idx);
         if let Some(x) = &meta.extras {
             for t in x.tags.iter() {
-                let v = t.verdict(x.stamp, meta.version);
-                if v != TagVerdict::Valid {
-                    return v;
+                // An inherited tag hides the entry when invalidated; its floor is not about
+                // this entry's version.
+                let version = if t.inherited { u64::MAX } else { meta.version };
+                match self.tags.node(t.list).verdict(x.stamp, version) {
+                    TagVerdict::Valid => {}
+                    TagVerdict::Invalidated if t.inherited => {
+                        return TagVerdict::DependencyInvalidated;
+                    }
+                    v => return v,
                 }
             }
         }
@@ -98,18 +100,46 @@ impl<K, V> Slots<K, V> {
 
     /// Why the entry can no longer be served, if it cannot.
     pub(crate) fn dead_cause(&self, idx: u32, now: u64) -> Option<RemovalCause> {
+        // Invalidation first: an invalidated entry must not pass for merely expired (stale
+        // reads serve expired ones).
         let e = self.get(idx);
-        if e.is_expired(now) {
-            return Some(RemovalCause::Expired);
-        }
         if e.flags & TAGGED != 0 {
             match self.tag_verdict(idx) {
                 TagVerdict::Valid => {}
                 TagVerdict::Invalidated => return Some(RemovalCause::Tag),
+                TagVerdict::DependencyInvalidated => return Some(RemovalCause::Dependency),
                 TagVerdict::BelowFloor => return Some(RemovalCause::Stale),
             }
         }
+        if e.is_expired(now) {
+            return Some(RemovalCause::Expired);
+        }
         None
+    }
+
+    /// Adds slot `idx` to the lists its extras name, recording its positions.
+    fn index_tags(&mut self, idx: u32) {
+        let Some(x) = self.cold[idx as usize].extras.as_mut() else {
+            return;
+        };
+        for r in x.tags.iter_mut() {
+            *r = self.tags.push(r.list, idx, r.inherited);
+        }
+    }
+
+    /// Takes slot `idx` (whose extras were already taken out) off its tag lists.
+    fn unindex_tags(&mut self, refs: &[TagRef]) {
+        for &r in refs {
+            if let Some(moved) = self.tags.remove(r) {
+                // The moved membership may be the slot's new entry (on replacement); the
+                // removed entry's own extras are already out of the slot.
+                if let Some(x) = self.cold[moved as usize].extras.as_mut() {
+                    if let Some(m) = x.tags.iter_mut().find(|m| m.list == r.list) {
+                        m.pos = r.pos;
+                    }
+                }
+            }
+        }
     }
 
     fn both_mut(&mut self, idx: u32) -> (&mut Entry<K, V>, &mut EntryMeta<K>) {
@@ -146,7 +176,9 @@ pub(crate) struct Write<'a, K> {
     pub(crate) weight: u32,
     pub(crate) options: &'a InsertOptions<K>,
     pub(crate) defaults: &'a ExpiryPolicy,
-    pub(crate) tags: Box<[Arc<TagNode>]>,
+    pub(crate) tags: &'a [String],
+    /// Tags of the entry's dependencies, which it carries too.
+    pub(crate) inherited: &'a [String],
     /// Invalidation epoch of the write (the lease's, for a lease fill).
     pub(crate) stamp: u64,
     /// Highest prefix floor for the key.
@@ -183,7 +215,6 @@ pub(crate) struct Shard<K, V> {
     writes: u64,
     id: usize,
     shared: Arc<Shared>,
-    tag_index: HashMap<usize, TagMembers>,
     key_index: Option<KeyIndex<K>>,
     /// Slots that may hold entries hidden by a tag invalidation, to check and reclaim.
     reclaim: Vec<u32>,
@@ -192,10 +223,6 @@ pub(crate) struct Shard<K, V> {
 
 /// Slots reclaimed after tag invalidations per write: bounds the pause a write sees.
 pub(crate) const RECLAIM_BUDGET: usize = 64;
-
-fn node_key(n: &Arc<TagNode>) -> usize {
-    Arc::as_ptr(n) as usize
-}
 
 impl<K: Hash + Eq + Clone, V> Shard<K, V> {
     #[allow(clippy::too_many_arguments)]
@@ -213,6 +240,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             slots: Slots {
                 hot: Vec::new(),
                 cold: Vec::new(),
+                tags: TagLists::default(),
             },
             free: Vec::new(),
             policy: Policy::new(capacity, expected_entries, cache_capacity),
@@ -222,7 +250,6 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             writes: 0,
             id,
             shared,
-            tag_index: HashMap::default(),
             key_index,
             reclaim: Vec::new(),
             leases: HashTable::new(),
@@ -272,7 +299,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         let extras = cold.extras.take();
         if let Some(x) = &extras {
             if !x.tags.is_empty() {
-                self.unindex_tags(idx, &x.tags);
+                self.slots.unindex_tags(&x.tags);
                 self.shared.tagged.fetch_sub(1, Ordering::AcqRel);
             }
         }
@@ -286,7 +313,11 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         self.timers.unschedule(idx);
         self.free.push(idx);
         self.counters.removals[cause.index()] += 1;
-        self.revoke_lease(entry.hash, &entry.key);
+        if !matches!(cause, RemovalCause::Expired | RemovalCause::Evicted) {
+            // An invalidation stops an outstanding fill; reclaiming an expired copy (the stale
+            // value a lease holder is refreshing) or evicting does not.
+            self.revoke_lease(entry.hash, &entry.key);
+        }
         self.shared.log_removal(entry.hash);
         Removed {
             key: entry.key,
@@ -300,31 +331,6 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
     pub(crate) fn discard(&mut self, idx: u32, cause: RemovalCause, pending: &mut Pending<K, V>) {
         let r = self.remove_slot(idx, cause);
         pending.push(r.key, r.value, r.cause, r.deps);
-    }
-
-    fn index_tags(&mut self, idx: u32, tags: &[Arc<TagNode>]) {
-        for t in tags {
-            self.tag_index
-                .entry(node_key(t))
-                .or_insert_with(|| TagMembers {
-                    node: t.clone(),
-                    slots: HashSet::default(),
-                })
-                .slots
-                .insert(idx);
-        }
-    }
-
-    fn unindex_tags(&mut self, idx: u32, tags: &[Arc<TagNode>]) {
-        for t in tags {
-            let k = node_key(t);
-            if let Some(m) = self.tag_index.get_mut(&k) {
-                m.slots.remove(&idx);
-                if m.slots.is_empty() {
-                    self.tag_index.remove(&k);
-                }
-            }
-        }
     }
 
     /// Reclaims entries whose deadline has passed, entries hidden by tag invalidations (at most
@@ -356,6 +362,9 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 match self.slots.tag_verdict(idx) {
                     TagVerdict::Valid => {}
                     TagVerdict::Invalidated => self.discard(idx, RemovalCause::Tag, pending),
+                    TagVerdict::DependencyInvalidated => {
+                        self.discard(idx, RemovalCause::Dependency, pending);
+                    }
                     TagVerdict::BelowFloor => self.discard(idx, RemovalCause::Stale, pending),
                 }
             }
@@ -375,7 +384,8 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
     /// Queues the members of tags invalidated since the last look for reclamation.
     fn collect_tag_reclaims(&mut self) {
         for node in self.shared.take_inbox(self.id) {
-            if self.tag_index.is_empty() {
+            let tags = &self.slots.tags;
+            if tags.is_empty() {
                 continue;
             }
             let subtree = if node.has_children() {
@@ -383,18 +393,16 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             } else {
                 vec![node]
             };
-            if subtree.len() > self.tag_index.len() {
+            if subtree.len() > tags.len() {
                 // A large subtree: cheaper to look at every tag this shard holds.
-                for m in self.tag_index.values() {
-                    if m.node.latest_invalidation() > 0 || m.node.floor() > 0 {
-                        self.reclaim.extend(m.slots.iter().copied());
+                for (n, slots) in tags.iter() {
+                    if n.latest_invalidation() > 0 || n.floor() > 0 {
+                        self.reclaim.extend_from_slice(slots);
                     }
                 }
             } else {
                 for n in &subtree {
-                    if let Some(m) = self.tag_index.get(&node_key(n)) {
-                        self.reclaim.extend(m.slots.iter().copied());
-                    }
+                    self.reclaim.extend_from_slice(tags.slots_of(n.name()));
                 }
             }
         }
@@ -407,13 +415,12 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
 
     /// Live keys carrying `nodes` (a tag's subtree) that can be served.
     pub(crate) fn keys_tagged(&self, nodes: &[Arc<TagNode>], now: u64, out: &mut Vec<K>) {
+        // An entry tagged with two tags of the subtree is in two lists.
         let mut seen = HashSet::default();
         for n in nodes {
-            if let Some(m) = self.tag_index.get(&node_key(n)) {
-                for &idx in &m.slots {
-                    if seen.insert(idx) && self.slots.dead_cause(idx, now).is_none() {
-                        out.push(self.slots.get(idx).key.clone());
-                    }
+            for &idx in self.slots.tags.slots_of(n.name()) {
+                if seen.insert(idx) && self.slots.dead_cause(idx, now).is_none() {
+                    out.push(self.slots.get(idx).key.clone());
                 }
             }
         }
@@ -508,8 +515,31 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 return Err(Rejected::new(reason, current));
             }
         }
-        let floor = w.tags.iter().map(|t| t.floor()).fold(w.floor, u64::max);
+        let mut lists: Vec<(u32, bool)> = Vec::with_capacity(w.tags.len() + w.inherited.len());
+        for t in w.tags {
+            match self.slots.tags.resolve(t, &self.shared.tags) {
+                Ok(id) if !lists.iter().any(|l| l.0 == id) => lists.push((id, false)),
+                Ok(_) => {}
+                Err(_) => {
+                    self.slots.tags.release(lists.iter().map(|l| l.0));
+                    return Err(Rejected::new(RejectReason::BadTag, current));
+                }
+            }
+        }
+        for t in w.inherited {
+            if let Ok(id) = self.slots.tags.resolve(t, &self.shared.tags) {
+                if !lists.iter().any(|l| l.0 == id) {
+                    lists.push((id, true));
+                }
+            }
+        }
+        let floor = lists
+            .iter()
+            .filter(|l| !l.1)
+            .map(|&(l, _)| self.slots.tags.node(l).floor())
+            .fold(w.floor, u64::max);
         if version < floor {
+            self.slots.tags.release(lists.iter().map(|l| l.0));
             return Err(Rejected::new(RejectReason::BelowFloor, current));
         }
         self.shared.log_removal(hash);
@@ -522,6 +552,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             }
             self.counters.removals[RemovalCause::Evicted.index()] += 1;
             pending.push(key, value, RemovalCause::Evicted, None);
+            self.slots.tags.release(lists.iter().map(|l| l.0));
             return Ok(if existing.is_some() {
                 Inserted::Replaced
             } else {
@@ -531,9 +562,17 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         let ttl = w.options.ttl.as_ref().unwrap_or(&w.defaults.ttl);
         let jitter = w.options.jitter.unwrap_or(w.defaults.jitter);
         let early = w.options.early_refresh.or(w.defaults.early_refresh);
-        let tagged = !w.tags.is_empty();
+        let tagged = !lists.is_empty();
         let extras = Extras {
-            tags: w.tags,
+            // Positions are filled in once the slot is known.
+            tags: lists
+                .iter()
+                .map(|&(list, inherited)| TagRef {
+                    list,
+                    pos: 0,
+                    inherited,
+                })
+                .collect(),
             stamp: w.stamp,
             deps: (!w.options.depends_on.is_empty())
                 .then(|| w.options.depends_on.clone().into_boxed_slice()),
@@ -565,10 +604,15 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 let old = std::mem::replace(&mut entry.value, value);
                 self.counters.updates += 1;
                 self.counters.removals[RemovalCause::Replaced.index()] += 1;
+                // New memberships first: a list shared by the old and new tags must not empty
+                // (and be dropped) in between.
+                if tagged {
+                    self.slots.index_tags(idx);
+                }
                 let old_deps = match old_extras {
                     Some(x) => {
                         if !x.tags.is_empty() {
-                            self.unindex_tags(idx, &x.tags);
+                            self.slots.unindex_tags(&x.tags);
                             self.shared.tagged.fetch_sub(1, Ordering::AcqRel);
                         }
                         x.deps
@@ -576,9 +620,6 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                     None => None,
                 };
                 pending.push(key, old, RemovalCause::Replaced, old_deps);
-                if tagged {
-                    self.index_new_tags(idx);
-                }
                 self.set_deadline(idx, deadline);
                 let mut victims = std::mem::take(&mut self.scratch);
                 self.policy
@@ -625,7 +666,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                     ki.map.insert(k, idx);
                 }
                 if tagged {
-                    self.index_new_tags(idx);
+                    self.slots.index_tags(idx);
                 }
                 let slots = &self.slots;
                 self.table.insert_unique(hash, idx, |&i| slots.get(i).hash);
@@ -641,14 +682,6 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 Ok(Inserted::New)
             }
         }
-    }
-
-    fn index_new_tags(&mut self, idx: u32) {
-        let tags = match &self.slots.meta(idx).extras {
-            Some(x) => x.tags.clone(),
-            None => return,
-        };
-        self.index_tags(idx, &tags);
     }
 
     fn revoke_lease(&mut self, hash: u64, key: &K) {
@@ -673,6 +706,49 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             }
             Err(_) => false,
         }
+    }
+
+    /// Revokes outstanding leases on keys matching `glob` (a pattern invalidation covers keys
+    /// that are not cached, too).
+    pub(crate) fn revoke_leases_matching(&mut self, glob: &Glob, bytes: fn(&K) -> &[u8]) {
+        for l in self.leases.iter_mut() {
+            if glob.matches(bytes(&l.key)) {
+                l.revoked = true;
+            }
+        }
+    }
+
+    /// Names of every tag the entry in `idx` carries (declared or inherited), unless it expired.
+    pub(crate) fn tag_names(&self, idx: u32, now: u64, out: &mut Vec<String>) {
+        if self.slots.get(idx).is_expired(now) {
+            return;
+        }
+        if let Some(x) = &self.slots.meta(idx).extras {
+            out.extend(
+                x.tags
+                    .iter()
+                    .map(|t| self.slots.tags.node(t.list).name().to_owned()),
+            );
+        }
+    }
+
+    /// Entries declaring a tag in `nodes` (a subtree) whose version is below `floor`.
+    pub(crate) fn below_floor(&self, nodes: &[Arc<TagNode>], floor: u64) -> Vec<u32> {
+        let mut out = Vec::new();
+        for n in nodes {
+            for &idx in self.slots.tags.slots_of(n.name()) {
+                let meta = self.slots.meta(idx);
+                let declared = meta.extras.as_ref().is_some_and(|x| {
+                    x.tags
+                        .iter()
+                        .any(|t| !t.inherited && self.slots.tags.node(t.list).name() == n.name())
+                });
+                if declared && meta.version < floor && !out.contains(&idx) {
+                    out.push(idx);
+                }
+            }
+        }
+        out
     }
 
     /// Gives up the lease `token` on `key`, if still outstanding.
@@ -834,7 +910,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         self.free.clear();
         self.policy.clear();
         self.timers = TimerWheel::new(now);
-        self.tag_index.clear();
+        self.slots.tags.clear();
         self.reclaim.clear();
         if let Some(ki) = &mut self.key_index {
             ki.map.clear();

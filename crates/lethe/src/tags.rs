@@ -58,6 +58,8 @@ impl fmt::Debug for TagNode {
 pub(crate) enum TagVerdict {
     Valid,
     Invalidated,
+    /// A tag the entry carries because of a dependency was invalidated.
+    DependencyInvalidated,
     BelowFloor,
 }
 

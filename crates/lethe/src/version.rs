@@ -272,8 +272,23 @@ mod cache_impl {
         ) -> Result<Applied<K>, crate::Error> {
             validate_tag(tag).map_err(|m| crate::Error::new(crate::ErrorKind::InvalidTag, m))?;
             let node = self.inner.shared.tags.set_floor(tag, floor);
-            self.inner.shared.post(&node);
-            Ok(self.publish(Invalidation::TagFloor(tag.to_owned(), floor), None))
+            // Reads check floors from here on. Stored entries below the floor are removed now
+            // rather than lazily, so their dependents (whose own versions the floor does not
+            // judge) go with them: floors are rare administrative acts, worth the pass.
+            let nodes = node.subtree();
+            let mut removed = 0;
+            for cell in self.inner.shards.iter() {
+                let mut pending = self.pending();
+                {
+                    let mut shard = cell.write();
+                    for idx in shard.below_floor(&nodes, floor) {
+                        shard.discard(idx, RemovalCause::Stale, &mut pending);
+                        removed += 1;
+                    }
+                }
+                self.finish(pending);
+            }
+            Ok(self.publish(Invalidation::TagFloor(tag.to_owned(), floor), Some(removed)))
         }
 
         /// Whether the cached value is at least as recent as the source's: true when the entry
