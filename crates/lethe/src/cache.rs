@@ -316,6 +316,9 @@ where
         // follows reclamation would come late).
         let mut inherited = Vec::new();
         for d in deps {
+            if *d == key {
+                continue;
+            }
             let h = self.hash(d);
             let shard = self.cell(h).read();
             if let Some(idx) = shard.find(h, d) {
@@ -337,25 +340,44 @@ where
             };
             shard.insert(hash, key, value, w, pending)
         });
-        if let Some(key) = key_for_deps {
+        if let Some(key) = &key_for_deps {
             // The previous entry of this key (replaced, or reclaimed on the way): unlink the
             // dependencies the new entry does not share, and keep finish() from unlinking the
             // shared ones.
             let keep: &[K] = if result.is_ok() { deps } else { &[] };
             for r in pending.items.iter_mut() {
-                if r.key == key {
+                if r.key == *key {
                     if let Some(old) = r.deps.take() {
-                        self.inner.graph.unlink(&key, &old, keep);
+                        self.inner.graph.unlink(key, &old, keep);
                     }
                 }
             }
             if result.is_err() && !linked.is_empty() {
                 // Take back only the edges this write added: the stored entry keeps its own.
-                self.inner.graph.unlink(&key, &linked, &[]);
+                self.inner.graph.unlink(key, &linked, &[]);
             }
         }
         self.finish(pending);
+        if result.is_ok()
+            && self.inner.graph.is_active()
+            && (!options.tags.is_empty() || !inherited.is_empty())
+        {
+            if let Some(key) = &key_for_deps {
+                self.propagate_tags(key, &options.tags, &inherited, stamp);
+            }
+        }
         result
+    }
+
+    /// Entries stored earlier that depend (transitively) on a key just written with tags now
+    /// carry those tags too, from `since` on: invalidating one of them must take them along.
+    fn propagate_tags(&self, key: &K, tags: &[String], inherited: &[String], since: u64) {
+        let names: Vec<String> = tags.iter().chain(inherited).cloned().collect();
+        for d in self.inner.graph.transitive_dependents(key) {
+            let h = self.hash(&d);
+            let now = self.now();
+            self.cell(h).write().inherit_tags(h, &d, &names, since, now);
+        }
     }
 
     /// Removes `key`, returning its value if it was present and not expired.
@@ -501,7 +523,11 @@ where
                 let more = {
                     let mut shard = cell.write();
                     shard.maintain(self.now(), &self.inner.reads, &mut pending, 4096);
-                    shard.has_reclaim_work()
+                    let more = shard.has_reclaim_work();
+                    if !more {
+                        shard.slots.tags.sweep();
+                    }
+                    more
                 };
                 self.finish(pending);
                 if !more {

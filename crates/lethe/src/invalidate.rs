@@ -363,6 +363,9 @@ where
     ) -> usize {
         let bytes = self.key_bytes();
         let mut removed = 0;
+        // Cascades run after every shard was visited, so a dependent that matches the pattern
+        // itself is removed (and counted) as a match, not as a dependency.
+        let mut all = Vec::with_capacity(self.inner.shards.len());
         for cell in self.inner.shards.iter() {
             let mut pending = self.pending();
             {
@@ -378,6 +381,9 @@ where
                     }
                 }
             }
+            all.push(pending);
+        }
+        for pending in all {
             self.finish(pending);
         }
         removed

@@ -135,8 +135,10 @@ mod cache_impl {
             let outcome = self.write(hash, |shard, now, pending| {
                 match shard.acquire_lease(hash, key, now, timeout, pending) {
                     LeaseState::Hit(idx) => {
+                        // A read like any other: eviction and sliding/adaptive TTLs see it.
                         let e = shard.slots.get(idx);
                         e.record_hit();
+                        shard.slots.meta(idx).record_read(e, now);
                         LeaseOutcome::Hit(e.value.clone())
                     }
                     LeaseState::Granted(token) => {
@@ -188,9 +190,18 @@ mod cache_impl {
             {
                 return refuse(RejectReason::InvalidatedSinceLease);
             }
+            // A dependency removed since the lease, or hidden by a tag invalidated since.
             let dep_changed = |deps: &[K]| {
-                deps.iter()
-                    .any(|d| shared.removals.latest(self.hash(d)) >= token)
+                deps.iter().any(|d| {
+                    let h = self.hash(d);
+                    if shared.removals.latest(h) >= token {
+                        return true;
+                    }
+                    let shard = self.cell(h).read();
+                    shard
+                        .find(h, d)
+                        .is_some_and(|i| shard.latest_tag_invalidation(i) > token)
+                })
             };
             if dep_changed(&options.depends_on) {
                 return refuse(RejectReason::InvalidatedSinceLease);
@@ -206,8 +217,17 @@ mod cache_impl {
                         .fetch_add(1, Ordering::Relaxed);
                 })?;
             // A dependency removed between the check above and the store: its cascade may have
-            // run before the entry existed, so look again now that it does.
-            if dep_changed(&options.depends_on) {
+            // run before the entry existed, so look again now that it does. And a dependency
+            // hidden by a tag invalidated since the lease hides the fill (it inherits the tag):
+            // tell the caller it was not stored.
+            let hidden = {
+                let hash = self.hash(&key);
+                let shard = self.cell(hash).read();
+                shard
+                    .find(hash, &key)
+                    .is_some_and(|i| shard.slots.dead_cause(i, self.now()).is_some())
+            };
+            if hidden || dep_changed(&options.depends_on) {
                 self.inner
                     .shared
                     .fills_refused

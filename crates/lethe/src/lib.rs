@@ -177,6 +177,7 @@ mod expiry;
 mod invalidate;
 mod lease;
 mod listener;
+pub mod loader;
 mod pattern;
 mod policy;
 pub mod rules;

@@ -53,6 +53,9 @@ pub(crate) struct Slots<K, V> {
     cold: Vec<EntryMeta<K>>,
     /// Tag lists, here because the read path needs their nodes to judge tagged entries.
     pub(crate) tags: TagLists,
+    /// Per slot: bumped whenever a tagged entry leaves the slot or is replaced in it, so tag
+    /// lists can tell current members from former ones.
+    pub(crate) tag_gens: Vec<u32>,
 }
 
 impl<K, V> Slots<K, V> {
@@ -81,13 +84,20 @@ impl<K, V> Slots<K, V> {
     /// Whether the entry's tags still admit it.
     pub(crate) fn tag_verdict(&self, idx: u32) -> TagVerdict {
         let meta = self.meta(idx);
+        let mut verdict = TagVerdict::Valid;
         if let Some(x) = &meta.extras {
             for t in x.tags.iter() {
                 // An inherited tag hides the entry when invalidated; its floor is not about
                 // this entry's version.
                 let version = if t.inherited { u64::MAX } else { meta.version };
-                match self.tags.node(t.list).verdict(x.stamp, version) {
+                match self
+                    .tags
+                    .node(t.list)
+                    .verdict(x.stamp.max(t.since), version)
+                {
                     TagVerdict::Valid => {}
+                    // An invalidation through any tag wins over a floor through another.
+                    TagVerdict::BelowFloor => verdict = TagVerdict::BelowFloor,
                     TagVerdict::Invalidated if t.inherited => {
                         return TagVerdict::DependencyInvalidated;
                     }
@@ -95,7 +105,7 @@ impl<K, V> Slots<K, V> {
                 }
             }
         }
-        TagVerdict::Valid
+        verdict
     }
 
     /// Why the entry can no longer be served, if it cannot.
@@ -117,28 +127,29 @@ impl<K, V> Slots<K, V> {
         None
     }
 
-    /// Adds slot `idx` to the lists its extras name, recording its positions.
+    /// Adds slot `idx` to the lists its extras name, at the slot's current generation.
     fn index_tags(&mut self, idx: u32) {
-        let Some(x) = self.cold[idx as usize].extras.as_mut() else {
+        let Some(x) = self.cold[idx as usize].extras.as_ref() else {
             return;
         };
-        for r in x.tags.iter_mut() {
-            *r = self.tags.push(r.list, idx, r.inherited);
+        if self.tag_gens.len() <= idx as usize {
+            self.tag_gens.resize(idx as usize + 1, 0);
+        }
+        let generation = self.tag_gens[idx as usize];
+        for r in x.tags.iter() {
+            self.tags.push(r.list, idx, generation, &self.tag_gens);
         }
     }
 
-    /// Takes slot `idx` (whose extras were already taken out) off its tag lists.
+    /// Makes the memberships recorded for slot `idx` former ones.
+    fn bump_tag_gen(&mut self, idx: u32) {
+        self.tag_gens[idx as usize] = self.tag_gens[idx as usize].wrapping_add(1);
+    }
+
+    /// Counts an entry (its slot's generation already bumped) out of its tag lists.
     fn unindex_tags(&mut self, refs: &[TagRef]) {
-        for &r in refs {
-            if let Some(moved) = self.tags.remove(r) {
-                // The moved membership may be the slot's new entry (on replacement); the
-                // removed entry's own extras are already out of the slot.
-                if let Some(x) = self.cold[moved as usize].extras.as_mut() {
-                    if let Some(m) = x.tags.iter_mut().find(|m| m.list == r.list) {
-                        m.pos = r.pos;
-                    }
-                }
-            }
+        for r in refs {
+            self.tags.remove(r.list);
         }
     }
 
@@ -241,6 +252,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 hot: Vec::new(),
                 cold: Vec::new(),
                 tags: TagLists::default(),
+                tag_gens: Vec::new(),
             },
             free: Vec::new(),
             policy: Policy::new(capacity, expected_entries, cache_capacity),
@@ -299,6 +311,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         let extras = cold.extras.take();
         if let Some(x) = &extras {
             if !x.tags.is_empty() {
+                self.slots.bump_tag_gen(idx);
                 self.slots.unindex_tags(&x.tags);
                 self.shared.tagged.fetch_sub(1, Ordering::AcqRel);
             }
@@ -395,14 +408,15 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             };
             if subtree.len() > tags.len() {
                 // A large subtree: cheaper to look at every tag this shard holds.
-                for (n, slots) in tags.iter() {
+                for (n, members) in tags.iter(&self.slots.tag_gens) {
                     if n.latest_invalidation() > 0 || n.floor() > 0 {
-                        self.reclaim.extend_from_slice(slots);
+                        self.reclaim.extend(members);
                     }
                 }
             } else {
                 for n in &subtree {
-                    self.reclaim.extend_from_slice(tags.slots_of(n.name()));
+                    self.reclaim
+                        .extend(tags.members(n.name(), &self.slots.tag_gens));
                 }
             }
         }
@@ -418,7 +432,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         // An entry tagged with two tags of the subtree is in two lists.
         let mut seen = HashSet::default();
         for n in nodes {
-            for &idx in self.slots.tags.slots_of(n.name()) {
+            for idx in self.slots.tags.members(n.name(), &self.slots.tag_gens) {
                 if seen.insert(idx) && self.slots.dead_cause(idx, now).is_none() {
                     out.push(self.slots.get(idx).key.clone());
                 }
@@ -521,7 +535,6 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 Ok(id) if !lists.iter().any(|l| l.0 == id) => lists.push((id, false)),
                 Ok(_) => {}
                 Err(_) => {
-                    self.slots.tags.release(lists.iter().map(|l| l.0));
                     return Err(Rejected::new(RejectReason::BadTag, current));
                 }
             }
@@ -533,13 +546,16 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 }
             }
         }
-        let floor = lists
-            .iter()
-            .filter(|l| !l.1)
-            .map(|&(l, _)| self.slots.tags.node(l).floor())
-            .fold(w.floor, u64::max);
+        let floor = if self.shared.tags.any_floor() {
+            lists
+                .iter()
+                .filter(|l| !l.1)
+                .map(|&(l, _)| self.slots.tags.node(l).floor())
+                .fold(w.floor, u64::max)
+        } else {
+            w.floor
+        };
         if version < floor {
-            self.slots.tags.release(lists.iter().map(|l| l.0));
             return Err(Rejected::new(RejectReason::BelowFloor, current));
         }
         self.shared.log_removal(hash);
@@ -552,7 +568,6 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             }
             self.counters.removals[RemovalCause::Evicted.index()] += 1;
             pending.push(key, value, RemovalCause::Evicted, None);
-            self.slots.tags.release(lists.iter().map(|l| l.0));
             return Ok(if existing.is_some() {
                 Inserted::Replaced
             } else {
@@ -564,13 +579,12 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         let early = w.options.early_refresh.or(w.defaults.early_refresh);
         let tagged = !lists.is_empty();
         let extras = Extras {
-            // Positions are filled in once the slot is known.
             tags: lists
                 .iter()
                 .map(|&(list, inherited)| TagRef {
                     list,
-                    pos: 0,
                     inherited,
+                    since: 0,
                 })
                 .collect(),
             stamp: w.stamp,
@@ -604,14 +618,19 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 let old = std::mem::replace(&mut entry.value, value);
                 self.counters.updates += 1;
                 self.counters.removals[RemovalCause::Replaced.index()] += 1;
-                // New memberships first: a list shared by the old and new tags must not empty
-                // (and be dropped) in between.
+                // The old memberships become former ones (new generation), then the new ones
+                // are added before the old lists' counts drop, so a list shared by both keeps
+                // its members throughout.
+                let old_tags = old_extras.as_ref().is_some_and(|x| !x.tags.is_empty());
+                if old_tags {
+                    self.slots.bump_tag_gen(idx);
+                }
                 if tagged {
                     self.slots.index_tags(idx);
                 }
                 let old_deps = match old_extras {
                     Some(x) => {
-                        if !x.tags.is_empty() {
+                        if old_tags {
                             self.slots.unindex_tags(&x.tags);
                             self.shared.tagged.fetch_sub(1, Ordering::AcqRel);
                         }
@@ -718,9 +737,10 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         }
     }
 
-    /// Names of every tag the entry in `idx` carries (declared or inherited), unless it expired.
+    /// Names of every tag the entry in `idx` carries (declared or inherited), if it can be
+    /// served.
     pub(crate) fn tag_names(&self, idx: u32, now: u64, out: &mut Vec<String>) {
-        if self.slots.get(idx).is_expired(now) {
+        if self.slots.dead_cause(idx, now).is_some() {
             return;
         }
         if let Some(x) = &self.slots.meta(idx).extras {
@@ -732,11 +752,82 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         }
     }
 
+    /// Makes the live entry for `key` carry `tags` (inherited from a dependency stored after it,
+    /// at epoch `since`). True if the entry exists.
+    pub(crate) fn inherit_tags(
+        &mut self,
+        hash: u64,
+        key: &K,
+        tags: &[String],
+        since: u64,
+        now: u64,
+    ) -> bool {
+        let Some(idx) = self.find_live(hash, key, now) else {
+            return false;
+        };
+        let mut added = Vec::new();
+        for t in tags {
+            let Ok(list) = self.slots.tags.resolve(t, &self.shared.tags) else {
+                continue;
+            };
+            let x = self.slots.cold[idx as usize].extras.get_or_insert_with(|| {
+                Box::new(Extras {
+                    tags: Box::new([]),
+                    stamp: since,
+                    deps: None,
+                    grace: 0,
+                    last_modified: None,
+                })
+            });
+            if x.tags.iter().any(|r| r.list == list) {
+                continue;
+            }
+            let was_tagged = !x.tags.is_empty();
+            let mut refs = std::mem::take(&mut x.tags).into_vec();
+            refs.push(TagRef {
+                list,
+                inherited: true,
+                since,
+            });
+            x.tags = refs.into_boxed_slice();
+            if !was_tagged {
+                self.shared.tagged.fetch_add(1, Ordering::AcqRel);
+            }
+            added.push(list);
+        }
+        if !added.is_empty() {
+            if let Some(e) = self.slots.hot[idx as usize].as_mut() {
+                e.flags |= TAGGED;
+            }
+            if self.slots.tag_gens.len() <= idx as usize {
+                self.slots.tag_gens.resize(idx as usize + 1, 0);
+            }
+            let generation = self.slots.tag_gens[idx as usize];
+            for list in added {
+                self.slots
+                    .tags
+                    .push(list, idx, generation, &self.slots.tag_gens);
+            }
+        }
+        true
+    }
+
+    /// The latest invalidation of any tag the entry in `idx` carries (0 if none).
+    pub(crate) fn latest_tag_invalidation(&self, idx: u32) -> u64 {
+        self.slots.meta(idx).extras.as_ref().map_or(0, |x| {
+            x.tags
+                .iter()
+                .map(|t| self.slots.tags.node(t.list).latest_invalidation())
+                .max()
+                .unwrap_or(0)
+        })
+    }
+
     /// Entries declaring a tag in `nodes` (a subtree) whose version is below `floor`.
     pub(crate) fn below_floor(&self, nodes: &[Arc<TagNode>], floor: u64) -> Vec<u32> {
         let mut out = Vec::new();
         for n in nodes {
-            for &idx in self.slots.tags.slots_of(n.name()) {
+            for idx in self.slots.tags.members(n.name(), &self.slots.tag_gens) {
                 let meta = self.slots.meta(idx);
                 let declared = meta.extras.as_ref().is_some_and(|x| {
                     x.tags
@@ -911,6 +1002,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         self.policy.clear();
         self.timers = TimerWheel::new(now);
         self.slots.tags.clear();
+        self.slots.tag_gens.clear();
         self.reclaim.clear();
         if let Some(ki) = &mut self.key_index {
             ki.map.clear();

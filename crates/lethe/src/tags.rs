@@ -20,7 +20,7 @@
 //! can only make a lease fill be refused, never accept a stale one.
 
 use crate::collections::HashMap;
-use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering, RwLock};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, RwLock};
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::Weak;
@@ -70,17 +70,20 @@ impl TagNode {
 
     /// Whether an entry written at epoch `stamp` with `version` is still valid under this tag.
     pub(crate) fn verdict(&self, stamp: u64, version: u64) -> TagVerdict {
+        // An invalidation anywhere on the chain wins over a floor: the entry was gone before
+        // the floor could judge it.
         let mut node = self;
+        let mut verdict = TagVerdict::Valid;
         loop {
             if node.invalidated_at.load(Ordering::Acquire) > stamp {
                 return TagVerdict::Invalidated;
             }
             if node.floor.load(Ordering::Acquire) > version {
-                return TagVerdict::BelowFloor;
+                verdict = TagVerdict::BelowFloor;
             }
             match &node.parent {
                 Some(p) => node = p,
-                None => return TagVerdict::Valid,
+                None => return verdict,
             }
         }
     }
@@ -161,6 +164,8 @@ pub(crate) struct TagRegistry {
     retired: Box<[AtomicU64]>,
     created_since_sweep: AtomicUsize,
     live: AtomicUsize,
+    /// Whether any tag has a version floor; until one does, writes skip the floor walk.
+    any_floor: AtomicBool,
 }
 
 impl fmt::Debug for TagRegistry {
@@ -181,6 +186,7 @@ impl TagRegistry {
             retired: (0..RETIRED_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             created_since_sweep: AtomicUsize::new(0),
             live: AtomicUsize::new(0),
+            any_floor: AtomicBool::new(false),
         }
     }
 
@@ -255,7 +261,13 @@ impl TagRegistry {
     pub(crate) fn set_floor(&self, name: &str, floor: u64) -> Arc<TagNode> {
         let node = self.intern(name);
         node.floor.fetch_max(floor, Ordering::AcqRel);
+        self.any_floor.store(true, Ordering::Release);
         node
+    }
+
+    /// Whether any tag has a version floor.
+    pub(crate) fn any_floor(&self) -> bool {
+        self.any_floor.load(Ordering::Acquire)
     }
 
     /// The latest invalidation epoch that applies to `name` (itself or an ancestor), including

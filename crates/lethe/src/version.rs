@@ -277,15 +277,31 @@ mod cache_impl {
             // judge) go with them: floors are rare administrative acts, worth the pass.
             let nodes = node.subtree();
             let mut removed = 0;
+            // Cascades after every shard was visited, as for pattern invalidations: an entry
+            // below the floor is counted as such even if it also depends on another.
+            let mut all = Vec::with_capacity(self.inner.shards.len());
             for cell in self.inner.shards.iter() {
                 let mut pending = self.pending();
                 {
                     let mut shard = cell.write();
+                    let now = self.now();
                     for idx in shard.below_floor(&nodes, floor) {
-                        shard.discard(idx, RemovalCause::Stale, &mut pending);
-                        removed += 1;
+                        // Already invalidated or expired: reclaimed as such, not counted.
+                        // (Stale it already is: the floor is set on the node above.)
+                        match shard.slots.dead_cause(idx, now) {
+                            Some(cause) if cause != RemovalCause::Stale => {
+                                shard.discard(idx, cause, &mut pending);
+                            }
+                            _ => {
+                                shard.discard(idx, RemovalCause::Stale, &mut pending);
+                                removed += 1;
+                            }
+                        }
                     }
                 }
+                all.push(pending);
+            }
+            for pending in all {
                 self.finish(pending);
             }
             Ok(self.publish(Invalidation::TagFloor(tag.to_owned(), floor), Some(removed)))
