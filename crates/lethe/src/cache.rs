@@ -11,7 +11,7 @@ use crate::builder::{CacheBuilder, DefaultHashBuilder};
 use crate::clock::{Clock, Timestamp, duration_nanos};
 use crate::coaccess::{CoAccess, Suggestion};
 use crate::deps::DepGraph;
-use crate::entry::{InsertOptions, Lookup, TAGGED};
+use crate::entry::{Extras, InsertOptions, Lookup, TAGGED};
 use crate::expiry::{ExpireCondition, ExpiryPolicy, KeyTtl, NEVER};
 use crate::invalidate::Subscribers;
 use crate::listener::{Pending, RemovalCause, RemovalListener};
@@ -326,6 +326,21 @@ where
             }
         }
         let key_for_deps = (!deps.is_empty() || self.inner.graph.is_active()).then(|| key.clone());
+        // Allocated here, not under the shard lock.
+        let extras = if options.tags.is_empty()
+            && inherited.is_empty()
+            && deps.is_empty()
+            && options.retain_stale.is_none()
+            && options.last_modified.is_none()
+        {
+            None
+        } else {
+            let mut x = Extras::empty(stamp);
+            x.deps = (!deps.is_empty()).then(|| deps.clone().into_boxed_slice());
+            x.grace = options.retain_stale.map_or(0, duration_nanos);
+            x.last_modified = options.last_modified.map(|t| t.0);
+            Some(Box::new(x))
+        };
         let (result, mut pending) = self.write_collect(hash, |shard, now, pending| {
             let w = Write {
                 now,
@@ -334,9 +349,9 @@ where
                 defaults,
                 tags: &options.tags,
                 inherited: &inherited,
-                stamp,
                 floor,
                 lease,
+                extras,
             };
             shard.insert(hash, key, value, w, pending)
         });

@@ -10,7 +10,7 @@
 use crate::clock::Timestamp;
 use crate::expiry::{EarlyRefresh, ExpiryState, KeyTtl, NEVER, Ttl};
 use crate::sync::{AtomicU8, AtomicU64, Ordering};
-use crate::tag_index::TagRef;
+use crate::tag_index::TagRefs;
 use crate::version::WriteCondition;
 use std::time::Duration;
 
@@ -76,7 +76,7 @@ pub(crate) struct EntryMeta<K> {
 pub(crate) struct Extras<K> {
     /// The entry's places in its shard's tag lists, one per tag (not per ancestor: a tag's node
     /// reaches those itself).
-    pub(crate) tags: Box<[TagRef]>,
+    pub(crate) tags: TagRefs,
     /// Invalidation epoch the entry was written at; a tag invalidated later hides it.
     pub(crate) stamp: u64,
     /// Keys this entry depends on.
@@ -88,11 +88,15 @@ pub(crate) struct Extras<K> {
 }
 
 impl<K> Extras<K> {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.tags.is_empty()
-            && self.deps.is_none()
-            && self.grace == 0
-            && self.last_modified.is_none()
+    /// Extras with nothing in them yet.
+    pub(crate) fn empty(stamp: u64) -> Self {
+        Extras {
+            tags: TagRefs::new(),
+            stamp,
+            deps: None,
+            grace: 0,
+            last_modified: None,
+        }
     }
 }
 

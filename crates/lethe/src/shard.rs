@@ -7,7 +7,6 @@
 //! [`Shard::remove_slot`], so per-cause counters, the policy, the wheel, the indexes and the
 //! notifications can never disagree about what left.
 
-use crate::clock::duration_nanos;
 use crate::collections::HashSet;
 use crate::entry::{Entry, EntryMeta, Extras, InsertOptions, TAGGED};
 use crate::expiry::{self, ExpireCondition, ExpiryPolicy, NEVER};
@@ -23,6 +22,7 @@ use crate::tags::{TagNode, TagVerdict};
 use crate::timer::TimerWheel;
 use crate::version::{Inserted, RejectReason, Rejected, WriteCondition};
 use hashbrown::HashTable;
+use smallvec::SmallVec;
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::hash::Hash;
@@ -190,12 +190,12 @@ pub(crate) struct Write<'a, K> {
     pub(crate) tags: &'a [String],
     /// Tags of the entry's dependencies, which it carries too.
     pub(crate) inherited: &'a [String],
-    /// Invalidation epoch of the write (the lease's, for a lease fill).
-    pub(crate) stamp: u64,
     /// Highest prefix floor for the key.
     pub(crate) floor: u64,
     /// Lease token, for a fill.
     pub(crate) lease: Option<u64>,
+    /// The entry's extras, allocated before the lock was taken (tags are filled in here).
+    pub(crate) extras: Option<Box<Extras<K>>>,
 }
 
 /// What a lease request found, in the shard.
@@ -313,7 +313,6 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             if !x.tags.is_empty() {
                 self.slots.bump_tag_gen(idx);
                 self.slots.unindex_tags(&x.tags);
-                self.shared.tagged.fetch_sub(1, Ordering::AcqRel);
             }
         }
         if let Some(ki) = &mut self.key_index {
@@ -529,7 +528,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 return Err(Rejected::new(reason, current));
             }
         }
-        let mut lists: Vec<(u32, bool)> = Vec::with_capacity(w.tags.len() + w.inherited.len());
+        let mut lists: SmallVec<[(u32, bool); 4]> = SmallVec::new();
         for t in w.tags {
             match self.slots.tags.resolve(t, &self.shared.tags) {
                 Ok(id) if !lists.iter().any(|l| l.0 == id) => lists.push((id, false)),
@@ -578,25 +577,17 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         let jitter = w.options.jitter.unwrap_or(w.defaults.jitter);
         let early = w.options.early_refresh.or(w.defaults.early_refresh);
         let tagged = !lists.is_empty();
-        let extras = Extras {
-            tags: lists
-                .iter()
-                .map(|&(list, inherited)| TagRef {
-                    list,
-                    inherited,
-                    since: 0,
-                })
-                .collect(),
-            stamp: w.stamp,
-            deps: (!w.options.depends_on.is_empty())
-                .then(|| w.options.depends_on.clone().into_boxed_slice()),
-            grace: w.options.retain_stale.map_or(0, duration_nanos),
-            last_modified: w.options.last_modified.map(|t| t.0),
-        };
-        let extras = (!extras.is_empty()).then(|| Box::new(extras));
+        let mut extras = w.extras;
+        if let Some(x) = extras.as_mut() {
+            x.tags.extend(lists.iter().map(|&(list, inherited)| TagRef {
+                list,
+                inherited,
+                since: 0,
+            }));
+        }
         let flags = if tagged { TAGGED } else { 0 };
         if tagged {
-            self.shared.tagged.fetch_add(1, Ordering::AcqRel);
+            self.shared.note_tagged();
         }
         match existing {
             Some(idx) => {
@@ -632,7 +623,6 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                     Some(x) => {
                         if old_tags {
                             self.slots.unindex_tags(&x.tags);
-                            self.shared.tagged.fetch_sub(1, Ordering::AcqRel);
                         }
                         x.deps
                     }
@@ -770,28 +760,20 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             let Ok(list) = self.slots.tags.resolve(t, &self.shared.tags) else {
                 continue;
             };
-            let x = self.slots.cold[idx as usize].extras.get_or_insert_with(|| {
-                Box::new(Extras {
-                    tags: Box::new([]),
-                    stamp: since,
-                    deps: None,
-                    grace: 0,
-                    last_modified: None,
-                })
-            });
+            let x = self.slots.cold[idx as usize]
+                .extras
+                .get_or_insert_with(|| Box::new(Extras::empty(since)));
             if x.tags.iter().any(|r| r.list == list) {
                 continue;
             }
             let was_tagged = !x.tags.is_empty();
-            let mut refs = std::mem::take(&mut x.tags).into_vec();
-            refs.push(TagRef {
+            x.tags.push(TagRef {
                 list,
                 inherited: true,
                 since,
             });
-            x.tags = refs.into_boxed_slice();
             if !was_tagged {
-                self.shared.tagged.fetch_add(1, Ordering::AcqRel);
+                self.shared.note_tagged();
             }
             added.push(list);
         }
@@ -1013,9 +995,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         for (entry, meta) in self.slots.hot.drain(..).zip(self.slots.cold.drain(..)) {
             let Some(entry) = entry else { continue };
             let extras = meta.extras;
-            if extras.as_ref().is_some_and(|x| !x.tags.is_empty()) {
-                self.shared.tagged.fetch_sub(1, Ordering::AcqRel);
-            }
+            if extras.as_ref().is_some_and(|x| !x.tags.is_empty()) {}
             self.shared.log_removal(entry.hash);
             pending.push(
                 entry.key,

@@ -22,8 +22,9 @@ pub(crate) struct Shared {
     /// Leases outstanding in all shards; while zero, removals skip the log.
     pub(crate) leases: AtomicUsize,
     pub(crate) floors: PrefixFloors,
-    /// Tagged entries stored, so untagged caches skip tag work entirely.
-    pub(crate) tagged: AtomicUsize,
+    /// Whether a tagged entry was ever stored, so untagged caches skip tag work entirely. A
+    /// flag rather than a count: a count would be a cache line every tagged write fights over.
+    tagged: AtomicBool,
     pub(crate) leases_granted: AtomicU64,
     pub(crate) fills_refused: AtomicU64,
 }
@@ -38,7 +39,7 @@ impl Shared {
             removals: RemovalLog::new(capacity),
             leases: AtomicUsize::new(0),
             floors: PrefixFloors::default(),
-            tagged: AtomicUsize::new(0),
+            tagged: AtomicBool::new(false),
             leases_granted: AtomicU64::new(0),
             fills_refused: AtomicU64::new(0),
         }
@@ -54,9 +55,16 @@ impl Shared {
         self.epoch.fetch_add(1, Ordering::SeqCst) + 1
     }
 
+    /// Records that tagged entries exist (written once: later calls only read).
+    pub(crate) fn note_tagged(&self) {
+        if !self.tagged.load(Ordering::Relaxed) {
+            self.tagged.store(true, Ordering::Release);
+        }
+    }
+
     /// Tells every shard to reclaim entries under `node`.
     pub(crate) fn post(&self, node: &Arc<TagNode>) {
-        if self.tagged.load(Ordering::Acquire) == 0 {
+        if !self.tagged.load(Ordering::Acquire) {
             return;
         }
         for (inbox, flag) in self.inboxes.iter().zip(self.inbox_flags.iter()) {

@@ -19,6 +19,12 @@
 use crate::collections::HashMap;
 use crate::sync::Arc;
 use crate::tags::{TagNode, TagRegistry, validate_tag};
+use compact_str::CompactString;
+use smallvec::SmallVec;
+
+/// An entry's tag memberships: up to three inline, so a typical tagged entry needs no
+/// allocation beyond its extras box.
+pub(crate) type TagRefs = SmallVec<[TagRef; 3]>;
 
 /// An entry's membership in one tag list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +41,6 @@ pub(crate) struct TagRef {
 
 #[derive(Debug)]
 struct TagList {
-    node: Arc<TagNode>,
     /// `(slot, generation)` of members, plus former members not yet compacted away.
     members: Vec<(u32, u32)>,
     live: u32,
@@ -43,7 +48,11 @@ struct TagList {
 
 #[derive(Debug, Default)]
 pub(crate) struct TagLists {
-    by_name: HashMap<Box<str>, u32>,
+    /// Names inline (up to 24 bytes): a lookup compares bytes in the table itself rather than
+    /// chasing a pointer per probe.
+    by_name: HashMap<CompactString, u32>,
+    /// Each list's node, apart from the lists so the read path's lookups stay dense.
+    nodes: Vec<Option<Arc<TagNode>>>,
     lists: Vec<Option<TagList>>,
     free: Vec<u32>,
     /// Lists with no live member.
@@ -69,7 +78,7 @@ impl TagLists {
 
     /// The node of list `id`.
     pub(crate) fn node(&self, id: u32) -> &TagNode {
-        &self.list(id).node
+        self.nodes[id as usize].as_deref().expect("live tag list")
     }
 
     /// The list for tag `name`, created (and the tag interned) on first use. Fails for a
@@ -79,18 +88,20 @@ impl TagLists {
             return Ok(id);
         }
         validate_tag(name)?;
+        let node = registry.intern(name);
         let list = TagList {
-            node: registry.intern(name),
             members: Vec::new(),
             live: 0,
         };
         let id = match self.free.pop() {
             Some(id) => {
                 self.lists[id as usize] = Some(list);
+                self.nodes[id as usize] = Some(node);
                 id
             }
             None => {
                 self.lists.push(Some(list));
+                self.nodes.push(Some(node));
                 u32::try_from(self.lists.len() - 1).expect("fewer than 2^32 tags per shard")
             }
         };
@@ -130,8 +141,9 @@ impl TagLists {
     pub(crate) fn sweep(&mut self) {
         for id in 0..self.lists.len() {
             if self.lists[id].as_ref().is_some_and(|l| l.live == 0) {
-                let list = self.lists[id].take().expect("live tag list");
-                self.by_name.remove(list.node.name());
+                self.lists[id] = None;
+                let node = self.nodes[id].take().expect("live tag list");
+                self.by_name.remove(node.name());
                 self.free.push(id as u32);
             }
         }
@@ -156,19 +168,24 @@ impl TagLists {
         &'a self,
         gens: &'a [u32],
     ) -> impl Iterator<Item = (&'a TagNode, impl Iterator<Item = u32> + 'a)> {
-        self.lists.iter().flatten().map(move |l| {
-            let members = l
-                .members
-                .iter()
-                .filter(move |&&(s, g)| gens[s as usize] == g)
-                .map(|&(s, _)| s);
-            (&*l.node, members)
-        })
+        self.lists
+            .iter()
+            .zip(&self.nodes)
+            .filter_map(|(l, n)| Some((l.as_ref()?, n.as_deref()?)))
+            .map(move |(l, n)| {
+                let members = l
+                    .members
+                    .iter()
+                    .filter(move |&&(s, g)| gens[s as usize] == g)
+                    .map(|&(s, _)| s);
+                (n, members)
+            })
     }
 
     pub(crate) fn clear(&mut self) {
         self.by_name.clear();
         self.lists.clear();
+        self.nodes.clear();
         self.free.clear();
         self.empty = 0;
     }
