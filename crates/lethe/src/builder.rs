@@ -273,7 +273,7 @@ where
         let (capacity, shards) = self.validate()?;
         let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock::new()));
         let now = clock.now().0;
-        let shared = Arc::new(Shared::new(shards, capacity));
+        let shared = Arc::new(Shared::new(capacity));
         let base = capacity / shards as u64;
         let extra = capacity % shards as u64;
         let cells = (0..shards as u64)
@@ -285,7 +285,6 @@ where
                     expected,
                     capacity,
                     now,
-                    i as usize,
                     shared.clone(),
                     self.key_bytes.map(KeyIndex::new),
                 )))

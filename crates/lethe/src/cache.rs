@@ -11,7 +11,7 @@ use crate::builder::{CacheBuilder, DefaultHashBuilder};
 use crate::clock::{Clock, Timestamp, duration_nanos};
 use crate::coaccess::{CoAccess, Suggestion};
 use crate::deps::DepGraph;
-use crate::entry::{Extras, InsertOptions, Lookup, TAGGED};
+use crate::entry::{Extras, InsertOptions, Lookup};
 use crate::expiry::{ExpireCondition, ExpiryPolicy, KeyTtl, NEVER};
 use crate::invalidate::Subscribers;
 use crate::listener::{Pending, RemovalCause, RemovalListener};
@@ -19,7 +19,7 @@ use crate::shard::{RECLAIM_BUDGET, Shard, Write};
 use crate::shared::Shared;
 use crate::stats::{ReadCounters, RemovalCounts, Stats};
 use crate::sync::{Arc, RwLock};
-use crate::tags::TagVerdict;
+use crate::tag_index::fingerprint;
 use crate::version::{Inserted, Rejected};
 use crate::weigher::Weigher;
 use crossbeam_utils::CachePadded;
@@ -177,9 +177,10 @@ where
             let shard = cell.read();
             shard.find(hash, key).and_then(|idx| {
                 let entry = shard.slots.get(idx);
-                // Tag invalidations hide entries at once; their memory is reclaimed by later
-                // writes, not by this read, so reads keep their latency during a big one.
-                if entry.flags & TAGGED != 0 && shard.slots.tag_verdict(idx) != TagVerdict::Valid {
+                // Tag invalidations hide entries at once (their set is marked dead); their
+                // memory is reclaimed by later writes, not by this read, so reads keep their
+                // latency during a big one.
+                if shard.slots.tags.dead(entry.tagset()) != 0 {
                     return None;
                 }
                 // The clock is read only when the entry has a deadline (or the caller wants
@@ -281,9 +282,7 @@ where
         value: V,
         options: &InsertOptions<K>,
     ) -> Result<Inserted, Rejected> {
-        // The write's stamp: taken before the write, so an invalidation racing it wins.
-        let stamp = self.inner.shared.epoch();
-        self.store(key, value, options, stamp, None)
+        self.store(key, value, options, None)
     }
 
     /// The write path shared by inserts and lease fills.
@@ -292,7 +291,6 @@ where
         key: K,
         value: V,
         options: &InsertOptions<K>,
-        stamp: u64,
         lease: Option<u64>,
     ) -> Result<Inserted, Rejected> {
         let hash = self.hash(&key);
@@ -321,11 +319,22 @@ where
             }
             let h = self.hash(d);
             let shard = self.cell(h).read();
-            if let Some(idx) = shard.find(h, d) {
-                shard.tag_names(idx, self.now(), &mut inherited);
+            if let Some(idx) = shard.find_live(h, d, self.now()) {
+                shard.tag_names(idx, true, &mut inherited);
             }
         }
         let key_for_deps = (!deps.is_empty() || self.inner.graph.is_active()).then(|| key.clone());
+        let tag_fp = if options.tags.is_empty() && inherited.is_empty() {
+            0
+        } else {
+            fingerprint(
+                options
+                    .tags
+                    .iter()
+                    .map(|t| (t.as_str(), false))
+                    .chain(inherited.iter().map(|t| (t.as_str(), true))),
+            )
+        };
         // Allocated here, not under the shard lock.
         let extras = if options.tags.is_empty()
             && inherited.is_empty()
@@ -335,7 +344,7 @@ where
         {
             None
         } else {
-            let mut x = Extras::empty(stamp);
+            let mut x = Extras::empty();
             x.deps = (!deps.is_empty()).then(|| deps.clone().into_boxed_slice());
             x.grace = options.retain_stale.map_or(0, duration_nanos);
             x.last_modified = options.last_modified.map(|t| t.0);
@@ -349,6 +358,7 @@ where
                 defaults,
                 tags: &options.tags,
                 inherited: &inherited,
+                tag_fp,
                 floor,
                 lease,
                 extras,
@@ -378,20 +388,20 @@ where
             && (!options.tags.is_empty() || !inherited.is_empty())
         {
             if let Some(key) = &key_for_deps {
-                self.propagate_tags(key, &options.tags, &inherited, stamp);
+                self.propagate_tags(key, &options.tags, &inherited);
             }
         }
         result
     }
 
     /// Entries stored earlier that depend (transitively) on a key just written with tags now
-    /// carry those tags too, from `since` on: invalidating one of them must take them along.
-    fn propagate_tags(&self, key: &K, tags: &[String], inherited: &[String], since: u64) {
+    /// carry those tags too: invalidating one of them from now on must take them along.
+    fn propagate_tags(&self, key: &K, tags: &[String], inherited: &[String]) {
         let names: Vec<String> = tags.iter().chain(inherited).cloned().collect();
         for d in self.inner.graph.transitive_dependents(key) {
             let h = self.hash(&d);
             let now = self.now();
-            self.cell(h).write().inherit_tags(h, &d, &names, since, now);
+            self.cell(h).write().inherit_tags(h, &d, &names, now);
         }
     }
 
@@ -537,7 +547,9 @@ where
                 let mut pending = self.pending();
                 let more = {
                     let mut shard = cell.write();
-                    shard.maintain(self.now(), &self.inner.reads, &mut pending, 4096);
+                    // Batches small enough that readers of the shard wait well under a
+                    // millisecond for each.
+                    shard.maintain(self.now(), &self.inner.reads, &mut pending, 256);
                     let more = shard.has_reclaim_work();
                     if !more {
                         shard.slots.tags.sweep();

@@ -1,21 +1,17 @@
 //! What the engine stores per key, what callers pass with an insert, and what they get back.
 //!
 //! An entry is stored in two parts. [`Entry`] holds what a plain read touches (key, value, hash,
-//! deadline, hit counter) and nothing else, so hot entries pack densely in the CPU cache;
-//! [`EntryMeta`] holds times, version and expiry state, in a vector parallel to the slots, read
-//! only by writes, timed reads and metadata queries. State only some entries need
-//! (sliding/adaptive TTL bookkeeping, and with the invalidation model tags and dependencies)
-//! sits behind one optional box so that plain entries pay a pointer for it.
+//! deadline, hit counter, tag set id) and nothing else, so hot entries pack densely in the CPU
+//! cache; [`EntryMeta`] holds times, version and expiry state, in a vector parallel to the
+//! slots, read only by writes, timed reads and metadata queries. State only some entries need
+//! (sliding/adaptive TTL bookkeeping; dependencies, stale grace, source last-modified) sits
+//! behind optional boxes so that plain entries pay a pointer for each.
 
 use crate::clock::Timestamp;
 use crate::expiry::{EarlyRefresh, ExpiryState, KeyTtl, NEVER, Ttl};
 use crate::sync::{AtomicU8, AtomicU64, Ordering};
-use crate::tag_index::TagRefs;
 use crate::version::WriteCondition;
 use std::time::Duration;
-
-/// [`Entry::flags`]: the entry has tags, so a read must check their invalidation epochs.
-pub(crate) const TAGGED: u8 = 1;
 
 /// Saturation point of the per-entry hit counter: beyond it a read writes nothing, so hot
 /// entries read from several cores stop bouncing their cache line.
@@ -33,11 +29,45 @@ pub(crate) struct Entry<K, V> {
     pub(crate) weight: u32,
     /// Hits since the eviction policy last looked (saturating at [`MAX_HITS`]).
     pub(crate) hits: AtomicU8,
-    /// [`TAGGED`]; fits in padding, so plain entries pay nothing for it.
-    pub(crate) flags: u8,
+    /// The entry's tag set in its shard's tag index (0: untagged), in three bytes that fit in
+    /// padding, so plain entries pay nothing for it and a read checks tags without leaving
+    /// the entry's cache line.
+    tagset: [u8; 3],
 }
 
 impl<K, V> Entry<K, V> {
+    pub(crate) fn new(
+        key: K,
+        value: V,
+        hash: u64,
+        deadline: u64,
+        weight: u32,
+        tagset: u32,
+    ) -> Self {
+        let mut e = Entry {
+            key,
+            value,
+            hash,
+            deadline: AtomicU64::new(deadline),
+            weight,
+            hits: AtomicU8::new(0),
+            tagset: [0; 3],
+        };
+        e.set_tagset(tagset);
+        e
+    }
+
+    /// The entry's tag set (0: untagged).
+    #[inline]
+    pub(crate) fn tagset(&self) -> u32 {
+        u32::from_le_bytes([self.tagset[0], self.tagset[1], self.tagset[2], 0])
+    }
+
+    pub(crate) fn set_tagset(&mut self, set: u32) {
+        let [a, b, c, _] = set.to_le_bytes();
+        self.tagset = [a, b, c];
+    }
+
     pub(crate) fn deadline(&self) -> u64 {
         self.deadline.load(Ordering::Relaxed)
     }
@@ -67,18 +97,14 @@ pub(crate) struct EntryMeta<K> {
     pub(crate) updated: u64,
     pub(crate) version: u64,
     pub(crate) expiry: Option<Box<ExpiryState>>,
-    /// Tags, dependencies, stale grace, source last-modified: only entries using them pay.
+    /// Dependencies, stale grace, source last-modified: only entries using them pay.
     pub(crate) extras: Option<Box<Extras<K>>>,
 }
 
-/// Invalidation-model state of an entry, boxed because most entries have none.
+/// Invalidation-model state of an entry, boxed because most entries have none. (Tags are not
+/// here: the entry's tag set id is in its hot part.)
 #[derive(Debug)]
 pub(crate) struct Extras<K> {
-    /// The entry's places in its shard's tag lists, one per tag (not per ancestor: a tag's node
-    /// reaches those itself).
-    pub(crate) tags: TagRefs,
-    /// Invalidation epoch the entry was written at; a tag invalidated later hides it.
-    pub(crate) stamp: u64,
     /// Keys this entry depends on.
     pub(crate) deps: Option<Box<[K]>>,
     /// How long past its deadline the entry is kept for stale reads (nanoseconds).
@@ -89,10 +115,8 @@ pub(crate) struct Extras<K> {
 
 impl<K> Extras<K> {
     /// Extras with nothing in them yet.
-    pub(crate) fn empty(stamp: u64) -> Self {
+    pub(crate) fn empty() -> Self {
         Extras {
-            tags: TagRefs::new(),
-            stamp,
             deps: None,
             grace: 0,
             last_modified: None,

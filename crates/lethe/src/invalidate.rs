@@ -18,8 +18,9 @@ use crate::cache::Cache;
 use crate::collections::HashSet;
 use crate::listener::{Pending, RemovalCause};
 use crate::pattern::Glob;
+use crate::sync::Arc;
 use crate::sync::Mutex;
-use crate::tags::validate_tag;
+use crate::tags::{TagNode, validate_tag};
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
@@ -230,7 +231,7 @@ where
         let shared = &self.inner.shared;
         let epoch = shared.next_epoch();
         if let Some(node) = shared.tags.invalidate(tag, epoch) {
-            shared.post(&node);
+            self.kill_tags(&[node], epoch);
         }
         Ok(self
             .inner
@@ -238,8 +239,33 @@ where
             .publish(Invalidation::Tag(tag.to_owned()), None))
     }
 
-    /// Invalidates several tags (each with its subtree) as one epoch: a reader sees either
-    /// none or all of them applied. Returns the sequence number of the last one.
+    /// Marks the tag sets carrying `nodes` (or tags below them) dead in every shard, each
+    /// shard under one hold of its lock. O(shards + sets carrying the tags), whatever the number
+    /// of entries; the entries are reclaimed by later writes.
+    fn kill_tags(&self, nodes: &[Arc<TagNode>], epoch: u64) {
+        if !self.inner.shared.is_tagged() {
+            return;
+        }
+        let subtrees: Vec<Vec<Arc<TagNode>>> = nodes
+            .iter()
+            .map(|n| {
+                if n.has_children() {
+                    n.subtree()
+                } else {
+                    vec![n.clone()]
+                }
+            })
+            .collect();
+        for cell in self.inner.shards.iter() {
+            let mut shard = cell.write();
+            for subtree in &subtrees {
+                shard.kill_tags(subtree, epoch);
+            }
+        }
+    }
+
+    /// Invalidates several tags (each with its subtree) as one epoch: a reader of any entry sees
+    /// either none or all of them applied. Returns the sequence number of the last one.
     pub fn invalidate_tags<T: AsRef<str>>(&self, tags: &[T]) -> Result<u64, crate::Error> {
         for t in tags {
             validate_tag(t.as_ref())
@@ -248,11 +274,11 @@ where
         let shared = &self.inner.shared;
         let epoch = shared.next_epoch();
         let mut seq = 0;
-        for t in tags {
-            if let Some(node) = shared.tags.invalidate(t.as_ref(), epoch) {
-                shared.post(&node);
-            }
-        }
+        let nodes: Vec<Arc<TagNode>> = tags
+            .iter()
+            .filter_map(|t| shared.tags.invalidate(t.as_ref(), epoch))
+            .collect();
+        self.kill_tags(&nodes, epoch);
         for t in tags {
             seq = self
                 .inner
@@ -288,21 +314,9 @@ where
         let hash = self.hash(key);
         let shard = self.cell(hash).read();
         let idx = shard.find_live(hash, key, self.now())?;
-        Some(
-            shard
-                .slots
-                .meta(idx)
-                .extras
-                .as_ref()
-                .map(|x| {
-                    x.tags
-                        .iter()
-                        .filter(|t| !t.inherited)
-                        .map(|t| shard.slots.tags.node(t.list).name().to_owned())
-                        .collect()
-                })
-                .unwrap_or_default(),
-        )
+        let mut names = Vec::new();
+        shard.tag_names(idx, false, &mut names);
+        Some(names)
     }
 
     /// Number of tag names in use (each level of a hierarchical tag counts).

@@ -209,7 +209,7 @@ mod cache_impl {
             let key = lease.key.clone();
             // Stamped with the lease's epoch: a tag invalidated from here on hides the fill.
             let result = self
-                .store(lease.key, value, options, token, Some(token))
+                .store(lease.key, value, options, Some(token))
                 .inspect_err(|_| {
                     self.inner
                         .shared

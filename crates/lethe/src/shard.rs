@@ -8,7 +8,7 @@
 //! notifications can never disagree about what left.
 
 use crate::collections::HashSet;
-use crate::entry::{Entry, EntryMeta, Extras, InsertOptions, TAGGED};
+use crate::entry::{Entry, EntryMeta, Extras, InsertOptions};
 use crate::expiry::{self, ExpireCondition, ExpiryPolicy, NEVER};
 use crate::lease::LeaseSlot;
 use crate::listener::{Pending, RemovalCause, Removed};
@@ -16,9 +16,9 @@ use crate::pattern::Glob;
 use crate::policy::{Policy, PolicyEntries};
 use crate::shared::Shared;
 use crate::stats::ReadCounters;
-use crate::sync::{Arc, AtomicU8, AtomicU64, Ordering};
-use crate::tag_index::{TagLists, TagRef};
-use crate::tags::{TagNode, TagVerdict};
+use crate::sync::{Arc, AtomicU64, Ordering};
+use crate::tag_index::{DEAD_TAG, Membership, TagIndex, fingerprint};
+use crate::tags::TagNode;
 use crate::timer::TimerWheel;
 use crate::version::{Inserted, RejectReason, Rejected, WriteCondition};
 use hashbrown::HashTable;
@@ -51,8 +51,8 @@ impl<K> KeyIndex<K> {
 pub(crate) struct Slots<K, V> {
     hot: Vec<Option<Entry<K, V>>>,
     cold: Vec<EntryMeta<K>>,
-    /// Tag lists, here because the read path needs their nodes to judge tagged entries.
-    pub(crate) tags: TagLists,
+    /// Tag sets, here because the read path checks whether an entry's set is dead.
+    pub(crate) tags: TagIndex,
     /// Per slot: bumped whenever a tagged entry leaves the slot or is replaced in it, so tag
     /// lists can tell current members from former ones.
     pub(crate) tag_gens: Vec<u32>,
@@ -81,45 +81,15 @@ impl<K, V> Slots<K, V> {
         }
     }
 
-    /// Whether the entry's tags still admit it.
-    pub(crate) fn tag_verdict(&self, idx: u32) -> TagVerdict {
-        let meta = self.meta(idx);
-        let mut verdict = TagVerdict::Valid;
-        if let Some(x) = &meta.extras {
-            for t in x.tags.iter() {
-                // An inherited tag hides the entry when invalidated; its floor is not about
-                // this entry's version.
-                let version = if t.inherited { u64::MAX } else { meta.version };
-                match self
-                    .tags
-                    .node(t.list)
-                    .verdict(x.stamp.max(t.since), version)
-                {
-                    TagVerdict::Valid => {}
-                    // An invalidation through any tag wins over a floor through another.
-                    TagVerdict::BelowFloor => verdict = TagVerdict::BelowFloor,
-                    TagVerdict::Invalidated if t.inherited => {
-                        return TagVerdict::DependencyInvalidated;
-                    }
-                    v => return v,
-                }
-            }
-        }
-        verdict
-    }
-
     /// Why the entry can no longer be served, if it cannot.
     pub(crate) fn dead_cause(&self, idx: u32, now: u64) -> Option<RemovalCause> {
         // Invalidation first: an invalidated entry must not pass for merely expired (stale
         // reads serve expired ones).
         let e = self.get(idx);
-        if e.flags & TAGGED != 0 {
-            match self.tag_verdict(idx) {
-                TagVerdict::Valid => {}
-                TagVerdict::Invalidated => return Some(RemovalCause::Tag),
-                TagVerdict::DependencyInvalidated => return Some(RemovalCause::Dependency),
-                TagVerdict::BelowFloor => return Some(RemovalCause::Stale),
-            }
+        match self.tags.dead(e.tagset()) {
+            0 => {}
+            DEAD_TAG => return Some(RemovalCause::Tag),
+            _ => return Some(RemovalCause::Dependency),
         }
         if e.is_expired(now) {
             return Some(RemovalCause::Expired);
@@ -127,30 +97,26 @@ impl<K, V> Slots<K, V> {
         None
     }
 
-    /// Adds slot `idx` to the lists its extras name, at the slot's current generation.
-    fn index_tags(&mut self, idx: u32) {
-        let Some(x) = self.cold[idx as usize].extras.as_ref() else {
+    /// Records the entry in slot `idx` as a member of tag set `set`.
+    fn join_set(&mut self, idx: u32, set: u32) {
+        if set == 0 {
             return;
-        };
+        }
         if self.tag_gens.len() <= idx as usize {
             self.tag_gens.resize(idx as usize + 1, 0);
         }
         let generation = self.tag_gens[idx as usize];
-        for r in x.tags.iter() {
-            self.tags.push(r.list, idx, generation, &self.tag_gens);
-        }
+        self.tags.join(set, idx, generation, &self.tag_gens);
     }
 
-    /// Makes the memberships recorded for slot `idx` former ones.
-    fn bump_tag_gen(&mut self, idx: u32) {
+    /// Counts the entry that was in slot `idx` out of tag set `set`: the slot's generation
+    /// moves on, so its record in the set's member list becomes a former one.
+    fn leave_set(&mut self, idx: u32, set: u32) {
+        if set == 0 {
+            return;
+        }
         self.tag_gens[idx as usize] = self.tag_gens[idx as usize].wrapping_add(1);
-    }
-
-    /// Counts an entry (its slot's generation already bumped) out of its tag lists.
-    fn unindex_tags(&mut self, refs: &[TagRef]) {
-        for r in refs {
-            self.tags.remove(r.list);
-        }
+        self.tags.leave(set);
     }
 
     fn both_mut(&mut self, idx: u32) -> (&mut Entry<K, V>, &mut EntryMeta<K>) {
@@ -190,6 +156,8 @@ pub(crate) struct Write<'a, K> {
     pub(crate) tags: &'a [String],
     /// Tags of the entry's dependencies, which it carries too.
     pub(crate) inherited: &'a [String],
+    /// [`crate::tag_index::fingerprint`] of `tags` and `inherited` (0 when both are empty).
+    pub(crate) tag_fp: u128,
     /// Highest prefix floor for the key.
     pub(crate) floor: u64,
     /// Lease token, for a fill.
@@ -224,10 +192,9 @@ pub(crate) struct Shard<K, V> {
     pub(crate) counters: ShardCounters,
     scratch: Vec<u32>,
     writes: u64,
-    id: usize,
     shared: Arc<Shared>,
     key_index: Option<KeyIndex<K>>,
-    /// Slots that may hold entries hidden by a tag invalidation, to check and reclaim.
+    /// Dead tag sets whose entries are still to be reclaimed.
     reclaim: Vec<u32>,
     leases: HashTable<LeaseSlot<K>>,
 }
@@ -242,7 +209,6 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         expected_entries: usize,
         cache_capacity: u64,
         now: u64,
-        id: usize,
         shared: Arc<Shared>,
         key_index: Option<KeyIndex<K>>,
     ) -> Self {
@@ -251,7 +217,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             slots: Slots {
                 hot: Vec::new(),
                 cold: Vec::new(),
-                tags: TagLists::default(),
+                tags: TagIndex::default(),
                 tag_gens: Vec::new(),
             },
             free: Vec::new(),
@@ -260,7 +226,6 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             counters: ShardCounters::default(),
             scratch: Vec::new(),
             writes: 0,
-            id,
             shared,
             key_index,
             reclaim: Vec::new(),
@@ -309,12 +274,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         // Free the boxes now rather than when the slot is reused.
         cold.expiry = None;
         let extras = cold.extras.take();
-        if let Some(x) = &extras {
-            if !x.tags.is_empty() {
-                self.slots.bump_tag_gen(idx);
-                self.slots.unindex_tags(&x.tags);
-            }
-        }
+        self.slots.leave_set(idx, entry.tagset());
         if let Some(ki) = &mut self.key_index {
             ki.map.remove((ki.bytes)(&entry.key));
         }
@@ -363,22 +323,19 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             self.discard(idx, RemovalCause::Expired, pending);
         }
         self.scratch = expired;
-        self.collect_tag_reclaims();
         let mut n = 0;
         while n < budget {
-            let Some(idx) = self.reclaim.pop() else {
+            let Some(&set) = self.reclaim.last() else {
                 break;
             };
+            let Some(idx) = self.slots.tags.pop_dead_member(set, &self.slots.tag_gens) else {
+                self.reclaim.pop();
+                continue;
+            };
             n += 1;
-            if self.slots.is_live(idx) && self.slots.get(idx).flags & TAGGED != 0 {
-                match self.slots.tag_verdict(idx) {
-                    TagVerdict::Valid => {}
-                    TagVerdict::Invalidated => self.discard(idx, RemovalCause::Tag, pending),
-                    TagVerdict::DependencyInvalidated => {
-                        self.discard(idx, RemovalCause::Dependency, pending);
-                    }
-                    TagVerdict::BelowFloor => self.discard(idx, RemovalCause::Stale, pending),
-                }
+            match self.slots.tags.dead(set) {
+                DEAD_TAG => self.discard(idx, RemovalCause::Tag, pending),
+                _ => self.discard(idx, RemovalCause::Dependency, pending),
             }
         }
         // Summing the read stripes costs a few dozen loads; the climber only needs a look now
@@ -393,31 +350,28 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         }
     }
 
-    /// Queues the members of tags invalidated since the last look for reclamation.
-    fn collect_tag_reclaims(&mut self) {
-        for node in self.shared.take_inbox(self.id) {
-            let tags = &self.slots.tags;
-            if tags.is_empty() {
-                continue;
-            }
-            let subtree = if node.has_children() {
-                node.subtree()
-            } else {
-                vec![node]
-            };
-            if subtree.len() > tags.len() {
-                // A large subtree: cheaper to look at every tag this shard holds.
-                for (n, members) in tags.iter(&self.slots.tag_gens) {
-                    if n.latest_invalidation() > 0 || n.floor() > 0 {
-                        self.reclaim.extend(members);
-                    }
-                }
-            } else {
-                for n in &subtree {
-                    self.reclaim
-                        .extend(tags.members(n.name(), &self.slots.tag_gens));
-                }
-            }
+    /// Marks dead every tag set carrying a tag of `subtree` (a tag invalidated at `epoch` and
+    /// the tags below it), queueing their entries for reclamation.
+    pub(crate) fn kill_tags(&mut self, subtree: &[Arc<TagNode>], epoch: u64) {
+        let mut ids: Vec<u32> = Vec::new();
+        if subtree.len() > self.slots.tags.len() {
+            // A large subtree: cheaper to look at every tag this shard holds.
+            ids.extend(
+                self.slots
+                    .tags
+                    .all_tags()
+                    .filter(|(_, n)| n.latest_invalidation() >= epoch)
+                    .map(|(i, _)| i),
+            );
+        } else {
+            ids.extend(
+                subtree
+                    .iter()
+                    .filter_map(|n| self.slots.tags.id_of(n.name())),
+            );
+        }
+        for id in ids {
+            self.slots.tags.kill(id, &mut self.reclaim);
         }
     }
 
@@ -428,12 +382,17 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
 
     /// Live keys carrying `nodes` (a tag's subtree) that can be served.
     pub(crate) fn keys_tagged(&self, nodes: &[Arc<TagNode>], now: u64, out: &mut Vec<K>) {
-        // An entry tagged with two tags of the subtree is in two lists.
+        // An entry whose set carries two tags of the subtree is reached twice.
         let mut seen = HashSet::default();
         for n in nodes {
-            for idx in self.slots.tags.members(n.name(), &self.slots.tag_gens) {
-                if seen.insert(idx) && self.slots.dead_cause(idx, now).is_none() {
-                    out.push(self.slots.get(idx).key.clone());
+            let Some((_, sets)) = self.slots.tags.sets_of(n.name()) else {
+                continue;
+            };
+            for set in sets {
+                for idx in self.slots.tags.members(set, &self.slots.tag_gens) {
+                    if seen.insert(idx) && self.slots.dead_cause(idx, now).is_none() {
+                        out.push(self.slots.get(idx).key.clone());
+                    }
                 }
             }
         }
@@ -528,25 +487,39 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 return Err(Rejected::new(reason, current));
             }
         }
-        let mut lists: SmallVec<[(u32, bool); 4]> = SmallVec::new();
-        for t in w.tags {
-            match self.slots.tags.resolve(t, &self.shared.tags) {
-                Ok(id) if !lists.iter().any(|l| l.0 == id) => lists.push((id, false)),
-                Ok(_) => {}
-                Err(_) => {
-                    return Err(Rejected::new(RejectReason::BadTag, current));
+        // The tag set: found by the names' fingerprint (one lookup), else built from the
+        // names (validating them) and created.
+        let found = if w.tag_fp == 0 {
+            Some(0)
+        } else {
+            self.slots.tags.set_by_fingerprint(w.tag_fp)
+        };
+        let mut lists: Membership = SmallVec::new();
+        if found.is_none() {
+            for t in w.tags {
+                match self.slots.tags.resolve(t, &self.shared.tags) {
+                    Ok(id) if !lists.iter().any(|l| l.0 == id) => lists.push((id, false)),
+                    Ok(_) => {}
+                    Err(_) => {
+                        self.release_tags(&lists);
+                        return Err(Rejected::new(RejectReason::BadTag, current));
+                    }
+                }
+            }
+            for t in w.inherited {
+                if let Ok(id) = self.slots.tags.resolve(t, &self.shared.tags) {
+                    if !lists.iter().any(|l| l.0 == id) {
+                        lists.push((id, true));
+                    }
                 }
             }
         }
-        for t in w.inherited {
-            if let Ok(id) = self.slots.tags.resolve(t, &self.shared.tags) {
-                if !lists.iter().any(|l| l.0 == id) {
-                    lists.push((id, true));
-                }
-            }
-        }
+        let members: &[(u32, bool)] = match found {
+            Some(set) => self.slots.tags.tags(set),
+            None => &lists,
+        };
         let floor = if self.shared.tags.any_floor() {
-            lists
+            members
                 .iter()
                 .filter(|l| !l.1)
                 .map(|&(l, _)| self.slots.tags.node(l).floor())
@@ -554,8 +527,21 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         } else {
             w.floor
         };
-        if version < floor {
-            return Err(Rejected::new(RejectReason::BelowFloor, current));
+        // A fill is checked under the lock, where tag invalidations mark this shard's sets: an
+        // invalidation of one of its tags after the lease was issued refuses it.
+        let invalidated = w.lease.is_some_and(|token| {
+            members
+                .iter()
+                .any(|&(l, _)| self.slots.tags.node(l).latest_invalidation() > token)
+        });
+        if version < floor || invalidated {
+            self.release_tags(&lists);
+            let reason = if invalidated {
+                RejectReason::InvalidatedSinceLease
+            } else {
+                RejectReason::BelowFloor
+            };
+            return Err(Rejected::new(reason, current));
         }
         self.shared.log_removal(hash);
         if u64::from(w.weight) > self.policy.capacity() {
@@ -567,6 +553,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             }
             self.counters.removals[RemovalCause::Evicted.index()] += 1;
             pending.push(key, value, RemovalCause::Evicted, None);
+            self.release_tags(&lists);
             return Ok(if existing.is_some() {
                 Inserted::Replaced
             } else {
@@ -576,19 +563,15 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         let ttl = w.options.ttl.as_ref().unwrap_or(&w.defaults.ttl);
         let jitter = w.options.jitter.unwrap_or(w.defaults.jitter);
         let early = w.options.early_refresh.or(w.defaults.early_refresh);
-        let tagged = !lists.is_empty();
-        let mut extras = w.extras;
-        if let Some(x) = extras.as_mut() {
-            x.tags.extend(lists.iter().map(|&(list, inherited)| TagRef {
-                list,
-                inherited,
-                since: 0,
-            }));
-        }
-        let flags = if tagged { TAGGED } else { 0 };
-        if tagged {
-            self.shared.note_tagged();
-        }
+        let extras = w.extras;
+        let set = match found {
+            Some(set) => set,
+            None if lists.is_empty() => 0,
+            None => {
+                self.shared.note_tagged();
+                self.slots.tags.set_for(lists, w.tag_fp)
+            }
+        };
         match existing {
             Some(idx) => {
                 let (entry, meta) = self.slots.both_mut(idx);
@@ -603,31 +586,25 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 meta.updated = w.now;
                 meta.last_access.store(w.now, Ordering::Relaxed);
                 let old_extras = std::mem::replace(&mut meta.extras, extras);
-                entry.flags = flags;
+                let old_set = entry.tagset();
+                entry.set_tagset(set);
                 let old_weight = u64::from(entry.weight);
                 entry.weight = w.weight;
                 let old = std::mem::replace(&mut entry.value, value);
                 self.counters.updates += 1;
                 self.counters.removals[RemovalCause::Replaced.index()] += 1;
-                // The old memberships become former ones (new generation), then the new ones
-                // are added before the old lists' counts drop, so a list shared by both keeps
-                // its members throughout.
-                let old_tags = old_extras.as_ref().is_some_and(|x| !x.tags.is_empty());
-                if old_tags {
-                    self.slots.bump_tag_gen(idx);
+                // Out of the old set first (new generation), then into the new one: the same
+                // set, when the tags did not change, keeps a member throughout only if joined
+                // after the generation moved on.
+                if old_set != 0 {
+                    self.slots.tag_gens[idx as usize] =
+                        self.slots.tag_gens[idx as usize].wrapping_add(1);
                 }
-                if tagged {
-                    self.slots.index_tags(idx);
+                self.slots.join_set(idx, set);
+                if old_set != 0 {
+                    self.slots.tags.leave(old_set);
                 }
-                let old_deps = match old_extras {
-                    Some(x) => {
-                        if old_tags {
-                            self.slots.unindex_tags(&x.tags);
-                        }
-                        x.deps
-                    }
-                    None => None,
-                };
+                let old_deps = old_extras.and_then(|x| x.deps);
                 pending.push(key, old, RemovalCause::Replaced, old_deps);
                 self.set_deadline(idx, deadline);
                 let mut victims = std::mem::take(&mut self.scratch);
@@ -641,15 +618,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 let (deadline, state) = expiry::on_write(ttl, jitter, early, w.now, None);
                 let key_copy: Option<Box<[u8]>> =
                     self.key_index.as_ref().map(|ki| (ki.bytes)(&key).into());
-                let entry = Entry {
-                    key,
-                    value,
-                    hash,
-                    deadline: AtomicU64::new(deadline),
-                    weight: w.weight,
-                    hits: AtomicU8::new(0),
-                    flags,
-                };
+                let entry = Entry::new(key, value, hash, deadline, w.weight, set);
                 let meta = EntryMeta {
                     last_access: AtomicU64::new(w.now),
                     created: w.now,
@@ -674,9 +643,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 if let (Some(ki), Some(k)) = (&mut self.key_index, key_copy) {
                     ki.map.insert(k, idx);
                 }
-                if tagged {
-                    self.slots.index_tags(idx);
-                }
+                self.slots.join_set(idx, set);
                 let slots = &self.slots;
                 self.table.insert_unique(hash, idx, |&i| slots.get(i).hash);
                 self.counters.inserts += 1;
@@ -727,97 +694,88 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         }
     }
 
-    /// Names of every tag the entry in `idx` carries (declared or inherited), if it can be
-    /// served.
-    pub(crate) fn tag_names(&self, idx: u32, now: u64, out: &mut Vec<String>) {
-        if self.slots.dead_cause(idx, now).is_some() {
-            return;
-        }
-        if let Some(x) = &self.slots.meta(idx).extras {
-            out.extend(
-                x.tags
-                    .iter()
-                    .map(|t| self.slots.tags.node(t.list).name().to_owned()),
-            );
+    /// Drops tags resolved for a write that did not happen, if nothing else uses them.
+    fn release_tags(&mut self, lists: &Membership) {
+        for &(l, _) in lists {
+            self.slots.tags.release(l);
         }
     }
 
-    /// Makes the live entry for `key` carry `tags` (inherited from a dependency stored after it,
-    /// at epoch `since`). True if the entry exists.
-    pub(crate) fn inherit_tags(
-        &mut self,
-        hash: u64,
-        key: &K,
-        tags: &[String],
-        since: u64,
-        now: u64,
-    ) -> bool {
+    /// Names of the tags the entry in `idx` carries: declared ones, and with `inherited` also
+    /// those it carries for its dependencies.
+    pub(crate) fn tag_names(&self, idx: u32, inherited: bool, out: &mut Vec<String>) {
+        let tags = &self.slots.tags;
+        out.extend(
+            tags.tags(self.slots.get(idx).tagset())
+                .iter()
+                .filter(|&&(_, inh)| inherited || !inh)
+                .map(|&(t, _)| tags.node(t).name().to_owned()),
+        );
+    }
+
+    /// Makes the live entry for `key` carry `tags` too (inherited from a dependency stored after
+    /// it): it moves to a live set, so only invalidations from now on concern it.
+    pub(crate) fn inherit_tags(&mut self, hash: u64, key: &K, tags: &[String], now: u64) {
         let Some(idx) = self.find_live(hash, key, now) else {
-            return false;
+            return;
         };
-        let mut added = Vec::new();
+        let old_set = self.slots.get(idx).tagset();
+        let mut lists: Membership = self.slots.tags.tags(old_set).clone();
         for t in tags {
-            let Ok(list) = self.slots.tags.resolve(t, &self.shared.tags) else {
-                continue;
-            };
-            let x = self.slots.cold[idx as usize]
-                .extras
-                .get_or_insert_with(|| Box::new(Extras::empty(since)));
-            if x.tags.iter().any(|r| r.list == list) {
-                continue;
-            }
-            let was_tagged = !x.tags.is_empty();
-            x.tags.push(TagRef {
-                list,
-                inherited: true,
-                since,
-            });
-            if !was_tagged {
-                self.shared.note_tagged();
-            }
-            added.push(list);
-        }
-        if !added.is_empty() {
-            if let Some(e) = self.slots.hot[idx as usize].as_mut() {
-                e.flags |= TAGGED;
-            }
-            if self.slots.tag_gens.len() <= idx as usize {
-                self.slots.tag_gens.resize(idx as usize + 1, 0);
-            }
-            let generation = self.slots.tag_gens[idx as usize];
-            for list in added {
-                self.slots
-                    .tags
-                    .push(list, idx, generation, &self.slots.tag_gens);
+            if let Ok(id) = self.slots.tags.resolve(t, &self.shared.tags) {
+                if !lists.iter().any(|l| l.0 == id) {
+                    lists.push((id, true));
+                }
             }
         }
-        true
+        if lists.len() == self.slots.tags.tags(old_set).len() {
+            return;
+        }
+        self.shared.note_tagged();
+        let names: Vec<(String, bool)> = lists
+            .iter()
+            .map(|&(l, inh)| (self.slots.tags.node(l).name().to_owned(), inh))
+            .collect();
+        let fp = fingerprint(names.iter().map(|(n, i)| (n.as_str(), *i)));
+        let set = self.slots.tags.set_for(lists, fp);
+        if let Some(e) = self.slots.hot[idx as usize].as_mut() {
+            e.set_tagset(set);
+        }
+        if old_set != 0 {
+            self.slots.tag_gens[idx as usize] = self.slots.tag_gens[idx as usize].wrapping_add(1);
+        }
+        self.slots.join_set(idx, set);
+        if old_set != 0 {
+            self.slots.tags.leave(old_set);
+        }
     }
 
     /// The latest invalidation of any tag the entry in `idx` carries (0 if none).
     pub(crate) fn latest_tag_invalidation(&self, idx: u32) -> u64 {
-        self.slots.meta(idx).extras.as_ref().map_or(0, |x| {
-            x.tags
-                .iter()
-                .map(|t| self.slots.tags.node(t.list).latest_invalidation())
-                .max()
-                .unwrap_or(0)
-        })
+        let tags = &self.slots.tags;
+        tags.tags(self.slots.get(idx).tagset())
+            .iter()
+            .map(|&(t, _)| tags.node(t).latest_invalidation())
+            .max()
+            .unwrap_or(0)
     }
 
     /// Entries declaring a tag in `nodes` (a subtree) whose version is below `floor`.
     pub(crate) fn below_floor(&self, nodes: &[Arc<TagNode>], floor: u64) -> Vec<u32> {
+        let tags = &self.slots.tags;
         let mut out = Vec::new();
         for n in nodes {
-            for idx in self.slots.tags.members(n.name(), &self.slots.tag_gens) {
-                let meta = self.slots.meta(idx);
-                let declared = meta.extras.as_ref().is_some_and(|x| {
-                    x.tags
-                        .iter()
-                        .any(|t| !t.inherited && self.slots.tags.node(t.list).name() == n.name())
-                });
-                if declared && meta.version < floor && !out.contains(&idx) {
-                    out.push(idx);
+            let Some((id, sets)) = tags.sets_of(n.name()) else {
+                continue;
+            };
+            for set in sets {
+                if !tags.tags(set).contains(&(id, false)) {
+                    continue;
+                }
+                for idx in tags.members(set, &self.slots.tag_gens) {
+                    if self.slots.meta(idx).version < floor && !out.contains(&idx) {
+                        out.push(idx);
+                    }
                 }
             }
         }
@@ -995,7 +953,6 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         for (entry, meta) in self.slots.hot.drain(..).zip(self.slots.cold.drain(..)) {
             let Some(entry) = entry else { continue };
             let extras = meta.extras;
-            if extras.as_ref().is_some_and(|x| !x.tags.is_empty()) {}
             self.shared.log_removal(entry.hash);
             pending.push(
                 entry.key,

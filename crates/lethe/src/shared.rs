@@ -1,23 +1,20 @@
 //! Invalidation state shared by all shards of one cache: the epoch, the tag registry, the
-//! shards' tag inboxes, the removal log for leases and the prefix floors.
+//! removal log for leases and the prefix floors.
 //!
-//! The epoch is a cache-wide counter that orders invalidations against writes: a tag
-//! invalidation or a lease takes a fresh value, a write reads the current one as its stamp. An
-//! entry is hidden by a tag invalidation exactly when the invalidation's epoch is greater than
-//! the entry's stamp, i.e. when the invalidation came after the write.
+//! The epoch is a cache-wide counter that orders invalidations against leases: a tag
+//! invalidation or a lease takes a fresh value (tag nodes remember the epoch of their latest
+//! invalidation), and removals are logged with the current one while leases are outstanding. A
+//! fill is refused when something it covers carries an epoch after its lease's.
 
 use crate::lease::RemovalLog;
-use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
-use crate::tags::{TagNode, TagRegistry};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::tags::TagRegistry;
 use crate::version::PrefixFloors;
 
 #[derive(Debug)]
 pub(crate) struct Shared {
     epoch: AtomicU64,
     pub(crate) tags: TagRegistry,
-    /// Per shard: tag nodes invalidated (or given a floor) since the shard last looked.
-    inboxes: Box<[Mutex<Vec<Arc<TagNode>>>]>,
-    inbox_flags: Box<[AtomicBool]>,
     pub(crate) removals: RemovalLog,
     /// Leases outstanding in all shards; while zero, removals skip the log.
     pub(crate) leases: AtomicUsize,
@@ -30,12 +27,10 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(shards: usize, capacity: u64) -> Self {
+    pub(crate) fn new(capacity: u64) -> Self {
         Shared {
             epoch: AtomicU64::new(1),
             tags: TagRegistry::new(),
-            inboxes: (0..shards).map(|_| Mutex::new(Vec::new())).collect(),
-            inbox_flags: (0..shards).map(|_| AtomicBool::new(false)).collect(),
             removals: RemovalLog::new(capacity),
             leases: AtomicUsize::new(0),
             floors: PrefixFloors::default(),
@@ -62,24 +57,9 @@ impl Shared {
         }
     }
 
-    /// Tells every shard to reclaim entries under `node`.
-    pub(crate) fn post(&self, node: &Arc<TagNode>) {
-        if !self.tagged.load(Ordering::Acquire) {
-            return;
-        }
-        for (inbox, flag) in self.inboxes.iter().zip(self.inbox_flags.iter()) {
-            inbox.lock().push(node.clone());
-            flag.store(true, Ordering::Release);
-        }
-    }
-
-    /// Takes shard `id`'s inbox, if it has anything.
-    pub(crate) fn take_inbox(&self, id: usize) -> Vec<Arc<TagNode>> {
-        if !self.inbox_flags[id].load(Ordering::Acquire) {
-            return Vec::new();
-        }
-        self.inbox_flags[id].store(false, Ordering::Release);
-        std::mem::take(&mut *self.inboxes[id].lock())
+    /// Whether a tagged entry was ever stored.
+    pub(crate) fn is_tagged(&self) -> bool {
+        self.tagged.load(Ordering::Acquire)
     }
 
     /// Records a removal or write of the key with `hash`, if a lease could care.

@@ -1,20 +1,22 @@
-//! A shard's tag index: for each tag used in the shard, the list of its entries' slots.
+//! A shard's tag index: tag sets shared by entries, and which sets carry which tag.
 //!
-//! It answers "which entries of this shard carry tag T" (for reclaiming after an invalidation,
-//! and for [`crate::Cache::keys_with_tag`]) and holds the shard's reference to each tag's node,
-//! so entries need not hold one each. Only the first use of a tag name in a shard goes to the
-//! cache-wide registry; later inserts find the list by name in the shard's own map, under the
-//! shard lock, with no atomic operation.
+//! Entries with the same tags share one *tag set* record, and the entry keeps only the set's id
+//! (three bytes in the hot part of the entry, where the read path already is). Invalidating a
+//! tag marks every set carrying it (or a tag below it) dead, under each shard's lock: the cost
+//! is the number of such sets, not the number of entries, and a read learns that its entry is
+//! gone from one byte in a dense per-shard array, with no extra cache miss per tagged read. New
+//! writes with the same tags get a fresh set. The entries of a dead set are reclaimed later, in
+//! bounded batches, from the set's member list.
 //!
-//! Lists are append-only with lazy deletion: removing an entry only decrements its lists'
-//! live counts, because finding and fixing its position would touch other entries' memory (a
-//! cache miss per tag per eviction, which dominated tagged writes). Each member is recorded
-//! with the slot's tag generation, which the shard bumps whenever a tagged entry leaves or is
-//! replaced in the slot; a member is current exactly when its generation matches the slot's,
-//! a check against a dense array of 4 bytes per slot. A list is compacted when it holds more
-//! than twice as many members as live ones (amortised O(1) per insert). A list whose last member goes is kept for reuse (tags come and go with the entries
-//! of a busy shard, and re-creating a list means a trip to the registry); empty lists are
-//! dropped with their node references in a sweep once they outnumber the others.
+//! Member lists are append-only with lazy deletion: each member is recorded with the slot's tag
+//! generation, which the shard bumps whenever a tagged entry leaves or is replaced in the slot;
+//! a member is current exactly when its generation matches the slot's (a dense array of four
+//! bytes per slot). A list is compacted when it holds more than twice as many records as live
+//! members, amortised O(1) per write. The same lazy scheme keeps each tag's list of sets.
+//!
+//! Only the first use of a tag name in a shard goes to the cache-wide registry; later writes
+//! find the tag by name in the shard's own map (names stored inline), under the shard lock,
+//! with no atomic operation.
 
 use crate::collections::HashMap;
 use crate::sync::Arc;
@@ -22,172 +24,348 @@ use crate::tags::{TagNode, TagRegistry, validate_tag};
 use compact_str::CompactString;
 use smallvec::SmallVec;
 
-/// An entry's tag memberships: up to three inline, so a typical tagged entry needs no
-/// allocation beyond its extras box.
-pub(crate) type TagRefs = SmallVec<[TagRef; 3]>;
+/// A set's tags: `(tag id, inherited)`, in the order given on insert. Inherited tags come from a dependency:
+/// invalidating one removes the entry as a dependency, not as a tag of its own.
+pub(crate) type Membership = SmallVec<[(u32, bool); 4]>;
 
-/// An entry's membership in one tag list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct TagRef {
-    pub(crate) list: u32,
-    /// Carried because a dependency carries it, not given on insert: the entry goes when the
-    /// tag is invalidated, but the tag's version floor judges the dependency, not this entry.
-    pub(crate) inherited: bool,
-    /// For a tag inherited from a dependency stored after this entry: the dependency's stamp
-    /// (only invalidations after it concern the dependency this entry now relies on). 0
-    /// otherwise.
-    pub(crate) since: u64,
+/// Why a set is dead (0 while alive).
+pub(crate) const DEAD_TAG: u8 = 1;
+pub(crate) const DEAD_DEPENDENCY: u8 = 2;
+
+/// A 128-bit fingerprint of a sequence of tag names (with their inherited flags): sets are
+/// found by it, so equal name sequences share a set. Two independent 64-bit hashes with fixed
+/// keys; a collision (about 2^-128 per pair) would give an entry another set's tags.
+pub(crate) fn fingerprint<'a>(names: impl Iterator<Item = (&'a str, bool)>) -> u128 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut a = foldhash::quality::FixedState::with_seed(0x7a95_e7a9_0001).build_hasher();
+    let mut b = foldhash::quality::FixedState::with_seed(0x7a95_e7a9_0002).build_hasher();
+    for (name, inherited) in names {
+        for h in [&mut a, &mut b] {
+            h.write(name.as_bytes());
+            h.write_u8(0xff);
+            h.write_u8(u8::from(inherited));
+        }
+    }
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
 }
 
-#[derive(Debug)]
+/// Largest set id: ids live in three bytes of the entry.
+const MAX_SET: u32 = (1 << 24) - 1;
+
+#[derive(Debug, Default)]
 struct TagList {
-    /// `(slot, generation)` of members, plus former members not yet compacted away.
-    members: Vec<(u32, u32)>,
-    live: u32,
+    /// Sets carrying this tag, plus former ones not yet compacted away.
+    sets: Vec<u32>,
+    count: u32,
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct TagLists {
-    /// Names inline (up to 24 bytes): a lookup compares bytes in the table itself rather than
-    /// chasing a pointer per probe.
-    by_name: HashMap<CompactString, u32>,
-    /// Each list's node, apart from the lists so the read path's lookups stay dense.
-    nodes: Vec<Option<Arc<TagNode>>>,
-    lists: Vec<Option<TagList>>,
-    free: Vec<u32>,
-    /// Lists with no live member.
-    empty: usize,
+struct TagSet {
+    /// [`fingerprint`] of the tag names the set was created for.
+    fp: u128,
+    tags: Membership,
+    /// `(slot, generation)` of members, plus former members not yet compacted away.
+    members: Vec<(u32, u32)>,
+    live: u32,
+    in_use: bool,
 }
 
-impl TagLists {
+#[derive(Debug)]
+pub(crate) struct TagIndex {
+    by_name: HashMap<CompactString, u32>,
+    nodes: Vec<Option<Arc<TagNode>>>,
+    lists: Vec<TagList>,
+    free_lists: Vec<u32>,
+    sets: Vec<TagSet>,
+    /// Per set, dense for the read path: 0 alive, else [`DEAD_TAG`] or [`DEAD_DEPENDENCY`].
+    dead: Vec<u8>,
+    /// Live sets by the fingerprint of their tag names, so equal tag sets are shared and a write
+    /// finds its set with one lookup (the fingerprint is computed before the lock is taken).
+    by_fp: HashMap<u128, u32>,
+    free_sets: Vec<u32>,
+    /// Live sets with no member (kept for reuse; swept when they pile up).
+    idle: usize,
+}
+
+impl Default for TagIndex {
+    fn default() -> Self {
+        TagIndex {
+            by_name: HashMap::default(),
+            nodes: Vec::new(),
+            lists: Vec::new(),
+            free_lists: Vec::new(),
+            // Set 0 means "untagged".
+            sets: vec![TagSet::default()],
+            dead: vec![0],
+            by_fp: HashMap::default(),
+            free_sets: Vec::new(),
+            idle: 0,
+        }
+    }
+}
+
+impl TagIndex {
+    /// Tags known to this shard.
     pub(crate) fn len(&self) -> usize {
         self.by_name.len()
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
+    /// Whether set `set` is dead, and why (0: alive).
+    #[inline]
+    pub(crate) fn dead(&self, set: u32) -> u8 {
+        self.dead[set as usize]
     }
 
-    fn list(&self, id: u32) -> &TagList {
-        self.lists[id as usize].as_ref().expect("live tag list")
-    }
-
-    fn list_mut(&mut self, id: u32) -> &mut TagList {
-        self.lists[id as usize].as_mut().expect("live tag list")
-    }
-
-    /// The node of list `id`.
+    /// The node of tag `id`.
     pub(crate) fn node(&self, id: u32) -> &TagNode {
-        self.nodes[id as usize].as_deref().expect("live tag list")
+        self.nodes[id as usize].as_deref().expect("live tag")
     }
 
-    /// The list for tag `name`, created (and the tag interned) on first use. Fails for a
-    /// malformed name.
+    /// The tags of set `set`.
+    pub(crate) fn tags(&self, set: u32) -> &Membership {
+        &self.sets[set as usize].tags
+    }
+
+    /// The id of tag `name`, created (and the tag interned) on first use. Fails for a malformed
+    /// name.
     pub(crate) fn resolve(&mut self, name: &str, registry: &TagRegistry) -> Result<u32, String> {
         if let Some(&id) = self.by_name.get(name) {
             return Ok(id);
         }
         validate_tag(name)?;
         let node = registry.intern(name);
-        let list = TagList {
-            members: Vec::new(),
-            live: 0,
-        };
-        let id = match self.free.pop() {
+        let id = match self.free_lists.pop() {
             Some(id) => {
-                self.lists[id as usize] = Some(list);
                 self.nodes[id as usize] = Some(node);
                 id
             }
             None => {
-                self.lists.push(Some(list));
                 self.nodes.push(Some(node));
-                u32::try_from(self.lists.len() - 1).expect("fewer than 2^32 tags per shard")
+                self.lists.push(TagList::default());
+                u32::try_from(self.nodes.len() - 1).expect("fewer than 2^32 tags per shard")
             }
         };
         self.by_name.insert(name.into(), id);
-        self.empty += 1;
         Ok(id)
     }
 
-    /// Adds `slot` at generation `generation` to list `id`; compacts the list against the
-    /// slots' current generations `gens` when former members pile up.
-    pub(crate) fn push(&mut self, id: u32, slot: u32, generation: u32, gens: &[u32]) {
-        let list = self.list_mut(id);
-        list.members.push((slot, generation));
-        list.live += 1;
-        if list.members.len() > 2 * list.live as usize + 16 {
-            list.members.retain(|&(s, g)| gens[s as usize] == g);
-        }
-        if list.live == 1 {
-            self.empty -= 1;
+    /// Drops tag `id` if no set carries it (resolved for a write that did not happen).
+    pub(crate) fn release(&mut self, id: u32) {
+        if self.lists[id as usize].count == 0 && self.nodes[id as usize].is_some() {
+            self.drop_tag(id);
         }
     }
 
-    /// Forgets one member of list `id`.
-    pub(crate) fn remove(&mut self, id: u32) {
-        let list = self.list_mut(id);
-        list.live -= 1;
-        if list.live == 0 {
-            list.members.clear();
-            self.empty += 1;
-            if self.empty > 64 && self.empty * 2 > self.by_name.len() {
+    fn drop_tag(&mut self, id: u32) {
+        let node = self.nodes[id as usize].take().expect("live tag");
+        self.by_name.remove(node.name());
+        self.lists[id as usize] = TagList::default();
+        self.free_lists.push(id);
+    }
+
+    /// The live set for the tag names with fingerprint `fp`, if there is one.
+    #[inline]
+    pub(crate) fn set_by_fingerprint(&self, fp: u128) -> Option<u32> {
+        self.by_fp.get(&fp).copied()
+    }
+
+    /// The live set with these tags (whose names have fingerprint `fp`), created if needed.
+    pub(crate) fn set_for(&mut self, tags: Membership, fp: u128) -> u32 {
+        if let Some(&id) = self.by_fp.get(&fp) {
+            return id;
+        }
+        let id = match self.free_sets.pop() {
+            Some(id) => id,
+            None => {
+                self.sets.push(TagSet::default());
+                self.dead.push(0);
+                let id = u32::try_from(self.sets.len() - 1).expect("set ids fit");
+                assert!(
+                    id <= MAX_SET,
+                    "more than 2^24 distinct tag sets in one shard"
+                );
+                id
+            }
+        };
+        for &(t, _) in &tags {
+            let list = &mut self.lists[t as usize];
+            list.sets.push(id);
+            list.count += 1;
+            if list.sets.len() > 2 * list.count as usize + 16 {
+                let (sets, lists_t) = (&self.sets, t);
+                list.sets.retain(|&s| {
+                    s == id
+                        || (sets[s as usize].in_use
+                            && sets[s as usize].tags.iter().any(|m| m.0 == lists_t))
+                });
+                list.sets.sort_unstable();
+                list.sets.dedup();
+            }
+        }
+        self.sets[id as usize] = TagSet {
+            fp,
+            tags,
+            members: Vec::new(),
+            live: 0,
+            in_use: true,
+        };
+        self.dead[id as usize] = 0;
+        self.by_fp.insert(fp, id);
+        self.idle += 1;
+        id
+    }
+
+    /// Records `slot` (at tag generation `generation`) as a member of `set`; compacts the
+    /// member list against the slots' generations `gens` when former members pile up.
+    pub(crate) fn join(&mut self, set: u32, slot: u32, generation: u32, gens: &[u32]) {
+        let s = &mut self.sets[set as usize];
+        s.members.push((slot, generation));
+        s.live += 1;
+        if s.members.len() > 2 * s.live as usize + 16 {
+            s.members.retain(|&(m, g)| gens[m as usize] == g);
+        }
+        if s.live == 1 && self.dead[set as usize] == 0 {
+            self.idle -= 1;
+        }
+    }
+
+    /// Counts one member out of `set` (its slot's generation already moved on).
+    pub(crate) fn leave(&mut self, set: u32) {
+        let s = &mut self.sets[set as usize];
+        s.live -= 1;
+        if s.live > 0 {
+            return;
+        }
+        s.members.clear();
+        if self.dead[set as usize] != 0 {
+            self.free_set(set);
+        } else {
+            self.idle += 1;
+            if self.idle > 64 && self.idle * 2 > self.by_fp.len() {
                 self.sweep();
             }
         }
     }
 
-    /// Drops every list without members, with its node reference.
-    pub(crate) fn sweep(&mut self) {
-        for id in 0..self.lists.len() {
-            if self.lists[id].as_ref().is_some_and(|l| l.live == 0) {
-                self.lists[id] = None;
-                let node = self.nodes[id].take().expect("live tag list");
-                self.by_name.remove(node.name());
-                self.free.push(id as u32);
+    fn free_set(&mut self, set: u32) {
+        let s = std::mem::take(&mut self.sets[set as usize]);
+        if self.dead[set as usize] == 0 {
+            self.by_fp.remove(&s.fp);
+        }
+        self.dead[set as usize] = 0;
+        for &(t, _) in &s.tags {
+            let list = &mut self.lists[t as usize];
+            list.count -= 1;
+            if list.count == 0 {
+                self.drop_tag(t);
             }
         }
-        self.empty = 0;
+        self.free_sets.push(set);
     }
 
-    /// Slots of the current members of tag `name` in this shard.
+    /// Frees live sets without members, and tags no set carries any more.
+    pub(crate) fn sweep(&mut self) {
+        let idle: Vec<u32> = self
+            .by_fp
+            .values()
+            .copied()
+            .filter(|&s| self.sets[s as usize].live == 0)
+            .collect();
+        for s in idle {
+            self.free_set(s);
+        }
+        self.idle = 0;
+    }
+
+    /// Sets carrying tag `id`, each once (a freed set's id may be reused by another set with
+    /// the same tag, and then appear twice in the tag's lazy list).
+    fn sets_with(&self, id: u32) -> Vec<u32> {
+        let mut sets: Vec<u32> = self.lists[id as usize]
+            .sets
+            .iter()
+            .copied()
+            .filter(|&s| {
+                let set = &self.sets[s as usize];
+                set.in_use && set.tags.iter().any(|m| m.0 == id)
+            })
+            .collect();
+        sets.sort_unstable();
+        sets.dedup();
+        sets
+    }
+
+    /// Sets carrying tag `name` (or `None` if no set in this shard does).
+    pub(crate) fn sets_of(&self, name: &str) -> Option<(u32, Vec<u32>)> {
+        let &id = self.by_name.get(name)?;
+        Some((id, self.sets_with(id)))
+    }
+
+    /// Current members of `set`.
     pub(crate) fn members<'a>(
         &'a self,
-        name: &str,
+        set: u32,
         gens: &'a [u32],
     ) -> impl Iterator<Item = u32> + 'a {
-        let list = self.by_name.get(name).map(|&id| self.list(id));
-        list.into_iter()
-            .flat_map(|l| l.members.iter())
+        self.sets[set as usize]
+            .members
+            .iter()
             .filter(move |&&(s, g)| gens[s as usize] == g)
             .map(|&(s, _)| s)
     }
 
-    /// Every list's node, with the slots of its current members.
-    pub(crate) fn iter<'a>(
-        &'a self,
-        gens: &'a [u32],
-    ) -> impl Iterator<Item = (&'a TagNode, impl Iterator<Item = u32> + 'a)> {
-        self.lists
+    /// Marks dead every live set carrying tag `id`; the newly dead sets go to `out`, for their
+    /// members to be reclaimed later ([`Self::pop_dead_member`]). O(sets), not O(entries).
+    pub(crate) fn kill(&mut self, id: u32, out: &mut Vec<u32>) {
+        let mut sets = self.sets_with(id);
+        sets.retain(|&s| self.dead[s as usize] == 0);
+        for s in sets {
+            let own = self.sets[s as usize]
+                .tags
+                .iter()
+                .any(|&(t, inh)| t == id && !inh);
+            if self.sets[s as usize].live == 0 {
+                // No entry to hide: the set just goes.
+                self.free_set(s);
+                self.idle -= 1;
+                continue;
+            }
+            self.dead[s as usize] = if own { DEAD_TAG } else { DEAD_DEPENDENCY };
+            let fp = self.sets[s as usize].fp;
+            self.by_fp.remove(&fp);
+            out.push(s);
+        }
+    }
+
+    /// Takes a current member of dead set `set` off its list, to be reclaimed; `None` when the
+    /// set has none left (or is no longer dead: freed, and perhaps reused by a live set).
+    pub(crate) fn pop_dead_member(&mut self, set: u32, gens: &[u32]) -> Option<u32> {
+        if self.dead[set as usize] == 0 {
+            return None;
+        }
+        let members = &mut self.sets[set as usize].members;
+        while let Some((slot, g)) = members.pop() {
+            if gens[slot as usize] == g {
+                return Some(slot);
+            }
+        }
+        None
+    }
+
+    /// Ids of every tag known to this shard, with their nodes.
+    pub(crate) fn all_tags(&self) -> impl Iterator<Item = (u32, &TagNode)> {
+        self.nodes
             .iter()
-            .zip(&self.nodes)
-            .filter_map(|(l, n)| Some((l.as_ref()?, n.as_deref()?)))
-            .map(move |(l, n)| {
-                let members = l
-                    .members
-                    .iter()
-                    .filter(move |&&(s, g)| gens[s as usize] == g)
-                    .map(|&(s, _)| s);
-                (n, members)
-            })
+            .enumerate()
+            .filter_map(|(i, n)| Some((i as u32, n.as_deref()?)))
+    }
+
+    /// The id of tag `name`, if this shard knows it.
+    pub(crate) fn id_of(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name).copied()
     }
 
     pub(crate) fn clear(&mut self) {
-        self.by_name.clear();
-        self.lists.clear();
-        self.nodes.clear();
-        self.free.clear();
-        self.empty = 0;
+        *self = TagIndex::default();
     }
 }
 
@@ -195,40 +373,81 @@ impl TagLists {
 mod tests {
     use super::*;
 
+    fn m(tags: &[(u32, bool)]) -> (Membership, u128) {
+        let fp = tags.iter().fold(0u128, |acc, &(t, i)| {
+            acc * 31 + u128::from(t) * 2 + u128::from(i) + 1
+        });
+        (tags.iter().copied().collect(), fp)
+    }
+
+    fn set_for(t: &mut TagIndex, tags: &[(u32, bool)]) -> u32 {
+        let (m, fp) = m(tags);
+        t.set_for(m, fp)
+    }
+
     #[test]
-    fn lists_count_members_compact_and_are_swept_when_empty() {
+    fn equal_tags_share_a_set_and_a_killed_set_is_replaced() {
         let registry = TagRegistry::new();
-        let mut t = TagLists::default();
+        let mut t = TagIndex::default();
         let a = t.resolve("a", &registry).unwrap();
+        let b = t.resolve("b", &registry).unwrap();
         assert_eq!(t.resolve("a", &registry).unwrap(), a);
         assert!(t.resolve("a::b", &registry).is_err());
         let mut gens = vec![0u32; 64];
-        for s in 0..40 {
-            t.push(a, s, 0, &gens);
+        let ab = set_for(&mut t, &[(a, false), (b, false)]);
+        assert_eq!(set_for(&mut t, &[(a, false), (b, false)]), ab);
+        let only_b = set_for(&mut t, &[(b, false)]);
+        let inherits_a = set_for(&mut t, &[(a, true)]);
+        t.join(ab, 1, 0, &gens);
+        t.join(ab, 2, 0, &gens);
+        t.join(only_b, 3, 0, &gens);
+        t.join(inherits_a, 4, 0, &gens);
+        // Slot 2's entry leaves.
+        gens[2] += 1;
+        t.leave(ab);
+        let mut dead = Vec::new();
+        t.kill(a, &mut dead);
+        dead.sort_unstable();
+        assert_eq!(dead, [ab, inherits_a]);
+        assert_eq!(t.pop_dead_member(ab, &gens), Some(1));
+        assert_eq!(t.pop_dead_member(ab, &gens), None, "slot 2 left before");
+        assert_eq!(t.pop_dead_member(only_b, &gens), None, "alive");
+        assert_eq!(t.dead(ab), DEAD_TAG);
+        assert_eq!(t.dead(inherits_a), DEAD_DEPENDENCY);
+        assert_eq!(t.dead(only_b), 0);
+        // A new write with tags a and b gets a fresh, live set.
+        let fresh = set_for(&mut t, &[(a, false), (b, false)]);
+        assert_ne!(fresh, ab);
+        assert_eq!(t.dead(fresh), 0);
+        // The dead sets are freed when their last members leave.
+        gens[1] += 1;
+        t.leave(ab);
+        assert_eq!(t.dead(ab), 0, "freed");
+        gens[4] += 1;
+        t.leave(inherits_a);
+        assert_eq!(t.sets_of("a").unwrap().1, [fresh]);
+        assert_eq!(t.members(only_b, &gens).collect::<Vec<_>>(), [3]);
+        t.sweep();
+        assert!(t.sets_of("a").is_none(), "no set carries `a` any more");
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn member_lists_compact() {
+        let registry = TagRegistry::new();
+        let mut t = TagIndex::default();
+        let a = t.resolve("a", &registry).unwrap();
+        let s = set_for(&mut t, &[(a, false)]);
+        let mut gens = vec![0u32; 64];
+        for slot in 0..40 {
+            t.join(s, slot, 0, &gens);
         }
-        // Thirty entries leave: their slots' generations move on.
         for g in &mut gens[10..40] {
             *g += 1;
-            t.remove(a);
+            t.leave(s);
         }
-        let members = |t: &TagLists, gens: &[u32]| t.members("a", gens).collect::<Vec<u32>>();
-        assert_eq!(members(&t, &gens), (0..10).collect::<Vec<u32>>());
-        // Slot 12 is reused by a new member.
-        t.push(a, 12, gens[12], &gens);
-        assert_eq!(members(&t, &gens).len(), 11);
-        // That push compacted the list (41 members recorded for 11 live).
-        assert_eq!(t.list(a).members.len(), 11);
-        for s in (0..10).chain([12]) {
-            gens[s as usize] += 1;
-            t.remove(a);
-        }
-        // Kept for reuse until swept.
-        assert_eq!(members(&t, &gens), Vec::<u32>::new());
-        assert!(t.members("a", &gens).next().is_none());
-        t.sweep();
-        assert!(t.is_empty());
-        let b = t.resolve("b", &registry).unwrap();
-        assert_eq!(b, a, "list ids are reused");
-        assert_eq!(t.node(b).name(), "b");
+        t.join(s, 12, gens[12], &gens);
+        assert_eq!(t.sets[s as usize].members.len(), 11);
+        assert_eq!(t.members(s, &gens).count(), 11);
     }
 }
