@@ -514,26 +514,29 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 }
             }
         }
-        let members: &[(u32, bool)] = match found {
-            Some(set) => self.slots.tags.tags(set),
-            None => &lists,
-        };
-        let floor = if self.shared.tags.any_floor() {
-            members
+        // Only floors and fills need the set's tags (the set's record is cold memory).
+        let any_floor = self.shared.tags.any_floor();
+        let (floor, invalidated) = if any_floor || w.lease.is_some() {
+            let members: &[(u32, bool)] = match found {
+                Some(set) => self.slots.tags.tags(set),
+                None => &lists,
+            };
+            let floor = members
                 .iter()
-                .filter(|l| !l.1)
+                .filter(|l| any_floor && !l.1)
                 .map(|&(l, _)| self.slots.tags.node(l).floor())
-                .fold(w.floor, u64::max)
+                .fold(w.floor, u64::max);
+            // A fill is checked under the lock, where tag invalidations mark this shard's
+            // sets: an invalidation of one of its tags after the lease was issued refuses it.
+            let invalidated = w.lease.is_some_and(|token| {
+                members
+                    .iter()
+                    .any(|&(l, _)| self.slots.tags.node(l).latest_invalidation() > token)
+            });
+            (floor, invalidated)
         } else {
-            w.floor
+            (w.floor, false)
         };
-        // A fill is checked under the lock, where tag invalidations mark this shard's sets: an
-        // invalidation of one of its tags after the lease was issued refuses it.
-        let invalidated = w.lease.is_some_and(|token| {
-            members
-                .iter()
-                .any(|&(l, _)| self.slots.tags.node(l).latest_invalidation() > token)
-        });
         if version < floor || invalidated {
             self.release_tags(&lists);
             let reason = if invalidated {

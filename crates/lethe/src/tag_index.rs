@@ -59,14 +59,13 @@ struct TagList {
     count: u32,
 }
 
+/// What only creating, killing and freeing a set need; what every write touches (member
+/// count and list) is kept apart, in dense vectors.
 #[derive(Debug, Default)]
 struct TagSet {
     /// [`fingerprint`] of the tag names the set was created for.
     fp: u128,
     tags: Membership,
-    /// `(slot, generation)` of members, plus former members not yet compacted away.
-    members: Vec<(u32, u32)>,
-    live: u32,
     in_use: bool,
 }
 
@@ -77,6 +76,10 @@ pub(crate) struct TagIndex {
     lists: Vec<TagList>,
     free_lists: Vec<u32>,
     sets: Vec<TagSet>,
+    /// Per set: members' `(slot, generation)`, plus former members not yet compacted away.
+    members: Vec<Vec<(u32, u32)>>,
+    /// Per set: current members.
+    live: Vec<u32>,
     /// Per set, dense for the read path: 0 alive, else [`DEAD_TAG`] or [`DEAD_DEPENDENCY`].
     dead: Vec<u8>,
     /// Live sets by the fingerprint of their tag names, so equal tag sets are shared and a write
@@ -96,6 +99,8 @@ impl Default for TagIndex {
             free_lists: Vec::new(),
             // Set 0 means "untagged".
             sets: vec![TagSet::default()],
+            members: vec![Vec::new()],
+            live: vec![0],
             dead: vec![0],
             by_fp: HashMap::default(),
             free_sets: Vec::new(),
@@ -178,6 +183,8 @@ impl TagIndex {
             Some(id) => id,
             None => {
                 self.sets.push(TagSet::default());
+                self.members.push(Vec::new());
+                self.live.push(0);
                 self.dead.push(0);
                 let id = u32::try_from(self.sets.len() - 1).expect("set ids fit");
                 assert!(
@@ -205,10 +212,10 @@ impl TagIndex {
         self.sets[id as usize] = TagSet {
             fp,
             tags,
-            members: Vec::new(),
-            live: 0,
             in_use: true,
         };
+        self.members[id as usize].clear();
+        self.live[id as usize] = 0;
         self.dead[id as usize] = 0;
         self.by_fp.insert(fp, id);
         self.idle += 1;
@@ -218,25 +225,26 @@ impl TagIndex {
     /// Records `slot` (at tag generation `generation`) as a member of `set`; compacts the
     /// member list against the slots' generations `gens` when former members pile up.
     pub(crate) fn join(&mut self, set: u32, slot: u32, generation: u32, gens: &[u32]) {
-        let s = &mut self.sets[set as usize];
-        s.members.push((slot, generation));
-        s.live += 1;
-        if s.members.len() > 2 * s.live as usize + 16 {
-            s.members.retain(|&(m, g)| gens[m as usize] == g);
+        let members = &mut self.members[set as usize];
+        let live = &mut self.live[set as usize];
+        members.push((slot, generation));
+        *live += 1;
+        if members.len() > 2 * *live as usize + 16 {
+            members.retain(|&(m, g)| gens[m as usize] == g);
         }
-        if s.live == 1 && self.dead[set as usize] == 0 {
+        if *live == 1 && self.dead[set as usize] == 0 {
             self.idle -= 1;
         }
     }
 
     /// Counts one member out of `set` (its slot's generation already moved on).
     pub(crate) fn leave(&mut self, set: u32) {
-        let s = &mut self.sets[set as usize];
-        s.live -= 1;
-        if s.live > 0 {
+        let live = &mut self.live[set as usize];
+        *live -= 1;
+        if *live > 0 {
             return;
         }
-        s.members.clear();
+        self.members[set as usize].clear();
         if self.dead[set as usize] != 0 {
             self.free_set(set);
         } else {
@@ -249,6 +257,8 @@ impl TagIndex {
 
     fn free_set(&mut self, set: u32) {
         let s = std::mem::take(&mut self.sets[set as usize]);
+        self.members[set as usize] = Vec::new();
+        self.live[set as usize] = 0;
         if self.dead[set as usize] == 0 {
             self.by_fp.remove(&s.fp);
         }
@@ -269,7 +279,7 @@ impl TagIndex {
             .by_fp
             .values()
             .copied()
-            .filter(|&s| self.sets[s as usize].live == 0)
+            .filter(|&s| self.live[s as usize] == 0)
             .collect();
         for s in idle {
             self.free_set(s);
@@ -306,8 +316,7 @@ impl TagIndex {
         set: u32,
         gens: &'a [u32],
     ) -> impl Iterator<Item = u32> + 'a {
-        self.sets[set as usize]
-            .members
+        self.members[set as usize]
             .iter()
             .filter(move |&&(s, g)| gens[s as usize] == g)
             .map(|&(s, _)| s)
@@ -323,7 +332,7 @@ impl TagIndex {
                 .tags
                 .iter()
                 .any(|&(t, inh)| t == id && !inh);
-            if self.sets[s as usize].live == 0 {
+            if self.live[s as usize] == 0 {
                 // No entry to hide: the set just goes.
                 self.free_set(s);
                 self.idle -= 1;
@@ -342,7 +351,7 @@ impl TagIndex {
         if self.dead[set as usize] == 0 {
             return None;
         }
-        let members = &mut self.sets[set as usize].members;
+        let members = &mut self.members[set as usize];
         while let Some((slot, g)) = members.pop() {
             if gens[slot as usize] == g {
                 return Some(slot);
@@ -447,7 +456,7 @@ mod tests {
             t.leave(s);
         }
         t.join(s, 12, gens[12], &gens);
-        assert_eq!(t.sets[s as usize].members.len(), 11);
+        assert_eq!(t.members[s as usize].len(), 11);
         assert_eq!(t.members(s, &gens).count(), 11);
     }
 }
