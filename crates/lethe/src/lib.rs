@@ -86,10 +86,11 @@
 //!
 //! # Invalidation model
 //! - **Tags** ([`InsertOptions::tag`], [`Cache::invalidate_tag`], [`Cache::invalidate_tags`],
-//!   [`Cache::keys_with_tag`], [`Cache::tags_of`]): hierarchical on `:`. Invalidation stores a
-//!   fresh epoch in the tag's node; reads compare it with the entry's stamp, so the cost does not
-//!   grow with the number of tagged entries. Hidden entries are reclaimed by later writes to each
-//!   shard (at most 64 per write) or [`Cache::run_pending_tasks`].
+//!   [`Cache::keys_with_tag`], [`Cache::tags_of`]): hierarchical on `:`. Entries with the same
+//!   tags share a tag set; an invalidation marks the sets carrying the tag (or a tag below it)
+//!   dead, so its cost grows with the number of shards and sets, not entries, and a read checks
+//!   one byte. Hidden entries are reclaimed by later writes to each shard (at most 64 per
+//!   write) or [`Cache::run_pending_tasks`].
 //! - **Patterns** ([`Cache::invalidate_prefix`], [`Cache::invalidate_glob`], [`Glob`]): Redis
 //!   `KEYS` syntax; O(matches) with [`CacheBuilder::index_keys`], a scan without.
 //! - **Dependencies** ([`InsertOptions::depends_on`], [`Cache::dependents_of`],
@@ -150,8 +151,8 @@
 //!
 //! | part | bytes | what |
 //! |---|---|---|
-//! | hot slot | 32 | hash, deadline, weight, hit counter, flags, slot tag (and padding) |
-//! | cold slot | 48 | last access, created, updated, version, optional expiry box, optional invalidation box |
+//! | hot slot | 32 | hash, deadline, weight, hit counter, tag set id, slot tag (and padding) |
+//! | cold slot | 48 | last access, created, updated, version, optional expiry box, optional dependency/grace box |
 //! | hash table | 5.7 to 11.4 | a 4-byte slot index and a control byte per bucket, at 7/8 to 7/16 load |
 //! | policy links | 12 | window/main ring links, in a vector parallel to the slots |
 //! | frequency sketch | 8 to 16 | 8 bytes per entry of capacity, rounded up to a power of two |
@@ -159,11 +160,12 @@
 //!
 //! about 100 to 120 bytes in all: `lethe-bench memory` measures 1M entries of 16-byte keys and
 //! 32-byte values at the figure in BENCHMARKS.md (allocator-counted, so including vector growth
-//! slack). Entries with sliding or adaptive TTL or early refresh add a 104-byte box. Entries
-//! with tags, dependencies, a stale grace or a source last-modified time add a 64-byte box, plus
-//! 8 bytes per tag and about 16 bytes per tag in the shard's tag index, plus their dependency
-//! keys (in the box and, for the reverse edge, in the dependency graph). Each tag name in use is
-//! stored once (about 100 bytes plus the name). With [`CacheBuilder::index_keys`], a copy of
+//! slack). Entries with sliding or adaptive TTL or early refresh add a 104-byte box. A tagged
+//! entry adds 8 bytes to its tag set's member list (16 until compaction); each distinct tag set
+//! in a shard costs about 120 bytes, and each tag name in use about 100 bytes plus the name,
+//! once in the registry and once per shard using it. Entries with dependencies, a stale grace
+//! or a source last-modified time add a 40-byte box, plus their dependency keys (in the box and,
+//! for the reverse edge, in the dependency graph). With [`CacheBuilder::index_keys`], a copy of
 //! each key's bytes and about 40 bytes of B-tree per entry.
 
 mod builder;

@@ -1,17 +1,15 @@
 //! Tags: named groups of entries, hierarchical on `:`, invalidated in O(1).
 //!
 //! Every tag name in use has one [`TagNode`], interned in the [`TagRegistry`]; a node points to
-//! its parent (`user:42:profile` -> `user:42` -> `user`) and knows its children. Invalidating a
-//! tag never visits its entries: it stores a fresh epoch (a cache-wide counter) in the node.
-//! Each tagged entry carries the epoch at which it was written (its *stamp*) and the nodes of its
-//! tags; a read walks each tag's chain of ancestors and treats the entry as gone if any node was
-//! invalidated after the stamp. So invalidating `user:42` hides everything tagged `user:42` or
-//! `user:42:*` at once, and `user:420` is a different node, untouched.
+//! its parent (`user:42:profile` -> `user:42` -> `user`) and knows its children, so invalidating
+//! `user:42` reaches `user:42:*` (its subtree) and not `user:420` (another node). A node records
+//! the epoch (a cache-wide counter) of its latest invalidation and its version floor.
 //!
-//! The memory of hidden entries is reclaimed later and in bounded batches: every shard has an
-//! inbox of invalidated nodes, drained by that shard's next writes (see `shard.rs`), which look
-//! up the entries through the shard's per-tag index. Version floors set on a tag work the same
-//! way, comparing the entry's version instead of its stamp.
+//! The entries themselves are reached through each shard's tag index (`tag_index.rs`): an
+//! invalidation marks the tag sets carrying any tag of the subtree dead, shard by shard, never
+//! visiting the entries; reads see the mark at once, and the memory is reclaimed later in
+//! bounded batches. The epochs serve leases: a fill is refused if a tag it carries (or an
+//! ancestor) was invalidated after its lease was issued.
 //!
 //! Nodes live as long as an entry, a child node or a floor needs them. Unused nodes are swept in
 //! batches, amortised over node creation; the invalidation epoch of a swept node is folded into
