@@ -1,4 +1,5 @@
-//! `lethe-bench`: the benchmark harness that compares Lethe against moka, quick_cache and lru.
+//! `lethe-bench`: the benchmark harness that compares Lethe against moka, quick_cache, lru and
+//! Redis.
 //!
 //! This file owns the command line and the dispatch to suites, nothing else. Each suite lives in
 //! `suites/` and reports through [`report`], which prints one JSON line per result (the
@@ -6,6 +7,7 @@
 //! workspace's `BENCHMARKS.md` so published figures always come from a recorded command.
 
 mod alloc;
+mod redis_server;
 mod report;
 mod suites;
 mod systems;
@@ -27,7 +29,7 @@ use crate::systems::System;
 #[derive(Debug, Parser)]
 #[command(name = "lethe-bench", version)]
 struct Cli {
-    /// Which suite to run (`all` runs throughput, hitratio and memory in turn).
+    /// Which suite to run (`all` runs throughput, hitratio, memory and invalidation in turn).
     #[arg(value_enum)]
     suite: SuiteArg,
 
@@ -57,6 +59,7 @@ enum SuiteArg {
     Throughput,
     Hitratio,
     Memory,
+    Invalidation,
     All,
 }
 
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
     let run_throughput = matches!(cli.suite, SuiteArg::Throughput | SuiteArg::All);
     let run_hitratio = matches!(cli.suite, SuiteArg::Hitratio | SuiteArg::All);
     let run_memory = matches!(cli.suite, SuiteArg::Memory | SuiteArg::All);
+    let run_invalidation = matches!(cli.suite, SuiteArg::Invalidation | SuiteArg::All);
 
     let mut failed = false;
     if run_throughput {
@@ -94,6 +98,9 @@ fn main() -> ExitCode {
     }
     if run_memory {
         suites::memory::run(&ctx);
+    }
+    if run_invalidation {
+        suites::invalidation::run(&ctx);
     }
     if failed {
         ExitCode::FAILURE

@@ -156,10 +156,23 @@ impl SuiteReport {
 
     /// Record a result and print its JSON line immediately, so partial runs still yield data.
     pub fn push(&mut self, case: &str, system: System, metric: &'static str, value: f64) {
+        self.push_named(case, system.name(), metric, value);
+    }
+
+    /// [`Self::push`] for a system that is not a [`System`] (e.g. an external server driven by
+    /// one suite only). Such systems get no column in the default table; a suite using them
+    /// renders its own with [`Self::finish_with_table`].
+    pub fn push_named(
+        &mut self,
+        case: &str,
+        system: &'static str,
+        metric: &'static str,
+        value: f64,
+    ) {
         let record = Record {
             suite: self.suite,
             case: case.to_string(),
-            system: system.name(),
+            system,
             metric,
             value,
         };
@@ -186,21 +199,39 @@ impl SuiteReport {
 
     /// Print the summary table to stderr and, unless `--no-write`, rewrite BENCHMARKS.md.
     pub fn finish(&self, ctx: &RunContext) {
+        if self.nothing_recorded() {
+            return;
+        }
+        self.write_out(ctx, &self.table());
+    }
+
+    /// [`Self::finish`] with a table the suite rendered itself (markdown) instead of the
+    /// default one-column-per-system table.
+    pub fn finish_with_table(&self, ctx: &RunContext, table: &str) {
+        if self.nothing_recorded() {
+            return;
+        }
+        self.write_out(ctx, table);
+    }
+
+    fn nothing_recorded(&self) -> bool {
         if self.records.is_empty() {
             // Everything was filtered out; an empty section would only erase real results.
             eprintln!(
                 "[{}] no cases selected; BENCHMARKS.md left alone",
                 self.suite
             );
-            return;
         }
-        let table = self.table();
+        self.records.is_empty()
+    }
+
+    fn write_out(&self, ctx: &RunContext, table: &str) {
         eprintln!("\n== {} ==\n{table}", self.title);
         if !ctx.write {
             return;
         }
         let path = workspace_root().join("BENCHMARKS.md");
-        match write_section(&path, self.suite, &self.section(ctx, &table)) {
+        match write_section(&path, self.suite, &self.section(ctx, table)) {
             Ok(()) => eprintln!(
                 "wrote the {} section of {}",
                 self.suite,
@@ -338,9 +369,9 @@ const HEADER: &str = "# Lethe benchmarks
 
 Written by lethe-bench; do not edit figures by hand. Regenerate with
 `cargo run --release -p lethe-bench -- all` from the workspace root, or one suite at a time
-(`throughput`, `hitratio`, `memory`); `--quick` gives a fast, noisier run and is labelled as
-such. Each suite rewrites only its own section, between its `lethe-bench:<suite>` markers;
-text outside those markers is preserved.
+(`throughput`, `hitratio`, `memory`, `invalidation`); `--quick` gives a fast, noisier run and
+is labelled as such. Each suite rewrites only its own section, between its
+`lethe-bench:<suite>` markers; text outside those markers is preserved.
 ";
 
 fn markers(suite: &str) -> (String, String) {

@@ -18,7 +18,7 @@ use crate::listener::{Pending, RemovalCause, RemovalListener};
 use crate::shard::{RECLAIM_BUDGET, Shard, Write};
 use crate::shared::Shared;
 use crate::stats::{ReadCounters, RemovalCounts, Stats};
-use crate::sync::{Arc, RwLock};
+use crate::sync::{Arc, RwLock, RwLockWriteGuard};
 use crate::tag_index::fingerprint;
 use crate::version::{Inserted, Rejected};
 use crate::weigher::Weigher;
@@ -542,25 +542,28 @@ where
     /// as they go); useful before reading `len` or stats, or in an idle cache whose removal
     /// listener should hear about expiries and invalidations promptly.
     pub fn run_pending_tasks(&self) {
-        for cell in self.inner.shards.iter() {
-            loop {
+        // Round-robin over the shards in small batches, each lock handed straight to a waiting
+        // reader (fair unlock): a reader of any shard waits for one small batch at most (a few
+        // microseconds), not for a whole shard's backlog. Small batches cost more lock
+        // round trips, which only this bulk call pays.
+        const BULK_BATCH: usize = 4;
+        let mut busy: Vec<usize> = (0..self.inner.shards.len()).collect();
+        while !busy.is_empty() {
+            busy.retain(|&i| {
                 let mut pending = self.pending();
                 let more = {
-                    let mut shard = cell.write();
-                    // Batches small enough that readers of the shard wait well under a
-                    // millisecond for each.
-                    shard.maintain(self.now(), &self.inner.reads, &mut pending, 256);
+                    let mut shard = self.inner.shards[i].write();
+                    shard.maintain(self.now(), &self.inner.reads, &mut pending, BULK_BATCH);
                     let more = shard.has_reclaim_work();
                     if !more {
                         shard.slots.tags.sweep();
                     }
+                    RwLockWriteGuard::unlock_fair(shard);
                     more
                 };
                 self.finish(pending);
-                if !more {
-                    break;
-                }
-            }
+                more
+            });
         }
         self.inner.shared.tags.sweep();
     }

@@ -89,7 +89,7 @@
 //!   [`Cache::keys_with_tag`], [`Cache::tags_of`]): hierarchical on `:`. Entries with the same
 //!   tags share a tag set; an invalidation marks the sets carrying the tag (or a tag below it)
 //!   dead, so its cost grows with the number of shards and sets, not entries, and a read checks
-//!   one byte. Hidden entries are reclaimed by later writes to each shard (at most 64 per
+//!   one byte. Hidden entries are reclaimed by later writes to each shard (at most 32 per
 //!   write) or [`Cache::run_pending_tasks`].
 //! - **Patterns** ([`Cache::invalidate_prefix`], [`Cache::invalidate_glob`], [`Glob`]): Redis
 //!   `KEYS` syntax; O(matches) with [`CacheBuilder::index_keys`], a scan without.

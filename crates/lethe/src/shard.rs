@@ -200,7 +200,7 @@ pub(crate) struct Shard<K, V> {
 }
 
 /// Slots reclaimed after tag invalidations per write: bounds the pause a write sees.
-pub(crate) const RECLAIM_BUDGET: usize = 64;
+pub(crate) const RECLAIM_BUDGET: usize = 32;
 
 impl<K: Hash + Eq + Clone, V> Shard<K, V> {
     #[allow(clippy::too_many_arguments)]

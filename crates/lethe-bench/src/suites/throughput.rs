@@ -16,10 +16,10 @@ use crate::report::{RunContext, SuiteReport, thousands};
 use crate::systems::{BenchCache, System, with_system};
 use crate::workload::{self, KEY_SPACE, OpStream, ZIPF_S};
 
-const CAPACITY: u64 = 100_000;
+pub(crate) const CAPACITY: u64 = 100_000;
 /// Prefill inserts, as a multiple of capacity. Zipf(1) repeats keys heavily: 2x capacity draws
 /// yield only ~73k distinct keys, 4x yield ~127k, enough to fill the cache and start evicting.
-const PREFILL_FACTOR: u64 = 4;
+pub(crate) const PREFILL_FACTOR: u64 = 4;
 /// Operations between checks of the stop flag; small enough that stopping is prompt, large
 /// enough that the check is noise.
 const BATCH: usize = 1024;
@@ -113,7 +113,7 @@ pub fn run(ctx: &RunContext) {
 }
 
 /// One measurement: build and prefill a cache, then run `streams.len()` threads for `duration`.
-fn measure<C: BenchCache<u64, u64>>(
+pub(crate) fn measure<C: BenchCache<u64, u64>>(
     prefill: &[u64],
     streams: &[OpStream],
     read_pct: u8,

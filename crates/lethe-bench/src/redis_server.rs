@@ -1,0 +1,143 @@
+//! A private `redis-server` for the suites that compare against Redis.
+//!
+//! The harness starts its own server on a free loopback port (never 6379, so a Redis the user
+//! runs is never touched), with persistence off, and kills it when the [`RedisServer`] guard is
+//! dropped, which also happens when a suite panics. Nothing is written to disk.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long to wait for a started server to answer `PING`.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Ports to try, in case another process takes the free port between our probe and the bind.
+const ATTEMPTS: usize = 3;
+
+/// A running `redis-server`, killed on drop.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Child,
+    port: u16,
+    client: redis::Client,
+}
+
+impl RedisServer {
+    /// Starts a server and waits until it answers `PING`. The error says why it could not be
+    /// started (binary missing, never answered, ...), for the suite to report and skip.
+    pub fn start() -> Result<Self, String> {
+        let binary = find_binary().ok_or_else(|| {
+            "redis-server not found (looked for /usr/bin/redis-server and on PATH); install it \
+             with `apt-get install redis-server`"
+                .to_string()
+        })?;
+        let mut last_error = String::new();
+        for _ in 0..ATTEMPTS {
+            match Self::start_on(&binary, free_port()?) {
+                Ok(server) => return Ok(server),
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
+    }
+
+    fn start_on(binary: &Path, port: u16) -> Result<Self, String> {
+        let child = Command::new(binary)
+            .args(["--port", &port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", ""])
+            .args(["--appendonly", "no"])
+            .args(["--daemonize", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("could not run {}: {e}", binary.display()))?;
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .map_err(|e| format!("bad Redis address: {e}"))?;
+        // The guard exists from here on, so every early return below kills the child.
+        let mut server = RedisServer {
+            child,
+            port,
+            client,
+        };
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!(
+                    "redis-server exited during startup on port {port} ({status})"
+                ));
+            }
+            let pong = server
+                .client
+                .get_connection_with_timeout(Duration::from_millis(200))
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+            match pong {
+                Ok(p) if p == "PONG" => return Ok(server),
+                Ok(p) => return Err(format!("redis-server answered PING with {p:?}")),
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "redis-server on port {port} did not answer PING within {} s: {e}",
+                        STARTUP_TIMEOUT.as_secs()
+                    ));
+                }
+            }
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A new synchronous connection.
+    pub fn connection(&self) -> redis::Connection {
+        self.client
+            .get_connection()
+            .unwrap_or_else(|e| panic!("cannot connect to redis-server on {}: {e}", self.port))
+    }
+
+    /// The server's version string, for the report.
+    pub fn version(&self) -> String {
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query(&mut self.connection())
+            .unwrap_or_default();
+        info.lines()
+            .find_map(|l| l.strip_prefix("redis_version:"))
+            .map_or_else(|| "unknown".into(), |v| v.trim().to_string())
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_binary() -> Option<PathBuf> {
+    let fixed = PathBuf::from("/usr/bin/redis-server");
+    if fixed.is_file() {
+        return Some(fixed);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("redis-server"))
+        .find(|p| p.is_file())
+}
+
+/// A loopback port that was free a moment ago (the OS picks it), never Redis's default.
+fn free_port() -> Result<u16, String> {
+    for _ in 0..16 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("cannot find a free loopback port: {e}"))?
+            .port();
+        if port != 6379 {
+            return Ok(port);
+        }
+    }
+    Err("the OS kept offering port 6379".into())
+}

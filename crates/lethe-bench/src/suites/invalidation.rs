@@ -1,0 +1,1119 @@
+//! Invalidation suite: what invalidating a large group of entries costs, and what it costs
+//! everyone else.
+//!
+//! Three cases (names are stable across modes; `--quick` only shrinks the sizes):
+//!
+//! - `tag_1m`: one tag carried by 1,000,000 entries (`String` keys, `u64` values), in a cache
+//!   that also holds 200,000 untagged entries and is sized so nothing is evicted.
+//!   - `lethe`: `seconds` is the `invalidate_tag` call alone (from then on no tagged entry is
+//!     served); `reclaim_seconds` is the `run_pending_tasks` call that then frees their memory.
+//!     Both are reported because the first is what a reader sees and the second is work the
+//!     engine still has to do. Timed with no other thread running; median of the repetitions.
+//!   - `redis_sets`: the approach the Lethe seeds started from, on a real `redis-server` the
+//!     harness starts on a free loopback port: every entry is `SET key value` + `SADD tag key`
+//!     (loaded with pipelines, not timed), and invalidating the tag is `SMEMBERS tag`, then
+//!     `DEL` of all members in commands of 10,000 keys sent as one pipeline, then `DEL tag`.
+//!     Timed from the `SMEMBERS` to the last reply. The 200,000 untagged keys are loaded too.
+//!     When `redis-server` is missing or does not start, the case is recorded as `skipped`.
+//!   - `tag_1m:idle` / `tag_1m:during`: latency of `get` on the lethe cache from a reader
+//!     thread (one per spare core, at most three; one on a 2-core machine) looping over
+//!     uniformly random keys, 1,000,000 tagged and 200,000 untagged. `during` records from
+//!     just before `invalidate_tag` to the return of `run_pending_tasks` (the whole
+//!     invalidation including reclamation, on the main thread); `idle` records for exactly as
+//!     long with the cache repopulated to the same contents and the main thread asleep. Each
+//!     repetition runs one `during` window, repopulates, then one `idle` window, so both
+//!     windows see the same entries; all repetitions' samples are pooled. Every `get` is timed
+//!     with `Instant::now()` on both sides (its cost, some tens of nanoseconds, is in both
+//!     windows) into a log-linear histogram with under 1.6 % relative error. Quantiles are
+//!     reported per completed get (`get_p99_us`) and corrected for coordinated omission
+//!     (`get_p99_us_corrected`, HdrHistogram's correction with the reader's mean idle time per
+//!     get as the expected interval): a reader blocked for milliseconds completes few gets in
+//!     that time, so per-get quantiles alone understate a stall. `gets_per_sec` shows the same
+//!     from the other side.
+//! - `deps_100k`: 100,000 entries depending on one root, as a `fanout` (each depends on the
+//!   root) and as a `chain` (entry i depends on entry i-1, the first on the root). `seconds` is
+//!   the `invalidate_key(root)` call, which runs the cascade on the calling thread; every
+//!   dependent is checked to be gone afterwards. A fresh cache per repetition.
+//! - `tagged_throughput`: the throughput suite's 90/10 case at 2 threads (Zipf(1.0) over 1M
+//!   `u64` keys, capacity 100,000, same pre-generated streams and prefill, median of the
+//!   repetitions, orders rotated), with every insert carrying three tags derived from the key,
+//!   `t:{k%1000}`, `g:{k%100}` and `r:{k%10}:{k%1000}` (a two-level tag), against the same case
+//!   untagged. All three tags are functions of `k % 1000`, so the 1,000 distinct
+//!   `InsertOptions` are built once per cache, outside the timed loop, and an insert borrows
+//!   the one for its key: the figure includes everything the engine does with tags (validating
+//!   and interning the names, indexing the entry per tag) and no allocation of tag strings by
+//!   the harness.
+//!
+//! Correctness is asserted, not assumed: after each invalidation the suite checks that sampled
+//! tagged keys are no longer served and untagged ones still are, that `len` drops to the
+//! untagged count after reclamation, that Redis deleted every member, and that every dependent
+//! is gone; a failure panics with what was found.
+
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use lethe::{Cache, InsertOptions};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::redis_server::RedisServer;
+use crate::report::{RunContext, SuiteReport, thousands};
+use crate::suites::throughput;
+use crate::systems::{BenchCache, LetheCache, System};
+use crate::workload::{self, OpStream};
+
+const SUITE: &str = "invalidation";
+const TAG: &str = "bulk";
+/// Keys per `DEL` command (and per loading pipeline) on Redis.
+const REDIS_BATCH: usize = 10_000;
+/// Tagged and untagged keys checked after each invalidation.
+const CHECK_SAMPLES: usize = 1_000;
+/// Targets from the issue.
+const TARGET_SPEEDUP: f64 = 1000.0;
+const TARGET_P99_RATIO: f64 = 2.0;
+const TARGET_TAGGED_RATIO: f64 = 0.85;
+/// Read percentage of the tagged-throughput case, and its thread count.
+const READ_PCT: u8 = 90;
+const THREADS: usize = 2;
+/// Distinct tag sets in the tagged-throughput case (every tag is a function of `k % TAG_SETS`).
+const TAG_SETS: u64 = 1000;
+
+#[derive(Debug)]
+struct Settings {
+    tagged: usize,
+    untagged: usize,
+    dependents: usize,
+    repetitions: usize,
+    throughput_duration: Duration,
+    throughput_repetitions: usize,
+    warmup: Duration,
+}
+
+impl Settings {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Settings {
+                tagged: 100_000,
+                untagged: 20_000,
+                dependents: 10_000,
+                repetitions: 3,
+                throughput_duration: Duration::from_secs(1),
+                throughput_repetitions: 1,
+                warmup: Duration::from_millis(100),
+            }
+        } else {
+            Settings {
+                tagged: 1_000_000,
+                untagged: 200_000,
+                dependents: 100_000,
+                repetitions: 3,
+                throughput_duration: Duration::from_secs(3),
+                throughput_repetitions: 3,
+                warmup: Duration::from_millis(300),
+            }
+        }
+    }
+}
+
+/// The suite's records, kept alongside the report so the suite can render its own table.
+#[derive(Debug)]
+struct Sink {
+    report: SuiteReport,
+    rows: Vec<(String, &'static str, &'static str, f64)>,
+}
+
+impl Sink {
+    fn push(&mut self, case: &str, system: &'static str, metric: &'static str, value: f64) {
+        self.report.push_named(case, system, metric, value);
+        self.rows.push((case.to_string(), system, metric, value));
+    }
+
+    fn get(&self, case: &str, system: &str, metric: &str) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|r| r.0 == case && r.1 == system && r.2 == metric)
+            .map(|r| r.3)
+    }
+}
+
+pub fn run(ctx: &RunContext) {
+    if !ctx.systems(&[System::Lethe]).contains(&System::Lethe) {
+        // `--systems` names only in-process caches; this suite measures lethe (and Redis).
+        eprintln!("[{SUITE}] skipped: lethe is not among --systems");
+        return;
+    }
+    let s = Settings::new(ctx.quick);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let readers = cores.saturating_sub(1).clamp(1, 3);
+    let mode = format!(
+        "tag_1m: {} tagged + {} untagged entries; deps_100k: {} dependents; {} repetition(s) \
+         of each (median; latency samples pooled); tagged_throughput: {} s per measurement, {} \
+         repetition(s), median",
+        thousands(s.tagged as u64),
+        thousands(s.untagged as u64),
+        thousands(s.dependents as u64),
+        s.repetitions,
+        s.throughput_duration.as_secs_f64(),
+        s.throughput_repetitions
+    );
+    let mut sink = Sink {
+        report: SuiteReport::new(SUITE, "Invalidation", &[System::Lethe], mode),
+        rows: Vec::new(),
+    };
+    sink.report.note(
+        "Methodology (full detail in `crates/lethe-bench/src/suites/invalidation.rs`): \
+         `tag_1m` times lethe's `invalidate_tag` call (after which no tagged entry is served) \
+         and, separately, the `run_pending_tasks` call that frees their memory \
+         (`reclaim_seconds`), with no other thread running. `redis_sets` is the seeds' \
+         approach on a `redis-server` started by the harness on a free loopback port \
+         (persistence off): `SET` + `SADD tag key` per entry, loaded with pipelines (not \
+         timed); invalidation = `SMEMBERS tag`, `DEL` of the members in commands of 10,000 keys \
+         sent as one pipeline, `DEL tag`, timed from the first command to the last reply. \
+         `tag_1m:during` times every `get` of a reader thread (uniformly random keys over the \
+         tagged and untagged ones) from just before `invalidate_tag` until `run_pending_tasks` \
+         returns; `tag_1m:idle` for a window of the same length on the same contents (the \
+         tagged entries written again) with the invalidating thread asleep. `get_p99_us` is \
+         per completed get; `get_p99_us_corrected` corrects for coordinated omission \
+         (HdrHistogram's method, with the reader's mean idle time per get as the expected \
+         interval), since a reader blocked for milliseconds completes few gets meanwhile and \
+         per-get quantiles then hide the stall; `gets_per_sec` is the reader's rate in each \
+         window. `deps_100k` times \
+         `invalidate_key(root)`, which runs the whole cascade on the calling thread; \
+         `entries_removed` includes the root. `tagged_throughput` is the throughput suite's \
+         90/10 case at 2 threads, where every insert carries the tags `t:{k%1000}`, \
+         `g:{k%100}`, `r:{k%10}:{k%1000}` (1,000 `InsertOptions` prebuilt per cache, so no tag \
+         string is allocated in the timed loop), against the same case untagged. Every \
+         invalidation is checked (tagged keys no longer served, untagged ones still served, \
+         `len` after reclamation, Redis delete counts, every dependent gone).",
+    );
+    sink.report.note(format!(
+        "Latency readers: {readers} thread(s) on this {cores}-core machine (cores − 1, at least \
+         1, at most 3), so the invalidating thread does not compete with them for a core."
+    ));
+
+    let t0 = Instant::now();
+    if ctx.selects_case("tag_1m") {
+        tag_1m(&mut sink, &s, readers);
+    }
+    if ctx.selects_case("deps_100k") {
+        deps(&mut sink, &s);
+    }
+    if ctx.selects_case("tagged_throughput") {
+        tagged_throughput(&mut sink, &s);
+    }
+    eprintln!("[{SUITE}] done in {:.1} s", t0.elapsed().as_secs_f64());
+    let table = render(&sink);
+    sink.report.finish_with_table(ctx, &table);
+}
+
+// ---------------------------------------------------------------------------------------------
+// tag_1m
+
+fn tag_1m(sink: &mut Sink, s: &Settings, readers: usize) {
+    let (n, m) = (s.tagged, s.untagged);
+    let keys: Vec<String> = (0..n)
+        .map(|i| format!("item:{i}"))
+        .chain((0..m).map(|i| format!("other:{i}")))
+        .collect();
+    let (tagged_keys, untagged_keys) = keys.split_at(n);
+
+    // lethe, alone on the machine.
+    let capacity = ((n + m) as u64) * 5 / 4;
+    let cache: Cache<String, u64> = Cache::builder().max_capacity(capacity).build();
+    let tagged = InsertOptions::new().tag(TAG);
+    let t = Instant::now();
+    populate(&cache, tagged_keys, &tagged);
+    for (i, k) in untagged_keys.iter().enumerate() {
+        cache.insert(k.clone(), (n + i) as u64);
+    }
+    settle_and_check_len(&cache, n + m, "after loading");
+    eprintln!(
+        "[{SUITE}] tag_1m: lethe loaded {} entries in {:.2} s",
+        thousands((n + m) as u64),
+        t.elapsed().as_secs_f64()
+    );
+    let mut calls = Vec::new();
+    let mut reclaims = Vec::new();
+    for rep in 0..s.repetitions {
+        if rep > 0 {
+            populate(&cache, tagged_keys, &tagged);
+            settle_and_check_len(&cache, n + m, "after repopulating");
+        }
+        let t = Instant::now();
+        cache.invalidate_tag(TAG);
+        let call = t.elapsed();
+        check_hidden(&cache, tagged_keys, untagged_keys);
+        let t = Instant::now();
+        cache.run_pending_tasks();
+        let reclaim = t.elapsed();
+        check_len(&cache, m, "after invalidate_tag + run_pending_tasks");
+        eprintln!(
+            "[{SUITE}] tag_1m rep {}/{}: lethe invalidate_tag {}, reclaim {}",
+            rep + 1,
+            s.repetitions,
+            format_seconds(call.as_secs_f64()),
+            format_seconds(reclaim.as_secs_f64())
+        );
+        calls.push(call.as_secs_f64());
+        reclaims.push(reclaim.as_secs_f64());
+    }
+    let lethe_call = median(&mut calls);
+    let lethe_reclaim = median(&mut reclaims);
+    sink.push("tag_1m", "lethe", "entries", n as f64);
+    sink.push("tag_1m", "lethe", "seconds", lethe_call);
+    sink.push("tag_1m", "lethe", "reclaim_seconds", lethe_reclaim);
+
+    // lethe, with readers.
+    populate(&cache, tagged_keys, &tagged);
+    settle_and_check_len(&cache, n + m, "before the latency windows");
+    let lat = latency_windows(&cache, &keys, n, &tagged, s, readers);
+    // Time each reader spent in windows of one kind (idle and during windows are equally long).
+    let window_total: f64 = lat.windows.iter().sum::<f64>() * readers as f64;
+    // A reader's mean time per get when idle: the pace a steady client would keep up.
+    let interval_ns = (window_total * 1e9 / lat.idle.count().max(1) as f64) as u64;
+    let us = |h: &Histogram, q: f64| h.quantile(q) as f64 / 1e3;
+    let mut p99 = [0.0; 2];
+    let mut p99_corrected = [0.0; 2];
+    for (i, (case, h)) in [("tag_1m:idle", &lat.idle), ("tag_1m:during", &lat.during)]
+        .into_iter()
+        .enumerate()
+    {
+        let corrected = h.corrected(interval_ns);
+        p99[i] = us(h, 0.99);
+        p99_corrected[i] = us(&corrected, 0.99);
+        sink.push(case, "lethe", "get_p50_us", us(h, 0.50));
+        sink.push(case, "lethe", "get_p99_us", p99[i]);
+        sink.push(case, "lethe", "get_p999_us", us(h, 0.999));
+        sink.push(case, "lethe", "get_max_us", us(h, 1.0));
+        sink.push(case, "lethe", "get_p99_us_corrected", p99_corrected[i]);
+        sink.push(case, "lethe", "samples", h.count() as f64);
+        sink.push(
+            case,
+            "lethe",
+            "gets_per_sec",
+            h.count() as f64 / window_total * readers as f64,
+        );
+    }
+    sink.push(
+        "tag_1m:during",
+        "lethe",
+        "window_seconds",
+        median(&mut lat.windows.clone()),
+    );
+    sink.push(
+        "tag_1m",
+        "lethe",
+        "p99_during_over_idle",
+        p99[1] / p99[0].max(1e-3),
+    );
+    sink.push(
+        "tag_1m",
+        "lethe",
+        "p99_corrected_during_over_idle",
+        p99_corrected[1] / p99_corrected[0].max(1e-3),
+    );
+    drop(cache);
+
+    // Redis.
+    match redis_sets(s, tagged_keys, untagged_keys) {
+        Ok((seconds, version)) => {
+            sink.push("tag_1m", "redis_sets", "entries", n as f64);
+            sink.push("tag_1m", "redis_sets", "seconds", seconds);
+            sink.push(
+                "tag_1m",
+                "lethe",
+                "speedup_vs_redis_sets",
+                seconds / lethe_call,
+            );
+            sink.push(
+                "tag_1m",
+                "lethe",
+                "speedup_incl_reclaim_vs_redis_sets",
+                seconds / (lethe_call + lethe_reclaim),
+            );
+            sink.report.note(format!(
+                "Redis: `redis-server` {version} (from the distribution's package), one \
+                 synchronous connection from the `redis` crate over loopback TCP."
+            ));
+        }
+        Err(e) => {
+            eprintln!("[{SUITE}] tag_1m: redis_sets SKIPPED: {e}");
+            sink.push("tag_1m", "redis_sets", "skipped", 1.0);
+            sink.report.note(format!(
+                "**redis_sets was skipped:** {e}. The speedup target is therefore not measured."
+            ));
+        }
+    }
+}
+
+fn populate(cache: &Cache<String, u64>, keys: &[String], options: &InsertOptions<String>) {
+    for (i, k) in keys.iter().enumerate() {
+        cache.insert_with_options(k.clone(), i as u64, options);
+    }
+}
+
+fn settle_and_check_len(cache: &Cache<String, u64>, expected: usize, when: &str) {
+    cache.run_pending_tasks();
+    check_len(cache, expected, when);
+}
+
+fn check_len(cache: &Cache<String, u64>, expected: usize, when: &str) {
+    let len = cache.len();
+    assert_eq!(
+        len,
+        expected,
+        "lethe holds {len} entries {when}, expected {expected} (capacity {})",
+        cache.capacity()
+    );
+}
+
+/// Panics unless sampled tagged keys are hidden and sampled untagged keys are still served.
+fn check_hidden(cache: &Cache<String, u64>, tagged: &[String], untagged: &[String]) {
+    for k in tagged.iter().step_by((tagged.len() / CHECK_SAMPLES).max(1)) {
+        assert!(
+            cache.get(k).is_none(),
+            "lethe still serves {k} after invalidate_tag({TAG:?})"
+        );
+    }
+    for k in untagged
+        .iter()
+        .step_by((untagged.len() / CHECK_SAMPLES).max(1))
+    {
+        assert!(
+            cache.get(k).is_some(),
+            "lethe lost untagged {k} in invalidate_tag({TAG:?})"
+        );
+    }
+}
+
+struct Latencies {
+    idle: Histogram,
+    during: Histogram,
+    windows: Vec<f64>,
+}
+
+const PHASE_OFF: u8 = 0;
+const PHASE_IDLE: u8 = 1;
+const PHASE_DURING: u8 = 2;
+const PHASE_STOP: u8 = 3;
+/// Random key indices each reader cycles through (pre-generated, so the RNG is not timed).
+const READER_STREAM: usize = 1 << 20;
+
+/// Runs `readers` reader threads over `keys` while the main thread alternates `during` windows
+/// (invalidate the tag + reclaim) and `idle` windows of the same length, repopulating between.
+fn latency_windows(
+    cache: &Cache<String, u64>,
+    keys: &[String],
+    n_tagged: usize,
+    tagged: &InsertOptions<String>,
+    s: &Settings,
+    readers: usize,
+) -> Latencies {
+    let phase = AtomicU8::new(PHASE_OFF);
+    let barrier = Barrier::new(readers + 1);
+    let streams: Vec<Vec<u32>> = (0..readers)
+        .map(|r| {
+            let mut rng = StdRng::seed_from_u64(0x1A7E_0000 + r as u64);
+            (0..READER_STREAM)
+                .map(|_| rng.gen_range(0..keys.len() as u32))
+                .collect()
+        })
+        .collect();
+    let mut windows = Vec::new();
+    let (idle, during) = std::thread::scope(|scope| {
+        let handles: Vec<_> = streams
+            .iter()
+            .map(|stream| scope.spawn(|| reader(cache, keys, stream, &phase, &barrier)))
+            .collect();
+        barrier.wait();
+        std::thread::sleep(s.warmup);
+        for rep in 0..s.repetitions {
+            phase.store(PHASE_DURING, Ordering::SeqCst);
+            let t = Instant::now();
+            cache.invalidate_tag(TAG);
+            cache.run_pending_tasks();
+            let window = t.elapsed();
+            phase.store(PHASE_OFF, Ordering::SeqCst);
+            check_len(cache, keys.len() - n_tagged, "after the `during` window");
+            populate(cache, &keys[..n_tagged], tagged);
+            settle_and_check_len(
+                cache,
+                keys.len(),
+                "after repopulating for the `idle` window",
+            );
+            std::thread::sleep(s.warmup);
+            phase.store(PHASE_IDLE, Ordering::SeqCst);
+            std::thread::sleep(window);
+            phase.store(PHASE_OFF, Ordering::SeqCst);
+            eprintln!(
+                "[{SUITE}] tag_1m rep {}/{}: latency windows of {} (invalidate + reclaim with \
+                 {readers} reader(s))",
+                rep + 1,
+                s.repetitions,
+                format_seconds(window.as_secs_f64())
+            );
+            windows.push(window.as_secs_f64());
+        }
+        phase.store(PHASE_STOP, Ordering::SeqCst);
+        let mut idle = Histogram::new();
+        let mut during = Histogram::new();
+        for h in handles {
+            let [i, d] = h.join().expect("reader thread panicked");
+            idle.merge(&i);
+            during.merge(&d);
+        }
+        (idle, during)
+    });
+    eprintln!(
+        "[{SUITE}] tag_1m get latency: idle p50 {:.3} µs p99 {:.3} µs ({} samples); during p50 \
+         {:.3} µs p99 {:.3} µs ({} samples)",
+        idle.quantile(0.5) as f64 / 1e3,
+        idle.quantile(0.99) as f64 / 1e3,
+        thousands(idle.count()),
+        during.quantile(0.5) as f64 / 1e3,
+        during.quantile(0.99) as f64 / 1e3,
+        thousands(during.count())
+    );
+    Latencies {
+        idle,
+        during,
+        windows,
+    }
+}
+
+/// Gets keys in a loop, timing each one into the histogram of the current phase.
+fn reader(
+    cache: &Cache<String, u64>,
+    keys: &[String],
+    stream: &[u32],
+    phase: &AtomicU8,
+    barrier: &Barrier,
+) -> [Histogram; 2] {
+    let mut hist = [Histogram::new(), Histogram::new()];
+    barrier.wait();
+    loop {
+        for &i in stream {
+            let p = phase.load(Ordering::Relaxed);
+            let key = &keys[i as usize];
+            let t = Instant::now();
+            black_box(cache.get(key));
+            let ns = t.elapsed().as_nanos() as u64;
+            match p {
+                PHASE_IDLE => hist[0].record(ns),
+                PHASE_DURING => hist[1].record(ns),
+                PHASE_STOP => return hist,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The seeds' tag scheme on Redis: returns the median invalidation time and the server version.
+fn redis_sets(
+    s: &Settings,
+    tagged: &[String],
+    untagged: &[String],
+) -> Result<(f64, String), String> {
+    let server = RedisServer::start()?;
+    let version = server.version();
+    eprintln!(
+        "[{SUITE}] tag_1m: redis-server {version} started on 127.0.0.1:{}",
+        server.port()
+    );
+    let mut con = server.connection();
+    let fail = |what: &str, e: redis::RedisError| format!("Redis {what} failed: {e}");
+    let mut times = Vec::new();
+    for rep in 0..s.repetitions {
+        let t = Instant::now();
+        redis::cmd("FLUSHALL")
+            .exec(&mut con)
+            .map_err(|e| fail("FLUSHALL", e))?;
+        for (b, batch) in tagged.chunks(REDIS_BATCH).enumerate() {
+            let mut pipe = redis::pipe();
+            for (i, k) in batch.iter().enumerate() {
+                let value = (b * REDIS_BATCH + i) as u64;
+                pipe.cmd("SET").arg(k).arg(value).ignore();
+                pipe.cmd("SADD").arg(TAG).arg(k).ignore();
+            }
+            pipe.exec(&mut con).map_err(|e| fail("load", e))?;
+        }
+        for (b, batch) in untagged.chunks(REDIS_BATCH).enumerate() {
+            let mut pipe = redis::pipe();
+            for (i, k) in batch.iter().enumerate() {
+                let value = (tagged.len() + b * REDIS_BATCH + i) as u64;
+                pipe.cmd("SET").arg(k).arg(value).ignore();
+            }
+            pipe.exec(&mut con).map_err(|e| fail("load", e))?;
+        }
+        let (scard, dbsize): (usize, usize) = redis::pipe()
+            .cmd("SCARD")
+            .arg(TAG)
+            .cmd("DBSIZE")
+            .query(&mut con)
+            .map_err(|e| fail("SCARD/DBSIZE", e))?;
+        assert_eq!(scard, tagged.len(), "Redis tag set has {scard} members");
+        assert_eq!(
+            dbsize,
+            tagged.len() + untagged.len() + 1,
+            "Redis holds {dbsize} keys after loading"
+        );
+        let load = t.elapsed();
+
+        let t = Instant::now();
+        let members: Vec<Vec<u8>> = redis::cmd("SMEMBERS")
+            .arg(TAG)
+            .query(&mut con)
+            .map_err(|e| fail("SMEMBERS", e))?;
+        let mut pipe = redis::pipe();
+        for batch in members.chunks(REDIS_BATCH) {
+            pipe.cmd("DEL").arg(batch);
+        }
+        pipe.cmd("DEL").arg(TAG);
+        let deleted: Vec<u64> = pipe.query(&mut con).map_err(|e| fail("DEL", e))?;
+        let elapsed = t.elapsed();
+
+        let total: u64 = deleted.iter().sum();
+        assert_eq!(
+            total,
+            tagged.len() as u64 + 1,
+            "Redis deleted {total} keys (members + the set)"
+        );
+        let dbsize: usize = redis::cmd("DBSIZE")
+            .query(&mut con)
+            .map_err(|e| fail("DBSIZE", e))?;
+        assert_eq!(
+            dbsize,
+            untagged.len(),
+            "Redis holds {dbsize} keys after the invalidation"
+        );
+        eprintln!(
+            "[{SUITE}] tag_1m rep {}/{}: redis_sets SMEMBERS + DEL {} (load {:.2} s, untimed)",
+            rep + 1,
+            s.repetitions,
+            format_seconds(elapsed.as_secs_f64()),
+            load.as_secs_f64()
+        );
+        times.push(elapsed.as_secs_f64());
+    }
+    Ok((median(&mut times), version))
+}
+
+// ---------------------------------------------------------------------------------------------
+// deps_100k
+
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    Fanout,
+    Chain,
+}
+
+fn deps(sink: &mut Sink, s: &Settings) {
+    for (shape, name) in [
+        (Shape::Fanout, "deps_100k:fanout"),
+        (Shape::Chain, "deps_100k:chain"),
+    ] {
+        let mut times = Vec::new();
+        let mut removed = 0;
+        for rep in 0..s.repetitions {
+            let (seconds, r) = deps_once(shape, s.dependents);
+            eprintln!(
+                "[{SUITE}] {name} rep {}/{}: invalidate_key(root) {} removed {}",
+                rep + 1,
+                s.repetitions,
+                format_seconds(seconds),
+                thousands(r as u64)
+            );
+            times.push(seconds);
+            removed = r;
+        }
+        sink.push(name, "lethe", "seconds", median(&mut times));
+        sink.push(name, "lethe", "entries_removed", removed as f64);
+    }
+}
+
+/// Builds one dependency shape, invalidates its root, checks every dependent is gone. Returns
+/// the call's duration and how many entries it removed (root included).
+fn deps_once(shape: Shape, dependents: usize) -> (f64, usize) {
+    let cache: Cache<String, u64> = Cache::builder()
+        .max_capacity((dependents as u64 + 1) * 5 / 4)
+        .build();
+    let root = "root".to_string();
+    let keys: Vec<String> = (0..dependents).map(|i| format!("dep:{i}")).collect();
+    cache.insert(root.clone(), 0);
+    for (i, k) in keys.iter().enumerate() {
+        let parent = match shape {
+            Shape::Fanout => root.clone(),
+            Shape::Chain if i == 0 => root.clone(),
+            Shape::Chain => keys[i - 1].clone(),
+        };
+        let options = InsertOptions::new().depends_on(parent);
+        cache.insert_with_options(k.clone(), i as u64 + 1, &options);
+    }
+    settle_and_check_len(
+        &cache,
+        dependents + 1,
+        "after building the dependency graph",
+    );
+    let direct = cache.dependents_of(&root).len();
+    let expected_direct = match shape {
+        Shape::Fanout => dependents,
+        Shape::Chain => 1,
+    };
+    assert_eq!(
+        direct, expected_direct,
+        "root has {direct} direct dependents"
+    );
+
+    let before = cache.len();
+    let t = Instant::now();
+    let was_cached = cache.invalidate_key(root.as_str());
+    let seconds = t.elapsed().as_secs_f64();
+    assert!(was_cached, "the root was not cached");
+    let removed = before - cache.len();
+    for k in &keys {
+        assert!(
+            cache.get(k).is_none(),
+            "{k} is still served after invalidate_key(root) ({shape:?})"
+        );
+    }
+    assert_eq!(
+        removed,
+        dependents + 1,
+        "invalidate_key(root) removed {removed} entries ({shape:?})"
+    );
+    (seconds, removed)
+}
+
+// ---------------------------------------------------------------------------------------------
+// tagged_throughput
+
+/// Lethe where every insert carries three tags derived from the key.
+struct TaggedLethe {
+    cache: Cache<u64, u64>,
+    /// Indexed by `k % TAG_SETS`.
+    options: Box<[InsertOptions<u64>]>,
+}
+
+impl std::fmt::Debug for TaggedLethe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TaggedLethe")
+    }
+}
+
+fn tags_for(k: u64) -> [String; 3] {
+    [
+        format!("t:{}", k % 1000),
+        format!("g:{}", k % 100),
+        format!("r:{}:{}", k % 10, k % 1000),
+    ]
+}
+
+impl BenchCache<u64, u64> for TaggedLethe {
+    fn with_capacity(capacity: u64) -> Self {
+        let options = (0..TAG_SETS)
+            .map(|r| InsertOptions::new().tags(tags_for(r)))
+            .collect();
+        TaggedLethe {
+            cache: Cache::builder().max_capacity(capacity).build(),
+            options,
+        }
+    }
+    #[inline]
+    fn get(&self, key: &u64) -> Option<u64> {
+        self.cache.get(key)
+    }
+    #[inline]
+    fn insert(&self, key: u64, value: u64) {
+        let options = &self.options[(key % TAG_SETS) as usize];
+        self.cache.insert_with_options(key, value, options);
+    }
+    fn entry_count(&self) -> usize {
+        self.cache.len()
+    }
+    fn settle(&self) {
+        self.cache.run_pending_tasks();
+    }
+}
+
+/// Panics unless [`TaggedLethe`] really tags its entries (and a parent tag covers them).
+fn check_tagged_cache() {
+    let c = TaggedLethe::with_capacity(10_000);
+    let k = 123_457;
+    c.insert(k, 1);
+    let mut tags = c.cache.tags_of(&k).expect("entry just inserted");
+    tags.sort();
+    let mut want = tags_for(k).to_vec();
+    want.sort();
+    assert_eq!(tags, want, "tagged insert stored the wrong tags");
+    c.cache.invalidate_tag(&format!("r:{}", k % 10));
+    assert!(
+        c.get(&k).is_none(),
+        "invalidating the parent tag r:{} did not hide the entry",
+        k % 10
+    );
+}
+
+fn tagged_throughput(sink: &mut Sink, s: &Settings) {
+    check_tagged_cache();
+    let t = Instant::now();
+    let prefill = workload::zipf_keys(
+        0x5EED_0000,
+        (throughput::PREFILL_FACTOR * throughput::CAPACITY) as usize,
+    );
+    let streams: Vec<OpStream> = (0..THREADS)
+        .map(|t| OpStream::generate(0x5EED_1000 + t as u64))
+        .collect();
+    eprintln!(
+        "[{SUITE}] tagged_throughput: generated key streams in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    let variants = ["tagged_throughput:3_tags", "tagged_throughput:untagged"];
+    let mut samples = [Vec::new(), Vec::new()];
+    for rep in 0..s.throughput_repetitions {
+        for i in 0..variants.len() {
+            let v = (i + rep) % variants.len();
+            let ops = if v == 0 {
+                throughput::measure::<TaggedLethe>(
+                    &prefill,
+                    &streams,
+                    READ_PCT,
+                    s.throughput_duration,
+                )
+            } else {
+                throughput::measure::<LetheCache<u64, u64>>(
+                    &prefill,
+                    &streams,
+                    READ_PCT,
+                    s.throughput_duration,
+                )
+            };
+            eprintln!(
+                "[{SUITE}] {} rep {}/{}: {:.2} M ops/s",
+                variants[v],
+                rep + 1,
+                s.throughput_repetitions,
+                ops / 1e6
+            );
+            samples[v].push(ops);
+        }
+    }
+    let tagged = median(&mut samples[0]);
+    let untagged = median(&mut samples[1]);
+    sink.push(variants[0], "lethe", "ops_per_sec", tagged);
+    sink.push(variants[1], "lethe", "ops_per_sec", untagged);
+    sink.push(
+        "tagged_throughput",
+        "lethe",
+        "tagged_over_untagged",
+        tagged / untagged,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+fn render(sink: &Sink) -> String {
+    use std::fmt::Write as _;
+    let mut t = String::new();
+    let _ = writeln!(t, "| case | system | metric | value |");
+    let _ = writeln!(t, "|---|---|---|---|");
+    for (case, system, metric, value) in &sink.rows {
+        let _ = writeln!(
+            t,
+            "| {case} | {system} | {metric} | {} |",
+            format_value(metric, *value)
+        );
+    }
+
+    let mut targets: Vec<[String; 4]> = Vec::new();
+    if sink.rows.iter().any(|r| r.0 == "tag_1m") {
+        let measured = sink.get("tag_1m", "lethe", "speedup_vs_redis_sets");
+        targets.push(target_row(
+            "`tag_1m`: redis_sets seconds / lethe `invalidate_tag` seconds",
+            measured,
+            TARGET_SPEEDUP,
+            true,
+        ));
+        if let Some(v) = sink.get("tag_1m", "lethe", "speedup_incl_reclaim_vs_redis_sets") {
+            targets.push([
+                "`tag_1m`: redis_sets seconds / lethe (`invalidate_tag` + `reclaim_seconds`)"
+                    .into(),
+                format_ratio(v),
+                "(no target; for context)".into(),
+                "–".into(),
+            ]);
+        }
+        targets.push(target_row(
+            "`tag_1m`: get p99 during the invalidation / idle, per completed get",
+            sink.get("tag_1m", "lethe", "p99_during_over_idle"),
+            TARGET_P99_RATIO,
+            false,
+        ));
+        targets.push(target_row(
+            "`tag_1m`: the same, corrected for coordinated omission",
+            sink.get("tag_1m", "lethe", "p99_corrected_during_over_idle"),
+            TARGET_P99_RATIO,
+            false,
+        ));
+    }
+    if let Some(v) = sink.get("tagged_throughput", "lethe", "tagged_over_untagged") {
+        targets.push(target_row(
+            "`tagged_throughput`: 3 tags / untagged ops/s (90/10, 2 threads)",
+            Some(v),
+            TARGET_TAGGED_RATIO,
+            true,
+        ));
+    }
+    if !targets.is_empty() {
+        let _ = writeln!(t, "\n| target | measured | required | met |");
+        let _ = writeln!(t, "|---|---|---|---|");
+        for row in &targets {
+            let _ = writeln!(t, "| {} |", row.join(" | "));
+        }
+    }
+    t
+}
+
+fn target_row(what: &str, measured: Option<f64>, bound: f64, at_least: bool) -> [String; 4] {
+    let required = if at_least {
+        format!("≥ {}", format_ratio(bound))
+    } else {
+        format!("≤ {}", format_ratio(bound))
+    };
+    match measured {
+        Some(v) => {
+            let met = if at_least { v >= bound } else { v <= bound };
+            [
+                what.into(),
+                format_ratio(v),
+                required,
+                if met { "yes" } else { "**no**" }.into(),
+            ]
+        }
+        None => [what.into(), "not measured".into(), required, "–".into()],
+    }
+}
+
+fn format_value(metric: &str, v: f64) -> String {
+    match metric {
+        "seconds" | "reclaim_seconds" | "window_seconds" => format_seconds(v),
+        "ops_per_sec" | "gets_per_sec" => format!("{:.2} M/s", v / 1e6),
+        "entries" | "entries_removed" | "samples" => thousands(v as u64),
+        "skipped" => "skipped (redis-server unavailable)".into(),
+        m if m.contains("_us") => format!("{v:.3} µs"),
+        m if m.starts_with("speedup") || m.contains("_over_") => format_ratio(v),
+        _ => format!("{v}"),
+    }
+}
+
+fn format_ratio(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{}×", thousands(v.round() as u64))
+    } else {
+        format!("{v:.2}×")
+    }
+}
+
+fn format_seconds(v: f64) -> String {
+    if v < 1e-3 {
+        format!("{:.2} µs", v * 1e6)
+    } else if v < 1.0 {
+        format!("{:.2} ms", v * 1e3)
+    } else {
+        format!("{v:.3} s")
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    assert!(!v.is_empty(), "median of nothing");
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Histogram
+
+/// Exact (one bucket per nanosecond) below `SUB` ns; above, `HALF` buckets per power of two.
+const SUB_BITS: u32 = 7;
+const SUB: u64 = 1 << SUB_BITS;
+const HALF: u64 = SUB / 2;
+
+/// A log-linear latency histogram (the HDR layout, fixed precision): exact below 128 ns, and
+/// within 1/64 (1.6 %) above, reporting each bucket's upper bound so quantiles never
+/// understate.
+#[derive(Debug, Clone)]
+struct Histogram {
+    counts: Vec<u64>,
+    total: u64,
+}
+
+impl Histogram {
+    fn new() -> Self {
+        Histogram {
+            counts: vec![0; Self::index(u64::MAX) + 1],
+            total: 0,
+        }
+    }
+
+    fn index(v: u64) -> usize {
+        if v < SUB {
+            return v as usize;
+        }
+        let e = 63 - v.leading_zeros(); // >= SUB_BITS
+        let shift = e - (SUB_BITS - 1);
+        let mantissa = v >> shift; // in [HALF, SUB)
+        (SUB + u64::from(e - SUB_BITS) * HALF + (mantissa - HALF)) as usize
+    }
+
+    /// The largest value that falls in bucket `i`.
+    fn upper(i: usize) -> u64 {
+        let i = i as u64;
+        if i < SUB {
+            return i;
+        }
+        let e = (i - SUB) / HALF + u64::from(SUB_BITS);
+        let mantissa = (i - SUB) % HALF + HALF;
+        let shift = e - u64::from(SUB_BITS - 1);
+        ((mantissa + 1) << shift).wrapping_sub(1)
+    }
+
+    #[inline]
+    fn record(&mut self, v: u64) {
+        self.counts[Self::index(v)] += 1;
+        self.total += 1;
+    }
+
+    /// A copy corrected for coordinated omission, as HdrHistogram does it: a reader stalled
+    /// for `v` did not issue the gets it would have issued every `interval` meanwhile, so each
+    /// sample above `interval` also stands for samples of `v - interval`, `v - 2 * interval`,
+    /// ... down to `interval` (what those gets would have waited). Without this, a reader that
+    /// is blocked most of the time contributes few, and so rare, slow samples.
+    fn corrected(&self, interval: u64) -> Histogram {
+        let mut out = self.clone();
+        if interval == 0 {
+            return out;
+        }
+        for (i, &c) in self.counts.iter().enumerate() {
+            if c == 0 {
+                continue;
+            }
+            let mut missing = Self::upper(i).saturating_sub(interval);
+            while missing >= interval {
+                out.counts[Self::index(missing)] += c;
+                out.total += c;
+                missing -= interval;
+            }
+        }
+        out
+    }
+
+    fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.total += other.total;
+    }
+
+    fn count(&self) -> u64 {
+        self.total
+    }
+
+    /// The value at quantile `q` (0 if empty).
+    fn quantile(&self, q: f64) -> u64 {
+        if self.total == 0 {
+            return 0;
+        }
+        let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total);
+        let mut seen = 0;
+        for (i, &c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Self::upper(i);
+            }
+        }
+        Self::upper(self.counts.len() - 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_bound_their_values() {
+        for v in (0..5000).chain([1 << 20, 123_456_789, u64::MAX / 3, u64::MAX]) {
+            let i = Histogram::index(v);
+            assert!(
+                Histogram::upper(i) >= v,
+                "{v} above its bucket's upper bound"
+            );
+            if i > 0 {
+                assert!(Histogram::upper(i - 1) < v, "{v} fits an earlier bucket");
+            }
+            assert!(
+                Histogram::upper(i) - v <= v / 64,
+                "{v}: bucket too wide ({})",
+                Histogram::upper(i)
+            );
+        }
+    }
+
+    #[test]
+    fn histogram_quantiles() {
+        let mut h = Histogram::new();
+        for v in 1..=1000 {
+            h.record(v);
+        }
+        assert_eq!(h.count(), 1000);
+        assert_eq!(h.quantile(0.0), 1);
+        let p50 = h.quantile(0.5);
+        assert!((500..=508).contains(&p50), "p50 {p50}");
+        let p99 = h.quantile(0.99);
+        assert!((990..=1000).contains(&p99), "p99 {p99}");
+        let mut other = Histogram::new();
+        other.record(1_000_000);
+        h.merge(&other);
+        assert!(h.quantile(1.0) >= 1_000_000);
+    }
+
+    #[test]
+    fn coordinated_omission_correction_fills_the_stall() {
+        let mut h = Histogram::new();
+        for _ in 0..990 {
+            h.record(100);
+        }
+        // One stall of 100 µs where a steady client would have issued 1,000 gets.
+        h.record(100_000);
+        assert!(h.quantile(0.99) <= 100, "raw p99 hides the stall");
+        let c = h.corrected(100);
+        assert!(c.count() >= 1_900, "{} samples after correction", c.count());
+        assert!(
+            c.quantile(0.99) > 10_000,
+            "corrected p99 {}",
+            c.quantile(0.99)
+        );
+        assert_eq!(Histogram::new().corrected(100).count(), 0);
+    }
+
+    #[test]
+    fn tagged_cache_tags_its_entries() {
+        check_tagged_cache();
+    }
+
+    #[test]
+    fn dependency_shapes_cascade_fully() {
+        assert_eq!(deps_once(Shape::Fanout, 500).1, 501);
+        assert_eq!(deps_once(Shape::Chain, 500).1, 501);
+    }
+
+    #[test]
+    fn ratios_and_durations_format() {
+        assert_eq!(format_ratio(1.5), "1.50×");
+        assert_eq!(format_ratio(123_456.4), "123,456×");
+        assert_eq!(format_seconds(0.000_002_5), "2.50 µs");
+        assert_eq!(format_seconds(0.25), "250.00 ms");
+        assert_eq!(format_seconds(2.0), "2.000 s");
+    }
+}
