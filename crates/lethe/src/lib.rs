@@ -158,7 +158,7 @@
 //! | frequency sketch | 8 to 16 | 8 bytes per entry of capacity, rounded up to a power of two |
 //! | timer links | 12 | only in shards that have scheduled a deadline |
 //!
-//! about 100 to 120 bytes in all: `lethe-bench memory` measures 1M entries of 16-byte keys and
+//! about 110 to 130 bytes in all: `lethe-bench memory` measures 1M entries of 16-byte keys and
 //! 32-byte values at the figure in BENCHMARKS.md (allocator-counted, so including vector growth
 //! slack). Entries with sliding or adaptive TTL or early refresh add a 104-byte box. A tagged
 //! entry adds 8 bytes to its tag set's member list (16 until compaction); each distinct tag set
