@@ -256,9 +256,25 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        self.peek(key, |_, _, _| ()).is_some()
+    }
+
+    /// Runs `f` on `key`'s entry under its shard's read lock, if the entry can be served (with
+    /// the time it was judged at). Not counted as an access.
+    pub(crate) fn peek<Q, R>(
+        &self,
+        key: &Q,
+        f: impl FnOnce(&Shard<K, V>, u32, u64) -> R,
+    ) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
         let shard = self.cell(hash).read();
-        shard.find_live(hash, key, self.now()).is_some()
+        let now = self.now();
+        let idx = shard.find_live(hash, key, now)?;
+        Some(f(&shard, idx, now))
     }
 
     /// Inserts or replaces `key` with the cache's default expiry.
@@ -482,13 +498,10 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let hash = self.hash(key);
-        let shard = self.cell(hash).read();
-        let now = self.now();
-        match shard.find_live(hash, key, now) {
-            Some(idx) => crate::expiry::remaining(shard.slots.get(idx).deadline(), Timestamp(now)),
-            None => KeyTtl::Missing,
-        }
+        self.peek(key, |shard, idx, now| {
+            crate::expiry::remaining(shard.slots.get(idx).deadline(), Timestamp(now))
+        })
+        .unwrap_or(KeyTtl::Missing)
     }
 
     /// Entries stored, including expired ones and ones hidden by a tag invalidation that are

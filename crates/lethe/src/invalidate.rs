@@ -18,6 +18,7 @@ use crate::cache::Cache;
 use crate::collections::HashSet;
 use crate::listener::{Pending, RemovalCause};
 use crate::pattern::Glob;
+use crate::shard::Shard;
 use crate::sync::Arc;
 use crate::sync::Mutex;
 use crate::tags::{TagNode, validate_tag};
@@ -185,6 +186,43 @@ where
         }
     }
 
+    /// Removes, under `cause`, the entries each shard names (`candidates`, under its lock) whose
+    /// version `drop_if` accepts, and returns how many. Entries already gone for another reason
+    /// are reclaimed under that reason and not counted. Cascades run after every shard was
+    /// visited, so an entry that qualifies itself is removed (and counted) as such, not as a
+    /// dependency of another.
+    pub(crate) fn remove_in_every_shard(
+        &self,
+        cause: RemovalCause,
+        drop_if: impl Fn(u64) -> bool,
+        mut candidates: impl FnMut(&mut Shard<K, V>) -> Vec<u32>,
+    ) -> usize {
+        let mut removed = 0;
+        let mut all = Vec::with_capacity(self.inner.shards.len());
+        for cell in self.inner.shards.iter() {
+            let mut pending = self.pending();
+            {
+                let mut shard = cell.write();
+                let now = self.now();
+                for idx in candidates(&mut shard) {
+                    match shard.slots.dead_cause(idx, now) {
+                        Some(dead) if dead != cause => shard.discard(idx, dead, &mut pending),
+                        _ if drop_if(shard.slots.meta(idx).version) => {
+                            shard.discard(idx, cause, &mut pending);
+                            removed += 1;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            all.push(pending);
+        }
+        for pending in all {
+            self.finish(pending);
+        }
+        removed
+    }
+
     /// Removes `key` and, transitively, what depends on it. Returns whether it was cached.
     pub fn invalidate_key<Q>(&self, key: &Q) -> bool
     where
@@ -311,12 +349,11 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let hash = self.hash(key);
-        let shard = self.cell(hash).read();
-        let idx = shard.find_live(hash, key, self.now())?;
-        let mut names = Vec::new();
-        shard.tag_names(idx, false, &mut names);
-        Some(names)
+        self.peek(key, |shard, idx, _| {
+            let mut names = Vec::new();
+            shard.tag_names(idx, false, &mut names);
+            names
+        })
     }
 
     /// Number of tag names in use (each level of a hierarchical tag counts).
@@ -330,17 +367,15 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let hash = self.hash(key);
-        let shard = self.cell(hash).read();
-        match shard.find_live(hash, key, self.now()) {
-            Some(idx) => shard
+        self.peek(key, |shard, idx, _| {
+            shard
                 .slots
                 .meta(idx)
                 .deps()
                 .map(<[K]>::to_vec)
-                .unwrap_or_default(),
-            None => Vec::new(),
-        }
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
     }
 
     /// Keys whose entries depend directly on `key`.
@@ -368,7 +403,7 @@ where
             .get_or_init(|| <K as AsRef<[u8]>>::as_ref)
     }
 
-    /// Removes, under `cause`, the entries matching `glob` for which `keep` is false.
+    /// Removes, under `cause`, the entries matching `glob` whose version `drop_if` accepts.
     pub(crate) fn remove_matching(
         &self,
         glob: &Glob,
@@ -376,31 +411,10 @@ where
         drop_if: impl Fn(u64) -> bool,
     ) -> usize {
         let bytes = self.key_bytes();
-        let mut removed = 0;
-        // Cascades run after every shard was visited, so a dependent that matches the pattern
-        // itself is removed (and counted) as a match, not as a dependency.
-        let mut all = Vec::with_capacity(self.inner.shards.len());
-        for cell in self.inner.shards.iter() {
-            let mut pending = self.pending();
-            {
-                let mut shard = cell.write();
-                let now = self.now();
-                shard.revoke_leases_matching(glob, bytes);
-                for idx in shard.matching(glob, bytes) {
-                    if let Some(dead) = shard.slots.dead_cause(idx, now) {
-                        shard.discard(idx, dead, &mut pending);
-                    } else if drop_if(shard.slots.meta(idx).version) {
-                        shard.discard(idx, cause, &mut pending);
-                        removed += 1;
-                    }
-                }
-            }
-            all.push(pending);
-        }
-        for pending in all {
-            self.finish(pending);
-        }
-        removed
+        self.remove_in_every_shard(cause, drop_if, |shard| {
+            shard.revoke_leases_matching(glob, bytes);
+            shard.matching(glob, bytes)
+        })
     }
 
     /// Removes every key starting with `prefix` (and their dependents). Returns how many were

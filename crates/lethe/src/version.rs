@@ -252,10 +252,7 @@ mod cache_impl {
             K: Borrow<Q>,
             Q: Hash + Eq + ?Sized,
         {
-            let hash = self.hash(key);
-            let shard = self.cell(hash).read();
-            let idx = shard.find_live(hash, key, self.now())?;
-            Some(shard.slots.meta(idx).version)
+            self.peek(key, |shard, idx, _| shard.slots.meta(idx).version)
         }
 
         /// Declares every entry under `tag` (or a tag below it) with a version below `floor`
@@ -276,34 +273,11 @@ mod cache_impl {
             // rather than lazily, so their dependents (whose own versions the floor does not
             // judge) go with them: floors are rare administrative acts, worth the pass.
             let nodes = node.subtree();
-            let mut removed = 0;
-            // Cascades after every shard was visited, as for pattern invalidations: an entry
-            // below the floor is counted as such even if it also depends on another.
-            let mut all = Vec::with_capacity(self.inner.shards.len());
-            for cell in self.inner.shards.iter() {
-                let mut pending = self.pending();
-                {
-                    let mut shard = cell.write();
-                    let now = self.now();
-                    for idx in shard.below_floor(&nodes, floor) {
-                        // Already invalidated or expired: reclaimed as such, not counted.
-                        // (Stale it already is: the floor is set on the node above.)
-                        match shard.slots.dead_cause(idx, now) {
-                            Some(cause) if cause != RemovalCause::Stale => {
-                                shard.discard(idx, cause, &mut pending);
-                            }
-                            _ => {
-                                shard.discard(idx, RemovalCause::Stale, &mut pending);
-                                removed += 1;
-                            }
-                        }
-                    }
-                }
-                all.push(pending);
-            }
-            for pending in all {
-                self.finish(pending);
-            }
+            let removed = self.remove_in_every_shard(
+                RemovalCause::Stale,
+                |version| version < floor,
+                |shard| shard.below_floor(&nodes, floor),
+            );
             Ok(self.publish(Invalidation::TagFloor(tag.to_owned(), floor), Some(removed)))
         }
 
@@ -315,21 +289,16 @@ mod cache_impl {
             K: Borrow<Q>,
             Q: Hash + Eq + ?Sized,
         {
-            let hash = self.hash(key);
-            let shard = self.cell(hash).read();
-            let now = self.now();
-            match shard.find_live(hash, key, now) {
-                Some(idx) => {
-                    let meta = shard.slots.meta(idx);
-                    let modified = meta
-                        .extras
-                        .as_ref()
-                        .and_then(|x| x.last_modified)
-                        .unwrap_or(meta.updated);
-                    modified >= source_last_modified.0
-                }
-                None => false,
-            }
+            self.peek(key, |shard, idx, _| {
+                let meta = shard.slots.meta(idx);
+                let modified = meta
+                    .extras
+                    .as_ref()
+                    .and_then(|x| x.last_modified)
+                    .unwrap_or(meta.updated);
+                modified >= source_last_modified.0
+            })
+            .unwrap_or(false)
         }
     }
 
@@ -346,10 +315,7 @@ mod cache_impl {
             K: Borrow<Q>,
             Q: Hash + Eq + ?Sized,
         {
-            let hash = self.hash(key);
-            let shard = self.cell(hash).read();
-            let idx = shard.find_live(hash, key, self.now())?;
-            Some(ETag::of(&shard.slots.get(idx).value))
+            self.peek(key, |shard, idx, _| ETag::of(&shard.slots.get(idx).value))
         }
 
         /// Conditional read (HTTP `If-None-Match`): `NotModified` when the value's tag equals
