@@ -467,3 +467,101 @@ fn listener_may_write_into_the_cache() {
         assert_eq!(cache.stats().removals.total(), total);
     });
 }
+
+/// Threads writing tagged and dependent entries while others invalidate tags (and their
+/// parents), prefixes and keys, and reclaim: nothing deadlocks or panics, every removal is
+/// reported once, and once quiet the cache's count, its reads and its tag queries agree.
+#[test]
+fn concurrent_invalidations_keep_the_tag_index_consistent() {
+    with_watchdog("tag invalidations", || {
+        let reported: Arc<Mutex<HashMap<u64, u32>>> = Arc::default();
+        let log = reported.clone();
+        let cache: Cache<String, u64> = Cache::builder()
+            .max_capacity(4_096)
+            .shards(4)
+            .index_keys()
+            .removal_listener(move |_: &String, v: &u64, _cause: RemovalCause| {
+                *log.lock().unwrap().entry(*v).or_insert(0) += 1;
+            })
+            .build();
+        let writes = Arc::new(AtomicU64::new(0));
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let cache = cache.clone();
+                let writes = writes.clone();
+                std::thread::spawn(move || {
+                    let mut rng = Rng::new(t + 11);
+                    for i in 0..20_000u64 {
+                        let k = rng.below(3_000);
+                        let key = format!("k:{}:{k}", k % 7);
+                        match rng.below(12) {
+                            0..=5 => {
+                                let v = writes.fetch_add(1, Ordering::Relaxed) + 1;
+                                let mut o = InsertOptions::new()
+                                    .tag(format!("g:{}:{}", k % 5, k % 3))
+                                    .tag(format!("h:{}", k % 11));
+                                if rng.below(4) == 0 {
+                                    o = o.depends_on(format!("k:{}:{}", (k + 1) % 7, k + 1));
+                                }
+                                let _ = cache.try_insert(key, v, &o);
+                            }
+                            6 => {
+                                cache.invalidate_tag(&format!("g:{}", k % 5));
+                            }
+                            7 => {
+                                cache.invalidate_tag(&format!("h:{}", k % 11));
+                            }
+                            8 => {
+                                cache.invalidate_prefix(format!("k:{}:", k % 7));
+                            }
+                            9 => {
+                                cache.invalidate_key(&key);
+                            }
+                            10 if i % 50 == 0 => cache.run_pending_tasks(),
+                            _ => {
+                                if let Some(v) = cache.get(&key) {
+                                    assert!(v > 0);
+                                }
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        cache.run_pending_tasks();
+        // Every removal reported at most once.
+        let reported = reported.lock().unwrap();
+        assert!(
+            reported.values().all(|&n| n == 1),
+            "a value was reported twice"
+        );
+        // Quiet: what is stored can be read, and the tag index finds exactly those entries.
+        let live: Vec<(String, u64)> = cache.iter().collect();
+        assert_eq!(live.len(), cache.len());
+        for (k, v) in &live {
+            assert_eq!(cache.get(k), Some(*v));
+            assert!(
+                !reported.contains_key(v),
+                "{k} is stored but was reported removed"
+            );
+        }
+        let mut tagged: Vec<String> = (0..11)
+            .flat_map(|h| cache.keys_with_tag(&format!("h:{h}")))
+            .collect();
+        tagged.sort();
+        tagged.dedup();
+        let mut stored: Vec<String> = live.into_iter().map(|(k, _)| k).collect();
+        stored.sort();
+        assert_eq!(tagged, stored, "every stored entry carries one h: tag");
+        // Written values are either stored or were reported removed (nothing leaks silently).
+        let stats = cache.stats();
+        assert_eq!(
+            stats.removals.total() + cache.len() as u64,
+            stats.inserts + stats.updates,
+            "{stats:?}"
+        );
+    });
+}
