@@ -562,10 +562,17 @@ where
         const BULK_BATCH: usize = 4;
         let mut busy: Vec<usize> = (0..self.inner.shards.len()).collect();
         while !busy.is_empty() {
+            let mut progress = false;
             busy.retain(|&i| {
                 let mut pending = self.pending();
                 let more = {
-                    let mut shard = self.inner.shards[i].write();
+                    // A shard in use is left for the next round rather than waited for: the
+                    // reclaiming thread never sleeps on a lock, so it never wakes holding one
+                    // after readers queued behind it.
+                    let Some(mut shard) = self.inner.shards[i].try_write() else {
+                        return true;
+                    };
+                    progress = true;
                     shard.maintain(self.now(), &self.inner.reads, &mut pending, BULK_BATCH);
                     let more = shard.has_reclaim_work();
                     if !more {
@@ -577,6 +584,9 @@ where
                 self.finish(pending);
                 more
             });
+            if !progress {
+                std::thread::yield_now();
+            }
         }
         self.inner.shared.tags.sweep();
     }
