@@ -69,6 +69,13 @@ struct TagSet {
     in_use: bool,
 }
 
+/// A set's members.
+#[derive(Debug, Default)]
+struct Members {
+    list: Vec<(u32, u32)>,
+    live: u32,
+}
+
 #[derive(Debug)]
 pub(crate) struct TagIndex {
     by_name: HashMap<CompactString, u32>,
@@ -76,10 +83,9 @@ pub(crate) struct TagIndex {
     lists: Vec<TagList>,
     free_lists: Vec<u32>,
     sets: Vec<TagSet>,
-    /// Per set: members' `(slot, generation)`, plus former members not yet compacted away.
-    members: Vec<Vec<(u32, u32)>>,
-    /// Per set: current members.
-    live: Vec<u32>,
+    /// Per set: members' `(slot, generation)`, plus former members not yet compacted away,
+    /// and the count of current members: what a write touches, in one place.
+    members: Vec<Members>,
     /// Per set, dense for the read path: 0 alive, else [`DEAD_TAG`] or [`DEAD_DEPENDENCY`].
     dead: Vec<u8>,
     /// Live sets by the fingerprint of their tag names, so equal tag sets are shared and a write
@@ -99,8 +105,7 @@ impl Default for TagIndex {
             free_lists: Vec::new(),
             // Set 0 means "untagged".
             sets: vec![TagSet::default()],
-            members: vec![Vec::new()],
-            live: vec![0],
+            members: vec![Members::default()],
             dead: vec![0],
             by_fp: HashMap::default(),
             free_sets: Vec::new(),
@@ -183,8 +188,7 @@ impl TagIndex {
             Some(id) => id,
             None => {
                 self.sets.push(TagSet::default());
-                self.members.push(Vec::new());
-                self.live.push(0);
+                self.members.push(Members::default());
                 self.dead.push(0);
                 let id = u32::try_from(self.sets.len() - 1).expect("set ids fit");
                 assert!(
@@ -214,8 +218,7 @@ impl TagIndex {
             tags,
             in_use: true,
         };
-        self.members[id as usize].clear();
-        self.live[id as usize] = 0;
+        self.members[id as usize] = Members::default();
         self.dead[id as usize] = 0;
         self.by_fp.insert(fp, id);
         self.idle += 1;
@@ -225,26 +228,25 @@ impl TagIndex {
     /// Records `slot` (at tag generation `generation`) as a member of `set`; compacts the
     /// member list against the slots' generations `gens` when former members pile up.
     pub(crate) fn join(&mut self, set: u32, slot: u32, generation: u32, gens: &[u32]) {
-        let members = &mut self.members[set as usize];
-        let live = &mut self.live[set as usize];
-        members.push((slot, generation));
-        *live += 1;
-        if members.len() > 2 * *live as usize + 16 {
-            members.retain(|&(m, g)| gens[m as usize] == g);
+        let m = &mut self.members[set as usize];
+        m.list.push((slot, generation));
+        m.live += 1;
+        if m.list.len() > 2 * m.live as usize + 16 {
+            m.list.retain(|&(s, g)| gens[s as usize] == g);
         }
-        if *live == 1 && self.dead[set as usize] == 0 {
+        if m.live == 1 && self.dead[set as usize] == 0 {
             self.idle -= 1;
         }
     }
 
     /// Counts one member out of `set` (its slot's generation already moved on).
     pub(crate) fn leave(&mut self, set: u32) {
-        let live = &mut self.live[set as usize];
-        *live -= 1;
-        if *live > 0 {
+        let m = &mut self.members[set as usize];
+        m.live -= 1;
+        if m.live > 0 {
             return;
         }
-        self.members[set as usize].clear();
+        m.list.clear();
         if self.dead[set as usize] != 0 {
             self.free_set(set);
         } else {
@@ -257,8 +259,7 @@ impl TagIndex {
 
     fn free_set(&mut self, set: u32) {
         let s = std::mem::take(&mut self.sets[set as usize]);
-        self.members[set as usize] = Vec::new();
-        self.live[set as usize] = 0;
+        self.members[set as usize] = Members::default();
         if self.dead[set as usize] == 0 {
             self.by_fp.remove(&s.fp);
         }
@@ -279,7 +280,7 @@ impl TagIndex {
             .by_fp
             .values()
             .copied()
-            .filter(|&s| self.live[s as usize] == 0)
+            .filter(|&s| self.members[s as usize].live == 0)
             .collect();
         for s in idle {
             self.free_set(s);
@@ -317,6 +318,7 @@ impl TagIndex {
         gens: &'a [u32],
     ) -> impl Iterator<Item = u32> + 'a {
         self.members[set as usize]
+            .list
             .iter()
             .filter(move |&&(s, g)| gens[s as usize] == g)
             .map(|&(s, _)| s)
@@ -332,7 +334,7 @@ impl TagIndex {
                 .tags
                 .iter()
                 .any(|&(t, inh)| t == id && !inh);
-            if self.live[s as usize] == 0 {
+            if self.members[s as usize].live == 0 {
                 // No entry to hide: the set just goes.
                 self.free_set(s);
                 self.idle -= 1;
@@ -351,7 +353,7 @@ impl TagIndex {
         if self.dead[set as usize] == 0 {
             return None;
         }
-        let members = &mut self.members[set as usize];
+        let members = &mut self.members[set as usize].list;
         while let Some((slot, g)) = members.pop() {
             if gens[slot as usize] == g {
                 return Some(slot);
@@ -456,7 +458,7 @@ mod tests {
             t.leave(s);
         }
         t.join(s, 12, gens[12], &gens);
-        assert_eq!(t.members[s as usize].len(), 11);
+        assert_eq!(t.members[s as usize].list.len(), 11);
         assert_eq!(t.members(s, &gens).count(), 11);
     }
 }
