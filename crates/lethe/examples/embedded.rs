@@ -1,5 +1,5 @@
 //! A tour of the embedded engine: bounded storage, TTL strategies, the invalidation model
-//! (tags, patterns, dependencies, versions, leases), removal causes, stats.
+//! (tags, patterns, dependencies, versions, leases, rules), removal causes, stats.
 //!
 //! Run with `cargo run --release -p lethe --example embedded`.
 
@@ -190,6 +190,36 @@ fn invalidation_tour() {
             cache.get("user:7")
         );
     }
+    // Rules turn a change event into invalidations.
+    let rules = lethe::rules::RuleSet::from_toml(
+        r#"
+[[rule]]
+name = "user changed"
+entity = "users"
+operations = ["update", "delete"]
+tags = ["user:{id}"]
+keys = ["profile:{id}"]
+"#,
+    )
+    .expect("valid rules");
+    cache.insert_with_options(
+        "feed:9".into(),
+        "...".into(),
+        &InsertOptions::new().tag("user:9:feed"),
+    );
+    cache.insert("profile:9".into(), "Grace".into());
+    let event = lethe::Event::new("users", lethe::Operation::Update)
+        .id("9")
+        .with_old("name", "Grace")
+        .with_new("name", "Grace Hopper");
+    let (applied, _) = cache.apply_event(&rules, &event);
+    println!(
+        "event users/9 update applied {} invalidations (seq {:?}); feed:9 cached: {}, profile:9 cached: {}",
+        applied.len(),
+        applied.iter().map(|a| a.seq).collect::<Vec<_>>(),
+        cache.contains("feed:9"),
+        cache.contains("profile:9")
+    );
     let s = cache.stats();
     println!(
         "removals: tag {} pattern {} dependency {} replaced {}",
