@@ -7,8 +7,9 @@
 //! refused when anything it covers was invalidated after the lease was issued: the key itself (a
 //! write or removal revokes the key's lease, under the shard lock), any of the fill's tags or
 //! their ancestors (tag nodes record the epoch of their last invalidation), or any of its
-//! dependencies (the removal log below). A fill is stored with the lease's epoch as its stamp, so
-//! a tag invalidated between the check and the store still hides it.
+//! dependencies (the removal log below). The tag check is made again under the shard lock while
+//! storing: an invalidation that comes after it must mark this shard's tag sets, which needs the
+//! same lock, so it either is seen by the check or hides the stored fill.
 //!
 //! At most one lease per key is outstanding within the lease timeout: other missers get
 //! [`LeaseOutcome::Pending`], with the stale value if one is retained, and wait or serve that
@@ -207,7 +208,7 @@ mod cache_impl {
                 return refuse(RejectReason::InvalidatedSinceLease);
             }
             let key = lease.key.clone();
-            // Stamped with the lease's epoch: a tag invalidated from here on hides the fill.
+            // The store checks the tags again under the shard lock (see the module docs).
             let result = self
                 .store(lease.key, value, options, Some(token))
                 .inspect_err(|_| {
