@@ -1,0 +1,448 @@
+//! Keyspace commands: existence, deletion, types, expiry, listing (KEYS, SCAN, RANDOMKEY),
+//! RENAME and flushing.
+//!
+//! SCAN's cursor is a position in a fixed order of keys (a hash of each key), so a key present
+//! for the whole scan is returned at least once however the keyspace changes between calls, as
+//! Redis guarantees, without keeping any state per scan on the server.
+
+use super::{Command, CommandError, Ctx, Reply, bool_reply};
+use crate::db::{Value, duration_millis, now_millis, timestamp_millis};
+use crate::frame::Frame;
+use crate::parse::Parse;
+use bytes::Bytes;
+use lethe::ExpireCondition;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+fn rest(args: &mut Parse) -> Vec<Bytes> {
+    std::iter::from_fn(|| args.try_next()).collect()
+}
+
+#[derive(Debug)]
+pub struct Del(Vec<Bytes>);
+
+impl Command for Del {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(Del(rest(args)))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let removed = self.0.iter().filter(|k| cx.db.remove(k)).count();
+        Ok(Frame::Integer(removed as i64))
+    }
+}
+
+#[derive(Debug)]
+pub struct Exists(Vec<Bytes>);
+
+impl Command for Exists {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(Exists(rest(args)))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        // Repeated keys count each time, as in Redis.
+        let n = self
+            .0
+            .iter()
+            .filter(|k| cx.db.cache().contains(&k[..]))
+            .count();
+        Ok(Frame::Integer(n as i64))
+    }
+}
+
+#[derive(Debug)]
+pub struct Touch(Vec<Bytes>);
+
+impl Command for Touch {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(Touch(rest(args)))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        // A read is what records the access for eviction.
+        let n = self.0.iter().filter(|k| cx.db.get(k).is_some()).count();
+        Ok(Frame::Integer(n as i64))
+    }
+}
+
+#[derive(Debug)]
+pub struct Type(Bytes);
+
+impl Command for Type {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(Type(args.next_bytes()?))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let name = cx.db.get(&self.0).map_or("none", |v| v.type_name());
+        Ok(Frame::Simple(name.into()))
+    }
+}
+
+/// The shared form of EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT.
+#[derive(Debug)]
+struct ExpireArgs {
+    key: Bytes,
+    when: Bytes,
+    cond: ExpireCondition,
+    /// XX together with LT: the engine's LT also applies to keys without a TTL, XX does not.
+    needs_ttl: bool,
+}
+
+impl ExpireArgs {
+    fn parse(args: &mut Parse) -> Result<ExpireArgs, CommandError> {
+        let key = args.next_bytes()?;
+        let when = args.next_bytes()?;
+        let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+        while let Some(opt) = args.try_next() {
+            match String::from_utf8_lossy(&opt).to_ascii_uppercase().as_str() {
+                "NX" => nx = true,
+                "XX" => xx = true,
+                "GT" => gt = true,
+                "LT" => lt = true,
+                _ => {
+                    return Err(CommandError::err(&format!(
+                        "Unsupported option {}",
+                        String::from_utf8_lossy(&opt)
+                    )));
+                }
+            }
+        }
+        if nx && (xx || gt || lt) {
+            return Err(CommandError::err(
+                "NX and XX, GT or LT options at the same time are not compatible",
+            ));
+        }
+        if gt && lt {
+            return Err(CommandError::err(
+                "GT and LT options at the same time are not compatible",
+            ));
+        }
+        let cond = match (nx, xx, gt, lt) {
+            (true, ..) => ExpireCondition::Nx,
+            (_, _, true, _) => ExpireCondition::Gt,
+            (_, _, _, true) => ExpireCondition::Lt,
+            (_, true, ..) => ExpireCondition::Xx,
+            _ => ExpireCondition::Always,
+        };
+        Ok(ExpireArgs {
+            key,
+            when,
+            cond,
+            needs_ttl: xx && lt,
+        })
+    }
+
+    /// Applies the expiry; `seconds` scales the number, `absolute` makes it a Unix time.
+    fn apply(self, cx: &mut Ctx<'_>, cmd: &str, seconds: bool, absolute: bool) -> Reply {
+        let n = crate::parse::parse_int(&self.when).ok_or_else(CommandError::not_integer)?;
+        let ms = if seconds {
+            n.checked_mul(1000)
+                .ok_or_else(|| CommandError::invalid_expire(cmd))?
+        } else {
+            n
+        };
+        let now = now_millis();
+        let at = if absolute {
+            Some(ms)
+        } else {
+            ms.checked_add(now)
+        }
+        .ok_or_else(|| CommandError::invalid_expire(cmd))?;
+        if self.needs_ttl && cx.db.ttl(&self.key) == lethe::KeyTtl::Persistent {
+            return Ok(Frame::Integer(0));
+        }
+        let set = if absolute {
+            cx.db
+                .cache()
+                .expire_at(&self.key[..], timestamp_millis(at), self.cond)
+        } else {
+            cx.db
+                .cache()
+                .expire(&self.key[..], duration_millis(at - now), self.cond)
+        };
+        Ok(bool_reply(set))
+    }
+}
+
+macro_rules! expire_command {
+    ($ty:ident, $name:literal, $seconds:literal, $absolute:literal) => {
+        #[derive(Debug)]
+        pub struct $ty(ExpireArgs);
+
+        impl Command for $ty {
+            fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+                Ok($ty(ExpireArgs::parse(args)?))
+            }
+
+            fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+                self.0.apply(cx, $name, $seconds, $absolute)
+            }
+        }
+    };
+}
+
+expire_command!(Expire, "expire", true, false);
+expire_command!(PExpire, "pexpire", false, false);
+expire_command!(ExpireAt, "expireat", true, true);
+expire_command!(PExpireAt, "pexpireat", false, true);
+
+/// TTL, PTTL, EXPIRETIME and PEXPIRETIME: which quantity, in which unit.
+macro_rules! ttl_command {
+    ($ty:ident, |$cx:ident, $key:ident| $body:expr) => {
+        #[derive(Debug)]
+        pub struct $ty(Bytes);
+
+        impl Command for $ty {
+            fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+                Ok($ty(args.next_bytes()?))
+            }
+
+            fn apply(self, $cx: &mut Ctx<'_>) -> Reply {
+                let $key = &self.0[..];
+                Ok(Frame::Integer($body))
+            }
+        }
+    };
+}
+
+ttl_command!(Ttl, |cx, key| cx.db.ttl(key).as_redis_seconds());
+ttl_command!(PTtl, |cx, key| cx.db.ttl(key).as_redis_millis());
+ttl_command!(ExpireTime, |cx, key| match cx.db.expire_time_millis(key) {
+    ms if ms < 0 => ms,
+    // Rounded to the nearest second, as Redis does.
+    ms => (ms + 500) / 1000,
+});
+ttl_command!(PExpireTime, |cx, key| cx.db.expire_time_millis(key));
+
+#[derive(Debug)]
+pub struct Persist(Bytes);
+
+impl Command for Persist {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(Persist(args.next_bytes()?))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        Ok(bool_reply(cx.db.cache().persist(&self.0[..])))
+    }
+}
+
+#[derive(Debug)]
+pub struct Keys(Bytes);
+
+impl Command for Keys {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(Keys(args.next_bytes()?))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let mut keys = cx.db.cache().keys_matching(&self.0);
+        // Redis's order is its hash table's; sorted is as valid and easier to read.
+        keys.sort_unstable();
+        Ok(Frame::Array(keys.into_iter().map(Frame::Bulk).collect()))
+    }
+}
+
+/// A key's place in SCAN order: a stable 63-bit hash, shifted so that no key sits at 0 (the
+/// cursor that starts and ends a scan).
+fn scan_position(key: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    key.hash(&mut h);
+    (h.finish() >> 1) + 1
+}
+
+/// A cursor as Redis reads it (`strtoul` over the whole argument, no leading space): an
+/// optional sign and digits, a negative number wrapping around as in C, and the empty string
+/// meaning 0 (`strtoul` converts nothing and stops at the end).
+fn parse_cursor(raw: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(raw).ok()?;
+    if text.is_empty() {
+        return Some(0);
+    }
+    let (negative, digits) = match text.as_bytes()[0] {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(if negative { n.wrapping_neg() } else { n })
+}
+
+#[derive(Debug)]
+pub struct Scan {
+    cursor: u64,
+    pattern: Option<Bytes>,
+    count: usize,
+    type_name: Option<String>,
+}
+
+impl Command for Scan {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        let raw = args.next_bytes()?;
+        let cursor = parse_cursor(&raw).ok_or_else(|| CommandError::err("invalid cursor"))?;
+        let mut scan = Scan {
+            cursor,
+            pattern: None,
+            count: 10,
+            type_name: None,
+        };
+        while let Some(opt) = args.try_next() {
+            let keyword = String::from_utf8_lossy(&opt).to_ascii_uppercase();
+            if args.remaining() == 0 {
+                return Err(CommandError::syntax());
+            }
+            match keyword.as_str() {
+                "COUNT" => {
+                    let n = args.next_int()?;
+                    if n < 1 {
+                        return Err(CommandError::syntax());
+                    }
+                    scan.count = usize::try_from(n).unwrap_or(usize::MAX);
+                }
+                "MATCH" => scan.pattern = Some(args.next_bytes()?),
+                "TYPE" => {
+                    scan.type_name =
+                        Some(String::from_utf8_lossy(&args.next_bytes()?).into_owned());
+                }
+                _ => return Err(CommandError::syntax()),
+            }
+        }
+        Ok(scan)
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let cache = cx.db.cache();
+        let keys = match &self.pattern {
+            Some(p) => cache.keys_matching(p),
+            None => cache.keys_matching(b"*"),
+        };
+        let mut ahead: Vec<(u64, Bytes)> = keys
+            .into_iter()
+            .map(|k| (scan_position(&k), k))
+            .filter(|(pos, _)| *pos >= self.cursor)
+            .collect();
+        ahead.sort_unstable();
+        let next = ahead.get(self.count).map_or(0, |(pos, _)| *pos);
+        let page = ahead.into_iter().take(self.count).filter(|(_, k)| {
+            self.type_name.as_deref().is_none_or(|t| {
+                cx.db
+                    .get(k)
+                    .is_some_and(|v| v.type_name().eq_ignore_ascii_case(t))
+            })
+        });
+        Ok(Frame::Array(vec![
+            Frame::bulk(next.to_string()),
+            Frame::Array(page.map(|(_, k)| Frame::Bulk(k)).collect()),
+        ]))
+    }
+}
+
+#[derive(Debug)]
+pub struct RandomKey;
+
+impl Command for RandomKey {
+    fn parse_frames(_: &mut Parse) -> Result<Self, CommandError> {
+        Ok(RandomKey)
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let keys = cx.db.cache().keys_matching(b"*");
+        if keys.is_empty() {
+            return Ok(Frame::Null);
+        }
+        Ok(Frame::Bulk(keys[fastrand::usize(..keys.len())].clone()))
+    }
+}
+
+#[derive(Debug)]
+pub struct Rename(Bytes, Bytes);
+
+impl Command for Rename {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(Rename(args.next_bytes()?, args.next_bytes()?))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let Rename(from, to) = self;
+        let cache = cx.db.cache();
+        let Some(found) = cache.get_with_metadata(&from[..]) else {
+            return Err(CommandError::err("no such key"));
+        };
+        if from == to {
+            return Ok(Frame::ok());
+        }
+        // The TTL moves with the value.
+        let value: Value = found.value;
+        cx.db.set(to.clone(), value, &lethe::InsertOptions::new())?;
+        if let Some(at) = found.metadata.expires_at {
+            cache.expire_at(&to[..], at, ExpireCondition::Always);
+        }
+        cache.remove(&from[..]);
+        Ok(Frame::ok())
+    }
+}
+
+#[derive(Debug)]
+pub struct DbSize;
+
+impl Command for DbSize {
+    fn parse_frames(_: &mut Parse) -> Result<Self, CommandError> {
+        Ok(DbSize)
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        // The engine counts expired entries until reclaimed; Redis's count excludes them.
+        cx.db.cache().run_pending_tasks();
+        Ok(Frame::Integer(cx.db.cache().len() as i64))
+    }
+}
+
+/// FLUSHDB and FLUSHALL (one keyspace, so the same); ASYNC and SYNC are accepted.
+#[derive(Debug)]
+pub struct Flush;
+
+impl Command for Flush {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        match args.try_next() {
+            None => Ok(Flush),
+            Some(mode) if args.remaining() == 0 => {
+                match String::from_utf8_lossy(&mode).to_ascii_uppercase().as_str() {
+                    "ASYNC" | "SYNC" => Ok(Flush),
+                    _ => Err(CommandError::syntax()),
+                }
+            }
+            Some(_) => Err(CommandError::syntax()),
+        }
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        cx.db.cache().clear();
+        Ok(Frame::ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_cursor, scan_position};
+
+    #[test]
+    fn cursors_parse_like_strtoul() {
+        assert_eq!(parse_cursor(b"0"), Some(0));
+        assert_eq!(parse_cursor(b""), Some(0));
+        assert_eq!(parse_cursor(b"+7"), Some(7));
+        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
+        for bad in [&b" 1"[..], b"1 ", b"-", b"0x1", b"18446744073709551616"] {
+            assert_eq!(parse_cursor(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn scan_positions_are_stable_and_never_zero() {
+        assert_eq!(scan_position(b"a"), scan_position(b"a"));
+        assert!((0..1000).all(|i| scan_position(format!("k{i}").as_bytes()) != 0));
+    }
+}

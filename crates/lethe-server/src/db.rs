@@ -1,0 +1,209 @@
+//! The keyspace: Redis values stored in a Lethe [`Cache`], with Redis's type checks.
+//!
+//! Keys are kept in the engine's ordered index (`index_keys`), so `KEYS` and `SCAN MATCH` with a
+//! literal prefix visit only the matching range. Entries are weighed by their bytes, so the
+//! capacity is a memory budget; eviction is the engine's (W-TinyLFU), not Redis's LRU.
+//!
+//! The engine is safe for concurrent use, but a Redis command that reads a value and writes a new
+//! one (INCR, APPEND, HSET, RENAME, ...) must not interleave with another write, or a concurrent
+//! SET or DEL could be lost or undone. Every writing command therefore runs under
+//! [`Db::write_lock`] (taken by the dispatcher); reads do not take it and see each write whole,
+//! since the engine replaces values atomically.
+
+use crate::cmd::{CommandError, ErrorKind};
+use bytes::Bytes;
+use indexmap::IndexMap;
+use lethe::{Cache, InsertOptions, KeyTtl, Timestamp};
+use parking_lot::{Mutex, MutexGuard};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Bookkeeping charged per hash field on top of its bytes, so many tiny fields still count.
+const FIELD_OVERHEAD: usize = 16;
+/// Bookkeeping charged per entry on top of its bytes.
+const ENTRY_OVERHEAD: usize = 96;
+
+/// A hash's fields in insertion order, which is the order Redis replies in for small hashes.
+pub type HashFields = IndexMap<Bytes, Bytes>;
+
+/// A stored value.
+#[derive(Clone, Debug)]
+pub enum Value {
+    /// A string (also integers and floats, as in Redis).
+    Str(Bytes),
+    /// A hash, shared so reads clone a pointer.
+    Hash(Arc<HashFields>),
+}
+
+impl Value {
+    /// The name `TYPE` replies with.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+        }
+    }
+
+    fn byte_size(&self) -> usize {
+        match self {
+            Value::Str(b) => b.len(),
+            Value::Hash(h) => h
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + FIELD_OVERHEAD)
+                .sum(),
+        }
+    }
+}
+
+/// The keyspace shared by every connection.
+#[derive(Debug)]
+pub struct Db {
+    cache: Cache<Bytes, Value>,
+    write_lock: Mutex<()>,
+}
+
+impl Db {
+    /// A keyspace holding at most about `capacity_bytes` of keys and values.
+    pub fn new(capacity_bytes: u64) -> Db {
+        let cache = Cache::builder()
+            .max_weight(capacity_bytes)
+            .weigher(|k: &Bytes, v: &Value| weight(k, v))
+            .index_keys()
+            .build();
+        Db {
+            cache,
+            write_lock: Mutex::new(()),
+        }
+    }
+
+    /// The engine underneath.
+    pub fn cache(&self) -> &Cache<Bytes, Value> {
+        &self.cache
+    }
+
+    /// Serializes writing commands; held across a command's reads and writes. Not reentrant.
+    pub fn write_lock(&self) -> MutexGuard<'_, ()> {
+        self.write_lock.lock()
+    }
+
+    /// The live value of `key`.
+    pub fn get(&self, key: &[u8]) -> Option<Value> {
+        self.cache.get(key)
+    }
+
+    /// Stores `value` with `options`; false if a write condition refused it.
+    pub fn set(
+        &self,
+        key: Bytes,
+        value: Value,
+        options: &InsertOptions<Bytes>,
+    ) -> Result<bool, CommandError> {
+        self.check_fits(&key, &value)?;
+        Ok(self.cache.try_insert(key, value, options).is_ok())
+    }
+
+    /// Replaces the value of `key`, keeping its TTL (what APPEND, INCR, HSET... do).
+    pub fn replace(&self, key: Bytes, value: Value) -> Result<(), CommandError> {
+        self.check_fits(&key, &value)?;
+        self.cache
+            .insert_with_options(key, value, &InsertOptions::new().keep_ttl());
+        Ok(())
+    }
+
+    /// The engine drops an entry heavier than one shard's share of the capacity (reporting it
+    /// as evicted); refusing it up front lets the client know, with Redis's out-of-memory error.
+    fn check_fits(&self, key: &Bytes, value: &Value) -> Result<(), CommandError> {
+        if weight(key, value) as u64 > self.cache.max_entry_weight() {
+            return Err(CommandError::new(
+                ErrorKind::OutOfMemory,
+                "OOM command not allowed when used memory > 'maxmemory'.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Removes `key`; true if it was live.
+    pub fn remove(&self, key: &[u8]) -> bool {
+        self.cache.remove(key).is_some()
+    }
+
+    /// The remaining TTL of `key`.
+    pub fn ttl(&self, key: &[u8]) -> KeyTtl {
+        self.cache.ttl(key)
+    }
+
+    /// The absolute expiry of `key` in Unix milliseconds: -2 missing, -1 no TTL.
+    pub fn expire_time_millis(&self, key: &[u8]) -> i64 {
+        match self.cache.get_with_metadata(key) {
+            None => -2,
+            Some(found) => match found.metadata.expires_at {
+                None => -1,
+                Some(at) => i64::try_from(at.as_nanos() / 1_000_000).unwrap_or(i64::MAX),
+            },
+        }
+    }
+}
+
+/// An entry's weight: its bytes plus bookkeeping.
+fn weight(key: &Bytes, value: &Value) -> u32 {
+    u32::try_from(key.len() + value.byte_size() + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
+}
+
+/// Wall-clock time now, in Unix milliseconds.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A Unix time in milliseconds as an engine timestamp (times before the epoch clamp to it).
+pub fn timestamp_millis(ms: i64) -> Timestamp {
+    Timestamp(u64::try_from(ms).unwrap_or(0).saturating_mul(1_000_000))
+}
+
+/// Milliseconds as a duration (negative clamps to zero).
+pub fn duration_millis(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_too_big_for_a_shard_are_refused_not_silently_dropped() {
+        let db = Db::new(64 * 1024);
+        let big = Value::Str(Bytes::from(vec![b'x'; 128 * 1024]));
+        let err = db
+            .set(Bytes::from_static(b"k"), big, &InsertOptions::new())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::OutOfMemory);
+        assert!(db.get(b"k").is_none());
+        let small = Value::Str(Bytes::from_static(b"v"));
+        assert_eq!(
+            db.set(Bytes::from_static(b"k"), small, &InsertOptions::new()),
+            Ok(true)
+        );
+        assert!(db.get(b"k").is_some());
+    }
+
+    #[test]
+    fn expire_time_reports_missing_persistent_and_deadline() {
+        let db = Db::new(1 << 20);
+        assert_eq!(db.expire_time_millis(b"k"), -2);
+        db.set(
+            Bytes::from_static(b"k"),
+            Value::Str(Bytes::new()),
+            &InsertOptions::new(),
+        )
+        .unwrap();
+        assert_eq!(db.expire_time_millis(b"k"), -1);
+        let at = now_millis() + 60_000;
+        db.cache().expire_at(
+            &b"k"[..],
+            timestamp_millis(at),
+            lethe::ExpireCondition::Always,
+        );
+        assert!((db.expire_time_millis(b"k") - at).abs() <= 1);
+    }
+}

@@ -1,0 +1,17 @@
+//! Lethe over the Redis protocol: a server speaking RESP2 and RESP3 with Redis 7's replies and
+//! error texts, storing its keyspace in the Lethe engine.
+//!
+//! The shape follows a classic Tokio server: [`frame`] (the wire format), [`connection`]
+//! (buffered I/O per client), [`parse`] (argument cursor), [`cmd`] (one module per command
+//! family), [`db`] (the keyspace over the engine) and [`server`] (accept loop and shutdown).
+//! The `lethe` binary wraps it with configuration and signals.
+
+pub mod cmd;
+pub mod config;
+pub mod connection;
+pub mod db;
+pub mod frame;
+pub mod parse;
+pub mod server;
+
+pub use server::{run, run_with};

@@ -1,0 +1,116 @@
+//! The accept loop: one task per connection, and graceful shutdown.
+//!
+//! On shutdown the listener stops accepting, each connection finishes the command it is running
+//! (a command is never interrupted between its read and its reply), sends what it has buffered
+//! and closes; `run` returns once every connection has.
+
+use crate::cmd::{Ctx, Session, dispatch};
+use crate::connection::{Connection, Request};
+use crate::db::Db;
+use crate::frame::Frame;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+/// Default keyspace budget when the caller gives none: 1 GiB of keys and values.
+pub const DEFAULT_CAPACITY_BYTES: u64 = 1 << 30;
+
+/// Serves clients on `listener` with a fresh keyspace of the default capacity until `shutdown`
+/// completes.
+pub async fn run(listener: TcpListener, shutdown: impl Future) {
+    run_with(
+        listener,
+        Arc::new(Db::new(DEFAULT_CAPACITY_BYTES)),
+        shutdown,
+    )
+    .await;
+}
+
+/// [`run`] over a given keyspace.
+pub async fn run_with(listener: TcpListener, db: Arc<Db>, shutdown: impl Future) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut next_id: u64 = 0;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    next_id += 1;
+                    debug!(%peer, id = next_id, "client connected");
+                    let (db, stop) = (db.clone(), stop_rx.clone());
+                    connections.spawn(serve_client(socket, db, stop, next_id));
+                }
+                // Out of file descriptors and the like: the listener itself is fine, so keep
+                // going after a pause rather than spinning.
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            // Reap finished connections so the set does not grow with every client ever seen.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    info!(
+        connections = connections.len(),
+        "shutting down: waiting for open connections"
+    );
+    let _ = stop_tx.send(true);
+    while connections.join_next().await.is_some() {}
+}
+
+async fn serve_client(socket: TcpStream, db: Arc<Db>, stop: watch::Receiver<bool>, id: u64) {
+    if let Err(e) = client_loop(socket, &db, stop, id).await {
+        debug!(id, error = %e, "client connection ended with an error");
+    }
+}
+
+async fn client_loop(
+    socket: TcpStream,
+    db: &Db,
+    mut stop: watch::Receiver<bool>,
+    id: u64,
+) -> io::Result<()> {
+    let _ = socket.set_nodelay(true);
+    let mut conn = Connection::new(socket);
+    let mut session = Session::new(id);
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let request = tokio::select! {
+            r = conn.read_request() => r?,
+            _ = stop.changed() => break,
+        };
+        match request {
+            Request::Command(args) => {
+                let reply = dispatch(
+                    args,
+                    &mut Ctx {
+                        db,
+                        session: &mut session,
+                    },
+                );
+                conn.write_frame(&reply, session.protocol).await?;
+                if session.quit {
+                    break;
+                }
+            }
+            Request::Closed => break,
+            Request::ProtocolError(text) => {
+                debug!(id, %text, "closing client after a protocol error");
+                conn.write_frame(&Frame::error(format!("ERR {text}")), session.protocol)
+                    .await?;
+                break;
+            }
+        }
+    }
+    conn.flush().await
+}

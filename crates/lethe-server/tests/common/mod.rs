@@ -1,0 +1,213 @@
+//! Test support: Lethe in-process on an ephemeral port, a real `redis-server` for differential
+//! tests, and a blocking client that sends raw RESP and reads one raw reply at a time.
+
+#![allow(dead_code)] // each test binary uses part of this module
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Lethe running in-process; shut down (gracefully) and joined on drop.
+pub struct Lethe {
+    pub port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Lethe {
+    pub fn start() -> Lethe {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                lethe_server::run(listener, async {
+                    let _ = stopped.await;
+                })
+                .await;
+            });
+        });
+        Lethe {
+            port,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(self.port)
+    }
+
+    /// Triggers shutdown and waits for `run` to return.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Lethe {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+/// A real Redis on a free port, killed on drop (also when the test panics).
+pub struct Redis {
+    pub port: u16,
+    child: Child,
+}
+
+impl Redis {
+    /// Starts `/usr/bin/redis-server`, or returns `None` when it is not installed.
+    pub fn start() -> Option<Redis> {
+        let bin = "/usr/bin/redis-server";
+        if !std::path::Path::new(bin).exists() {
+            return None;
+        }
+        let port = loop {
+            let p = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            if p != 6379 {
+                break p;
+            }
+        };
+        let child = Command::new(bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let redis = Redis { port, child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+                let mut c = Client::from_stream(s);
+                if c.raw(&["PING"]) == b"+PONG\r\n" {
+                    return Some(redis);
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer PING"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking RESP client that returns raw reply bytes.
+pub struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Client {
+    pub fn connect(port: u16) -> Client {
+        Client::from_stream(TcpStream::connect(("127.0.0.1", port)).unwrap())
+    }
+
+    fn from_stream(s: TcpStream) -> Client {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        Client {
+            writer: s.try_clone().unwrap(),
+            reader: BufReader::new(s),
+        }
+    }
+
+    /// Sends bytes as they are.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).unwrap();
+    }
+
+    /// Sends a command as a multibulk request and returns its raw reply.
+    pub fn raw(&mut self, args: &[&str]) -> Vec<u8> {
+        self.send(&encode(args));
+        self.read_reply()
+    }
+
+    /// Like [`Self::raw`], as a string for readable assertions.
+    pub fn cmd(&mut self, args: &[&str]) -> String {
+        String::from_utf8_lossy(&self.raw(args)).into_owned()
+    }
+
+    /// Reads exactly one reply (nested aggregates included).
+    pub fn read_reply(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.read_one(&mut out);
+        out
+    }
+
+    /// True when the server closed the connection (reads end of stream).
+    pub fn is_closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.reader.read(&mut b), Ok(0) | Err(_))
+    }
+
+    fn read_one(&mut self, out: &mut Vec<u8>) {
+        let start = out.len();
+        let n = self.reader.read_until(b'\n', out).unwrap();
+        assert!(n > 0, "connection closed while reading a reply");
+        let line = String::from_utf8_lossy(&out[start + 1..out.len() - 2]).into_owned();
+        match out[start] {
+            b'$' | b'=' | b'!' => {
+                let len: i64 = line.parse().unwrap();
+                if len >= 0 {
+                    let mut body = vec![0; len as usize + 2];
+                    self.reader.read_exact(&mut body).unwrap();
+                    out.extend_from_slice(&body);
+                }
+            }
+            b'*' | b'~' | b'>' | b'%' => {
+                let len: i64 = line.parse().unwrap();
+                let items = if out[start] == b'%' { len * 2 } else { len };
+                for _ in 0..items.max(0) {
+                    self.read_one(out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A command as a RESP multibulk request.
+pub fn encode(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}

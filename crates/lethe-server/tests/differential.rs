@@ -1,0 +1,551 @@
+//! Differential tests: the same command scripts against a real Redis 7 and against Lethe, with
+//! the raw replies compared byte for byte. Replies that depend on timing are written so both
+//! servers must give the same answer (whole-second TTLs far from a rounding edge, absolute
+//! expiry times), and orders that Redis leaves unspecified are avoided (one key per KEYS/SCAN).
+
+mod common;
+
+use common::{Client, Lethe, Redis};
+
+/// Runs `script` on both servers from an empty keyspace; panics on the first differing reply.
+fn compare(script: &[&[&str]]) {
+    let Some(redis) = Redis::start() else {
+        eprintln!("redis-server not installed; skipping the differential test");
+        return;
+    };
+    let lethe = Lethe::start();
+    let mut r = redis.client();
+    let mut l = lethe.client();
+    assert_eq!(r.raw(&["FLUSHALL"]), l.raw(&["FLUSHALL"]));
+    run_both(&mut r, &mut l, script);
+}
+
+fn run_both(r: &mut Client, l: &mut Client, script: &[&[&str]]) {
+    for (i, cmd) in script.iter().enumerate() {
+        let want = r.raw(cmd);
+        let got = l.raw(cmd);
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want),
+            "command #{i} {cmd:?}: Lethe's reply differs from Redis's"
+        );
+    }
+}
+
+#[test]
+fn connection_commands_match() {
+    let long = "x".repeat(200);
+    let medium = "y".repeat(100);
+    compare(&[
+        &["nosuch", &long, "more"],
+        &["nosuch", &medium, &medium, "z"],
+        &[&long],
+        &["PING"],
+        &["PING", "hello"],
+        &["PING", "a", "b"],
+        &["ping"],
+        &["ECHO", "x y"],
+        &["ECHO"],
+        &["SELECT", "0"],
+        &["SELECT", "x"],
+        &["SELECT", "-1"],
+        &["HELLO", "4"],
+        &["HELLO", "x"],
+        &["HELLO", "1"],
+        &["HELLO", "3", "AUTH", "x"],
+        &["HELLO", "3", "FOO"],
+        &["HELLO", "2", "SETNAME"],
+        &["RESET"],
+        &["TIME", "x"],
+        &["NOSUCHCOMMAND"],
+        &["nosuch", "a", "b c"],
+        &["GET"],
+        &["GET", "a", "b"],
+        &["QUIT", "x", "y"],
+    ]);
+}
+
+#[test]
+fn string_commands_match() {
+    compare(&[
+        &["GET", "s"],
+        &["SET", "s", "v"],
+        &["GET", "s"],
+        &["SET", "s", "w", "NX"],
+        &["SET", "s", "w", "XX"],
+        &["SET", "t", "w", "XX"],
+        &["SET", "s", "x", "GET"],
+        &["SET", "new", "x", "GET"],
+        &["SET", "s", "y", "NX", "GET"],
+        &["SET", "s", "v", "NX", "XX"],
+        &["SET", "s", "v", "EX", "10", "PX", "100"],
+        &["SET", "s", "v", "KEEPTTL", "EX", "5"],
+        &["SET", "s", "v", "EX", "5", "KEEPTTL"],
+        &["SET", "s", "v", "EX"],
+        &["SET", "s", "v", "EX", "abc"],
+        &["SET", "s", "v", "EX", "abc", "NX", "XX"],
+        &["SET", "s", "v", "EX", "0"],
+        &["SET", "s", "v", "PX", "-5"],
+        &["SET", "s", "v", "EX", "9223372036854775807"],
+        &["SET", "s", "v", "bogus"],
+        &["SET", "s", "v", "NX", "NX"],
+        &["SET", "e", "v", "EX", "100"],
+        &["TTL", "e"],
+        &["SET", "e", "v2", "KEEPTTL"],
+        &["TTL", "e"],
+        &["SET", "e", "v3"],
+        &["TTL", "e"],
+        &["SET", "gone", "v", "EXAT", "1000"],
+        &["GET", "gone"],
+        &["SET", "gone", "v", "PXAT", "1"],
+        &["EXISTS", "gone"],
+        &["SET", "far", "v", "EXAT", "4102444800"],
+        &["EXPIRETIME", "far"],
+        &["PEXPIRETIME", "far"],
+        &["SETNX", "s", "z"],
+        &["SETNX", "n1", "z"],
+        &["SETEX", "se", "100", "v"],
+        &["TTL", "se"],
+        &["SETEX", "se", "0", "v"],
+        &["SETEX", "se", "x", "v"],
+        &["PSETEX", "pse", "-5", "v"],
+        &["PSETEX", "pse", "100000", "v"],
+        &["TTL", "pse"],
+        &["GETSET", "s", "g"],
+        &["GETSET", "nokey", "g"],
+        &["GETDEL", "s"],
+        &["GETDEL", "s"],
+        &["MSET", "a", "1", "b", "2"],
+        &["MSET", "a"],
+        &["MSET", "a", "1", "b"],
+        &["MGET", "a", "b", "nokey"],
+        &["MSETNX", "a", "1", "zz", "2"],
+        &["MSETNX", "y1", "1", "y2", "2"],
+        &["MSETNX", "a"],
+        &["MGET", "y1", "y2"],
+        &["APPEND", "ap", "hello"],
+        &["APPEND", "ap", " world"],
+        &["STRLEN", "ap"],
+        &["STRLEN", "nokey"],
+        &["GETRANGE", "ap", "0", "4"],
+        &["GETRANGE", "ap", "-5", "-1"],
+        &["GETRANGE", "ap", "-1", "-5"],
+        &["GETRANGE", "ap", "5", "1"],
+        &["GETRANGE", "ap", "0", "1000"],
+        &["GETRANGE", "ap", "-1000", "2"],
+        &["GETRANGE", "nokey", "0", "-1"],
+        &["GETRANGE", "ap", "a", "b"],
+        &["SETRANGE", "ap", "6", "WORLD"],
+        &["GET", "ap"],
+        &["SETRANGE", "sr", "3", "abc"],
+        &["GET", "sr"],
+        &["SETRANGE", "sr2", "3", ""],
+        &["EXISTS", "sr2"],
+        &["SETRANGE", "ap", "0", ""],
+        &["SETRANGE", "ap", "-1", "x"],
+        &["SETRANGE", "ap", "536870912", "x"],
+        &["INCR", "c"],
+        &["INCRBY", "c", "41"],
+        &["DECR", "c"],
+        &["DECRBY", "c", "10"],
+        &["DECRBY", "c", "-9223372036854775808"],
+        &["INCRBY", "c", "x"],
+        &["INCR", "ap"],
+        &["SET", "big", "9223372036854775807"],
+        &["INCR", "big"],
+        &["SET", "lead", "01"],
+        &["INCR", "lead"],
+        &["SET", "f", "10.5"],
+        &["INCRBYFLOAT", "f", "0.25"],
+        &["INCRBYFLOAT", "f", "-5"],
+        &["INCRBYFLOAT", "f", "1e3"],
+        &["INCRBYFLOAT", "nf", "3"],
+        &["INCRBYFLOAT", "fz", "0.1"],
+        &["INCRBYFLOAT", "fz", "0.2"],
+        &["INCRBYFLOAT", "f", "abc"],
+        &["INCRBYFLOAT", "f", "inf"],
+        &["INCRBYFLOAT", "ap", "1"],
+        &["SET", "ex", "v"],
+        &["GETEX", "ex"],
+        &["GETEX", "ex", "EX", "100"],
+        &["TTL", "ex"],
+        &["GETEX", "ex", "PERSIST"],
+        &["TTL", "ex"],
+        &["GETEX", "ex", "EX", "1", "PERSIST"],
+        &["GETEX", "ex", "PERSIST", "EX", "1"],
+        &["GETEX", "ex", "foo"],
+        &["GETEX", "ex", "EX", "0"],
+        &["GETEX", "ex", "EX", "x"],
+        &["GETEX", "nokey", "EX", "10"],
+        &["GETEX", "ex", "PXAT", "1"],
+        &["EXISTS", "ex"],
+        &["HSET", "h", "f", "v"],
+        &["GET", "h"],
+        &["SET", "h", "x", "GET"],
+        &["GETSET", "h", "x"],
+        &["APPEND", "h", "x"],
+        &["INCR", "h"],
+        &["STRLEN", "h"],
+        &["MGET", "h", "a"],
+        &["GETDEL", "h"],
+        &["SET", "h", "now-a-string"],
+        &["GET", "h"],
+    ]);
+}
+
+#[test]
+fn key_commands_match() {
+    compare(&[
+        &["SET", "k", "v"],
+        &["HSET", "hk", "f", "v"],
+        &["EXISTS", "k", "k", "nokey", "hk"],
+        &["TYPE", "k"],
+        &["TYPE", "hk"],
+        &["TYPE", "nokey"],
+        &["TOUCH", "k", "nokey", "hk"],
+        &["TTL", "k"],
+        &["PTTL", "k"],
+        &["TTL", "nokey"],
+        &["PTTL", "nokey"],
+        &["EXPIRETIME", "k"],
+        &["EXPIRETIME", "nokey"],
+        &["PEXPIRETIME", "nokey"],
+        &["EXPIRE", "k", "100"],
+        &["TTL", "k"],
+        &["EXPIRE", "k", "200", "NX"],
+        &["EXPIRE", "k", "200", "GT"],
+        &["TTL", "k"],
+        &["EXPIRE", "k", "50", "GT"],
+        &["EXPIRE", "k", "50", "LT"],
+        &["TTL", "k"],
+        &["EXPIRE", "k", "500", "LT"],
+        &["EXPIRE", "k", "500", "XX"],
+        &["TTL", "k"],
+        &["PERSIST", "k"],
+        &["PERSIST", "k"],
+        &["TTL", "k"],
+        &["EXPIRE", "k", "10", "XX"],
+        &["EXPIRE", "k", "10", "GT"],
+        &["EXPIRE", "k", "10", "XX", "LT"],
+        &["EXPIRE", "k", "100", "LT"],
+        &["TTL", "k"],
+        &["EXPIRE", "k", "10", "NX", "XX"],
+        &["EXPIRE", "k", "10", "GT", "LT"],
+        &["EXPIRE", "k", "10", "foo"],
+        &["EXPIRE", "k", "x"],
+        &["EXPIRE", "k", "x", "foo"],
+        &["EXPIRE", "k", "9223372036854775807"],
+        &["EXPIRE", "nokey", "10"],
+        &["PEXPIRE", "k", "100000"],
+        &["TTL", "k"],
+        &["EXPIREAT", "k", "4102444800"],
+        &["EXPIRETIME", "k"],
+        &["PEXPIRETIME", "k"],
+        &["PEXPIREAT", "k", "4102444800123"],
+        &["PEXPIRETIME", "k"],
+        &["EXPIRETIME", "k"],
+        &["EXPIREAT", "k", "x"],
+        &["EXPIRE", "k", "-1"],
+        &["EXISTS", "k"],
+        &["SET", "k", "v"],
+        &["EXPIREAT", "k", "1"],
+        &["GET", "k"],
+        &["SET", "k", "v"],
+        &["PEXPIRE", "k", "0"],
+        &["TYPE", "k"],
+        &["SET", "k", "v", "EX", "100"],
+        &["RENAME", "k", "k2"],
+        &["GET", "k"],
+        &["GET", "k2"],
+        &["TTL", "k2"],
+        &["RENAME", "k2", "k2"],
+        &["RENAME", "nokey", "x"],
+        &["RENAME", "hk", "hk2"],
+        &["HGET", "hk2", "f"],
+        &["SET", "dst", "old", "EX", "100"],
+        &["SET", "src", "new"],
+        &["RENAME", "src", "dst"],
+        &["TTL", "dst"],
+        &["GET", "dst"],
+        &["DBSIZE"],
+        &["KEYS", "d*"],
+        &["KEYS", "nomatch*"],
+        &["KEYS", "h?2"],
+        &["SCAN", "0", "MATCH", "dst"],
+        &["SCAN", "0", "MATCH", "hk*", "TYPE", "hash"],
+        &["SCAN", "0", "MATCH", "hk*", "TYPE", "string"],
+        &["SCAN", "x"],
+        &["SCAN", "0", "COUNT", "0"],
+        &["SCAN", "0", "COUNT", "x"],
+        &["SCAN", "0", "MATCH"],
+        &["SCAN", "0", "FOO", "bar"],
+        &["DEL", "dst", "nokey", "hk2"],
+        &["UNLINK", "k2", "k2"],
+        &["DBSIZE"],
+        &["RANDOMKEY"],
+        &["SET", "only", "1"],
+        &["RANDOMKEY"],
+        &["FLUSHDB", "FOO"],
+        &["FLUSHDB", "ASYNC", "SYNC"],
+        &["FLUSHDB", "SYNC"],
+        &["DBSIZE"],
+        &["SET", "a", "1"],
+        &["FLUSHALL"],
+        &["EXISTS", "a"],
+        &["DEL"],
+        &["EXISTS"],
+        &["KEYS"],
+    ]);
+}
+
+#[test]
+fn numeric_edges_match() {
+    compare(&[
+        &["SET", "k", "v", "PX", "9223372036854775807"],
+        &["SET", "k", "v", "EX", "9223372036854775"],
+        &["SET", "k", "v", "EXAT", "9223372036854775807"],
+        &["SET", "k", "v", "PXAT", "-1"],
+        &["SET", "k", "v", "EX", "+1"],
+        &["SET", "k", "v", "EX", " 1"],
+        &["SET", "k", "v", "EX", "01"],
+        &["SET", "k", "v"],
+        &["PEXPIRE", "k", "9223372036854775807"],
+        &["PEXPIRE", "k", "-9223372036854775808"],
+        &["EXISTS", "k"],
+        &["SET", "k", "v"],
+        &["EXPIRE", "k", "-9223372036854775808"],
+        &["EXPIREAT", "k", "-1"],
+        &["EXISTS", "k"],
+        &["SET", "k", "v"],
+        &["GETEX", "k", "EXAT", "9223372036854775807"],
+        &["GETEX", "k", "PX", "9223372036854775807"],
+        &["GETEX", "k", "EX"],
+        &["INCRBY", "n", "9223372036854775808"],
+        &["INCRBY", "n", "-9223372036854775808"],
+        &["DECR", "n"],
+        &["SET", "n", "-0"],
+        &["INCR", "n"],
+        &["SET", "n", " 1"],
+        &["INCR", "n"],
+        &["SET", "n", "1.5"],
+        &["INCR", "n"],
+        &["INCRBYFLOAT", "n", "1.5"],
+        &["INCRBYFLOAT", "n", " 1"],
+        &["INCRBYFLOAT", "n", ""],
+        &["SET", "n", ""],
+        &["INCR", "n"],
+        &["INCRBYFLOAT", "n", "1"],
+        &["SETRANGE", "r", "9223372036854775807", "x"],
+        &["SETRANGE", "r", "x", "y"],
+        &[
+            "GETRANGE",
+            "r",
+            "-9223372036854775808",
+            "9223372036854775807",
+        ],
+        &["SET", "r", "hello"],
+        &[
+            "GETRANGE",
+            "r",
+            "-9223372036854775808",
+            "9223372036854775807",
+        ],
+        &[
+            "GETRANGE",
+            "r",
+            "9223372036854775807",
+            "-9223372036854775808",
+        ],
+        &["HINCRBY", "h", "f", "9223372036854775807"],
+        &["HINCRBY", "h", "f", "1"],
+        &["HINCRBY", "h", "g", "-9223372036854775808"],
+        &["HINCRBY", "h", "g", "-1"],
+        &["SCAN", "18446744073709551616"],
+        &["SCAN", "-1", "MATCH", "nomatch"],
+        &["SCAN", "+0", "MATCH", "r"],
+        &["SCAN", " 0", "MATCH", "r"],
+        &["SCAN", "0x"],
+        &["SCAN", "", "MATCH", "r"],
+        &["SCAN", "0", "COUNT", "-1"],
+        &["HELLO", "3", "SETNAME", "has space"],
+    ]);
+}
+
+#[test]
+fn hash_commands_match() {
+    compare(&[
+        &["HSET", "h", "a", "1", "b", "2"],
+        &["HSET", "h", "a", "10", "c", "3"],
+        &["HSET", "h", "a"],
+        &["HSET", "h", "a", "1", "b"],
+        &["HMSET", "h", "d", "4"],
+        &["HMSET", "h", "d"],
+        &["HGET", "h", "a"],
+        &["HGET", "h", "nofield"],
+        &["HGET", "nokey", "a"],
+        &["HMGET", "h", "a", "nofield", "c"],
+        &["HMGET", "nokey", "a", "b"],
+        &["HGETALL", "h"],
+        &["HGETALL", "nokey"],
+        &["HKEYS", "h"],
+        &["HVALS", "h"],
+        &["HKEYS", "nokey"],
+        &["HLEN", "h"],
+        &["HLEN", "nokey"],
+        &["HEXISTS", "h", "a"],
+        &["HEXISTS", "h", "zz"],
+        &["HDEL", "h", "b", "nofield", "b"],
+        &["HGETALL", "h"],
+        &["HINCRBY", "h", "a", "5"],
+        &["HINCRBY", "h", "new", "-3"],
+        &["HINCRBY", "h", "a", "x"],
+        &["HSET", "h", "s", "abc"],
+        &["HINCRBY", "h", "s", "1"],
+        &["HSET", "h", "max", "9223372036854775807"],
+        &["HINCRBY", "h", "max", "1"],
+        &["HGETALL", "h"],
+        &["HDEL", "h", "a", "c", "d", "new", "s", "max"],
+        &["EXISTS", "h"],
+        &["HDEL", "nokey", "a"],
+        &["SET", "str", "v"],
+        &["HSET", "str", "a", "1"],
+        &["HGET", "str", "a"],
+        &["HMGET", "str", "a"],
+        &["HGETALL", "str"],
+        &["HDEL", "str", "a"],
+        &["HLEN", "str"],
+        &["HEXISTS", "str", "a"],
+        &["HKEYS", "str"],
+        &["HVALS", "str"],
+        &["HINCRBY", "str", "a", "1"],
+        &["HSET", "t", "f", "v"],
+        &["EXPIRE", "t", "100"],
+        &["HSET", "t", "g", "w"],
+        &["TTL", "t"],
+        &["HINCRBY", "t", "n", "1"],
+        &["TTL", "t"],
+    ]);
+}
+
+#[test]
+fn hello_option_errors_and_resp2_shapes_match() {
+    compare(&[
+        &["HELLO", "3", "AUTH", "default", "pw", "SETNAME", "x", "BAD"],
+        &["SET", "k", "v"],
+        &["GET", "nokey"],
+        &["MGET", "k", "nokey"],
+        &["HSET", "h", "a", "1", "b", "2"],
+        &["HGETALL", "h"],
+        &["HGETALL", "nokey"],
+        &["HMGET", "h", "a", "zz"],
+        &["SET", "k", "v", "NX"],
+        &["INCRBYFLOAT", "n", "1.5"],
+        &["GETRANGE", "k", "0", "0"],
+        &["EXISTS", "k"],
+        &["SCAN", "0", "MATCH", "k"],
+        &["HKEYS", "h"],
+    ]);
+}
+
+#[test]
+fn resp3_session_matches() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let lethe = Lethe::start();
+    let (mut r, mut l) = (redis.client(), lethe.client());
+    // HELLO's reply carries the server's own version and client id, so only its shape and
+    // the negotiated protocol are compared; everything after is compared byte for byte.
+    let hello = ["HELLO", "3", "AUTH", "default", "pw", "SETNAME", "me"];
+    let (hr, hl) = (r.cmd(&hello), l.cmd(&hello));
+    assert!(hr.starts_with("%7\r\n") && hl.starts_with("%7\r\n"), "{hl}");
+    assert!(hl.contains("$5\r\nproto\r\n:3\r\n"), "{hl}");
+    run_both(
+        &mut r,
+        &mut l,
+        &[
+            &["FLUSHALL"],
+            &["GET", "nokey"],
+            &["SET", "k", "v", "XX"],
+            &["MGET", "a", "b"],
+            &["HSET", "h", "f", "v"],
+            &["HGETALL", "h"],
+            &["HGETALL", "nokey"],
+            &["HMGET", "h", "f", "g"],
+            &["RANDOMKEY"],
+            &["GETEX", "nokey"],
+            &["SET", "k", "1"],
+            &["SET", "k", "2", "GET"],
+            &["RESET"],
+            &["GET", "nokey"],
+            &["HGETALL", "h"],
+        ],
+    );
+}
+
+#[test]
+fn inline_commands_match() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let lethe = Lethe::start();
+    let (mut r, mut l) = (redis.client(), lethe.client());
+    for line in [
+        &b"PING\r\n"[..],
+        b"ping hi\n",
+        b"SET \"a b\" 'c d'\r\n",
+        b"GET \"a b\"\r\n",
+        b"ECHO \"\\x41\\n\"\r\n",
+        b"\r\n   \r\nPING\r\n",
+        b"NOPE x\r\n",
+    ] {
+        r.send(line);
+        l.send(line);
+        assert_eq!(
+            String::from_utf8_lossy(&l.read_reply()),
+            String::from_utf8_lossy(&r.read_reply()),
+            "{}",
+            String::from_utf8_lossy(line)
+        );
+    }
+}
+
+#[test]
+fn protocol_errors_match_and_close() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let lethe = Lethe::start();
+    for bad in [
+        &b"*x\r\n"[..],
+        b"*1\r\n$x\r\n",
+        b"*1\r\n$-1\r\n",
+        b"*1\r\n:1\r\n",
+        b"*1\r\n$3\r\nGET\r\n*1\r\n+x\r\n",
+        b"ECHO \"abc\r\n",
+        b"ECHO \"a\"b\r\n",
+    ] {
+        let (mut r, mut l) = (redis.client(), lethe.client());
+        r.send(bad);
+        l.send(bad);
+        let want = r.read_reply();
+        let mut got = l.read_reply();
+        // The pipelined GET before the bad frame is answered first by both.
+        if want.starts_with(b"-ERR wrong") {
+            assert_eq!(got, want);
+            let want = r.read_reply();
+            got = l.read_reply();
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want)
+            );
+        } else {
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want)
+            );
+        }
+        assert!(r.is_closed(), "redis closes after {bad:?}");
+        assert!(l.is_closed(), "lethe closes after {bad:?}");
+    }
+}
