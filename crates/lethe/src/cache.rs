@@ -11,7 +11,7 @@ use crate::builder::{CacheBuilder, DefaultHashBuilder};
 use crate::clock::{Clock, Timestamp, duration_nanos};
 use crate::coaccess::{CoAccess, Suggestion};
 use crate::deps::DepGraph;
-use crate::entry::{Extras, InsertOptions, Lookup};
+use crate::entry::{EntryMetadata, Extras, InsertOptions, Lookup};
 use crate::expiry::{ExpireCondition, ExpiryPolicy, KeyTtl, NEVER};
 use crate::invalidate::Subscribers;
 use crate::listener::{Pending, RemovalCause, RemovalListener};
@@ -248,6 +248,31 @@ where
                 metadata,
             }
         })
+    }
+
+    /// The metadata of `key`'s entry (TTL, version, times), without the value; not counted as
+    /// an access (for `TTL`/`EXPIRETIME`-like queries that must not keep an entry alive).
+    pub fn metadata<Q>(&self, key: &Q) -> Option<EntryMetadata>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.peek(key, |shard, idx, now| {
+            shard
+                .slots
+                .meta(idx)
+                .metadata(shard.slots.get(idx), Timestamp(now))
+        })
+    }
+
+    /// The value for `key` without counting an access (no hit, no recency, no sliding-TTL
+    /// extension): for inspection and administration.
+    pub fn peek_value<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.peek(key, |shard, idx, _| shard.slots.get(idx).value.clone())
     }
 
     /// Whether `key` is present and not expired; not counted as an access.

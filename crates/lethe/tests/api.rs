@@ -715,3 +715,23 @@ fn frequently_read_keys_beat_one_hit_wonders() {
         s.hit_ratio()
     );
 }
+
+#[test]
+fn metadata_and_peek_do_not_count_as_accesses() {
+    let clock = Arc::new(ManualClock::new(Timestamp(1_000_000_000)));
+    let cache: Cache<String, String> = Cache::builder()
+        .max_capacity(100)
+        .clock(clock.clone())
+        .time_to_idle(Duration::from_secs(10))
+        .build();
+    cache.insert("k".into(), "v".into());
+    clock.advance(Duration::from_secs(6));
+    // Neither keeps the idle entry alive nor counts a hit.
+    assert!(cache.metadata("k").unwrap().remaining().unwrap() <= Duration::from_secs(4));
+    assert_eq!(cache.peek_value("k").as_deref(), Some("v"));
+    clock.advance(Duration::from_secs(6));
+    assert_eq!(cache.peek_value("k"), None);
+    assert!(cache.metadata("k").is_none());
+    let s = cache.stats();
+    assert_eq!((s.hits, s.misses), (0, 0));
+}
