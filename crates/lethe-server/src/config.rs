@@ -14,6 +14,8 @@ pub struct Config {
     pub port: u16,
     /// Keyspace budget in bytes of keys and values (plus a fixed overhead per entry).
     pub max_memory: u64,
+    /// TCP port of the HTTP admin API, on the same address; off when `None`.
+    pub http_port: Option<u16>,
 }
 
 impl Default for Config {
@@ -23,6 +25,8 @@ impl Default for Config {
             // 6379 belongs to Redis; Lethe sits next to it.
             port: 6380,
             max_memory: crate::server::DEFAULT_CAPACITY_BYTES,
+            // An admin API is opt-in: nothing listens that the operator did not ask for.
+            http_port: None,
         }
     }
 }
@@ -37,6 +41,8 @@ pub struct Overrides {
     pub port: Option<u16>,
     /// Keyspace budget in bytes.
     pub max_memory: Option<u64>,
+    /// HTTP admin API port.
+    pub http_port: Option<u16>,
 }
 
 impl Config {
@@ -50,6 +56,9 @@ impl Config {
         }
         if let Some(m) = o.max_memory {
             self.max_memory = m;
+        }
+        if let Some(p) = o.http_port {
+            self.http_port = Some(p);
         }
         self
     }
@@ -87,7 +96,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Parses a TOML configuration (`bind`, `port`, `max-memory`).
+/// Parses a TOML configuration (`bind`, `port`, `max-memory`, `http-port`).
 pub fn parse_toml(text: &str) -> Result<Overrides, ConfigError> {
     toml::from_str(text).map_err(|e| ConfigError {
         kind: ConfigErrorKind::Parse,
@@ -122,6 +131,13 @@ mod tests {
         assert_eq!(c.bind, "0.0.0.0");
         assert_eq!(c.port, 7001);
         assert_eq!(c.max_memory, Config::default().max_memory);
+        assert_eq!(c.http_port, None);
+    }
+
+    #[test]
+    fn http_port_is_read_from_the_file() {
+        let file = parse_toml("http-port = 9090\n").unwrap();
+        assert_eq!(Config::default().apply(file).http_port, Some(9090));
     }
 
     #[test]

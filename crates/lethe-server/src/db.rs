@@ -9,19 +9,31 @@
 //! SET or DEL could be lost or undone. Every writing command therefore runs under
 //! [`Db::write_lock`] (taken by the dispatcher); reads do not take it and see each write whole,
 //! since the engine replaces values atomically.
+//!
+//! Besides the keyspace, the Db owns the server-side state of the `LETHE.*` commands: the loaded
+//! invalidation rules (swapped whole by `LETHE.RULES LOAD`) and the outstanding leases. The
+//! engine's [`Lease`] cannot be rebuilt from its token, so a lease handed to a client as a token
+//! stays here until it is filled or times out.
 
 use crate::cmd::{CommandError, ErrorKind};
 use bytes::Bytes;
 use indexmap::IndexMap;
-use lethe::{Cache, InsertOptions, KeyTtl, Timestamp};
-use parking_lot::{Mutex, MutexGuard};
+use lethe::rules::RuleSet;
+use lethe::{Cache, InsertOptions, Inserted, KeyTtl, Lease, LeaseOutcome, Rejected, Timestamp};
+use parking_lot::{Mutex, MutexGuard, RwLock};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Bookkeeping charged per hash field on top of its bytes, so many tiny fields still count.
 const FIELD_OVERHEAD: usize = 16;
 /// Bookkeeping charged per entry on top of its bytes.
 const ENTRY_OVERHEAD: usize = 96;
+/// How long a lease granted by `LETHE.LEASE` stays valid (the engine's lease timeout).
+pub const LEASE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Above this many outstanding leases, granting one first drops those past their timeout, so
+/// clients that never fill cannot grow the table without bound.
+const LEASE_TABLE_PRUNE: usize = 1024;
 
 /// A hash's fields in insertion order, which is the order Redis replies in for small hashes.
 pub type HashFields = IndexMap<Bytes, Bytes>;
@@ -60,6 +72,10 @@ impl Value {
 pub struct Db {
     cache: Cache<Bytes, Value>,
     write_lock: Mutex<()>,
+    rules: RwLock<Arc<RuleSet>>,
+    /// Outstanding leases by key (the engine grants at most one per key at a time), with when
+    /// they were granted.
+    leases: Mutex<HashMap<Bytes, (Lease<Bytes>, Instant)>>,
 }
 
 impl Db {
@@ -69,11 +85,70 @@ impl Db {
             .max_weight(capacity_bytes)
             .weigher(|k: &Bytes, v: &Value| weight(k, v))
             .index_keys()
+            .lease_timeout(LEASE_TIMEOUT)
             .build();
         Db {
             cache,
             write_lock: Mutex::new(()),
+            rules: RwLock::new(Arc::new(RuleSet::new())),
+            leases: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The loaded invalidation rules and data policies (empty until `LETHE.RULES LOAD`).
+    pub fn rules(&self) -> Arc<RuleSet> {
+        self.rules.read().clone()
+    }
+
+    /// Replaces the rules as a whole; readers see the old set or the new one, never a mix.
+    pub fn set_rules(&self, rules: RuleSet) {
+        *self.rules.write() = Arc::new(rules);
+    }
+
+    /// Reads `key` or takes its lease; a granted lease is kept here under its key, replacing
+    /// any earlier one for the key (which the engine only grants again once that one lapsed).
+    pub fn lease(&self, key: &Bytes) -> LeaseOutcome<Bytes, Value> {
+        let outcome = self.cache.lease(key);
+        if let LeaseOutcome::Granted(lease) = &outcome {
+            let mut leases = self.leases.lock();
+            if leases.len() >= LEASE_TABLE_PRUNE {
+                leases.retain(|_, (_, at)| at.elapsed() < LEASE_TIMEOUT);
+            }
+            leases.insert(key.clone(), (lease.clone(), Instant::now()));
+        }
+        outcome
+    }
+
+    /// Fills `key` under the lease with `token`: `None` when no such lease is outstanding
+    /// here (never granted, already used, or superseded), else the engine's verdict.
+    pub fn fill(
+        &self,
+        key: &[u8],
+        token: u64,
+        value: Value,
+        options: &InsertOptions<Bytes>,
+    ) -> Result<Option<Result<Inserted, Rejected>>, CommandError> {
+        let key = Bytes::copy_from_slice(key);
+        self.check_fits(&key, &value)?;
+        let lease = {
+            let mut leases = self.leases.lock();
+            match leases.get(&key) {
+                Some((lease, _)) if lease.token() == token => leases.remove(&key).map(|(l, _)| l),
+                _ => None,
+            }
+        };
+        Ok(lease.map(|lease| self.cache.fill(lease, value, options)))
+    }
+
+    /// Stores `value` with `options`, returning the engine's verdict (why a condition refused it).
+    pub fn try_set(
+        &self,
+        key: Bytes,
+        value: Value,
+        options: &InsertOptions<Bytes>,
+    ) -> Result<Result<Inserted, Rejected>, CommandError> {
+        self.check_fits(&key, &value)?;
+        Ok(self.cache.try_insert(key, value, options))
     }
 
     /// The engine underneath.

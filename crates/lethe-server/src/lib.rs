@@ -4,14 +4,18 @@
 //! The shape follows a classic Tokio server: [`frame`] (the wire format), [`connection`]
 //! (buffered I/O per client), [`parse`] (argument cursor), [`cmd`] (one module per command
 //! family), [`db`] (the keyspace over the engine) and [`server`] (accept loop and shutdown).
-//! The `lethe` binary wraps it with configuration and signals.
+//! Beside it, [`http`] is the optional HTTP admin API (metrics, health, purges, conditional
+//! reads) and [`metrics`] the server's own counters. The `lethe` binary wraps it with
+//! configuration and signals.
 
 pub mod cmd;
 pub mod config;
 pub mod connection;
 pub mod db;
 pub mod frame;
+pub mod http;
+pub mod metrics;
 pub mod parse;
 pub mod server;
 
-pub use server::{run, run_with};
+pub use server::{run, run_with, run_with_http, run_with_metrics};

@@ -1,4 +1,5 @@
-//! The `lethe` binary: `lethe serve` runs the Redis-protocol server until SIGINT or SIGTERM.
+//! The `lethe` binary: `lethe serve` runs the Redis-protocol server (and, with `--http-port`,
+//! the HTTP admin API) until SIGINT or SIGTERM.
 
 use clap::{Parser, Subcommand};
 use lethe_server::config::{self, Config, Overrides};
@@ -38,7 +39,11 @@ struct ServeArgs {
     /// Keyspace budget in bytes of keys and values [default: 1073741824].
     #[arg(long, env = "LETHE_MAX_MEMORY")]
     max_memory: Option<u64>,
-    /// TOML configuration file with `bind`, `port` and `max-memory`.
+    /// Port of the HTTP admin API (/metrics, /healthz, /invalidate, /v1/keys/KEY) on the same
+    /// address [default: off].
+    #[arg(long, env = "LETHE_HTTP_PORT")]
+    http_port: Option<u16>,
+    /// TOML configuration file with `bind`, `port`, `max-memory` and `http-port`.
     #[arg(long, env = "LETHE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -75,6 +80,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         bind: args.bind,
         port: args.port,
         max_memory: args.max_memory,
+        http_port: args.http_port,
     });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -97,9 +103,25 @@ fn serve(args: ServeArgs) -> ExitCode {
         let addr = listener
             .local_addr()
             .map_or_else(|_| format!("{}:{}", cfg.bind, cfg.port), |a| a.to_string());
+        let http = match cfg.http_port {
+            None => None,
+            Some(port) => match tokio::net::TcpListener::bind((cfg.bind.as_str(), port)).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::error!(bind = %cfg.bind, port, error = %e, "cannot listen for HTTP");
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
         tracing::info!(%addr, max_memory = cfg.max_memory, "lethe listening");
+        if let Some(l) = &http {
+            let http_addr = l
+                .local_addr()
+                .map_or_else(|_| format!("{}:?", cfg.bind), |a| a.to_string());
+            tracing::info!(addr = %http_addr, "HTTP admin API listening");
+        }
         let db = Arc::new(Db::new(cfg.max_memory));
-        lethe_server::run_with(listener, db, shutdown_signal()).await;
+        lethe_server::run_with_http(listener, http, db, shutdown_signal()).await;
         tracing::info!("lethe stopped");
         ExitCode::SUCCESS
     })

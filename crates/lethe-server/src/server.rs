@@ -8,9 +8,11 @@ use crate::cmd::{Ctx, Session, dispatch};
 use crate::connection::{Connection, Request};
 use crate::db::Db;
 use crate::frame::Frame;
+use crate::metrics::Metrics;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -32,6 +34,16 @@ pub async fn run(listener: TcpListener, shutdown: impl Future) {
 
 /// [`run`] over a given keyspace.
 pub async fn run_with(listener: TcpListener, db: Arc<Db>, shutdown: impl Future) {
+    run_with_metrics(listener, db, Arc::new(Metrics::new()), shutdown).await;
+}
+
+/// [`run_with`], counting clients and commands in `metrics`.
+pub async fn run_with_metrics(
+    listener: TcpListener,
+    db: Arc<Db>,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future,
+) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut next_id: u64 = 0;
@@ -43,7 +55,7 @@ pub async fn run_with(listener: TcpListener, db: Arc<Db>, shutdown: impl Future)
                     next_id += 1;
                     debug!(%peer, id = next_id, "client connected");
                     let (db, stop) = (db.clone(), stop_rx.clone());
-                    connections.spawn(serve_client(socket, db, stop, next_id));
+                    connections.spawn(serve_client(socket, db, metrics.clone(), stop, next_id));
                 }
                 // Out of file descriptors and the like: the listener itself is fine, so keep
                 // going after a pause rather than spinning.
@@ -66,8 +78,51 @@ pub async fn run_with(listener: TcpListener, db: Arc<Db>, shutdown: impl Future)
     while connections.join_next().await.is_some() {}
 }
 
-async fn serve_client(socket: TcpStream, db: Arc<Db>, stop: watch::Receiver<bool>, id: u64) {
-    if let Err(e) = client_loop(socket, &db, stop, id).await {
+/// Serves RESP on `listener` and, when `http` is given, the HTTP admin API on it
+/// ([`crate::http`]), over one keyspace and one set of metrics, until `shutdown` completes; both
+/// then stop accepting and drain, and this returns once both have.
+pub async fn run_with_http(
+    listener: TcpListener,
+    http: Option<TcpListener>,
+    db: Arc<Db>,
+    shutdown: impl Future,
+) {
+    let metrics = Arc::new(Metrics::new());
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let http = http.map(|l| {
+        tokio::spawn(crate::http::serve(
+            l,
+            db.clone(),
+            metrics.clone(),
+            async move {
+                // An error means the sender is gone, which only happens once RESP stopped.
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            },
+        ))
+    });
+    run_with_metrics(listener, db, metrics, async {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    })
+    .await;
+    if let Some(task) = http {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "HTTP server failed"),
+            Err(e) => warn!(error = %e, "HTTP server task failed"),
+        }
+    }
+}
+
+async fn serve_client(
+    socket: TcpStream,
+    db: Arc<Db>,
+    metrics: Arc<Metrics>,
+    stop: watch::Receiver<bool>,
+    id: u64,
+) {
+    let _connected = metrics.client_connected();
+    if let Err(e) = client_loop(socket, &db, &metrics, stop, id).await {
         debug!(id, error = %e, "client connection ended with an error");
     }
 }
@@ -75,6 +130,7 @@ async fn serve_client(socket: TcpStream, db: Arc<Db>, stop: watch::Receiver<bool
 async fn client_loop(
     socket: TcpStream,
     db: &Db,
+    metrics: &Metrics,
     mut stop: watch::Receiver<bool>,
     id: u64,
 ) -> io::Result<()> {
@@ -91,6 +147,10 @@ async fn client_loop(
         };
         match request {
             Request::Command(args) => {
+                // Timed here rather than in the dispatcher: the same span, kept out of the
+                // command table's code. A cheap clone (a reference count) of the name.
+                let name = args.first().cloned().unwrap_or_default();
+                let started = Instant::now();
                 let reply = dispatch(
                     args,
                     &mut Ctx {
@@ -98,6 +158,7 @@ async fn client_loop(
                         session: &mut session,
                     },
                 );
+                metrics.command(&name, &reply, started.elapsed());
                 conn.write_frame(&reply, session.protocol).await?;
                 if session.quit {
                     break;

@@ -60,6 +60,8 @@ fn help_documents_every_setting() {
         "LETHE_CONFIG",
         "--max-memory",
         "LETHE_MAX_MEMORY",
+        "--http-port",
+        "LETHE_HTTP_PORT",
     ] {
         assert!(help.contains(needle), "help lacks {needle}:\n{help}");
     }
@@ -126,4 +128,41 @@ fn config_file_sets_the_port_and_flags_override_it() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("colour"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn http_port_from_environment_serves_the_admin_api_until_sigterm() {
+    use std::io::{Read, Write};
+    let (port, http) = (free_port(), free_port());
+    let (mut served, line) = serve(
+        Command::new(BIN)
+            .args(["serve", "--port", &port.to_string()])
+            .env("LETHE_HTTP_PORT", http.to_string()),
+    );
+    assert!(line.contains(&format!(":{port}")), "{line}");
+    // The HTTP listener is bound before the startup line, so it answers now.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", http)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.ends_with("\r\n\r\nok"), "{reply}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &served.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let exit = loop {
+        if let Some(s) = served.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "lethe did not exit on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", http)).is_err());
 }

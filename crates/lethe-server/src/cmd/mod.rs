@@ -5,6 +5,7 @@
 mod connection;
 mod hashes;
 mod keys;
+mod lethe;
 mod strings;
 
 use crate::db::Db;
@@ -232,6 +233,22 @@ table! {
     "hkeys" 2 read hashes::HKeys;
     "hvals" 2 read hashes::HVals;
     "hincrby" 4 write hashes::HIncrBy;
+    "lethe.set" -3 write lethe::Set;
+    "lethe.invalidate" -3 write lethe::Invalidate;
+    "lethe.tags" 2 read lethe::Tags;
+    "lethe.keys.tag" 2 read lethe::KeysTag;
+    "lethe.deps" 2 read lethe::Deps;
+    "lethe.dependents" 2 read lethe::Dependents;
+    "lethe.version" 2 read lethe::Version;
+    "lethe.setifnewer" 4 write lethe::SetIfNewer;
+    "lethe.cas" -4 write lethe::Cas;
+    "lethe.etag" 2 read lethe::Etag;
+    "lethe.getifnonematch" 3 read lethe::GetIfNoneMatch;
+    "lethe.lease" 2 write lethe::LeaseCmd;
+    "lethe.fill" -4 write lethe::Fill;
+    "lethe.rules" -2 write lethe::Rules;
+    "lethe.event" -4 write lethe::EventCmd;
+    "lethe.stats" -1 read lethe::Stats;
 }
 
 /// The command table by lowercase name.

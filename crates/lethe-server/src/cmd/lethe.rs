@@ -1,0 +1,754 @@
+//! The `LETHE.*` commands: the engine's invalidation model over RESP, the way a Redis module
+//! adds its own commands under a prefix.
+//!
+//! Plain Redis commands can only store and delete; what Lethe is for (tags, dependencies,
+//! versions, leases, rules) needs commands of its own. Values written here are ordinary string
+//! values, so `GET`, `TTL` and `DEL` work on them, and the invalidations reach keys written by
+//! `SET` too. Every command, its reply shapes and its errors are documented in
+//! `docs/commands.md`; keep the two in step.
+//!
+//! Rejections name the cause in the error text (`ERR stale version: stored 7`) rather than
+//! replying nil, because a client that asked for a conditional write needs to know why it lost.
+
+use super::strings::get_string;
+use super::{Command, CommandError, Ctx, Reply};
+use crate::db::Value;
+use crate::frame::Frame;
+use crate::parse::{Parse, parse_float};
+use bytes::Bytes;
+use lethe::rules::{RuleSet, Target};
+use lethe::{
+    AdaptiveTtl, ETag, Event, InsertOptions, LeaseOutcome, Operation, RejectReason, Rejected,
+    RemovalCause, Ttl, WriteCondition,
+};
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// The next argument, uppercased, for keyword matching.
+fn keyword(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_ascii_uppercase()
+}
+
+/// The next argument as UTF-8 text (tags, rule entities and fields are text in the engine).
+fn next_text(args: &mut Parse, what: &str) -> Result<String, CommandError> {
+    String::from_utf8(args.next_bytes()?.to_vec())
+        .map_err(|_| CommandError::err(&format!("{what} is not valid UTF-8")))
+}
+
+/// The next argument as a non-negative integer (versions, counts, tokens).
+fn next_u64(args: &mut Parse) -> Result<u64, CommandError> {
+    u64::try_from(args.next_int()?).map_err(|_| CommandError::not_integer())
+}
+
+/// The next argument as a positive number of `unit_ms` milliseconds.
+fn next_duration(args: &mut Parse, unit_ms: u64, cmd: &str) -> Result<Duration, CommandError> {
+    let n = args.next_int()?;
+    let ms = u64::try_from(n)
+        .ok()
+        .filter(|&n| n > 0)
+        .and_then(|n| n.checked_mul(unit_ms))
+        .ok_or_else(|| CommandError::invalid_expire(cmd))?;
+    Ok(Duration::from_millis(ms))
+}
+
+/// `n item1 .. itemn`: a counted list, so items may look like keywords.
+fn counted(args: &mut Parse) -> Result<Vec<Bytes>, CommandError> {
+    let n = next_u64(args)?;
+    if n as usize > args.remaining() {
+        return Err(CommandError::syntax());
+    }
+    (0..n).map(|_| args.next_bytes()).collect()
+}
+
+fn utf8(b: Bytes, what: &str) -> Result<String, CommandError> {
+    String::from_utf8(b.to_vec())
+        .map_err(|_| CommandError::err(&format!("{what} is not valid UTF-8")))
+}
+
+/// The error text of a refused write.
+fn rejected(r: Rejected) -> CommandError {
+    let stored = r
+        .current_version
+        .map_or_else(|| "none".to_string(), |v| v.to_string());
+    CommandError::err(&match r.reason {
+        RejectReason::NotNewer => format!("stale version: stored {stored}"),
+        RejectReason::VersionMismatch => format!("version mismatch: stored {stored}"),
+        RejectReason::Missing => "no such key".to_string(),
+        RejectReason::Exists => "key exists".to_string(),
+        RejectReason::BelowFloor => "version below floor".to_string(),
+        RejectReason::LeaseInvalid => "fill refused: lease invalid".to_string(),
+        RejectReason::InvalidatedSinceLease => "fill refused: invalidated since lease".to_string(),
+        RejectReason::BadTag => "invalid tag".to_string(),
+        _ => r.to_string(),
+    })
+}
+
+fn bulk_strings<T: AsRef<[u8]>>(items: impl IntoIterator<Item = T>) -> Frame {
+    Frame::Array(
+        items
+            .into_iter()
+            .map(|i| Frame::Bulk(Bytes::copy_from_slice(i.as_ref())))
+            .collect(),
+    )
+}
+
+/// Keys sorted, so replies are stable whatever the shard order.
+fn sorted_keys(mut keys: Vec<Bytes>) -> Frame {
+    keys.sort();
+    bulk_strings(keys)
+}
+
+/// A string value as its bytes; WRONGTYPE for other types.
+fn string_value(v: Value) -> Result<Bytes, CommandError> {
+    match v {
+        Value::Str(b) => Ok(b),
+        Value::Hash(_) => Err(CommandError::wrong_type()),
+    }
+}
+
+/// The write options shared by `LETHE.SET` and `LETHE.FILL`.
+#[derive(Debug, Default)]
+struct WriteArgs {
+    ttl: Option<Ttl>,
+    jitter: Option<f64>,
+    tags: Vec<String>,
+    depends: Vec<Bytes>,
+    version: Option<u64>,
+    if_newer: bool,
+    policy: Option<(String, Vec<(String, String)>)>,
+}
+
+impl WriteArgs {
+    /// Parses options until the arguments run out; `cmd` names the command in errors.
+    fn parse(args: &mut Parse, cmd: &str) -> Result<WriteArgs, CommandError> {
+        let mut w = WriteArgs::default();
+        while let Some(opt) = args.try_next() {
+            let kw = keyword(&opt);
+            match kw.as_str() {
+                "EX" | "PX" | "IDLE" | "ADAPTIVE" if w.ttl.is_some() => {
+                    return Err(CommandError::syntax());
+                }
+                "EX" => w.ttl = Some(Ttl::Fixed(next_duration(args, 1000, cmd)?)),
+                "PX" => w.ttl = Some(Ttl::Fixed(next_duration(args, 1, cmd)?)),
+                "IDLE" => w.ttl = Some(Ttl::Sliding(next_duration(args, 1000, cmd)?)),
+                "ADAPTIVE" => {
+                    let base = next_duration(args, 1000, cmd)?;
+                    let min = next_duration(args, 1000, cmd)?;
+                    let max = next_duration(args, 1000, cmd)?;
+                    if !(min <= base && base <= max) {
+                        return Err(CommandError::err("ADAPTIVE needs min <= base <= max"));
+                    }
+                    w.ttl = Some(Ttl::Adaptive(AdaptiveTtl::new(base, min, max)));
+                }
+                "JITTER" => {
+                    let f = parse_float(&args.next_bytes()?)
+                        .filter(|f| (0.0..1.0).contains(f))
+                        .ok_or_else(|| CommandError::err("JITTER must be a number in [0, 1)"))?;
+                    w.jitter = Some(f);
+                }
+                "TAGS" => {
+                    for t in counted(args)? {
+                        w.tags.push(utf8(t, "tag")?);
+                    }
+                }
+                "DEPENDS" => w.depends.extend(counted(args)?),
+                "VERSION" => w.version = Some(next_u64(args)?),
+                "IFNEWER" => w.if_newer = true,
+                "POLICY" => {
+                    let name = next_text(args, "policy name")?;
+                    w.policy = Some((name, Vec::new()));
+                }
+                "FIELD" => {
+                    let Some((_, fields)) = w.policy.as_mut() else {
+                        return Err(CommandError::err("FIELD needs a POLICY before it"));
+                    };
+                    let f = next_text(args, "field")?;
+                    let v = next_text(args, "field value")?;
+                    fields.push((f, v));
+                }
+                _ => return Err(CommandError::syntax()),
+            }
+        }
+        if w.if_newer && w.version.is_none() {
+            return Err(CommandError::err("IFNEWER needs VERSION"));
+        }
+        Ok(w)
+    }
+
+    /// The engine's options: the policy's first (if any), then the explicit options on top
+    /// (an explicit TTL replaces the policy's; tags and dependencies add to its).
+    fn options(self, cx: &Ctx<'_>) -> Result<InsertOptions<Bytes>, CommandError> {
+        let mut o = match &self.policy {
+            Some((name, fields)) => {
+                let rules = cx.db.rules();
+                let policy = rules
+                    .policy(name)
+                    .ok_or_else(|| CommandError::err(&format!("no such policy '{name}'")))?;
+                policy
+                    .insert_options::<Bytes>(|f| {
+                        fields.iter().find(|(n, _)| n == f).map(|(_, v)| v.clone())
+                    })
+                    .map_err(|e| CommandError::err(&e.to_string()))?
+            }
+            None => InsertOptions::new(),
+        };
+        if let Some(ttl) = self.ttl {
+            o = o.expiry(ttl);
+        }
+        if let Some(j) = self.jitter {
+            o = o.jitter(j);
+        }
+        o = o.tags(self.tags);
+        for d in self.depends {
+            o = o.depends_on(d);
+        }
+        if let Some(v) = self.version {
+            o = o.version(v);
+        }
+        if self.if_newer {
+            o = o.condition(WriteCondition::IfNewer);
+        }
+        Ok(o)
+    }
+}
+
+/// `LETHE.SET key value [options]`.
+#[derive(Debug)]
+pub struct Set {
+    key: Bytes,
+    value: Bytes,
+    write: WriteArgs,
+}
+
+impl Command for Set {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(Set {
+            key: args.next_bytes()?,
+            value: args.next_bytes()?,
+            write: WriteArgs::parse(args, "lethe.set")?,
+        })
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let options = self.write.options(cx)?;
+        cx.db
+            .try_set(self.key, Value::Str(self.value), &options)?
+            .map_err(rejected)?;
+        Ok(Frame::ok())
+    }
+}
+
+/// What `LETHE.INVALIDATE` removes.
+#[derive(Debug)]
+pub enum Invalidate {
+    Tags(Vec<String>),
+    Prefix(Bytes),
+    Glob(Bytes),
+    Keys(Vec<Bytes>),
+}
+
+impl Command for Invalidate {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        let kind = keyword(&args.next_bytes()?);
+        let rest = |args: &mut Parse| -> Result<Vec<Bytes>, CommandError> {
+            let mut v = vec![args.next_bytes()?];
+            v.extend(std::iter::from_fn(|| args.try_next()));
+            Ok(v)
+        };
+        let single = |args: &mut Parse| -> Result<Bytes, CommandError> {
+            let b = args.next_bytes()?;
+            match args.remaining() {
+                0 => Ok(b),
+                _ => Err(CommandError::syntax()),
+            }
+        };
+        Ok(match kind.as_str() {
+            "TAG" => Invalidate::Tags(
+                rest(args)?
+                    .into_iter()
+                    .map(|t| utf8(t, "tag"))
+                    .collect::<Result<_, _>>()?,
+            ),
+            "PREFIX" => Invalidate::Prefix(single(args)?),
+            "GLOB" => Invalidate::Glob(single(args)?),
+            "KEY" => Invalidate::Keys(rest(args)?),
+            _ => return Err(CommandError::syntax()),
+        })
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let cache = cx.db.cache();
+        let n = match self {
+            Invalidate::Tags(tags) => {
+                // The engine hides tagged entries without counting them; the count is of the
+                // live keys under the tags just before (O(keys under the tags)).
+                let mut keys = HashSet::new();
+                for t in &tags {
+                    keys.extend(cache.keys_with_tag(t));
+                }
+                cache
+                    .invalidate_tags(&tags)
+                    .map_err(|e| CommandError::err(&e.to_string()))?;
+                keys.len()
+            }
+            Invalidate::Prefix(p) => cache.invalidate_prefix(&p),
+            Invalidate::Glob(g) => cache.invalidate_glob(&g),
+            Invalidate::Keys(keys) => keys.iter().filter(|k| cache.invalidate_key(*k)).count(),
+        };
+        Ok(Frame::Integer(n as i64))
+    }
+}
+
+/// `LETHE.TAGS key`: the key's tags.
+#[derive(Debug)]
+pub struct Tags(Bytes);
+
+impl Command for Tags {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(Tags(args.next_bytes()?))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let mut tags = cx.db.cache().tags_of(&self.0[..]).unwrap_or_default();
+        tags.sort();
+        Ok(bulk_strings(tags))
+    }
+}
+
+/// `LETHE.KEYS.TAG tag`: live keys under the tag (or a tag below it).
+#[derive(Debug)]
+pub struct KeysTag(String);
+
+impl Command for KeysTag {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(KeysTag(next_text(args, "tag")?))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        Ok(sorted_keys(cx.db.cache().keys_with_tag(&self.0)))
+    }
+}
+
+/// `LETHE.DEPS key`: the keys `key` depends on.
+#[derive(Debug)]
+pub struct Deps(Bytes);
+
+impl Command for Deps {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(Deps(args.next_bytes()?))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        Ok(sorted_keys(cx.db.cache().dependencies_of(&self.0[..])))
+    }
+}
+
+/// `LETHE.DEPENDENTS key`: the keys that depend directly on `key`.
+#[derive(Debug)]
+pub struct Dependents(Bytes);
+
+impl Command for Dependents {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(Dependents(args.next_bytes()?))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        Ok(sorted_keys(cx.db.cache().dependents_of(&self.0)))
+    }
+}
+
+/// `LETHE.VERSION key`.
+#[derive(Debug)]
+pub struct Version(Bytes);
+
+impl Command for Version {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(Version(args.next_bytes()?))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        Ok(cx
+            .db
+            .cache()
+            .version(&self.0[..])
+            .map_or(Frame::Null, |v| Frame::Integer(v as i64)))
+    }
+}
+
+/// `LETHE.SETIFNEWER key version value`.
+#[derive(Debug)]
+pub struct SetIfNewer {
+    key: Bytes,
+    version: u64,
+    value: Bytes,
+}
+
+impl Command for SetIfNewer {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(SetIfNewer {
+            key: args.next_bytes()?,
+            version: next_u64(args)?,
+            value: args.next_bytes()?,
+        })
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let options = InsertOptions::new()
+            .version(self.version)
+            .condition(WriteCondition::IfNewer);
+        cx.db
+            .try_set(self.key, Value::Str(self.value), &options)?
+            .map_err(rejected)?;
+        Ok(Frame::ok())
+    }
+}
+
+/// `LETHE.CAS key expected value [VERSION new]`: replies with the stored version.
+#[derive(Debug)]
+pub struct Cas {
+    key: Bytes,
+    expected: u64,
+    value: Bytes,
+    version: Option<u64>,
+}
+
+impl Command for Cas {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        let mut cas = Cas {
+            key: args.next_bytes()?,
+            expected: next_u64(args)?,
+            value: args.next_bytes()?,
+            version: None,
+        };
+        match args.try_next() {
+            None => {}
+            Some(kw) if keyword(&kw) == "VERSION" && args.remaining() == 1 => {
+                cas.version = Some(next_u64(args)?);
+            }
+            Some(_) => return Err(CommandError::syntax()),
+        }
+        Ok(cas)
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let mut options = InsertOptions::new().condition(WriteCondition::IfVersion(self.expected));
+        if let Some(v) = self.version {
+            options = options.version(v);
+        }
+        cx.db
+            .try_set(self.key.clone(), Value::Str(self.value), &options)?
+            .map_err(rejected)?;
+        // Under the write lock, so no other write came between.
+        Ok(cx
+            .db
+            .cache()
+            .version(&self.key[..])
+            .map_or(Frame::Null, |v| Frame::Integer(v as i64)))
+    }
+}
+
+/// `LETHE.ETAG key`: the strong ETag of a string value.
+#[derive(Debug)]
+pub struct Etag(Bytes);
+
+impl Command for Etag {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(Etag(args.next_bytes()?))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        // The engine's `Cache::etag` needs `V: Hash`, which the keyspace's `Value` (with its
+        // hash type) is not; the tag of a string is `ETag::of` its bytes, computed here.
+        Ok(get_string(cx.db, &self.0)?
+            .map_or(Frame::Null, |v| Frame::bulk(ETag::of(&v[..]).to_string())))
+    }
+}
+
+/// `LETHE.GETIFNONEMATCH key etag`.
+#[derive(Debug)]
+pub struct GetIfNoneMatch {
+    key: Bytes,
+    etag: ETag,
+}
+
+impl Command for GetIfNoneMatch {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        let key = args.next_bytes()?;
+        let etag = std::str::from_utf8(&args.next_bytes()?)
+            .ok()
+            .and_then(ETag::parse)
+            .ok_or_else(|| CommandError::err("invalid etag"))?;
+        Ok(GetIfNoneMatch { key, etag })
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let Some(v) = get_string(cx.db, &self.key)? else {
+            return Ok(Frame::Null);
+        };
+        let current = ETag::of(&v[..]);
+        let tag = Frame::bulk(current.to_string());
+        Ok(Frame::Array(if current == self.etag {
+            vec![Frame::Simple("not-modified".into()), tag, Frame::Null]
+        } else {
+            vec![Frame::Simple("modified".into()), tag, Frame::Bulk(v)]
+        }))
+    }
+}
+
+/// `LETHE.LEASE key`.
+#[derive(Debug)]
+pub struct LeaseCmd(Bytes);
+
+impl Command for LeaseCmd {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(LeaseCmd(args.next_bytes()?))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let status = |s: &str| Frame::Simple(s.into());
+        Ok(Frame::Array(match cx.db.lease(&self.0) {
+            LeaseOutcome::Hit(v) => vec![status("hit"), Frame::Bulk(string_value(v)?)],
+            LeaseOutcome::Granted(lease) => {
+                vec![status("granted"), Frame::Integer(lease.token() as i64)]
+            }
+            LeaseOutcome::Pending { stale } => vec![
+                status("pending"),
+                stale
+                    .map(string_value)
+                    .transpose()?
+                    .map_or(Frame::Null, Frame::Bulk),
+            ],
+        }))
+    }
+}
+
+/// `LETHE.FILL key token value [options]`.
+#[derive(Debug)]
+pub struct Fill {
+    key: Bytes,
+    token: u64,
+    value: Bytes,
+    write: WriteArgs,
+}
+
+impl Command for Fill {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        let fill = Fill {
+            key: args.next_bytes()?,
+            token: next_u64(args)?,
+            value: args.next_bytes()?,
+            write: WriteArgs::parse(args, "lethe.fill")?,
+        };
+        if fill.write.if_newer {
+            return Err(CommandError::err("IFNEWER is not allowed in a fill"));
+        }
+        Ok(fill)
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let options = self.write.options(cx)?;
+        match cx
+            .db
+            .fill(&self.key, self.token, Value::Str(self.value), &options)?
+        {
+            None => Err(CommandError::err("fill refused: no such lease")),
+            Some(Err(r)) => Err(rejected(r)),
+            Some(Ok(_)) => Ok(Frame::ok()),
+        }
+    }
+}
+
+/// `entity op id [OLD f v ...] [NEW f v ...]`, as `LETHE.EVENT` and `LETHE.RULES TEST` take it.
+fn parse_event(args: &mut Parse) -> Result<Event, CommandError> {
+    let entity = next_text(args, "entity")?;
+    let op: Operation = next_text(args, "operation")?
+        .to_ascii_lowercase()
+        .parse()
+        .map_err(|e: lethe::ParseOperationError| CommandError::err(&e.to_string()))?;
+    let mut event = Event::new(entity, op).id(next_text(args, "id")?);
+    let mut side = None;
+    while let Some(arg) = args.try_next() {
+        match keyword(&arg).as_str() {
+            "OLD" => side = Some(false),
+            "NEW" => side = Some(true),
+            _ => {
+                let field = utf8(arg, "field")?;
+                let value = next_text(args, "field value")?;
+                event = match side {
+                    Some(true) => event.with_new(field, value),
+                    Some(false) => event.with_old(field, value),
+                    None => return Err(CommandError::syntax()),
+                };
+            }
+        }
+    }
+    Ok(event)
+}
+
+fn target_frame(t: &Target) -> Frame {
+    let kind = match t {
+        Target::Key(_) => "key",
+        Target::Tag(_) => "tag",
+        Target::Prefix(_) => "prefix",
+        Target::Glob(_) => "glob",
+    };
+    Frame::Array(vec![Frame::bulk(kind), Frame::bulk(t.as_str().to_owned())])
+}
+
+/// `LETHE.RULES LOAD text | LIST | TEST event`.
+#[derive(Debug)]
+pub enum Rules {
+    Load(Bytes),
+    List,
+    Test(Event),
+}
+
+impl Command for Rules {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        let sub = keyword(&args.next_bytes()?);
+        let rules = match sub.as_str() {
+            "LOAD" => Rules::Load(args.next_bytes()?),
+            "LIST" => Rules::List,
+            "TEST" => Rules::Test(parse_event(args)?),
+            _ => {
+                return Err(CommandError::err(&format!(
+                    "unknown subcommand '{sub}'. Try LOAD, LIST or TEST."
+                )));
+            }
+        };
+        if args.remaining() > 0 {
+            return Err(CommandError::syntax());
+        }
+        Ok(rules)
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        match self {
+            Rules::Load(text) => {
+                let text = utf8(text, "rule file")?;
+                let set = RuleSet::from_toml(&text)
+                    .map_err(|e| CommandError::err(&format!("rules not loaded: {e}")))?;
+                cx.db.set_rules(set);
+                Ok(Frame::ok())
+            }
+            Rules::List => {
+                let rules = cx.db.rules();
+                let mut out: Vec<Frame> = rules
+                    .rules()
+                    .iter()
+                    .map(|r| {
+                        Frame::Map(vec![
+                            (Frame::bulk("type"), Frame::bulk("rule")),
+                            (Frame::bulk("name"), Frame::bulk(r.name().to_owned())),
+                            (Frame::bulk("entity"), Frame::bulk(r.entity().to_owned())),
+                            (
+                                Frame::bulk("operations"),
+                                bulk_strings(r.operations().map(Operation::as_str)),
+                            ),
+                            (Frame::bulk("line"), Frame::Integer(r.line() as i64)),
+                        ])
+                    })
+                    .collect();
+                let mut policies: Vec<&str> = rules.policies().map(|p| p.name.as_str()).collect();
+                policies.sort_unstable();
+                out.extend(policies.into_iter().map(|name| {
+                    Frame::Map(vec![
+                        (Frame::bulk("type"), Frame::bulk("policy")),
+                        (Frame::bulk("name"), Frame::bulk(name.to_owned())),
+                    ])
+                }));
+                Ok(Frame::Array(out))
+            }
+            Rules::Test(event) => Ok(Frame::Array(
+                cx.db
+                    .rules()
+                    .evaluate(&event)
+                    .iter()
+                    .map(target_frame)
+                    .collect(),
+            )),
+        }
+    }
+}
+
+/// `LETHE.EVENT entity op id [OLD f v ...] [NEW f v ...]`: applies the rules' targets.
+#[derive(Debug)]
+pub struct EventCmd(Event);
+
+impl Command for EventCmd {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        parse_event(args).map(EventCmd)
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let rules = cx.db.rules();
+        let (applied, errors) = cx.db.cache().apply_event(&rules, &self.0);
+        if applied.is_empty()
+            && let Some(e) = errors.first()
+        {
+            return Err(CommandError::err(&e.to_string()));
+        }
+        Ok(Frame::Integer(applied.len() as i64))
+    }
+}
+
+/// `LETHE.STATS [TAG tag]`.
+#[derive(Debug)]
+pub struct Stats(Option<String>);
+
+impl Command for Stats {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        match args.try_next() {
+            None => Ok(Stats(None)),
+            Some(kw) if keyword(&kw) == "TAG" && args.remaining() == 1 => {
+                Ok(Stats(Some(next_text(args, "tag")?)))
+            }
+            Some(_) => Err(CommandError::syntax()),
+        }
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let cache = cx.db.cache();
+        let int = |n: u64| Frame::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+        if let Some(tag) = self.0 {
+            // The engine keeps no per-tag counters; what it can tell cheaply is what a tag
+            // currently covers.
+            let keys = cache.keys_with_tag(&tag).len() as u64;
+            return Ok(Frame::Map(vec![
+                (Frame::bulk("tag"), Frame::bulk(tag)),
+                (Frame::bulk("keys"), int(keys)),
+            ]));
+        }
+        let s = cache.stats();
+        let mut out = vec![
+            ("hits", s.hits),
+            ("misses", s.misses),
+            ("inserts", s.inserts),
+            ("updates", s.updates),
+            ("entries", s.entries),
+            ("weight", s.weight),
+            ("capacity", s.capacity),
+            ("invalidations", s.invalidations),
+            ("leases_granted", s.leases_granted),
+            ("fills_refused", s.fills_refused),
+            ("tags", s.tags),
+            ("dependency_edges", s.dependency_edges),
+        ];
+        let causes = [
+            ("removed_explicit", RemovalCause::Explicit),
+            ("removed_replaced", RemovalCause::Replaced),
+            ("removed_expired", RemovalCause::Expired),
+            ("removed_evicted", RemovalCause::Evicted),
+            ("removed_tag", RemovalCause::Tag),
+            ("removed_pattern", RemovalCause::Pattern),
+            ("removed_dependency", RemovalCause::Dependency),
+            ("removed_stale", RemovalCause::Stale),
+        ];
+        out.extend(causes.map(|(name, c)| (name, s.removals.get(c))));
+        Ok(Frame::Map(
+            out.into_iter()
+                .map(|(k, v)| (Frame::bulk(k), int(v)))
+                .collect(),
+        ))
+    }
+}

@@ -1,0 +1,215 @@
+//! Server-side counters for `GET /metrics`, and the Prometheus registry that exposes them with
+//! the engine's statistics.
+//!
+//! The engine counts what happens to entries ([`lethe::Cache::stats`]); what only the server
+//! sees (clients, commands and how long they take) is counted here. Both are read at scrape
+//! time: the server's counters are prometheus-client metrics (atomics, updated by the
+//! connection tasks), while the engine's are a [`Collector`] that snapshots
+//! [`lethe::Stats`] once per scrape, so the read path pays nothing for metrics it already keeps.
+
+use crate::db::Db;
+use crate::frame::Frame;
+use bytes::Bytes;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The label of `lethe_commands_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CommandLabel {
+    command: String,
+}
+
+/// What the RESP server counts: shared by every connection task and read by `/metrics`.
+#[derive(Debug)]
+pub struct Metrics {
+    clients: Gauge,
+    connections: Counter,
+    commands: Family<CommandLabel, Counter>,
+    latency: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            clients: Gauge::default(),
+            connections: Counter::default(),
+            commands: Family::default(),
+            // 1 µs to about 1 s in powers of four: commands are in-memory, so most land in the
+            // first few buckets and the tail shows lock contention or huge values.
+            latency: Histogram::new(exponential_buckets(1e-6, 4.0, 11)),
+        }
+    }
+}
+
+/// Counts a client as connected until dropped.
+#[derive(Debug)]
+pub struct ClientGuard(Gauge);
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+impl Metrics {
+    /// Fresh counters.
+    pub fn new() -> Metrics {
+        Metrics::default()
+    }
+
+    /// A client connected; it counts as connected until the guard is dropped.
+    pub fn client_connected(&self) -> ClientGuard {
+        self.connections.inc();
+        self.clients.inc();
+        ClientGuard(self.clients.clone())
+    }
+
+    /// One command ran: `name` as the client sent it, its reply, and how long it took.
+    ///
+    /// Names are lowercased (Redis's names are case-insensitive), and every name the server
+    /// did not know is counted as `unknown`, so a client sending garbage cannot grow the label
+    /// set without bound. The dispatcher owns the command table, so an unknown command is
+    /// recognised by its reply.
+    pub fn command(&self, name: &Bytes, reply: &Frame, took: Duration) {
+        let unknown =
+            matches!(reply, Frame::Error(text) if text.starts_with("ERR unknown command"));
+        let command = if unknown {
+            "unknown".to_owned()
+        } else {
+            String::from_utf8_lossy(name).to_ascii_lowercase()
+        };
+        self.commands.get_or_create(&CommandLabel { command }).inc();
+        self.latency.observe(took.as_secs_f64());
+    }
+
+    /// Clients connected now.
+    pub fn connected_clients(&self) -> i64 {
+        self.clients.get()
+    }
+
+    /// A registry exposing these counters and `db`'s engine statistics, all prefixed `lethe_`.
+    pub fn registry(&self, db: Arc<Db>) -> Registry {
+        let mut r = Registry::with_prefix("lethe");
+        r.register(
+            "connected_clients",
+            "Clients connected to the RESP server",
+            self.clients.clone(),
+        );
+        r.register(
+            "connections",
+            "Client connections accepted by the RESP server",
+            self.connections.clone(),
+        );
+        r.register(
+            "commands",
+            "Commands processed, by lowercase name (unknown names as `unknown`)",
+            self.commands.clone(),
+        );
+        r.register_with_unit(
+            "command_duration",
+            "Time to run a command, from parsed request to reply (excluding network I/O)",
+            Unit::Seconds,
+            self.latency.clone(),
+        );
+        r.register_collector(Box::new(CacheStats(db)));
+        r
+    }
+}
+
+/// The engine's statistics, snapshotted once per scrape.
+#[derive(Debug)]
+struct CacheStats(Arc<Db>);
+
+impl Collector for CacheStats {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let s = self.0.cache().stats();
+        // Help texts end with a period, as the registry writes them for registered metrics.
+        let counters: [(&str, &str, u64); 7] = [
+            ("cache_hits", "Reads that found a live entry.", s.hits),
+            ("cache_misses", "Reads that found nothing.", s.misses),
+            ("cache_inserts", "Writes that created an entry.", s.inserts),
+            (
+                "cache_updates",
+                "Writes that replaced a live entry.",
+                s.updates,
+            ),
+            (
+                "cache_invalidations",
+                "Invalidations applied (keys, tags, patterns, floors): the latest sequence number.",
+                s.invalidations,
+            ),
+            (
+                "cache_leases_granted",
+                "Fill leases granted on misses.",
+                s.leases_granted,
+            ),
+            (
+                "cache_fills_refused",
+                "Lease fills refused because something they covered was invalidated.",
+                s.fills_refused,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+
+        // One family, so evictions, expiries and each kind of invalidation can be compared and
+        // summed in queries.
+        let family = ConstCounter::new(0u64);
+        let mut removals = encoder.encode_descriptor(
+            "cache_removals",
+            "Entries removed, by cause (a replaced value is a removal with cause `replaced`).",
+            None,
+            family.metric_type(),
+        )?;
+        for (cause, n) in s.removals.iter() {
+            ConstCounter::new(n).encode(removals.encode_family(&[("cause", cause.as_str())])?)?;
+        }
+
+        let gauges: [(&str, &str, Option<&Unit>, u64); 5] = [
+            (
+                "cache_entries",
+                "Entries stored, including expired or invalidated ones not yet reclaimed.",
+                None,
+                s.entries,
+            ),
+            (
+                "cache_weight",
+                "Bytes of keys and values stored, with per-entry overhead.",
+                Some(&Unit::Bytes),
+                s.weight,
+            ),
+            (
+                "cache_capacity",
+                "Keyspace budget (max-memory).",
+                Some(&Unit::Bytes),
+                s.capacity,
+            ),
+            ("cache_tags", "Tag names in use.", None, s.tags),
+            (
+                "cache_dependency_edges",
+                "Dependency edges (dependency -> dependent).",
+                None,
+                s.dependency_edges,
+            ),
+        ];
+        for (name, help, unit, value) in gauges {
+            let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
+            gauge.encode(encoder.encode_descriptor(name, help, unit, gauge.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
