@@ -13,9 +13,12 @@
 //! Besides the keyspace, the Db owns the server-side state of the `LETHE.*` commands: the loaded
 //! invalidation rules (swapped whole by `LETHE.RULES LOAD`) and the outstanding leases. The
 //! engine's [`Lease`] cannot be rebuilt from its token, so a lease handed to a client as a token
-//! stays here until it is filled or times out.
+//! stays here until it is filled or times out. It also carries the pub/sub registry and the
+//! connected clients, so every connection reaches all shared state through one handle.
 
+use crate::clients::Clients;
 use crate::cmd::{CommandError, ErrorKind};
+use crate::pubsub::PubSub;
 use bytes::Bytes;
 use indexmap::IndexMap;
 use lethe::rules::RuleSet;
@@ -76,6 +79,10 @@ pub struct Db {
     /// Outstanding leases by key (the engine grants at most one per key at a time), with when
     /// they were granted.
     leases: Mutex<HashMap<Bytes, (Lease<Bytes>, Instant)>>,
+    /// Pub/sub subscribers: not keyspace, but shared by every connection just the same.
+    pubsub: PubSub,
+    /// Connected clients, for CLIENT LIST/KILL and INFO.
+    clients: Clients,
 }
 
 impl Db {
@@ -92,6 +99,8 @@ impl Db {
             write_lock: Mutex::new(()),
             rules: RwLock::new(Arc::new(RuleSet::new())),
             leases: Mutex::new(HashMap::new()),
+            pubsub: PubSub::new(),
+            clients: Clients::new(),
         }
     }
 
@@ -151,6 +160,16 @@ impl Db {
         Ok(self.cache.try_insert(key, value, options))
     }
 
+    /// The pub/sub registry.
+    pub fn pubsub(&self) -> &PubSub {
+        &self.pubsub
+    }
+
+    /// The connected clients.
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
     /// The engine underneath.
     pub fn cache(&self) -> &Cache<Bytes, Value> {
         &self.cache
@@ -202,6 +221,13 @@ impl Db {
         self.cache.remove(key).is_some()
     }
 
+    /// The current [`WatchStamp`] of `key` (not counted as an access).
+    pub fn watch_stamp(&self, key: &[u8]) -> WatchStamp {
+        self.cache
+            .metadata(key)
+            .map(|m| (m.version, m.created, m.updated, m.expires_at))
+    }
+
     /// The remaining TTL of `key`.
     pub fn ttl(&self, key: &[u8]) -> KeyTtl {
         self.cache.ttl(key)
@@ -218,6 +244,10 @@ impl Db {
         }
     }
 }
+
+/// What WATCH remembers of a key: its version and write times, or `None` when it is absent.
+/// Any write, delete, expiry or TTL change makes the stamp differ.
+pub type WatchStamp = Option<(u64, Timestamp, Timestamp, Option<Timestamp>)>;
 
 /// An entry's weight: its bytes plus bookkeeping.
 fn weight(key: &Bytes, value: &Value) -> u32 {

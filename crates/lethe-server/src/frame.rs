@@ -66,6 +66,12 @@ pub enum Frame {
     Boolean(bool),
     /// RESP3 push; an array in RESP2.
     Push(Vec<Frame>),
+    /// RESP3 verbatim text (`=`, format `txt`); a bulk string in RESP2. INFO and CLIENT LIST
+    /// reply with it.
+    Verbatim(Bytes),
+    /// Several replies sent back to back, for the commands that answer once per argument
+    /// (SUBSCRIBE and its relatives confirm each channel separately).
+    Multi(Vec<Frame>),
 }
 
 impl Frame {
@@ -120,6 +126,18 @@ impl Frame {
             }
             Frame::Boolean(b) if resp3 => line(out, b'#', if *b { b"t" } else { b"f" }),
             Frame::Boolean(b) => line(out, b':', if *b { b"1" } else { b"0" }),
+            Frame::Verbatim(text) if resp3 => {
+                line(out, b'=', (text.len() + 4).to_string().as_bytes());
+                out.extend_from_slice(b"txt:");
+                out.extend_from_slice(text);
+                out.extend_from_slice(b"\r\n");
+            }
+            Frame::Verbatim(text) => bulk(out, text),
+            Frame::Multi(frames) => {
+                for f in frames {
+                    f.encode(proto, out);
+                }
+            }
         }
     }
 
@@ -476,5 +494,18 @@ mod tests {
             enc(&Frame::error("ERR a\r\nb"), Protocol::Resp2),
             b"-ERR a  b\r\n"
         );
+    }
+
+    #[test]
+    fn verbatim_and_multi_encode_per_protocol() {
+        let v = Frame::Verbatim(Bytes::from_static(b"a\r\nb"));
+        assert_eq!(enc(&v, Protocol::Resp2), b"$4\r\na\r\nb\r\n");
+        assert_eq!(enc(&v, Protocol::Resp3), b"=8\r\ntxt:a\r\nb\r\n");
+        let m = Frame::Multi(vec![
+            Frame::Push(vec![Frame::Integer(1)]),
+            Frame::Push(vec![Frame::Integer(2)]),
+        ]);
+        assert_eq!(enc(&m, Protocol::Resp2), b"*1\r\n:1\r\n*1\r\n:2\r\n");
+        assert_eq!(enc(&m, Protocol::Resp3), b">1\r\n:1\r\n>1\r\n:2\r\n");
     }
 }

@@ -5,9 +5,11 @@
 //! (buffered I/O per client), [`parse`] (argument cursor), [`cmd`] (one module per command
 //! family), [`db`] (the keyspace over the engine) and [`server`] (accept loop and shutdown).
 //! Beside it, [`http`] is the optional HTTP admin API (metrics, health, purges, conditional
-//! reads) and [`metrics`] the server's own counters. The `lethe` binary wraps it with
+//! reads), [`metrics`] the server's own counters and [`pubsub`] the channel registry and
+//! [`clients`] the connected clients. The `lethe` binary wraps it with
 //! configuration and signals.
 
+pub mod clients;
 pub mod cmd;
 pub mod config;
 pub mod connection;
@@ -16,6 +18,7 @@ pub mod frame;
 pub mod http;
 pub mod metrics;
 pub mod parse;
+pub mod pubsub;
 pub mod server;
 
 pub use server::{run, run_with, run_with_http, run_with_metrics};

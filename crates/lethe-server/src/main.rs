@@ -113,6 +113,7 @@ fn serve(args: ServeArgs) -> ExitCode {
                 }
             },
         };
+        let shutdown = shutdown_signal();
         tracing::info!(%addr, max_memory = cfg.max_memory, "lethe listening");
         if let Some(l) = &http {
             let http_addr = l
@@ -121,36 +122,47 @@ fn serve(args: ServeArgs) -> ExitCode {
             tracing::info!(addr = %http_addr, "HTTP admin API listening");
         }
         let db = Arc::new(Db::new(cfg.max_memory));
-        lethe_server::run_with_http(listener, http, db, shutdown_signal()).await;
+        lethe_server::run_with_http(listener, http, db, shutdown).await;
         tracing::info!("lethe stopped");
         ExitCode::SUCCESS
     })
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
+/// A future completing on SIGINT or SIGTERM. The handlers are installed by this call, not on
+/// first poll, so a signal sent right after the "listening" line is already ours (otherwise it
+/// would kill the process with the default action instead of shutting down gracefully).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = |kind: SignalKind, name: &'static str| match signal(kind) {
+            Ok(s) => Some(s),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
+                tracing::warn!(error = %e, "cannot listen for {name}");
+                None
+            }
+        };
+        let mut int = install(SignalKind::interrupt(), "SIGINT");
+        let mut term = install(SignalKind::terminate(), "SIGTERM");
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(int.take()) => tracing::info!("SIGINT: shutting down"),
+                _ = wait(term.take()) => tracing::info!("SIGTERM: shutting down"),
             }
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("SIGINT: shutting down"),
-        _ = term => tracing::info!("SIGTERM: shutting down"),
+    async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("Ctrl-C: shutting down");
+        }
     }
 }

@@ -3,7 +3,11 @@
 //! On shutdown the listener stops accepting, each connection finishes the command it is running
 //! (a command is never interrupted between its read and its reply), sends what it has buffered
 //! and closes; `run` returns once every connection has.
+//!
+//! Between commands a connection also waits on its pub/sub channel (published messages are
+//! written as soon as they arrive) and on its kill switch (`CLIENT KILL` from another client).
 
+use crate::clients::ClientInfo;
 use crate::cmd::{Ctx, Session, dispatch};
 use crate::connection::{Connection, Request};
 use crate::db::Db;
@@ -14,7 +18,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
@@ -131,19 +135,78 @@ async fn client_loop(
     socket: TcpStream,
     db: &Db,
     metrics: &Metrics,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     id: u64,
 ) -> io::Result<()> {
     let _ = socket.set_nodelay(true);
-    let mut conn = Connection::new(socket);
-    let mut session = Session::new(id);
+    let unknown = || std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+    let addr = socket.peer_addr().unwrap_or_else(|_| unknown());
+    let laddr = socket.local_addr().unwrap_or_else(|_| unknown());
+    #[cfg(unix)]
+    let fd = i64::from(std::os::fd::AsRawFd::as_raw_fd(&socket));
+    #[cfg(not(unix))]
+    let fd = -1;
+    let info = Arc::new(ClientInfo::new(id, addr, laddr, fd));
+    db.clients().register(info.clone());
+    let conn = Connection::new(socket);
+    let (pushes, push_rx) = mpsc::unbounded_channel();
+    let mut session = Session::new(info, pushes);
+    let result = serve_requests(conn, db, metrics, stop, &mut session, push_rx).await;
+    // However the connection ended, publishers and CLIENT LIST must stop finding it.
+    session.leave_pubsub(db);
+    db.clients().unregister(id);
+    result
+}
+
+/// What the connection loop woke up for.
+enum Event {
+    Request(Request),
+    Push(Frame),
+    Stop,
+}
+
+async fn serve_requests(
+    mut conn: Connection,
+    db: &Db,
+    metrics: &Metrics,
+    mut stop: watch::Receiver<bool>,
+    session: &mut Session,
+    mut push_rx: mpsc::UnboundedReceiver<Frame>,
+) -> io::Result<()> {
+    let client = session.client.clone();
     loop {
-        if *stop.borrow() {
+        if *stop.borrow() || client.is_killed() {
             break;
         }
-        let request = tokio::select! {
-            r = conn.read_request() => r?,
-            _ = stop.changed() => break,
+        // Reading a request is cancel-safe (bytes read stay in the connection's buffer), so a
+        // published message can interrupt the wait and go out at once. Pushes are checked
+        // first: a message published before a command arrived goes out before its reply.
+        let event = tokio::select! {
+            biased;
+            Some(frame) = push_rx.recv() => Event::Push(frame),
+            r = conn.read_request() => Event::Request(r?),
+            _ = stop.changed() => Event::Stop,
+            _ = client.killed() => Event::Stop,
+        };
+        let request = match event {
+            Event::Request(request) => {
+                // Reading may have waited (flushing earlier replies) after the channel was
+                // checked: messages that arrived meanwhile still precede this command's reply.
+                while let Ok(frame) = push_rx.try_recv() {
+                    conn.write_frame(&frame, session.protocol).await?;
+                }
+                request
+            }
+            Event::Push(frame) => {
+                conn.write_frame(&frame, session.protocol).await?;
+                // Write whatever else is already queued in one go, then send it.
+                while let Ok(frame) = push_rx.try_recv() {
+                    conn.write_frame(&frame, session.protocol).await?;
+                }
+                conn.flush().await?;
+                continue;
+            }
+            Event::Stop => break,
         };
         match request {
             Request::Command(args) => {
@@ -151,22 +214,23 @@ async fn client_loop(
                 // command table's code. A cheap clone (a reference count) of the name.
                 let name = args.first().cloned().unwrap_or_default();
                 let started = Instant::now();
-                let reply = dispatch(
-                    args,
-                    &mut Ctx {
-                        db,
-                        session: &mut session,
-                    },
-                );
+                client.update(|s| {
+                    s.cmd = command_label(&args);
+                    s.last_active = started;
+                });
+                let reply = dispatch(args, &mut Ctx { db, session });
+                session.publish_state();
+                db.clients().command_processed();
                 metrics.command(&name, &reply, started.elapsed());
                 conn.write_frame(&reply, session.protocol).await?;
-                if session.quit {
+                // A client that killed itself (CLIENT KILL) still gets the reply.
+                if session.quit || client.is_killed() {
                     break;
                 }
             }
             Request::Closed => break,
             Request::ProtocolError(text) => {
-                debug!(id, %text, "closing client after a protocol error");
+                debug!(id = session.id, %text, "closing client after a protocol error");
                 conn.write_frame(&Frame::error(format!("ERR {text}")), session.protocol)
                     .await?;
                 break;
@@ -174,4 +238,18 @@ async fn client_loop(
         }
     }
     conn.flush().await
+}
+
+/// The `cmd=` of CLIENT LIST: the lowercase name, with the subcommand for container commands.
+fn command_label(args: &[bytes::Bytes]) -> String {
+    let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    match args.get(1) {
+        Some(sub) if matches!(name.as_str(), "client" | "config") => {
+            format!(
+                "{name}|{}",
+                String::from_utf8_lossy(sub).to_ascii_lowercase()
+            )
+        }
+        _ => name,
+    }
 }

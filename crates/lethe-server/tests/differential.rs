@@ -549,3 +549,247 @@ fn protocol_errors_match_and_close() {
         assert!(l.is_closed(), "lethe closes after {bad:?}");
     }
 }
+
+/// Sends `cmd` to both servers and compares the next `replies` replies (SUBSCRIBE answers once
+/// per channel).
+fn both_n(r: &mut Client, l: &mut Client, cmd: &[&str], replies: usize) {
+    r.send(&common::encode(cmd));
+    l.send(&common::encode(cmd));
+    for i in 0..replies {
+        let (want, got) = (r.read_reply(), l.read_reply());
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want),
+            "reply #{i} to {cmd:?}: Lethe's reply differs from Redis's"
+        );
+    }
+}
+
+/// Reads one reply from each server and compares them (a message pushed to a subscriber).
+fn pushed(r: &mut Client, l: &mut Client) {
+    let (want, got) = (r.read_reply(), l.read_reply());
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want)
+    );
+}
+
+#[test]
+fn pubsub_confirmations_and_subscribed_context_match() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let lethe = Lethe::start();
+    let (mut r, mut l) = (redis.client(), lethe.client());
+    both_n(&mut r, &mut l, &["UNSUBSCRIBE"], 1);
+    both_n(&mut r, &mut l, &["PUNSUBSCRIBE"], 1);
+    both_n(&mut r, &mut l, &["PUBLISH", "nobody", "x"], 1);
+    both_n(&mut r, &mut l, &["SUBSCRIBE", "a", "b", "a"], 3);
+    both_n(&mut r, &mut l, &["PSUBSCRIBE", "a*", "b?"], 2);
+    run_both(
+        &mut r,
+        &mut l,
+        &[
+            &["GET", "x"],
+            &["PUBLISH", "a", "1"],
+            &["MULTI"],
+            &["nosuch"],
+            &["get"],
+            &["SUBSCRIBE"],
+            &["PSUBSCRIBE"],
+            &["PING"],
+            &["PING", "hi"],
+            &["UNSUBSCRIBE", "b", "zz"],
+            &["PUNSUBSCRIBE", "b?"],
+        ],
+    );
+    both_n(&mut r, &mut l, &["UNSUBSCRIBE", "a", "c"], 2);
+    run_both(
+        &mut r,
+        &mut l,
+        &[&["PUNSUBSCRIBE"], &["GET", "x"], &["PING"]],
+    );
+    both_n(&mut r, &mut l, &["SUBSCRIBE", "a"], 1);
+    run_both(
+        &mut r,
+        &mut l,
+        &[&["RESET"], &["GET", "x"], &["PUBLISH", "a", "m"]],
+    );
+}
+
+#[test]
+fn pubsub_delivery_between_clients_matches_in_resp2_and_resp3() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let lethe = Lethe::start();
+    let (mut r_sub, mut l_sub) = (redis.client(), lethe.client());
+    let (mut r_pub, mut l_pub) = (redis.client(), lethe.client());
+    both_n(&mut r_sub, &mut l_sub, &["SUBSCRIBE", "news"], 1);
+    both_n(&mut r_sub, &mut l_sub, &["PSUBSCRIBE", "n*", "x*"], 2);
+    // One subscriber on the channel and on one matching pattern: two deliveries.
+    run_both(&mut r_pub, &mut l_pub, &[&["PUBLISH", "news", "hello"]]);
+    pushed(&mut r_sub, &mut l_sub);
+    pushed(&mut r_sub, &mut l_sub);
+    run_both(&mut r_pub, &mut l_pub, &[&["PUBLISH", "nope", "p"]]);
+    pushed(&mut r_sub, &mut l_sub);
+    run_both(&mut r_pub, &mut l_pub, &[&["PUBLISH", "other", "p"]]);
+
+    // RESP3: the same messages arrive as push frames, and other commands are allowed.
+    let (mut r3, mut l3) = (redis.client(), lethe.client());
+    let (hr, hl) = (r3.cmd(&["HELLO", "3"]), l3.cmd(&["HELLO", "3"]));
+    assert!(hr.starts_with("%7\r\n") && hl.starts_with("%7\r\n"), "{hl}");
+    both_n(&mut r3, &mut l3, &["SUBSCRIBE", "news"], 1);
+    both_n(&mut r3, &mut l3, &["PSUBSCRIBE", "ne?s"], 1);
+    run_both(&mut r3, &mut l3, &[&["GET", "x"], &["PING"]]);
+    run_both(&mut r_pub, &mut l_pub, &[&["PUBLISH", "news", "three"]]);
+    pushed(&mut r3, &mut l3);
+    pushed(&mut r3, &mut l3);
+    pushed(&mut r_sub, &mut l_sub);
+    pushed(&mut r_sub, &mut l_sub);
+    both_n(&mut r3, &mut l3, &["UNSUBSCRIBE", "news"], 1);
+    both_n(&mut r3, &mut l3, &["PUNSUBSCRIBE", "ne?s"], 1);
+    run_both(&mut r_pub, &mut l_pub, &[&["PUBLISH", "news", "four"]]);
+}
+
+#[test]
+fn transactions_match() {
+    compare(&[
+        &["EXEC"],
+        &["DISCARD"],
+        &["MULTI", "x"],
+        &["WATCH"],
+        &["UNWATCH", "x"],
+        &["MULTI"],
+        &["MULTI"],
+        &["SET", "a", "1"],
+        &["WATCH", "a"],
+        &["nosuch"],
+        &["GET"],
+        &["EXEC"],
+        &["EXEC"],
+        &["MULTI"],
+        &["SET", "a", "1"],
+        &["INCR", "a"],
+        &["HSET", "a", "f", "v"],
+        &["UNWATCH"],
+        &["PING"],
+        &["GET", "a"],
+        &["EXEC"],
+        &["MULTI"],
+        &["EXEC"],
+        &["MULTI"],
+        &["SET", "b", "2"],
+        &["DISCARD"],
+        &["GET", "b"],
+        // A watched key written by this very client aborts too.
+        &["WATCH", "a", "a", "nokey"],
+        &["SET", "a", "2"],
+        &["MULTI"],
+        &["GET", "a"],
+        &["EXEC"],
+        // A refused write changes nothing, so it does not abort.
+        &["WATCH", "a"],
+        &["SET", "a", "3", "NX"],
+        &["MULTI"],
+        &["GET", "a"],
+        &["EXEC"],
+        // Neither does a watch that UNWATCH dropped.
+        &["WATCH", "a"],
+        &["SET", "a", "4"],
+        &["UNWATCH"],
+        &["MULTI"],
+        &["INCR", "a"],
+        &["EXEC"],
+        // Deleting and expiring a watched key abort; touching a missing one that stays missing
+        // does not.
+        &["WATCH", "a"],
+        &["DEL", "a"],
+        &["MULTI"],
+        &["EXEC"],
+        &["SET", "e", "1"],
+        &["WATCH", "e"],
+        &["EXPIRE", "e", "100"],
+        &["MULTI"],
+        &["TTL", "e"],
+        &["EXEC"],
+        &["WATCH", "missing"],
+        &["DEL", "missing"],
+        &["MULTI"],
+        &["GET", "missing"],
+        &["EXEC"],
+    ]);
+}
+
+#[test]
+fn watch_aborts_on_another_clients_write_as_in_redis() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let lethe = Lethe::start();
+    let (mut r1, mut l1) = (redis.client(), lethe.client());
+    let (mut r2, mut l2) = (redis.client(), lethe.client());
+    run_both(
+        &mut r1,
+        &mut l1,
+        &[&["SET", "k", "1"], &["WATCH", "k", "j"]],
+    );
+    run_both(&mut r2, &mut l2, &[&["SET", "k", "1"]]);
+    run_both(&mut r1, &mut l1, &[&["MULTI"], &["INCR", "k"], &["EXEC"]]);
+    // Another client writing an unwatched key leaves the transaction alone.
+    run_both(&mut r1, &mut l1, &[&["WATCH", "k"]]);
+    run_both(&mut r2, &mut l2, &[&["SET", "other", "1"], &["GET", "k"]]);
+    run_both(&mut r1, &mut l1, &[&["MULTI"], &["INCR", "k"], &["EXEC"]]);
+    // RESP3 spells the aborted EXEC as a null.
+    let (hr, hl) = (r1.cmd(&["HELLO", "3"]), l1.cmd(&["HELLO", "3"]));
+    assert!(hr.starts_with("%7\r\n") && hl.starts_with("%7\r\n"), "{hl}");
+    run_both(&mut r1, &mut l1, &[&["WATCH", "k"]]);
+    run_both(&mut r2, &mut l2, &[&["DEL", "k"]]);
+    run_both(&mut r1, &mut l1, &[&["MULTI"], &["GET", "k"], &["EXEC"]]);
+}
+
+#[test]
+fn client_and_config_replies_match() {
+    compare(&[
+        &["CLIENT"],
+        &["CLIENT", "foo"],
+        &["CLIENT", "SETNAME"],
+        &["CLIENT", "SETNAME", "a b"],
+        &["CLIENT", "SETNAME", "x"],
+        &["CLIENT", "GETNAME"],
+        &["CLIENT", "SETNAME", ""],
+        &["CLIENT", "GETNAME"],
+        &["CLIENT", "GETNAME", "x"],
+        &["CLIENT", "ID", "x"],
+        &["CLIENT", "INFO", "x"],
+        &["CLIENT", "KILL"],
+        &["CLIENT", "KILL", "1.2.3.4:5"],
+        &["CLIENT", "KILL", "ID", "9999"],
+        &["CLIENT", "KILL", "ID", "x"],
+        &["CLIENT", "KILL", "ID", "0"],
+        &["CLIENT", "KILL", "foo", "bar"],
+        &["CLIENT", "KILL", "TYPE", "foo"],
+        &["CLIENT", "KILL", "TYPE", "master"],
+        &["CLIENT", "KILL", "SKIPME", "x"],
+        &["CLIENT", "KILL", "USER", "bob"],
+        &["CLIENT", "KILL", "ID", "1", "TYPE"],
+        &["CLIENT", "KILL", "ADDR", "1.2.3.4:5", "SKIPME", "no"],
+        &["CLIENT", "LIST", "TYPE", "pubsub"],
+        &["CLIENT", "LIST", "ID", "x"],
+        &["CLIENT", "LIST", "ID", "999998", "0", "-1"],
+        &["CLIENT", "LIST", "ID", "999999"],
+        &["CLIENT", "LIST", "foo"],
+        &["CLIENT", "LIST", "TYPE", "foo"],
+        &["CONFIG"],
+        &["CONFIG", "foo"],
+        &["CONFIG", "GET"],
+        &["CONFIG", "GET", "nosuch*"],
+        &["CONFIG", "GET", "bind"],
+        &["CONFIG", "SET", "nosuch", "1"],
+        &["CONFIG", "SET", "maxmemory"],
+        &["CONFIG", "SET", "port", "1", "x"],
+        &["CONFIG", "SET", "databases", "3"],
+        &["INFO", "nosuchsection"],
+        &["INFO", "a", "b"],
+    ]);
+}

@@ -25,7 +25,14 @@ impl Command for Ping {
         }
     }
 
-    fn apply(self, _: &mut Ctx<'_>) -> Reply {
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        // A subscribed RESP2 client reads pushes as arrays, so its PONG takes that shape too.
+        if cx.session.protocol == Protocol::Resp2 && cx.session.subscriptions() > 0 {
+            return Ok(Frame::Array(vec![
+                Frame::bulk("pong"),
+                Frame::Bulk(self.0.unwrap_or_default()),
+            ]));
+        }
         Ok(match self.0 {
             None => Frame::Simple("PONG".into()),
             Some(msg) => Frame::Bulk(msg),
@@ -177,6 +184,8 @@ impl Command for Reset {
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         cx.session.protocol = Protocol::Resp2;
         cx.session.name = None;
+        cx.session.leave_pubsub(cx.db);
+        cx.session.tx.clear();
         Ok(Frame::Simple("RESET".into()))
     }
 }

@@ -1,20 +1,30 @@
 //! Commands: the table of known commands with their arity, dispatch, and the error type every
 //! command returns. One module per command family; each command is a struct parsed from its
 //! arguments ([`Command::parse_frames`]) and then applied to the keyspace ([`Command::apply`]).
+//!
+//! The dispatcher also enforces the client's state before a command runs: a RESP2 client with
+//! subscriptions may only run the pub/sub commands, PING, QUIT and RESET, and a client inside
+//! MULTI has its commands queued for EXEC (the `transactions` module) instead of run.
 
 mod connection;
 mod hashes;
 mod keys;
 mod lethe;
+mod pubsub;
+mod server_info;
 mod strings;
+mod transactions;
 
+use crate::clients::ClientInfo;
 use crate::db::Db;
 use crate::frame::{Frame, Protocol};
 use crate::parse::Parse;
+use crate::pubsub::Pushes;
 use bytes::Bytes;
+use indexmap::IndexSet;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 /// Per-client state that commands read and change.
 #[derive(Debug)]
@@ -27,16 +37,57 @@ pub struct Session {
     pub name: Option<Bytes>,
     /// Set by `QUIT`: close after the reply.
     pub quit: bool,
+    /// Channels this client is subscribed to, in subscription order.
+    pub channels: IndexSet<Bytes>,
+    /// Patterns this client is subscribed to, in subscription order.
+    pub patterns: IndexSet<Bytes>,
+    /// MULTI queue and WATCHed keys.
+    pub tx: transactions::Transaction,
+    /// Where published messages for this client go; the connection loop drains the other end.
+    pub pushes: Pushes,
+    /// This client as others see it (CLIENT LIST).
+    pub client: Arc<ClientInfo>,
 }
 
 impl Session {
-    /// A new client's state: RESP2, no name.
-    pub fn new(id: u64) -> Session {
+    /// A new client's state: RESP2, no name, no subscriptions; `pushes` feeds its connection.
+    pub fn new(client: Arc<ClientInfo>, pushes: Pushes) -> Session {
         Session {
             protocol: Protocol::Resp2,
-            id,
+            id: client.id,
+            client,
             name: None,
             quit: false,
+            channels: IndexSet::new(),
+            patterns: IndexSet::new(),
+            tx: transactions::Transaction::default(),
+            pushes,
+        }
+    }
+
+    /// Channels plus patterns subscribed to: the count pub/sub confirmations report.
+    pub fn subscriptions(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    /// Copies what CLIENT LIST shows of this session to the shared [`ClientInfo`].
+    pub fn publish_state(&self) {
+        self.client.update(|s| {
+            s.name.clone_from(&self.name);
+            s.sub = self.channels.len();
+            s.psub = self.patterns.len();
+            s.multi = self.tx.queue.as_ref().map_or(-1, |q| q.len() as i64);
+            s.resp = self.protocol.number();
+        });
+    }
+
+    /// Leaves every channel and pattern (on RESET and when the client goes away).
+    pub fn leave_pubsub(&mut self, db: &Db) {
+        for ch in self.channels.drain(..) {
+            db.pubsub().unsubscribe(&ch, self.id);
+        }
+        for p in self.patterns.drain(..) {
+            db.pubsub().punsubscribe(&p, self.id);
         }
     }
 }
@@ -181,6 +232,19 @@ table! {
     "quit" -1 read connection::Quit;
     "reset" 1 read connection::Reset;
     "time" 1 read connection::Time;
+    "subscribe" -2 read pubsub::Subscribe;
+    "psubscribe" -2 read pubsub::PSubscribe;
+    "unsubscribe" -1 read pubsub::Unsubscribe;
+    "punsubscribe" -1 read pubsub::PUnsubscribe;
+    "publish" 3 read pubsub::Publish;
+    "multi" 1 read transactions::Multi;
+    "exec" 1 read transactions::Exec;
+    "discard" 1 read transactions::Discard;
+    "watch" -2 read transactions::Watch;
+    "unwatch" 1 read transactions::Unwatch;
+    "client" -2 read server_info::Client;
+    "config" -2 read server_info::Config;
+    "info" -1 read server_info::Info;
     "get" 2 read strings::Get;
     "set" -3 write strings::Set;
     "getex" -2 write strings::GetEx;
@@ -251,6 +315,17 @@ table! {
     "lethe.stats" -1 read lethe::Stats;
 }
 
+/// What a subscribed RESP2 client may run.
+const ALLOWED_WHILE_SUBSCRIBED: &[&str] = &[
+    "subscribe",
+    "psubscribe",
+    "unsubscribe",
+    "punsubscribe",
+    "ping",
+    "quit",
+    "reset",
+];
+
 /// The command table by lowercase name.
 static BY_NAME: LazyLock<HashMap<&'static str, &'static Spec>> =
     LazyLock::new(|| COMMANDS.iter().map(|s| (s.name, s)).collect());
@@ -263,26 +338,74 @@ pub fn dispatch(args: Vec<Bytes>, cx: &mut Ctx<'_>) -> Frame {
     }
 }
 
-fn execute(mut args: Vec<Bytes>, cx: &mut Ctx<'_>) -> Reply {
-    let name = args.remove(0);
-    let lower = String::from_utf8_lossy(&name).to_ascii_lowercase();
-    let Some(spec) = BY_NAME.get(lower.as_str()) else {
+fn execute(args: Vec<Bytes>, cx: &mut Ctx<'_>) -> Reply {
+    run_command(args, cx, false)
+}
+
+/// Runs a command queued by MULTI, from EXEC, which already holds the write lock.
+pub(crate) fn execute_locked(args: Vec<Bytes>, cx: &mut Ctx<'_>) -> Reply {
+    run_command(args, cx, true)
+}
+
+/// Commands a client in MULTI runs at once instead of queueing.
+const NOT_QUEUED: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
+
+fn run_command(mut args: Vec<Bytes>, cx: &mut Ctx<'_>, locked: bool) -> Reply {
+    let spec = match check(&args, cx) {
+        Ok(spec) => spec,
+        Err(e) => {
+            // A command rejected while queueing poisons the transaction, as in Redis.
+            if cx.session.tx.queue.is_some() {
+                cx.session.tx.failed = true;
+            }
+            return Err(e);
+        }
+    };
+    if let Some(queue) = cx.session.tx.queue.as_mut() {
+        if !NOT_QUEUED.contains(&spec.name) {
+            queue.push(args);
+            return Ok(Frame::Simple("QUEUED".into()));
+        }
+    }
+    args.remove(0);
+    // Every write holds the keyspace's write lock for its whole read-modify-write, so writes are
+    // linearizable among themselves (an INCR cannot resurrect a key a DEL removed meanwhile).
+    let _guard = (spec.writes && !locked).then(|| cx.db.write_lock());
+    (spec.run)(&mut Parse::new(args), cx)
+}
+
+/// Finds the command and checks that it may run as given: known, right arity, allowed in the
+/// client's state.
+fn check(args: &[Bytes], cx: &Ctx<'_>) -> Result<&'static Spec, CommandError> {
+    let name = &args[0];
+    let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
+    let Some(spec) = BY_NAME.get(lower.as_str()).copied() else {
         return Err(CommandError::new(
             ErrorKind::UnknownCommand,
-            unknown_command(&name, &args),
+            unknown_command(name, &args[1..]),
         ));
     };
-    let argc = args.len() as i32 + 1;
+    let argc = args.len() as i32;
     if (spec.arity > 0 && argc != spec.arity) || argc < -spec.arity {
         return Err(CommandError::new(
             ErrorKind::Arity,
             format!("ERR wrong number of arguments for '{}' command", spec.name),
         ));
     }
-    // Every write holds the keyspace's write lock for its whole read-modify-write, so writes are
-    // linearizable among themselves (an INCR cannot resurrect a key a DEL removed meanwhile).
-    let _guard = spec.writes.then(|| cx.db.write_lock());
-    (spec.run)(&mut Parse::new(args), cx)
+    // A RESP2 connection with subscriptions is a stream of pushes that cannot be told apart
+    // from replies, so Redis allows only the commands that make sense in that state. RESP3
+    // marks pushes as such and lifts the restriction.
+    if cx.session.protocol == Protocol::Resp2
+        && cx.session.subscriptions() > 0
+        && !ALLOWED_WHILE_SUBSCRIBED.contains(&spec.name)
+    {
+        return Err(CommandError::err(&format!(
+            "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET \
+             are allowed in this context",
+            spec.name
+        )));
+    }
+    Ok(spec)
 }
 
 /// Redis's text: the name and then quoted arguments until 128 characters of them are shown.

@@ -1,0 +1,219 @@
+//! The registry of connected clients, for the commands that look at other connections
+//! (`CLIENT LIST`, `CLIENT KILL`) and for `INFO`'s counts.
+//!
+//! Each connection registers a [`ClientInfo`] for its lifetime. What CLIENT LIST shows of a
+//! client lives in its own [`crate::cmd::Session`]; the connection loop copies the visible part
+//! here around each command (a short lock per command), so other clients can read it without
+//! reaching into that task. Killing a client sets a flag and wakes its connection loop, which
+//! then closes the socket between commands, as Redis does.
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+use tokio::sync::Notify;
+
+/// Every connected client, by id, plus server-wide counters.
+#[derive(Debug)]
+pub struct Clients {
+    map: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+    started: Instant,
+    connections: AtomicU64,
+    commands: AtomicU64,
+}
+
+impl Default for Clients {
+    fn default() -> Self {
+        Clients::new()
+    }
+}
+
+impl Clients {
+    /// An empty registry; its creation time is the server's start for `INFO`'s uptime.
+    pub fn new() -> Clients {
+        Clients {
+            map: Mutex::new(BTreeMap::new()),
+            started: Instant::now(),
+            connections: AtomicU64::new(0),
+            commands: AtomicU64::new(0),
+        }
+    }
+
+    /// Registers a new connection.
+    pub fn register(&self, info: Arc<ClientInfo>) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        self.map.lock().insert(info.id, info);
+    }
+
+    /// Removes a connection that ended.
+    pub fn unregister(&self, id: u64) {
+        self.map.lock().remove(&id);
+    }
+
+    /// The connected clients in id order. A killed client is left out at once, although its
+    /// connection closes a moment later: for CLIENT LIST and KILL it is gone, as in Redis.
+    pub fn all(&self) -> Vec<Arc<ClientInfo>> {
+        self.map
+            .lock()
+            .values()
+            .filter(|c| !c.is_killed())
+            .cloned()
+            .collect()
+    }
+
+    /// Counts a processed command.
+    pub fn command_processed(&self) {
+        self.commands.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Commands processed since start.
+    pub fn commands_processed(&self) -> u64 {
+        self.commands.load(Ordering::Relaxed)
+    }
+
+    /// Connections accepted since start.
+    pub fn connections_received(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// When the registry (and so the server) started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+}
+
+/// One connected client as others see it.
+#[derive(Debug)]
+pub struct ClientInfo {
+    /// The client id.
+    pub id: u64,
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// The local address the client connected to.
+    pub laddr: SocketAddr,
+    /// The socket's file descriptor (-1 where there is none to show).
+    pub fd: i64,
+    created: Instant,
+    state: Mutex<ClientState>,
+    killed: AtomicBool,
+    kill: Notify,
+}
+
+/// The part of a client that changes with its commands.
+#[derive(Clone, Debug)]
+pub struct ClientState {
+    /// The name set with CLIENT SETNAME or HELLO.
+    pub name: Option<Bytes>,
+    /// Channels subscribed to.
+    pub sub: usize,
+    /// Patterns subscribed to.
+    pub psub: usize,
+    /// Commands queued in MULTI, or -1 outside a transaction.
+    pub multi: i64,
+    /// Protocol version (2 or 3).
+    pub resp: i64,
+    /// The last command run (`client|list` for subcommands).
+    pub cmd: String,
+    /// When that command started.
+    pub last_active: Instant,
+}
+
+impl ClientInfo {
+    /// A newly connected client.
+    pub fn new(id: u64, addr: SocketAddr, laddr: SocketAddr, fd: i64) -> ClientInfo {
+        let now = Instant::now();
+        ClientInfo {
+            id,
+            addr,
+            laddr,
+            fd,
+            created: now,
+            state: Mutex::new(ClientState {
+                name: None,
+                sub: 0,
+                psub: 0,
+                multi: -1,
+                resp: 2,
+                cmd: "NULL".into(),
+                last_active: now,
+            }),
+            killed: AtomicBool::new(false),
+            kill: Notify::new(),
+        }
+    }
+
+    /// A copy of the changing state.
+    pub fn state(&self) -> ClientState {
+        self.state.lock().clone()
+    }
+
+    /// Changes the state.
+    pub fn update(&self, f: impl FnOnce(&mut ClientState)) {
+        f(&mut self.state.lock());
+    }
+
+    /// Asks the connection to close.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        // `notify_one` keeps a permit when the loop is not waiting yet, so no kill is lost.
+        self.kill.notify_one();
+    }
+
+    /// Whether the client was killed.
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+
+    /// Completes once the client is killed.
+    pub async fn killed(&self) {
+        self.kill.notified().await;
+    }
+
+    /// Whether the client counts as a pub/sub client (CLIENT LIST TYPE, the `P` flag).
+    pub fn is_pubsub(state: &ClientState) -> bool {
+        state.sub + state.psub > 0
+    }
+
+    /// The client's CLIENT LIST line (with its trailing newline), in Redis 7.0's field order.
+    /// Memory and buffer fields Lethe does not track are shown as 0.
+    pub fn line(&self) -> String {
+        let s = self.state();
+        let now = Instant::now();
+        let mut flags = String::new();
+        if ClientInfo::is_pubsub(&s) {
+            flags.push('P');
+        }
+        if s.multi >= 0 {
+            flags.push('x');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        let name = s
+            .name
+            .as_ref()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_default();
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub={} psub={} \
+             ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 \
+             omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}\n",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            name,
+            now.duration_since(self.created).as_secs(),
+            now.duration_since(s.last_active).as_secs(),
+            flags,
+            s.sub,
+            s.psub,
+            s.multi,
+            s.cmd,
+            s.resp,
+        )
+    }
+}
