@@ -7,6 +7,7 @@
 //! workspace's `BENCHMARKS.md` so published figures always come from a recorded command.
 
 mod alloc;
+mod lethe_server;
 mod redis_server;
 mod report;
 mod suites;
@@ -29,7 +30,8 @@ use crate::systems::System;
 #[derive(Debug, Parser)]
 #[command(name = "lethe-bench", version)]
 struct Cli {
-    /// Which suite to run (`all` runs throughput, hitratio, memory and invalidation in turn).
+    /// Which suite to run (`all` runs throughput, hitratio, memory, invalidation and server in
+    /// turn).
     #[arg(value_enum)]
     suite: SuiteArg,
 
@@ -60,6 +62,7 @@ enum SuiteArg {
     Hitratio,
     Memory,
     Invalidation,
+    Server,
     All,
 }
 
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
     let run_hitratio = matches!(cli.suite, SuiteArg::Hitratio | SuiteArg::All);
     let run_memory = matches!(cli.suite, SuiteArg::Memory | SuiteArg::All);
     let run_invalidation = matches!(cli.suite, SuiteArg::Invalidation | SuiteArg::All);
+    let run_server = matches!(cli.suite, SuiteArg::Server | SuiteArg::All);
 
     let mut failed = false;
     if run_throughput {
@@ -101,6 +105,12 @@ fn main() -> ExitCode {
     }
     if run_invalidation {
         suites::invalidation::run(&ctx);
+    }
+    if run_server {
+        if let Err(e) = suites::server::run(&ctx) {
+            eprintln!("error: server suite failed: {e}");
+            failed = true;
+        }
     }
     if failed {
         ExitCode::FAILURE

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 /// How long to wait for a started server to answer `PING`.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Ports to try, in case another process takes the free port between our probe and the bind.
-const ATTEMPTS: usize = 3;
+pub const ATTEMPTS: usize = 3;
 
 /// A running `redis-server`, killed on drop.
 #[derive(Debug)]
@@ -61,35 +61,17 @@ impl RedisServer {
             port,
             client,
         };
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        loop {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!(
-                    "redis-server exited during startup on port {port} ({status})"
-                ));
-            }
-            let pong = server
-                .client
-                .get_connection_with_timeout(Duration::from_millis(200))
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
-            match pong {
-                Ok(p) if p == "PONG" => return Ok(server),
-                Ok(p) => return Err(format!("redis-server answered PING with {p:?}")),
-                Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => {
-                    return Err(format!(
-                        "redis-server on port {port} did not answer PING within {} s: {e}",
-                        STARTUP_TIMEOUT.as_secs()
-                    ));
-                }
-            }
-        }
+        wait_for_ping(&mut server.child, &server.client, "redis-server", port)?;
+        Ok(server)
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The server's process id, for reading its CPU time from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// A new synchronous connection.
@@ -128,16 +110,51 @@ fn find_binary() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// A loopback port that was free a moment ago (the OS picks it), never Redis's default.
-fn free_port() -> Result<u16, String> {
+/// Waits (at most [`STARTUP_TIMEOUT`]) until the server `child` answers `PING` through
+/// `client`. `name` names the server in the error.
+pub fn wait_for_ping(
+    child: &mut Child,
+    client: &redis::Client,
+    name: &str,
+    port: u16,
+) -> Result<(), String> {
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "{name} exited during startup on port {port} ({status})"
+            ));
+        }
+        let pong = client
+            .get_connection_with_timeout(Duration::from_millis(200))
+            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+        match pong {
+            Ok(p) if p == "PONG" => return Ok(()),
+            Ok(p) => return Err(format!("{name} answered PING with {p:?}")),
+            Err(_) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "{name} on port {port} did not answer PING within {} s: {e}",
+                    STARTUP_TIMEOUT.as_secs()
+                ));
+            }
+        }
+    }
+}
+
+/// A loopback port that was free a moment ago (the OS picks it), never 6379 (Redis's default)
+/// or 6380 (Lethe's), so a server the user runs is never touched.
+pub fn free_port() -> Result<u16, String> {
     for _ in 0..16 {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("cannot find a free loopback port: {e}"))?
             .port();
-        if port != 6379 {
+        if port != 6379 && port != 6380 {
             return Ok(port);
         }
     }
-    Err("the OS kept offering port 6379".into())
+    Err("the OS kept offering port 6379 or 6380".into())
 }

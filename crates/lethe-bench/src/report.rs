@@ -369,8 +369,8 @@ const HEADER: &str = "# Lethe benchmarks
 
 Written by lethe-bench; do not edit figures by hand. Regenerate with
 `cargo run --release -p lethe-bench -- all` from the workspace root, or one suite at a time
-(`throughput`, `hitratio`, `memory`, `invalidation`); `--quick` gives a fast, noisier run and
-is labelled as such. Each suite rewrites only its own section, between its
+(`throughput`, `hitratio`, `memory`, `invalidation`, `server`); `--quick` gives a fast,
+noisier run and is labelled as such. Each suite rewrites only its own section, between its
 `lethe-bench:<suite>` markers; text outside those markers is preserved.
 ";
 

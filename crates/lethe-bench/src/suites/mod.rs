@@ -1,8 +1,11 @@
 //! The benchmark suites. Each one builds its caches through [`crate::systems`] and reports
 //! through [`crate::report`]. The invalidation suite reuses the throughput suite's measurement
-//! loop for its tagged-throughput case; otherwise suites know nothing about each other.
+//! loop for its tagged-throughput case; otherwise suites know nothing about each other. The
+//! invalidation and server suites start their servers through [`crate::redis_server`] and
+//! [`crate::lethe_server`].
 
 pub mod hitratio;
 pub mod invalidation;
 pub mod memory;
+pub mod server;
 pub mod throughput;
