@@ -13,10 +13,10 @@
 //! itself is not. When cargo cannot be run but the binary exists, it is used with a warning.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::redis_server::{ATTEMPTS, free_port, wait_for_ping};
+use crate::redis_server::ServerProcess;
 use crate::report::workspace_root;
 
 /// How long a stopped server gets to exit after SIGTERM before it is killed.
@@ -25,82 +25,56 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// A running `lethe serve`, stopped on drop.
 #[derive(Debug)]
 pub struct LetheServer {
-    child: Child,
-    port: u16,
-    client: redis::Client,
+    process: ServerProcess,
 }
 
 impl LetheServer {
     /// Starts `binary serve` with a keyspace budget of `max_memory` bytes and waits until it
     /// answers `PING`.
     pub fn start(binary: &Path, max_memory: u64) -> Result<Self, String> {
-        let mut last_error = String::new();
-        for _ in 0..ATTEMPTS {
-            match Self::start_on(binary, free_port()?, max_memory) {
-                Ok(server) => return Ok(server),
-                Err(e) => last_error = e,
+        let process = ServerProcess::start("lethe serve", |port| {
+            let mut cmd = Command::new(binary);
+            cmd.arg("serve")
+                .args(["--bind", "127.0.0.1"])
+                .args(["--port", &port.to_string()])
+                .args(["--max-memory", &max_memory.to_string()]);
+            // Settings the user's environment might carry must not leak into the measurement.
+            for var in [
+                "LETHE_CONFIG",
+                "LETHE_HTTP_PORT",
+                "LETHE_BIND",
+                "LETHE_PORT",
+                "LETHE_MAX_MEMORY",
+                "LETHE_LOG",
+            ] {
+                cmd.env_remove(var);
             }
-        }
-        Err(last_error)
-    }
-
-    fn start_on(binary: &Path, port: u16, max_memory: u64) -> Result<Self, String> {
-        let mut cmd = Command::new(binary);
-        cmd.arg("serve")
-            .args(["--bind", "127.0.0.1"])
-            .args(["--port", &port.to_string()])
-            .args(["--max-memory", &max_memory.to_string()]);
-        // Settings the user's environment might carry must not leak into the measurement.
-        for var in [
-            "LETHE_CONFIG",
-            "LETHE_HTTP_PORT",
-            "LETHE_BIND",
-            "LETHE_PORT",
-            "LETHE_MAX_MEMORY",
-            "LETHE_LOG",
-        ] {
-            cmd.env_remove(var);
-        }
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("could not run {}: {e}", binary.display()))?;
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-            .map_err(|e| format!("bad Lethe address: {e}"))?;
-        // The guard exists from here on, so an early return below stops the child.
-        let mut server = LetheServer {
-            child,
-            port,
-            client,
-        };
-        wait_for_ping(&mut server.child, &server.client, "lethe serve", port)?;
-        Ok(server)
+            cmd
+        })?;
+        Ok(LetheServer { process })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.process.port()
     }
 
     /// The server's process id, for reading its CPU time from `/proc`.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// A new synchronous connection.
     pub fn connection(&self) -> redis::Connection {
-        self.client
-            .get_connection()
-            .unwrap_or_else(|e| panic!("cannot connect to lethe on {}: {e}", self.port))
+        self.process.connection()
     }
 }
 
 impl Drop for LetheServer {
     fn drop(&mut self) {
         // No libc in this crate: `kill(1)` sends the SIGTERM.
+        let child = &mut self.process.child;
         let termed = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-TERM", &child.id().to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -108,14 +82,14 @@ impl Drop for LetheServer {
         if termed {
             let deadline = Instant::now() + STOP_TIMEOUT;
             while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
+                if let Ok(Some(_)) = child.try_wait() {
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 

@@ -5,64 +5,60 @@
 //! dropped, which also happens when a suite panics. Nothing is written to disk.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long to wait for a started server to answer `PING`.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Ports to try, in case another process takes the free port between our probe and the bind.
-pub const ATTEMPTS: usize = 3;
+const ATTEMPTS: usize = 3;
 
-/// A running `redis-server`, killed on drop.
+/// A server process the harness started, with a client for it: what `redis-server` and
+/// `lethe serve` have in common. Each owner decides how to stop it.
 #[derive(Debug)]
-pub struct RedisServer {
-    child: Child,
+pub struct ServerProcess {
+    pub child: Child,
     port: u16,
     client: redis::Client,
+    name: &'static str,
 }
 
-impl RedisServer {
-    /// Starts a server and waits until it answers `PING`. The error says why it could not be
-    /// started (binary missing, never answered, ...), for the suite to report and skip.
-    pub fn start() -> Result<Self, String> {
-        let binary = find_binary().ok_or_else(|| {
-            "redis-server not found (looked for /usr/bin/redis-server and on PATH); install it \
-             with `apt-get install redis-server`"
-                .to_string()
-        })?;
+impl ServerProcess {
+    /// Runs `make(port)` on a free port (retrying on another port if it fails) and waits until
+    /// the server answers `PING`. Output is discarded; the child is killed on every error path.
+    pub fn start(
+        name: &'static str,
+        mut make: impl FnMut(u16) -> Command,
+    ) -> Result<ServerProcess, String> {
         let mut last_error = String::new();
         for _ in 0..ATTEMPTS {
-            match Self::start_on(&binary, free_port()?) {
-                Ok(server) => return Ok(server),
-                Err(e) => last_error = e,
+            let port = free_port()?;
+            let mut cmd = make(port);
+            let child = cmd
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("could not run {name}: {e}"))?;
+            let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                .map_err(|e| format!("bad {name} address: {e}"))?;
+            let mut server = ServerProcess {
+                child,
+                port,
+                client,
+                name,
+            };
+            match wait_for_ping(&mut server.child, &server.client, name, port) {
+                Ok(()) => return Ok(server),
+                Err(e) => {
+                    let _ = server.child.kill();
+                    let _ = server.child.wait();
+                    last_error = e;
+                }
             }
         }
         Err(last_error)
-    }
-
-    fn start_on(binary: &Path, port: u16) -> Result<Self, String> {
-        let child = Command::new(binary)
-            .args(["--port", &port.to_string()])
-            .args(["--bind", "127.0.0.1"])
-            .args(["--save", ""])
-            .args(["--appendonly", "no"])
-            .args(["--daemonize", "no"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("could not run {}: {e}", binary.display()))?;
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-            .map_err(|e| format!("bad Redis address: {e}"))?;
-        // The guard exists from here on, so every early return below kills the child.
-        let mut server = RedisServer {
-            child,
-            port,
-            client,
-        };
-        wait_for_ping(&mut server.child, &server.client, "redis-server", port)?;
-        Ok(server)
     }
 
     pub fn port(&self) -> u16 {
@@ -78,7 +74,49 @@ impl RedisServer {
     pub fn connection(&self) -> redis::Connection {
         self.client
             .get_connection()
-            .unwrap_or_else(|e| panic!("cannot connect to redis-server on {}: {e}", self.port))
+            .unwrap_or_else(|e| panic!("cannot connect to {} on {}: {e}", self.name, self.port))
+    }
+}
+
+/// A running `redis-server`, killed on drop.
+#[derive(Debug)]
+pub struct RedisServer {
+    process: ServerProcess,
+}
+
+impl RedisServer {
+    /// Starts a server and waits until it answers `PING`. The error says why it could not be
+    /// started (binary missing, never answered, ...), for the suite to report and skip.
+    pub fn start() -> Result<Self, String> {
+        let binary = find_binary().ok_or_else(|| {
+            "redis-server not found (looked for /usr/bin/redis-server and on PATH); install it \
+             with `apt-get install redis-server`"
+                .to_string()
+        })?;
+        let process = ServerProcess::start("redis-server", |port| {
+            let mut cmd = Command::new(&binary);
+            cmd.args(["--port", &port.to_string()])
+                .args(["--bind", "127.0.0.1"])
+                .args(["--save", ""])
+                .args(["--appendonly", "no"])
+                .args(["--daemonize", "no"]);
+            cmd
+        })?;
+        Ok(RedisServer { process })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.process.port()
+    }
+
+    /// The server's process id, for reading its CPU time from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// A new synchronous connection.
+    pub fn connection(&self) -> redis::Connection {
+        self.process.connection()
     }
 
     /// The server's version string, for the report.
@@ -95,8 +133,8 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.process.child.kill();
+        let _ = self.process.child.wait();
     }
 }
 
@@ -112,7 +150,7 @@ fn find_binary() -> Option<PathBuf> {
 
 /// Waits (at most [`STARTUP_TIMEOUT`]) until the server `child` answers `PING` through
 /// `client`. `name` names the server in the error.
-pub fn wait_for_ping(
+fn wait_for_ping(
     child: &mut Child,
     client: &redis::Client,
     name: &str,
@@ -146,7 +184,7 @@ pub fn wait_for_ping(
 
 /// A loopback port that was free a moment ago (the OS picks it), never 6379 (Redis's default)
 /// or 6380 (Lethe's), so a server the user runs is never touched.
-pub fn free_port() -> Result<u16, String> {
+fn free_port() -> Result<u16, String> {
     for _ in 0..16 {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
