@@ -30,8 +30,8 @@ use crate::systems::System;
 #[derive(Debug, Parser)]
 #[command(name = "lethe-bench", version)]
 struct Cli {
-    /// Which suite to run (`all` runs throughput, hitratio, memory, invalidation and server in
-    /// turn).
+    /// Which suite to run (`all` runs throughput, hitratio, memory, invalidation, server and
+    /// cdc in turn).
     #[arg(value_enum)]
     suite: SuiteArg,
 
@@ -63,6 +63,7 @@ enum SuiteArg {
     Memory,
     Invalidation,
     Server,
+    Cdc,
     All,
 }
 
@@ -85,6 +86,7 @@ fn main() -> ExitCode {
     let run_memory = matches!(cli.suite, SuiteArg::Memory | SuiteArg::All);
     let run_invalidation = matches!(cli.suite, SuiteArg::Invalidation | SuiteArg::All);
     let run_server = matches!(cli.suite, SuiteArg::Server | SuiteArg::All);
+    let run_cdc = matches!(cli.suite, SuiteArg::Cdc | SuiteArg::All);
 
     let mut failed = false;
     if run_throughput {
@@ -109,6 +111,12 @@ fn main() -> ExitCode {
     if run_server {
         if let Err(e) = suites::server::run(&ctx) {
             eprintln!("error: server suite failed: {e}");
+            failed = true;
+        }
+    }
+    if run_cdc {
+        if let Err(e) = suites::cdc::run(&ctx) {
+            eprintln!("error: cdc suite failed: {e}");
             failed = true;
         }
     }

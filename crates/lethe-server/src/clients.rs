@@ -7,6 +7,8 @@
 //! reaching into that task. Killing a client sets a flag and wakes its connection loop, which
 //! then closes the socket between commands, as Redis does.
 
+use crate::frame::Frame;
+use crate::pubsub::Pushes;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
@@ -46,6 +48,11 @@ impl Clients {
     pub fn register(&self, info: Arc<ClientInfo>) {
         self.connections.fetch_add(1, Ordering::Relaxed);
         self.map.lock().insert(info.id, info);
+    }
+
+    /// The connected client with `id`.
+    pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
+        self.map.lock().get(&id).filter(|c| !c.is_killed()).cloned()
     }
 
     /// Removes a connection that ended.
@@ -96,6 +103,8 @@ pub struct ClientInfo {
     pub laddr: SocketAddr,
     /// The socket's file descriptor (-1 where there is none to show).
     pub fd: i64,
+    /// Where messages for this client go (pub/sub, invalidations); its connection writes them.
+    pushes: Pushes,
     created: Instant,
     state: Mutex<ClientState>,
     killed: AtomicBool,
@@ -115,6 +124,8 @@ pub struct ClientState {
     pub multi: i64,
     /// Protocol version (2 or 3).
     pub resp: i64,
+    /// Client-side caching: `None` when off, else the redirect target (0: none).
+    pub tracking: Option<u64>,
     /// The last command run (`client|list` for subcommands).
     pub cmd: String,
     /// When that command started.
@@ -123,13 +134,20 @@ pub struct ClientState {
 
 impl ClientInfo {
     /// A newly connected client.
-    pub fn new(id: u64, addr: SocketAddr, laddr: SocketAddr, fd: i64) -> ClientInfo {
+    pub fn new(
+        id: u64,
+        addr: SocketAddr,
+        laddr: SocketAddr,
+        fd: i64,
+        pushes: Pushes,
+    ) -> ClientInfo {
         let now = Instant::now();
         ClientInfo {
             id,
             addr,
             laddr,
             fd,
+            pushes,
             created: now,
             state: Mutex::new(ClientState {
                 name: None,
@@ -137,12 +155,26 @@ impl ClientInfo {
                 psub: 0,
                 multi: -1,
                 resp: 2,
+                tracking: None,
                 cmd: "NULL".into(),
                 last_active: now,
             }),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
         }
+    }
+
+    /// Queues `frame` for the client's connection, which writes it between commands. Never
+    /// waits; a client that is gone just does not get it.
+    pub fn push(&self, frame: Frame) {
+        let _ = self.pushes.send(frame);
+    }
+
+    /// The protocol the client speaks and whether it is in pub/sub mode, without copying the
+    /// rest of its state.
+    pub fn protocol_and_pubsub(&self) -> (i64, bool) {
+        let s = self.state.lock();
+        (s.resp, ClientInfo::is_pubsub(&s))
     }
 
     /// A copy of the changing state.
@@ -189,6 +221,9 @@ impl ClientInfo {
         if s.multi >= 0 {
             flags.push('x');
         }
+        if s.tracking.is_some() {
+            flags.push('t');
+        }
         if flags.is_empty() {
             flags.push('N');
         }
@@ -200,7 +235,7 @@ impl ClientInfo {
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub={} psub={} \
              ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 \
-             omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}\n",
+             omem=0 tot-mem=0 events=r cmd={} user=default redir={} resp={}\n",
             self.id,
             self.addr,
             self.laddr,
@@ -213,6 +248,7 @@ impl ClientInfo {
             s.psub,
             s.multi,
             s.cmd,
+            s.tracking.map_or(-1, |r| r as i64),
             s.resp,
         )
     }

@@ -1,6 +1,9 @@
 //! Server configuration: defaults, an optional TOML file, then flags and environment variables,
-//! each layer overriding the one before.
+//! each layer overriding the one before. The limits (`requirepass`, `protected-mode`,
+//! `max-clients`, `timeout`, `proto-max-bulk-len`, `client-output-buffer-limit`) start here and
+//! become a [`Limits`] that CONFIG SET may change at run time.
 
+use crate::limits::{self, Limits};
 use serde::Deserialize;
 use std::fmt;
 use std::path::Path;
@@ -16,6 +19,18 @@ pub struct Config {
     pub max_memory: u64,
     /// TCP port of the HTTP admin API, on the same address; off when `None`.
     pub http_port: Option<u16>,
+    /// The password clients must AUTH with; none when `None`.
+    pub requirepass: Option<String>,
+    /// Refuse non-loopback clients while no password is set.
+    pub protected_mode: bool,
+    /// Most clients connected at once.
+    pub max_clients: u64,
+    /// Idle seconds before a client is closed (0: never).
+    pub timeout: u64,
+    /// Largest bulk string in a request, in bytes.
+    pub proto_max_bulk_len: u64,
+    /// Output buffer limits in Redis's syntax (`pubsub 32mb 8mb 60`), over Redis's defaults.
+    pub client_output_buffer_limit: Option<String>,
 }
 
 impl Default for Config {
@@ -27,12 +42,18 @@ impl Default for Config {
             max_memory: crate::server::DEFAULT_CAPACITY_BYTES,
             // An admin API is opt-in: nothing listens that the operator did not ask for.
             http_port: None,
+            requirepass: None,
+            protected_mode: true,
+            max_clients: limits::DEFAULT_MAX_CLIENTS,
+            timeout: 0,
+            proto_max_bulk_len: limits::DEFAULT_PROTO_MAX_BULK_LEN,
+            client_output_buffer_limit: None,
         }
     }
 }
 
 /// Settings that may each be absent: one layer (file, or flags and environment).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Overrides {
     /// Address to bind.
@@ -43,6 +64,21 @@ pub struct Overrides {
     pub max_memory: Option<u64>,
     /// HTTP admin API port.
     pub http_port: Option<u16>,
+    /// AUTH password (empty: none).
+    pub requirepass: Option<String>,
+    /// Protected mode.
+    pub protected_mode: Option<bool>,
+    /// `maxclients`.
+    pub max_clients: Option<u64>,
+    /// Idle client timeout in seconds.
+    pub timeout: Option<u64>,
+    /// `proto-max-bulk-len` in bytes.
+    pub proto_max_bulk_len: Option<u64>,
+    /// `client-output-buffer-limit`, Redis's syntax.
+    pub client_output_buffer_limit: Option<String>,
+    /// The `[cdc]` section: change capture into this server, read by `lethe_cdc::CdcConfig`
+    /// from the same file (here only so the section is not an unknown setting).
+    pub cdc: Option<toml::Table>,
 }
 
 impl Config {
@@ -60,7 +96,48 @@ impl Config {
         if let Some(p) = o.http_port {
             self.http_port = Some(p);
         }
+        if let Some(p) = o.requirepass {
+            // An empty password means none, as with Redis's `requirepass ""`.
+            self.requirepass = (!p.is_empty()).then_some(p);
+        }
+        if let Some(b) = o.protected_mode {
+            self.protected_mode = b;
+        }
+        if let Some(n) = o.max_clients {
+            self.max_clients = n;
+        }
+        if let Some(n) = o.timeout {
+            self.timeout = n;
+        }
+        if let Some(n) = o.proto_max_bulk_len {
+            self.proto_max_bulk_len = n;
+        }
+        if let Some(l) = o.client_output_buffer_limit {
+            self.client_output_buffer_limit = Some(l);
+        }
         self
+    }
+
+    /// The runtime limits these settings describe; the error says which setting is invalid
+    /// and why (Redis's reasons).
+    pub fn limits(&self) -> Result<Limits, ConfigError> {
+        let l = Limits::new();
+        let check = |name: &str, value: String| {
+            l.config_set(name, value.as_bytes())
+                .map_err(|why| ConfigError {
+                    kind: ConfigErrorKind::Invalid,
+                    message: format!("{name}: {why}"),
+                })
+        };
+        check("requirepass", self.requirepass.clone().unwrap_or_default())?;
+        l.set_protected_mode(self.protected_mode);
+        check("maxclients", self.max_clients.to_string())?;
+        check("timeout", self.timeout.to_string())?;
+        check("proto-max-bulk-len", self.proto_max_bulk_len.to_string())?;
+        if let Some(text) = &self.client_output_buffer_limit {
+            check("client-output-buffer-limit", text.clone())?;
+        }
+        Ok(l)
     }
 }
 
@@ -72,6 +149,8 @@ pub enum ConfigErrorKind {
     Io,
     /// The file is not valid TOML or has unknown or mistyped settings.
     Parse,
+    /// A setting's value is out of range or malformed.
+    Invalid,
 }
 
 /// A configuration file that could not be used.
@@ -96,7 +175,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Parses a TOML configuration (`bind`, `port`, `max-memory`, `http-port`).
+/// Parses a TOML configuration (`bind`, `port`, `max-memory`, `http-port`, and the limits).
 pub fn parse_toml(text: &str) -> Result<Overrides, ConfigError> {
     toml::from_str(text).map_err(|e| ConfigError {
         kind: ConfigErrorKind::Parse,
@@ -138,6 +217,36 @@ mod tests {
     fn http_port_is_read_from_the_file() {
         let file = parse_toml("http-port = 9090\n").unwrap();
         assert_eq!(Config::default().apply(file).http_port, Some(9090));
+    }
+
+    #[test]
+    fn limits_come_from_the_file_and_are_checked() {
+        let file = parse_toml(
+            "requirepass = \"pw\"\nprotected-mode = false\nmax-clients = 5\ntimeout = 30\n\
+             proto-max-bulk-len = 2097152\nclient-output-buffer-limit = \"pubsub 1mb 0 0\"\n",
+        )
+        .unwrap();
+        let l = Config::default().apply(file).limits().unwrap();
+        assert_eq!(l.requirepass().as_deref(), Some(&b"pw"[..]));
+        assert!(!l.protected_mode());
+        assert_eq!(l.max_clients(), 5);
+        assert_eq!(l.timeout(), 30);
+        assert_eq!(l.proto_max_bulk_len(), 2 << 20);
+        assert_eq!(
+            l.output_buffer_limit(crate::limits::ClientClass::PubSub)
+                .hard,
+            1 << 20
+        );
+        let bad = Config {
+            proto_max_bulk_len: 10,
+            ..Config::default()
+        };
+        let err = bad.limits().unwrap_err();
+        assert_eq!(err.kind(), ConfigErrorKind::Invalid);
+        assert!(err.to_string().contains("proto-max-bulk-len"), "{err}");
+        let defaults = Config::default().limits().unwrap();
+        assert_eq!(defaults.requirepass(), None);
+        assert_eq!(defaults.max_clients(), 10_000);
     }
 
     #[test]

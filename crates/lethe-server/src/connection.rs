@@ -1,9 +1,10 @@
 //! One client connection: buffered reads of requests and buffered writes of replies, encoded in
 //! the protocol the session chose. Per-client state lives in [`crate::cmd::Session`].
 
-use crate::frame::{Frame, ParseError, Protocol};
+use crate::frame::{Frame, ParseError, ParseLimits, Protocol};
 use bytes::{Buf, Bytes, BytesMut};
 use std::io;
+use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 
@@ -24,6 +25,7 @@ pub struct Connection {
     stream: BufWriter<TcpStream>,
     buffer: BytesMut,
     out: Vec<u8>,
+    last_read: Instant,
 }
 
 impl Connection {
@@ -33,13 +35,14 @@ impl Connection {
             stream: BufWriter::new(socket),
             buffer: BytesMut::with_capacity(16 * 1024),
             out: Vec::with_capacity(1024),
+            last_read: Instant::now(),
         }
     }
 
-    /// Reads the next non-empty request, waiting for more input as needed.
-    pub async fn read_request(&mut self) -> io::Result<Request> {
+    /// Reads the next non-empty request within `limits`, waiting for more input as needed.
+    pub async fn read_request(&mut self, limits: ParseLimits) -> io::Result<Request> {
         loop {
-            match Frame::parse_request(&self.buffer) {
+            match Frame::parse_request_with(&self.buffer, limits) {
                 Ok((args, used)) => {
                     self.buffer.advance(used);
                     if !args.is_empty() {
@@ -52,7 +55,9 @@ impl Connection {
             }
             // Replies to pipelined requests go out before waiting for more input.
             self.flush().await?;
-            if self.stream.get_mut().read_buf(&mut self.buffer).await? == 0 {
+            let n = self.stream.get_mut().read_buf(&mut self.buffer).await?;
+            self.last_read = Instant::now();
+            if n == 0 {
                 return if self.buffer.is_empty() {
                     Ok(Request::Closed)
                 } else {
@@ -70,6 +75,12 @@ impl Connection {
         self.out.clear();
         frame.encode(protocol, &mut self.out);
         self.stream.write_all(&self.out).await
+    }
+
+    /// When bytes last arrived, also in the middle of a request: a client slowly sending a
+    /// large request is not idle (Redis's `lastinteraction`).
+    pub fn last_read(&self) -> Instant {
+        self.last_read
     }
 
     /// Sends everything queued.

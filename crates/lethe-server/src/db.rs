@@ -19,13 +19,18 @@
 use crate::clients::Clients;
 use crate::cmd::{CommandError, ErrorKind};
 use crate::pubsub::PubSub;
+use crate::tracking::{FlushScope, Origin, Tracking};
 use bytes::Bytes;
 use indexmap::IndexMap;
 use lethe::rules::RuleSet;
-use lethe::{Cache, InsertOptions, Inserted, KeyTtl, Lease, LeaseOutcome, Rejected, Timestamp};
+use lethe::{
+    Applied, Cache, InsertOptions, Inserted, Invalidation, KeyTtl, Lease, LeaseOutcome, Rejected,
+    RemovalCause, Timestamp,
+};
+use lethe_cdc::CdcMetrics;
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Bookkeeping charged per hash field on top of its bytes, so many tiny fields still count.
@@ -82,17 +87,45 @@ pub struct Db {
     /// Pub/sub subscribers: not keyspace, but shared by every connection just the same.
     pubsub: PubSub,
     /// Connected clients, for CLIENT LIST/KILL and INFO.
-    clients: Clients,
+    clients: Arc<Clients>,
+    /// Client-side caching: who caches which keys. The engine's removal listener and
+    /// subscriber report to it.
+    tracking: Arc<Tracking>,
+    /// Change capture's metrics, when it feeds this keyspace (INFO, `/metrics`).
+    cdc: OnceLock<Arc<CdcMetrics>>,
 }
 
 impl Db {
     /// A keyspace holding at most about `capacity_bytes` of keys and values.
     pub fn new(capacity_bytes: u64) -> Db {
+        let clients = Arc::new(Clients::new());
+        let tracking = Arc::new(Tracking::new());
+        let (heard, to) = (tracking.clone(), clients.clone());
+        let queue = tracking.clone();
         let cache = Cache::builder()
             .max_weight(capacity_bytes)
             .weigher(|k: &Bytes, v: &Value| weight(k, v))
             .index_keys()
             .lease_timeout(LEASE_TIMEOUT)
+            // Every removal may make a client's cached copy wrong. Explicit removals and
+            // replacements come from the running command (NOLOOP applies); the rest is the
+            // cache's own doing.
+            .removal_listener(move |key: &Bytes, _: &Value, cause: RemovalCause| {
+                if heard.active() {
+                    let origin = match cause {
+                        RemovalCause::Explicit | RemovalCause::Replaced => Origin::Command,
+                        _ => Origin::Cache,
+                    };
+                    heard.key_changed(key, origin, &to);
+                }
+            })
+            // A tag invalidation hides entries without removing them; the keys are looked up
+            // once the invalidating call returned (the subscriber must not call the cache).
+            .subscriber(move |applied: &Applied<Bytes>| {
+                if let Invalidation::Tag(tag) = &applied.invalidation {
+                    queue.tag_invalidated(tag);
+                }
+            })
             .build();
         Db {
             cache,
@@ -100,7 +133,9 @@ impl Db {
             rules: RwLock::new(Arc::new(RuleSet::new())),
             leases: Mutex::new(HashMap::new()),
             pubsub: PubSub::new(),
-            clients: Clients::new(),
+            clients,
+            tracking,
+            cdc: OnceLock::new(),
         }
     }
 
@@ -168,6 +203,53 @@ impl Db {
     /// The connected clients.
     pub fn clients(&self) -> &Clients {
         &self.clients
+    }
+
+    /// Records the metrics of the change capture feeding this keyspace (once).
+    pub fn set_cdc_metrics(&self, metrics: Arc<CdcMetrics>) {
+        let _ = self.cdc.set(metrics);
+    }
+
+    /// The metrics of the change capture feeding this keyspace, if any.
+    pub fn cdc_metrics(&self) -> Option<Arc<CdcMetrics>> {
+        self.cdc.get().cloned()
+    }
+
+    /// Client-side caching state.
+    pub fn tracking(&self) -> &Tracking {
+        &self.tracking
+    }
+
+    /// Sends the invalidations that tag invalidations since the last call owe to tracking
+    /// clients: the keys each tag hid. Called after every command and HTTP request that may
+    /// invalidate, before its reply, and by the maintenance tick for anything else.
+    pub fn settle_tracking(&self) {
+        if !self.tracking.active() {
+            return;
+        }
+        for tag in self.tracking.take_tags() {
+            for key in self.cache.keys_hidden_by_tag(&tag) {
+                self.tracking
+                    .key_changed(&key, Origin::Cache, &self.clients);
+            }
+        }
+    }
+
+    /// Empties the keyspace; tracking clients get one flush message rather than one per key.
+    pub fn flush(&self) {
+        {
+            let _quiet = FlushScope::enter();
+            self.cache.clear();
+        }
+        self.tracking.flushed(&self.clients);
+    }
+
+    /// Background upkeep, run periodically: expires entries whose deadline passed and
+    /// reclaims invalidated ones (so their removal is reported, to tracking clients too, as
+    /// Redis's active expiry does), then settles tracking.
+    pub fn maintain(&self) {
+        self.cache.run_pending_tasks();
+        self.settle_tracking();
     }
 
     /// The engine underneath.

@@ -15,10 +15,33 @@ use std::fmt;
 
 /// Longest inline request (without a newline) or multibulk header line, as in Redis.
 const MAX_INLINE: usize = 64 * 1024;
-/// Most arguments in one request, as in Redis.
-const MAX_MULTIBULK: i64 = 1024 * 1024;
+/// Most arguments in one request: Redis 7 accepts up to `INT_MAX`.
+const MAX_MULTIBULK: i64 = i32::MAX as i64;
 /// Largest bulk argument, Redis's default `proto-max-bulk-len`.
 pub const MAX_BULK: i64 = 512 * 1024 * 1024;
+/// Most arguments a client that still has to AUTH may send in one request (Redis's limit, so
+/// an unauthenticated client cannot make the server allocate much).
+const MAX_MULTIBULK_UNAUTHENTICATED: i64 = 10;
+/// Largest bulk argument from a client that still has to AUTH.
+const MAX_BULK_UNAUTHENTICATED: i64 = 16384;
+
+/// What a request may be: the limits that depend on settings and on the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParseLimits {
+    /// `proto-max-bulk-len`.
+    pub max_bulk: i64,
+    /// Whether the client must still AUTH (Redis then allows only small requests).
+    pub unauthenticated: bool,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits {
+            max_bulk: MAX_BULK,
+            unauthenticated: false,
+        }
+    }
+}
 
 /// The protocol a connection speaks, chosen with `HELLO`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,10 +169,40 @@ impl Frame {
     /// bytes consumed; an empty argument list means a blank line or an empty multibulk, which
     /// Redis silently skips.
     pub fn parse_request(buf: &[u8]) -> Result<(Vec<Bytes>, usize), ParseError> {
+        Frame::parse_request_with(buf, ParseLimits::default())
+    }
+
+    /// [`Frame::parse_request`] under `limits`.
+    pub fn parse_request_with(
+        buf: &[u8],
+        limits: ParseLimits,
+    ) -> Result<(Vec<Bytes>, usize), ParseError> {
         match buf.first() {
             None => Err(ParseError::Incomplete),
-            Some(b'*') => parse_multibulk(buf),
+            Some(b'*') => parse_multibulk(buf, limits),
             Some(_) => parse_inline(buf),
+        }
+    }
+
+    /// About how many bytes this frame takes encoded: what it weighs in an output buffer.
+    pub fn approx_size(&self) -> usize {
+        // A type byte, a length of a few digits and CRLFs.
+        const HEADER: usize = 8;
+        match self {
+            Frame::Simple(s) | Frame::Error(s) => s.len() + HEADER,
+            Frame::Bulk(b) | Frame::Verbatim(b) => b.len() + 2 * HEADER,
+            Frame::Integer(_) | Frame::Double(_) => 24,
+            Frame::Null | Frame::NullArray | Frame::Boolean(_) => HEADER,
+            Frame::Array(items) | Frame::Set(items) | Frame::Push(items) | Frame::Multi(items) => {
+                HEADER + items.iter().map(Frame::approx_size).sum::<usize>()
+            }
+            Frame::Map(pairs) => {
+                HEADER
+                    + pairs
+                        .iter()
+                        .map(|(k, v)| k.approx_size() + v.approx_size())
+                        .sum::<usize>()
+            }
         }
     }
 }
@@ -219,7 +272,7 @@ fn parse_len(digits: &[u8]) -> Option<i64> {
     std::str::from_utf8(digits).ok()?.parse::<i64>().ok()
 }
 
-fn parse_multibulk(buf: &[u8]) -> Result<(Vec<Bytes>, usize), ParseError> {
+fn parse_multibulk(buf: &[u8], limits: ParseLimits) -> Result<(Vec<Bytes>, usize), ParseError> {
     let Some((header, mut pos)) = crlf_line(buf, 1) else {
         return if buf.len() > MAX_INLINE {
             Err(ParseError::Protocol("too big mbulk count string"))
@@ -231,6 +284,9 @@ fn parse_multibulk(buf: &[u8]) -> Result<(Vec<Bytes>, usize), ParseError> {
         Some(n) if n <= MAX_MULTIBULK => n,
         _ => return Err(ParseError::Protocol("invalid multibulk length")),
     };
+    if limits.unauthenticated && count > MAX_MULTIBULK_UNAUTHENTICATED {
+        return Err(ParseError::Protocol("unauthenticated multibulk length"));
+    }
     if count <= 0 {
         return Ok((Vec::new(), pos));
     }
@@ -253,9 +309,13 @@ fn parse_multibulk(buf: &[u8]) -> Result<(Vec<Bytes>, usize), ParseError> {
             };
         };
         let len = match parse_len(len_digits) {
-            Some(n) if (0..=MAX_BULK).contains(&n) => n as usize,
+            Some(n) if (0..=limits.max_bulk).contains(&n) => n,
             _ => return Err(ParseError::Protocol("invalid bulk length")),
         };
+        if limits.unauthenticated && len > MAX_BULK_UNAUTHENTICATED {
+            return Err(ParseError::Protocol("unauthenticated bulk length"));
+        }
+        let len = len as usize;
         // As Redis, the two bytes after the payload are taken as the terminator unchecked.
         if buf.len() < data_start + len + 2 {
             return Err(ParseError::Incomplete);
@@ -412,7 +472,10 @@ mod tests {
             (b"*1\r\n$x\r\n", "Protocol error: invalid bulk length"),
             (b"*1\r\n$-1\r\n", "Protocol error: invalid bulk length"),
             (b"*1\r\n:1\r\n", "Protocol error: expected '$', got ':'"),
-            (b"*2000000\r\n", "Protocol error: invalid multibulk length"),
+            (
+                b"*3000000000\r\n",
+                "Protocol error: invalid multibulk length",
+            ),
         ];
         for (input, text) in cases {
             let err = Frame::parse_request(input).unwrap_err();
@@ -507,5 +570,55 @@ mod tests {
         ]);
         assert_eq!(enc(&m, Protocol::Resp2), b"*1\r\n:1\r\n*1\r\n:2\r\n");
         assert_eq!(enc(&m, Protocol::Resp3), b">1\r\n:1\r\n>1\r\n:2\r\n");
+    }
+
+    #[test]
+    fn limits_apply_per_client() {
+        let small = ParseLimits {
+            max_bulk: 4,
+            unauthenticated: false,
+        };
+        assert_eq!(
+            Frame::parse_request_with(b"*1\r\n$5\r\n", small)
+                .unwrap_err()
+                .to_string(),
+            "Protocol error: invalid bulk length"
+        );
+        assert!(Frame::parse_request_with(b"*1\r\n$4\r\nPING\r\n", small).is_ok());
+        let unauth = ParseLimits {
+            unauthenticated: true,
+            ..ParseLimits::default()
+        };
+        assert_eq!(
+            Frame::parse_request_with(b"*11\r\n", unauth)
+                .unwrap_err()
+                .to_string(),
+            "Protocol error: unauthenticated multibulk length"
+        );
+        assert_eq!(
+            Frame::parse_request_with(b"*1\r\n$16385\r\n", unauth)
+                .unwrap_err()
+                .to_string(),
+            "Protocol error: unauthenticated bulk length"
+        );
+        assert_eq!(
+            Frame::parse_request_with(b"*10\r\n$16384\r\n", unauth),
+            Err(ParseError::Incomplete)
+        );
+        // A million arguments are fine for an authenticated client: only INT_MAX is refused.
+        assert_eq!(
+            Frame::parse_request(b"*2000000\r\n"),
+            Err(ParseError::Incomplete)
+        );
+    }
+
+    #[test]
+    fn approx_size_grows_with_the_payload() {
+        let small = Frame::Push(vec![Frame::bulk("message"), Frame::bulk("x")]);
+        let big = Frame::Push(vec![Frame::bulk("message"), Frame::bulk(vec![0u8; 1000])]);
+        assert!(big.approx_size() >= 1000 + small.approx_size() - 1);
+        let mut out = Vec::new();
+        big.encode(Protocol::Resp3, &mut out);
+        assert!(big.approx_size() >= out.len());
     }
 }

@@ -38,7 +38,9 @@ struct AppState {
 
 /// The admin API over `db`, exposing `metrics` (with the engine's statistics) at `/metrics`.
 pub fn router(db: Arc<Db>, metrics: &Metrics) -> Router {
-    let registry = Arc::new(metrics.registry(db.clone()));
+    let mut registry = metrics.registry(db.clone());
+    crate::cdc::register(&mut registry, &db);
+    let registry = Arc::new(registry);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(prometheus))
@@ -143,6 +145,8 @@ async fn invalidate(State(app): State<AppState>, body: Bytes) -> Response {
         .map(|p| cache.invalidate_prefix(p))
         .sum();
     let globs: usize = purge.globs.iter().map(|g| cache.invalidate_glob(g)).sum();
+    // Clients caching the purged keys hear of it before the purge is acknowledged.
+    app.db.settle_tracking();
     let seq = cache.last_seq();
     axum::Json(json!({
         "invalidated": {"keys": keys, "prefixes": prefixes, "globs": globs, "tags": tagged},

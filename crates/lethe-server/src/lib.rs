@@ -6,9 +6,11 @@
 //! family), [`db`] (the keyspace over the engine) and [`server`] (accept loop and shutdown).
 //! Beside it, [`http`] is the optional HTTP admin API (metrics, health, purges, conditional
 //! reads), [`metrics`] the server's own counters and [`pubsub`] the channel registry and
-//! [`clients`] the connected clients. The `lethe` binary wraps it with
+//! [`clients`] the connected clients; [`limits`] holds the limits and safety settings
+//! (password, protected mode, maxclients, timeouts, request and output buffer sizes). The `lethe` binary wraps it with
 //! configuration and signals.
 
+pub mod cdc;
 pub mod clients;
 pub mod cmd;
 pub mod config;
@@ -16,9 +18,11 @@ pub mod connection;
 pub mod db;
 pub mod frame;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod parse;
 pub mod pubsub;
 pub mod server;
+pub mod tracking;
 
-pub use server::{run, run_with, run_with_http, run_with_metrics};
+pub use server::{run, run_with, run_with_http, run_with_limits, run_with_metrics};

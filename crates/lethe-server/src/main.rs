@@ -2,6 +2,7 @@
 //! the HTTP admin API) until SIGINT or SIGTERM.
 
 use clap::{Parser, Subcommand};
+use lethe_cdc::{Cdc, CdcConfig, RespTarget};
 use lethe_server::config::{self, Config, Overrides};
 use lethe_server::db::Db;
 use std::io::IsTerminal;
@@ -26,6 +27,31 @@ enum Commands {
     /// flags. Logs go to standard error; set LETHE_LOG (e.g. `debug`) for more than startup and
     /// shutdown.
     Serve(ServeArgs),
+    /// Stream committed PostgreSQL changes into one or more Lethe servers over RESP, as its own
+    /// process (logical replication; see the lethe-cdc crate docs for the settings PostgreSQL
+    /// needs). Runs until SIGINT or SIGTERM; restarts resume from the replication slot.
+    Cdc(CdcArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CdcArgs {
+    /// TOML file with the change-capture settings and `[[table]]` rules, at the top level or
+    /// under `[cdc]`.
+    #[arg(long, env = "LETHE_CDC_CONFIG", value_name = "FILE")]
+    config: PathBuf,
+    /// Lethe server to apply invalidations to, as a redis:// URL; repeat (or separate with
+    /// commas) for several; a transaction counts as applied once every one acknowledged it
+    /// [default: redis://127.0.0.1:6380].
+    #[arg(
+        long = "target",
+        env = "LETHE_CDC_TARGETS",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    targets: Vec<String>,
+    /// Check the settings, the database and the rules, then exit.
+    #[arg(long)]
+    check: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -43,9 +69,46 @@ struct ServeArgs {
     /// address [default: off].
     #[arg(long, env = "LETHE_HTTP_PORT")]
     http_port: Option<u16>,
-    /// TOML configuration file with `bind`, `port`, `max-memory` and `http-port`.
+    /// Password clients must give with AUTH (Redis's `requirepass`) [default: none].
+    #[arg(
+        long,
+        env = "LETHE_REQUIREPASS",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    requirepass: Option<String>,
+    /// While no password is set, refuse clients not on the loopback interface, with Redis's
+    /// DENIED error (yes or no) [default: yes].
+    #[arg(long, env = "LETHE_PROTECTED_MODE", value_name = "yes|no",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    protected_mode: Option<bool>,
+    /// Most clients connected at once; more get `-ERR max number of clients reached`
+    /// [default: 10000].
+    #[arg(long, alias = "maxclients", env = "LETHE_MAX_CLIENTS")]
+    max_clients: Option<u64>,
+    /// Close clients idle for this many seconds, except pub/sub clients; 0 never
+    /// [default: 0].
+    #[arg(long, env = "LETHE_TIMEOUT", value_name = "SECONDS")]
+    timeout: Option<u64>,
+    /// Largest bulk string a request may carry, in bytes (at least 1048576)
+    /// [default: 536870912].
+    #[arg(long, env = "LETHE_PROTO_MAX_BULK_LEN", value_name = "BYTES")]
+    proto_max_bulk_len: Option<u64>,
+    /// Output buffer limits, Redis's syntax: `<class> <hard> <soft> <soft-seconds>` repeated,
+    /// class normal or pubsub, e.g. "pubsub 32mb 8mb 60" [default: normal 0 0 0 pubsub 32mb
+    /// 8mb 60].
+    #[arg(long, env = "LETHE_CLIENT_OUTPUT_BUFFER_LIMIT", value_name = "LIMITS")]
+    client_output_buffer_limit: Option<String>,
+    /// TOML configuration file with `bind`, `port`, `max-memory`, `http-port` and the limits
+    /// (`requirepass`, `protected-mode`, `max-clients`, `timeout`, `proto-max-bulk-len`,
+    /// `client-output-buffer-limit`), and optionally a `[cdc]` section.
     #[arg(long, env = "LETHE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Change capture into this server: a TOML file with the PostgreSQL connection and
+    /// `[[table]]` rules (as `lethe cdc --config`); replaces a `[cdc]` section of --config.
+    /// The server does not start if the database, its settings or the rules are wrong.
+    #[arg(long, env = "LETHE_CDC", value_name = "FILE")]
+    cdc: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -62,37 +125,145 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Commands::Serve(args) => serve(args),
+        Commands::Cdc(args) => cdc(args),
     }
+}
+
+/// The change-capture settings for `lethe serve`: `--cdc FILE`, else a `[cdc]` section of the
+/// configuration file, else none.
+fn serve_cdc_config(args: &ServeArgs, file_has_cdc: bool) -> Result<Option<CdcConfig>, String> {
+    let path = match (&args.cdc, &args.config) {
+        (Some(p), _) => p,
+        (None, Some(p)) if file_has_cdc => p,
+        _ => return Ok(None),
+    };
+    CdcConfig::from_file(path)
+        .map(Some)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the runtime");
+            None
+        }
+    }
+}
+
+fn cdc(args: CdcArgs) -> ExitCode {
+    let config = match CdcConfig::from_file(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(file = %args.config.display(), error = %e, "invalid change-capture configuration");
+            return ExitCode::FAILURE;
+        }
+    };
+    let targets = if args.targets.is_empty() {
+        vec!["redis://127.0.0.1:6380".to_owned()]
+    } else {
+        args.targets
+    };
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    runtime.block_on(async move {
+        let mut cdc = match Cdc::new(config) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "invalid change-capture configuration");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Err(e) = cdc.check().await {
+            tracing::error!(error = %e, "change capture cannot start");
+            return ExitCode::FAILURE;
+        }
+        if args.check {
+            println!("configuration, database and rules are fine");
+            return ExitCode::SUCCESS;
+        }
+        let resp = match RespTarget::new(targets.iter().map(String::as_str)) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "invalid target");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!("lethe cdc streaming into {}", targets.join(", "));
+        match cdc.run(vec![Box::new(resp)], shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "change capture stopped");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
     let mut cfg = Config::default();
+    let mut file_has_cdc = false;
     if let Some(path) = &args.config {
         match config::load(path) {
-            Ok(file) => cfg = cfg.apply(file),
+            Ok(file) => {
+                file_has_cdc = file.cdc.is_some();
+                cfg = cfg.apply(file);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot use the configuration file");
                 return ExitCode::FAILURE;
             }
         }
     }
+    let cdc_config = match serve_cdc_config(&args, file_has_cdc) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid change-capture configuration");
+            return ExitCode::FAILURE;
+        }
+    };
     let cfg = cfg.apply(Overrides {
         bind: args.bind,
         port: args.port,
         max_memory: args.max_memory,
         http_port: args.http_port,
+        requirepass: args.requirepass,
+        protected_mode: args.protected_mode,
+        max_clients: args.max_clients,
+        timeout: args.timeout,
+        proto_max_bulk_len: args.proto_max_bulk_len,
+        client_output_buffer_limit: args.client_output_buffer_limit,
+        cdc: None,
     });
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
+    let limits = match cfg.limits() {
+        Ok(l) => Arc::new(l),
         Err(e) => {
-            tracing::error!(error = %e, "cannot start the runtime");
+            tracing::error!(error = %e, "invalid setting");
             return ExitCode::FAILURE;
         }
     };
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
     runtime.block_on(async {
+        let db = Arc::new(Db::new(cfg.max_memory));
+        // Change capture is checked before listening: a server that would serve stale data
+        // because its rules name a missing column should not start.
+        let cdc = match cdc_config {
+            None => None,
+            Some(c) => match lethe_server::cdc::prepare(&db, c).await {
+                Ok(cdc) => Some(cdc),
+                Err(e) => {
+                    tracing::error!(error = %e, "change capture cannot start");
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
         let listener = match tokio::net::TcpListener::bind((cfg.bind.as_str(), cfg.port)).await {
             Ok(l) => l,
             Err(e) => {
@@ -113,16 +284,46 @@ fn serve(args: ServeArgs) -> ExitCode {
                 }
             },
         };
-        let shutdown = shutdown_signal();
+        let signal = shutdown_signal();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        tokio::spawn(async move {
+            signal.await;
+            let _ = stop_tx.send(true);
+        });
+        let shutdown = stopped();
+        let capture =
+            cdc.map(|cdc| tokio::spawn(lethe_server::cdc::run(cdc, db.clone(), stopped())));
         tracing::info!(%addr, max_memory = cfg.max_memory, "lethe listening");
+        let port = listener.local_addr().map_or(cfg.port, |a| a.port());
+        // Logs are quiet by default; where to connect is printed whatever the log level.
+        println!(
+            "lethe {} listening on {addr} (RESP2/RESP3); try: redis-cli -p {port}",
+            env!("CARGO_PKG_VERSION")
+        );
         if let Some(l) = &http {
             let http_addr = l
                 .local_addr()
                 .map_or_else(|_| format!("{}:?", cfg.bind), |a| a.to_string());
             tracing::info!(addr = %http_addr, "HTTP admin API listening");
+            println!("HTTP admin API on http://{http_addr} (/metrics, /healthz, /invalidate)");
         }
-        let db = Arc::new(Db::new(cfg.max_memory));
-        lethe_server::run_with_http(listener, http, db, shutdown).await;
+        if capture.is_some() {
+            println!("change capture from PostgreSQL is streaming into this server");
+        }
+        lethe_server::run_with_limits(listener, http, db, limits, shutdown).await;
+        if let Some(task) = capture {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "change capture stopped"),
+                Err(e) => tracing::error!(error = %e, "change capture failed"),
+            }
+        }
         tracing::info!("lethe stopped");
         ExitCode::SUCCESS
     })

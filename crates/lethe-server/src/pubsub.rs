@@ -1,22 +1,188 @@
 //! The pub/sub registry shared by every connection: which clients listen on which channels and
 //! patterns, and delivery of published messages to them.
 //!
-//! Each connection owns an unbounded channel of push frames ([`Pushes`]); subscribing registers
-//! its sender here under the client id, and `PUBLISH` sends the `message`/`pmessage` frame down
-//! every matching sender. The connection loop writes those frames between commands, encoded in
-//! the protocol the client speaks at that moment (arrays in RESP2, `>` pushes in RESP3). The
-//! channel is unbounded because a publisher must never wait on a slow subscriber; Redis bounds
-//! the subscriber's output buffer instead and disconnects it, which is not reproduced here.
+//! Each connection owns a channel of push frames ([`Pushes`], read through [`PushReceiver`]);
+//! subscribing registers its sender here under the client id, and `PUBLISH` sends the
+//! `message`/`pmessage` frame down every matching sender. The connection loop writes those frames
+//! between commands, encoded in the protocol the client speaks at that moment (arrays in RESP2,
+//! `>` pushes in RESP3). Client-side caching's invalidation messages use the same channel.
+//!
+//! Sending never waits: a publisher must not stall on a slow subscriber. Instead, as Redis does
+//! with a client's output buffer, the channel counts the bytes queued and, past the client's
+//! `client-output-buffer-limit` (hard, or soft for longer than its seconds; the `pubsub` class
+//! while the client has subscriptions, `normal` otherwise), refuses further frames and marks
+//! the client for disconnection, which its connection loop carries out.
 
 use crate::frame::Frame;
+use crate::limits::{ClientClass, Limits};
 use bytes::Bytes;
 use lethe::Glob;
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use tokio::sync::mpsc::UnboundedSender;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+use tokio::sync::Notify;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-/// The sending half of a connection's push channel.
-pub type Pushes = UnboundedSender<Frame>;
+/// The sending half of a connection's push channel: a cheap, cloneable handle whose
+/// [`Pushes::send`] never blocks.
+#[derive(Clone, Debug)]
+pub struct Pushes {
+    shared: Arc<Shared>,
+}
+
+/// The connection's end of its push channel.
+#[derive(Debug)]
+pub struct PushReceiver {
+    rx: UnboundedReceiver<(Frame, usize)>,
+    shared: Arc<Shared>,
+}
+
+/// Frames with their estimated size, so the receiver can count them out.
+type Sender = UnboundedSender<(Frame, usize)>;
+
+#[derive(Debug)]
+struct Shared {
+    limits: Arc<Limits>,
+    /// The sender (taken on overflow, which closes the channel) and since when the soft limit
+    /// has been exceeded.
+    state: Mutex<(Option<Sender>, Option<Instant>)>,
+    /// Estimated encoded bytes queued and not yet taken by the connection.
+    queued: AtomicUsize,
+    /// Whether the client counts as a pub/sub client for its limit.
+    pubsub: AtomicBool,
+    overflowed: AtomicBool,
+    overflow: Notify,
+}
+
+/// A new push channel whose limits are `limits`' output buffer limits.
+pub fn channel(limits: Arc<Limits>) -> (Pushes, PushReceiver) {
+    let (tx, rx) = unbounded_channel();
+    let shared = Arc::new(Shared {
+        limits,
+        state: Mutex::new((Some(tx), None)),
+        queued: AtomicUsize::new(0),
+        pubsub: AtomicBool::new(false),
+        overflowed: AtomicBool::new(false),
+        overflow: Notify::new(),
+    });
+    (
+        Pushes {
+            shared: shared.clone(),
+        },
+        PushReceiver { rx, shared },
+    )
+}
+
+impl Pushes {
+    /// Queues `frame` for the client without waiting. Returns false when it was dropped: the
+    /// connection is gone, or this frame took the client over its output buffer limit (the
+    /// client is then disconnected and everything after it dropped too).
+    pub fn send(&self, frame: Frame) -> bool {
+        let size = frame.approx_size();
+        let class = if self.shared.pubsub.load(Ordering::Relaxed) {
+            ClientClass::PubSub
+        } else {
+            ClientClass::Normal
+        };
+        let limit = self.shared.limits.output_buffer_limit(class);
+        let mut state = self.shared.state.lock();
+        if state.0.is_none() {
+            return false;
+        }
+        let queued = (self.shared.queued.load(Ordering::Relaxed) + size) as u64;
+        let over_hard = limit.hard > 0 && queued > limit.hard;
+        let over_soft = limit.soft > 0 && queued > limit.soft;
+        // As Redis: the soft limit must be exceeded continuously for longer than its seconds.
+        let soft_expired = if over_soft {
+            let since = *state.1.get_or_insert_with(Instant::now);
+            // Whole seconds, as Redis counts them: with 0 seconds, a burst within a second
+            // is tolerated.
+            since.elapsed().as_secs() > limit.soft_seconds
+        } else {
+            state.1 = None;
+            false
+        };
+        if over_hard || soft_expired {
+            // Dropping the only sender closes the channel; the flag and the notification make
+            // the connection close without draining what is queued.
+            state.0 = None;
+            self.shared.overflowed.store(true, Ordering::Release);
+            self.shared.overflow.notify_one();
+            self.shared.limits.output_buffer_disconnection();
+            return false;
+        }
+        self.shared.queued.fetch_add(size, Ordering::Relaxed);
+        state
+            .0
+            .as_ref()
+            .is_some_and(|tx| tx.send((frame, size)).is_ok())
+    }
+
+    /// Tells the channel which output buffer class applies: `pubsub` while subscribed.
+    pub fn set_pubsub(&self, subscribed: bool) {
+        self.shared.pubsub.store(subscribed, Ordering::Relaxed);
+    }
+
+    /// Estimated bytes queued and not yet written (CLIENT LIST `omem`-like).
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.queued.load(Ordering::Relaxed)
+    }
+}
+
+impl PushReceiver {
+    fn took(&self, item: (Frame, usize)) -> Frame {
+        self.shared.queued.fetch_sub(item.1, Ordering::Relaxed);
+        item.0
+    }
+
+    /// The next frame; `None` once the client went over its output buffer limit (and must be
+    /// closed without writing what is queued).
+    pub async fn recv(&mut self) -> Option<Frame> {
+        if self.overflowed() {
+            return None;
+        }
+        let item = self.rx.recv().await?;
+        if self.overflowed() {
+            return None;
+        }
+        Some(self.took(item))
+    }
+
+    /// A frame already queued, if any (and the client is within its limit).
+    pub fn try_recv(&mut self) -> Option<Frame> {
+        if self.overflowed() {
+            return None;
+        }
+        let item = self.rx.try_recv().ok()?;
+        Some(self.took(item))
+    }
+
+    /// Whether the client went over its output buffer limit.
+    pub fn overflowed(&self) -> bool {
+        self.shared.overflowed.load(Ordering::Acquire)
+    }
+
+    /// A handle that waits for the overflow, usable while the receiver is borrowed (the
+    /// connection waits on it while blocked writing to a slow client).
+    pub fn overflow_watch(&self) -> OverflowWatch {
+        OverflowWatch(self.shared.clone())
+    }
+}
+
+/// Completes when a client goes over its output buffer limit.
+#[derive(Debug)]
+pub struct OverflowWatch(Arc<Shared>);
+
+impl OverflowWatch {
+    /// Waits for the overflow (at once if it already happened).
+    pub async fn wait(&self) {
+        while !self.0.overflowed.load(Ordering::Acquire) {
+            self.0.overflow.notified().await;
+        }
+    }
+}
 
 /// Subscribers by channel and by pattern.
 #[derive(Debug, Default)]
@@ -120,22 +286,82 @@ impl PubSub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::mpsc::unbounded_channel;
 
     #[test]
     fn publish_counts_channel_and_pattern_deliveries() {
         let ps = PubSub::new();
-        let (tx, mut rx) = unbounded_channel();
+        let (tx, mut rx) = channel(Arc::new(Limits::new()));
         let ch = Bytes::from_static(b"news.tech");
         ps.subscribe(&ch, 1, &tx);
         ps.psubscribe(&Bytes::from_static(b"news.*"), 1, &tx);
         ps.psubscribe(&Bytes::from_static(b"sport.*"), 1, &tx);
         assert_eq!(ps.publish(&ch, &Bytes::from_static(b"hi")), 2);
-        assert!(matches!(rx.try_recv(), Ok(Frame::Push(f)) if f.len() == 3));
-        assert!(matches!(rx.try_recv(), Ok(Frame::Push(f)) if f.len() == 4));
+        assert!(matches!(rx.try_recv(), Some(Frame::Push(f)) if f.len() == 3));
+        assert!(matches!(rx.try_recv(), Some(Frame::Push(f)) if f.len() == 4));
         ps.unsubscribe(&ch, 1);
         ps.punsubscribe(b"news.*", 1);
         assert_eq!(ps.publish(&ch, &Bytes::from_static(b"hi")), 0);
         assert!(ps.inner.lock().channels.is_empty());
+    }
+
+    #[test]
+    fn over_the_hard_limit_the_channel_refuses_and_reports_overflow() {
+        let limits = Arc::new(Limits::new());
+        limits.set_output_buffer_limits("pubsub 1000 0 0").unwrap();
+        let (tx, mut rx) = channel(limits.clone());
+        let frame = || Frame::Push(vec![Frame::bulk(vec![b'x'; 300])]);
+        // A normal client has no limit by default.
+        for _ in 0..10 {
+            assert!(tx.send(frame()));
+        }
+        while rx.try_recv().is_some() {}
+        assert_eq!(tx.queued_bytes(), 0);
+        tx.set_pubsub(true);
+        assert!(tx.send(frame()));
+        assert!(tx.send(frame()));
+        assert!(tx.send(frame()));
+        assert!(!rx.overflowed());
+        assert!(!tx.send(frame()), "the fourth frame goes over 1000 bytes");
+        assert!(rx.overflowed());
+        assert!(!tx.send(frame()));
+        assert_eq!(
+            rx.try_recv(),
+            None,
+            "nothing queued is written after overflow"
+        );
+        assert_eq!(limits.output_buffer_disconnections(), 1);
+    }
+
+    #[test]
+    fn taking_frames_frees_room_under_the_limit() {
+        let limits = Arc::new(Limits::new());
+        limits.set_output_buffer_limits("normal 1000 0 0").unwrap();
+        let (tx, mut rx) = channel(limits);
+        for _ in 0..100 {
+            assert!(tx.send(Frame::bulk(vec![b'x'; 300])));
+            assert!(rx.try_recv().is_some());
+        }
+        assert!(!rx.overflowed());
+    }
+
+    #[test]
+    fn the_soft_limit_allows_a_burst_until_its_seconds_pass() {
+        let limits = Arc::new(Limits::new());
+        limits.set_output_buffer_limits("normal 0 500 0").unwrap();
+        let (tx, mut rx) = channel(limits);
+        let frame = || Frame::bulk(vec![b'x'; 300]);
+        assert!(tx.send(frame()));
+        // Over the soft limit: tolerated for now (for 0 whole seconds).
+        assert!(tx.send(frame()));
+        // Back under it resets the clock.
+        while rx.try_recv().is_some() {}
+        assert!(tx.send(frame()));
+        assert!(tx.send(frame()));
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert!(
+            !tx.send(frame()),
+            "still over the soft limit a second later"
+        );
+        assert!(rx.overflowed());
     }
 }

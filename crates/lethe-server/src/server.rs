@@ -6,19 +6,28 @@
 //!
 //! Between commands a connection also waits on its pub/sub channel (published messages are
 //! written as soon as they arrive) and on its kill switch (`CLIENT KILL` from another client).
+//!
+//! The limits of [`crate::limits`] are enforced here: `maxclients` and protected mode when a
+//! client connects (Redis's error line, then close), the request size limits while reading
+//! (`proto-max-bulk-len`, and the small requests an unauthenticated client may send), the idle
+//! `timeout` between commands, and the output buffer limit, which closes a client that does not
+//! read its pushes, also while its connection is blocked writing to it.
 
 use crate::clients::ClientInfo;
 use crate::cmd::{Ctx, Session, dispatch};
 use crate::connection::{Connection, Request};
 use crate::db::Db;
-use crate::frame::Frame;
+use crate::frame::{Frame, ParseLimits};
+use crate::limits::{ConnectionGuard, Limits};
 use crate::metrics::Metrics;
+use crate::pubsub::PushReceiver;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::time::Instant;
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
@@ -48,7 +57,18 @@ pub async fn run_with_metrics(
     metrics: Arc<Metrics>,
     shutdown: impl Future,
 ) {
+    accept_loop(listener, db, metrics, Arc::new(Limits::new()), shutdown).await;
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    db: Arc<Db>,
+    metrics: Arc<Metrics>,
+    limits: Arc<Limits>,
+    shutdown: impl Future,
+) {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let upkeep = tokio::spawn(maintenance(db.clone(), stop_rx.clone()));
     let mut connections = JoinSet::new();
     let mut next_id: u64 = 0;
     tokio::pin!(shutdown);
@@ -56,10 +76,18 @@ pub async fn run_with_metrics(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
+                    let guard = limits.connection();
+                    if limits.connected() as u64 > limits.max_clients() {
+                        debug!(%peer, "refusing a client: maxclients reached");
+                        limits.rejected();
+                        connections.spawn(refuse(socket, "-ERR max number of clients reached\r\n", guard));
+                        continue;
+                    }
                     next_id += 1;
                     debug!(%peer, id = next_id, "client connected");
                     let (db, stop) = (db.clone(), stop_rx.clone());
-                    connections.spawn(serve_client(socket, db, metrics.clone(), stop, next_id));
+                    let client = Client { limits: limits.clone(), id: next_id, _guard: guard };
+                    connections.spawn(serve_client(socket, db, metrics.clone(), stop, client));
                 }
                 // Out of file descriptors and the like: the listener itself is fine, so keep
                 // going after a pause rather than spinning.
@@ -80,6 +108,31 @@ pub async fn run_with_metrics(
     );
     let _ = stop_tx.send(true);
     while connections.join_next().await.is_some() {}
+    let _ = upkeep.await;
+}
+
+/// How often the keyspace is tidied in the background.
+const MAINTENANCE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Expires and reclaims entries in the background ([`Db::maintain`]), as Redis's active expiry
+/// does, so expired keys leave memory and tracking clients hear of them without waiting for a
+/// write. The work runs on a blocking thread: reclaiming a large invalidation can take long.
+async fn maintenance(db: Arc<Db>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(MAINTENANCE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let db = db.clone();
+        if tokio::task::spawn_blocking(move || db.maintain())
+            .await
+            .is_err()
+        {
+            warn!("keyspace maintenance failed");
+        }
+    }
 }
 
 /// Serves RESP on `listener` and, when `http` is given, the HTTP admin API on it
@@ -89,6 +142,17 @@ pub async fn run_with_http(
     listener: TcpListener,
     http: Option<TcpListener>,
     db: Arc<Db>,
+    shutdown: impl Future,
+) {
+    run_with_limits(listener, http, db, Arc::new(Limits::new()), shutdown).await;
+}
+
+/// [`run_with_http`] under `limits` (which CONFIG SET may change while serving).
+pub async fn run_with_limits(
+    listener: TcpListener,
+    http: Option<TcpListener>,
+    db: Arc<Db>,
+    limits: Arc<Limits>,
     shutdown: impl Future,
 ) {
     let metrics = Arc::new(Metrics::new());
@@ -104,7 +168,7 @@ pub async fn run_with_http(
             },
         ))
     });
-    run_with_metrics(listener, db, metrics, async {
+    accept_loop(listener, db, metrics, limits, async {
         shutdown.await;
         let _ = stop_tx.send(true);
     })
@@ -118,15 +182,30 @@ pub async fn run_with_http(
     }
 }
 
+/// Sends a refusal line (`-ERR max number of clients reached`) and closes, as Redis does for
+/// a client it will not serve.
+async fn refuse(mut socket: TcpStream, line: &'static str, _guard: ConnectionGuard) {
+    let _ = socket.write_all(line.as_bytes()).await;
+    let _ = socket.shutdown().await;
+}
+
+/// A connection admitted by the accept loop: its id, and its place under `maxclients`.
+struct Client {
+    limits: Arc<Limits>,
+    id: u64,
+    _guard: ConnectionGuard,
+}
+
 async fn serve_client(
     socket: TcpStream,
     db: Arc<Db>,
     metrics: Arc<Metrics>,
     stop: watch::Receiver<bool>,
-    id: u64,
+    client: Client,
 ) {
     let _connected = metrics.client_connected();
-    if let Err(e) = client_loop(socket, &db, &metrics, stop, id).await {
+    let id = client.id;
+    if let Err(e) = client_loop(socket, &db, &metrics, stop, client).await {
         debug!(id, error = %e, "client connection ended with an error");
     }
 }
@@ -136,24 +215,32 @@ async fn client_loop(
     db: &Db,
     metrics: &Metrics,
     stop: watch::Receiver<bool>,
-    id: u64,
+    admitted: Client,
 ) -> io::Result<()> {
+    let (id, limits) = (admitted.id, admitted.limits.clone());
     let _ = socket.set_nodelay(true);
     let unknown = || std::net::SocketAddr::from(([0, 0, 0, 0], 0));
     let addr = socket.peer_addr().unwrap_or_else(|_| unknown());
+    if crate::limits::protected_refuses(&limits, addr.ip()) {
+        debug!(%addr, "refusing a non-loopback client: protected mode");
+        limits.rejected();
+        refuse(socket, crate::limits::DENIED, admitted._guard).await;
+        return Ok(());
+    }
     let laddr = socket.local_addr().unwrap_or_else(|_| unknown());
     #[cfg(unix)]
     let fd = i64::from(std::os::fd::AsRawFd::as_raw_fd(&socket));
     #[cfg(not(unix))]
     let fd = -1;
-    let info = Arc::new(ClientInfo::new(id, addr, laddr, fd));
+    let (pushes, push_rx) = crate::pubsub::channel(limits.clone());
+    let info = Arc::new(ClientInfo::new(id, addr, laddr, fd, pushes.clone()));
     db.clients().register(info.clone());
     let conn = Connection::new(socket);
-    let (pushes, push_rx) = mpsc::unbounded_channel();
-    let mut session = Session::new(info, pushes);
+    let mut session = Session::new(info, pushes, limits);
     let result = serve_requests(conn, db, metrics, stop, &mut session, push_rx).await;
     // However the connection ended, publishers and CLIENT LIST must stop finding it.
     session.leave_pubsub(db);
+    db.tracking().disable(id);
     db.clients().unregister(id);
     result
 }
@@ -163,6 +250,25 @@ enum Event {
     Request(Request),
     Push(Frame),
     Stop,
+    /// The client went over its output buffer limit.
+    Overflow,
+    /// Idle past `timeout`.
+    Idle,
+    /// A setting changed: recompute the idle deadline.
+    Recheck,
+}
+
+/// When an idle client is closed: never with `timeout` 0, and never for a pub/sub client
+/// (which may legitimately wait long for messages), as in Redis.
+fn idle_deadline(timeout: u64, last_io: Instant, subscribed: bool) -> Option<Instant> {
+    (timeout > 0 && !subscribed).then(|| last_io + std::time::Duration::from_secs(timeout))
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn serve_requests(
@@ -171,42 +277,81 @@ async fn serve_requests(
     metrics: &Metrics,
     mut stop: watch::Receiver<bool>,
     session: &mut Session,
-    mut push_rx: mpsc::UnboundedReceiver<Frame>,
+    mut push_rx: PushReceiver,
 ) -> io::Result<()> {
     let client = session.client.clone();
+    let limits = session.limits.clone();
+    let mut changes = limits.changes();
+    // A client that stops reading blocks writes to it; going over its output buffer limit
+    // meanwhile must still close it, so writes race this.
+    let overflow = push_rx.overflow_watch();
+    let mut last_io = Instant::now();
     loop {
         if *stop.borrow() || client.is_killed() {
             break;
         }
+        let parse = ParseLimits {
+            max_bulk: i64::try_from(limits.proto_max_bulk_len()).unwrap_or(i64::MAX),
+            unauthenticated: session.auth_required(),
+        };
+        let idle = idle_deadline(limits.timeout(), last_io, session.subscriptions() > 0);
         // Reading a request is cancel-safe (bytes read stay in the connection's buffer), so a
         // published message can interrupt the wait and go out at once. Pushes are checked
         // first: a message published before a command arrived goes out before its reply.
         let event = tokio::select! {
             biased;
-            Some(frame) = push_rx.recv() => Event::Push(frame),
-            r = conn.read_request() => Event::Request(r?),
+            frame = push_rx.recv() => frame.map_or(Event::Overflow, Event::Push),
+            r = conn.read_request(parse) => Event::Request(r?),
             _ = stop.changed() => Event::Stop,
             _ = client.killed() => Event::Stop,
+            _ = changes.changed() => Event::Recheck,
+            _ = sleep_until(idle) => Event::Idle,
         };
         let request = match event {
             Event::Request(request) => {
                 // Reading may have waited (flushing earlier replies) after the channel was
                 // checked: messages that arrived meanwhile still precede this command's reply.
-                while let Ok(frame) = push_rx.try_recv() {
-                    conn.write_frame(&frame, session.protocol).await?;
+                let write = async {
+                    while let Some(frame) = push_rx.try_recv() {
+                        conn.write_frame(&frame, session.protocol).await?;
+                    }
+                    io::Result::Ok(())
+                };
+                tokio::select! {
+                    r = write => r?,
+                    _ = overflow.wait() => return over_limit(session.id),
                 }
                 request
             }
             Event::Push(frame) => {
-                conn.write_frame(&frame, session.protocol).await?;
-                // Write whatever else is already queued in one go, then send it.
-                while let Ok(frame) = push_rx.try_recv() {
+                let write = async {
                     conn.write_frame(&frame, session.protocol).await?;
+                    // Write whatever else is already queued in one go, then send it.
+                    while let Some(frame) = push_rx.try_recv() {
+                        conn.write_frame(&frame, session.protocol).await?;
+                    }
+                    conn.flush().await
+                };
+                tokio::select! {
+                    r = write => r?,
+                    _ = overflow.wait() => return over_limit(session.id),
                 }
-                conn.flush().await?;
+                last_io = Instant::now();
                 continue;
             }
             Event::Stop => break,
+            // Closed at once, without writing what is queued: that is what went over.
+            Event::Overflow => return over_limit(session.id),
+            // Part of a request may have arrived meanwhile: that is activity too.
+            Event::Idle if conn.last_read() > last_io => {
+                last_io = conn.last_read();
+                continue;
+            }
+            Event::Idle => {
+                debug!(id = session.id, "closing idle client");
+                break;
+            }
+            Event::Recheck => continue,
         };
         match request {
             Request::Command(args) => {
@@ -222,7 +367,11 @@ async fn serve_requests(
                 session.publish_state();
                 db.clients().command_processed();
                 metrics.command(&name, &reply, started.elapsed());
-                conn.write_frame(&reply, session.protocol).await?;
+                tokio::select! {
+                    r = conn.write_frame(&reply, session.protocol) => r?,
+                    _ = overflow.wait() => return over_limit(session.id),
+                }
+                last_io = Instant::now();
                 // A client that killed itself (CLIENT KILL) still gets the reply.
                 if session.quit || client.is_killed() {
                     break;
@@ -238,6 +387,16 @@ async fn serve_requests(
         }
     }
     conn.flush().await
+}
+
+/// Logs a client closed for going over its output buffer limit (counted where it happened,
+/// in [`crate::pubsub::Pushes::send`]).
+fn over_limit(id: u64) -> io::Result<()> {
+    warn!(
+        id,
+        "client closed for overcoming of output buffer limits (client-output-buffer-limit)"
+    );
+    Ok(())
 }
 
 /// The `cmd=` of CLIENT LIST: the lowercase name, with the subcommand for container commands.

@@ -793,3 +793,172 @@ fn client_and_config_replies_match() {
         &["INFO", "a", "b"],
     ]);
 }
+
+/// The names of the Redis commands Lethe has (its own `LETHE.*` left out), from COMMAND LIST.
+fn shared_commands(l: &mut Client) -> Vec<String> {
+    let list = l.cmd(&["COMMAND", "LIST"]);
+    list.split("\r\n")
+        .filter(|s| !s.is_empty() && !s.starts_with(['*', '$']))
+        .filter(|s| !s.starts_with("lethe."))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn command_info_matches_for_every_shared_command() {
+    let Some(redis) = Redis::start() else {
+        eprintln!("redis-server not installed; skipping the differential test");
+        return;
+    };
+    let lethe = Lethe::start();
+    let mut r = redis.client();
+    let mut l = lethe.client();
+    let names = shared_commands(&mut l);
+    assert!(names.len() > 60, "{names:?}");
+    for proto in ["2", "3"] {
+        assert_eq!(r.raw(&["HELLO", proto])[..1], l.raw(&["HELLO", proto])[..1]);
+        for name in &names {
+            // Containers list their subcommands in Redis's hash order, and Lethe has fewer.
+            if matches!(name.as_str(), "client" | "config" | "command") {
+                continue;
+            }
+            run_both(&mut r, &mut l, &[&["COMMAND", "INFO", name]]);
+        }
+        run_both(
+            &mut r,
+            &mut l,
+            &[
+                &["COMMAND", "INFO", "get", "nosuch", "set"],
+                &["COMMAND", "INFO", "client|id", "client|list", "config|get"],
+                &["COMMAND", "COUNT", "x"],
+                &["COMMAND", "FOO"],
+                &["COMMAND", "LIST", "FILTERBY", "PATTERN", "ech*"],
+                &["COMMAND", "LIST", "FILTERBY", "MODULE", "x"],
+                &["COMMAND", "LIST", "FILTERBY", "X", "y"],
+                &["COMMAND", "DOCS", "nosuch"],
+                &["COMMAND", "GETKEYS"],
+                &["COMMAND", "GETKEYS", "get"],
+                &["COMMAND", "GETKEYS", "nosuch", "x"],
+                &["COMMAND", "GETKEYS", "get", "a", "b"],
+                &["COMMAND", "GETKEYS", "ping", "x"],
+                &["COMMAND", "GETKEYS", "client", "id"],
+                &["COMMAND", "GETKEYS", "GET", "k"],
+                &["COMMAND", "GETKEYS", "mset", "a", "1", "b", "2", "c"],
+                &["COMMAND", "GETKEYS", "mset", "a", "1", "b"],
+                &["COMMAND", "GETKEYS", "rename", "a", "b"],
+                &["COMMAND", "GETKEYS", "set", "k", "v", "EX", "5"],
+                &["COMMAND", "GETKEYS", "del", "a", "b", "c"],
+                &["COMMAND", "INFO", "command|getkeys"],
+            ],
+        );
+    }
+    // Redis has more commands: compare shapes, not values.
+    let (rc, lc) = (r.cmd(&["COMMAND", "COUNT"]), l.cmd(&["COMMAND", "COUNT"]));
+    assert!(rc.starts_with(':') && lc.starts_with(':'), "{rc} {lc}");
+    let lethe_count: usize = lc[1..].trim().parse().unwrap();
+    let lethe_all = l.cmd(&["COMMAND"]);
+    assert!(lethe_all.starts_with(&format!("*{lethe_count}\r\n*10\r\n")));
+    assert!(r.cmd(&["COMMAND"]).contains("*10\r\n"));
+    for name in ["get", "hset", "ping"] {
+        let (rd, ld) = (
+            r.cmd(&["COMMAND", "DOCS", name]),
+            l.cmd(&["COMMAND", "DOCS", name]),
+        );
+        // Lethe gives summary, since, group and complexity, not the argument descriptions.
+        let fields = &ld[ld.find("$7\r\nsummary").expect(&ld)..];
+        assert!(
+            fields.ends_with("\r\n") && rd.contains(fields),
+            "{rd}\n{ld}"
+        );
+    }
+}
+
+#[test]
+fn auth_and_limit_settings_match() {
+    let Some(redis) = Redis::start() else {
+        eprintln!("redis-server not installed; skipping the differential test");
+        return;
+    };
+    let lethe = Lethe::start();
+    let mut r = redis.client();
+    let mut l = lethe.client();
+    run_both(
+        &mut r,
+        &mut l,
+        &[
+            &["AUTH", "x"],
+            &["AUTH", "default", "x"],
+            &["AUTH", "bob", "x"],
+            &["AUTH", "a", "b", "c"],
+            &["AUTH"],
+            &["CONFIG", "GET", "maxclients"],
+            &["CONFIG", "GET", "timeout"],
+            &["CONFIG", "GET", "proto-max-bulk-len"],
+            &["CONFIG", "GET", "client-output-buffer-limit"],
+            &["CONFIG", "GET", "protected-mode"],
+            &["CONFIG", "GET", "requirepass"],
+            &["CONFIG", "SET", "maxclients", "abc"],
+            &["CONFIG", "SET", "maxclients", "0"],
+            &["CONFIG", "SET", "timeout", "-1"],
+            &["CONFIG", "SET", "proto-max-bulk-len", "10"],
+            &["CONFIG", "SET", "proto-max-bulk-len", "x"],
+            &["CONFIG", "SET", "client-output-buffer-limit", "pubsub 1 2"],
+            &["CONFIG", "SET", "client-output-buffer-limit", "foo 1 2 3"],
+            &[
+                "CONFIG",
+                "SET",
+                "client-output-buffer-limit",
+                "pubsub x 2 3",
+            ],
+            &["CONFIG", "SET", "protected-mode", "maybe"],
+            &[
+                "CONFIG",
+                "SET",
+                "client-output-buffer-limit",
+                "pubsub 64kb 32kb 10",
+            ],
+            &["CONFIG", "GET", "client-output-buffer-limit"],
+            &["CONFIG", "SET", "proto-max-bulk-len", "2mb"],
+            &["CONFIG", "GET", "proto-max-bulk-len"],
+            &["CONFIG", "SET", "timeout", "100"],
+            &["CONFIG", "GET", "timeout"],
+            &["CONFIG", "SET", "requirepass", "pw"],
+            &["PING"],
+        ],
+    );
+    let (mut r2, mut l2) = (redis.client(), lethe.client());
+    run_both(
+        &mut r2,
+        &mut l2,
+        &[
+            &["PING"],
+            &["GET"],
+            &["NOSUCH"],
+            &["HELLO", "3"],
+            &["HELLO", "3", "AUTH"],
+            &["HELLO", "3", "AUTH", "default", "no"],
+            &["AUTH", "no"],
+            &["AUTH", "default", "no"],
+            &["CLIENT", "ID"],
+            &["AUTH", "pw"],
+            &["GET", "k"],
+        ],
+    );
+    for (mut c, name) in [(redis.client(), "redis"), (lethe.client(), "lethe")] {
+        c.send(b"*11\r\n");
+        assert_eq!(
+            c.read_to_close(),
+            b"-ERR Protocol error: unauthenticated multibulk length\r\n",
+            "{name}"
+        );
+    }
+    for (mut c, name) in [(redis.client(), "redis"), (lethe.client(), "lethe")] {
+        c.send(b"*1\r\n$16385\r\n");
+        assert_eq!(
+            c.read_to_close(),
+            b"-ERR Protocol error: unauthenticated bulk length\r\n",
+            "{name}"
+        );
+    }
+    run_both(&mut r, &mut l, &[&["CONFIG", "SET", "requirepass", ""]]);
+}

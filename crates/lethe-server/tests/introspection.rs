@@ -139,7 +139,11 @@ fn info_sections_and_config_get() {
     let want = format!("*2\r\n$4\r\nport\r\n${}\r\n{port}\r\n", port.len());
     assert_eq!(c.cmd(&["CONFIG", "GET", "port"]), want);
     let max = c.cmd(&["CONFIG", "GET", "max*"]);
-    assert!(max.starts_with("*2\r\n$9\r\nmaxmemory\r\n"), "{max}");
+    assert!(max.starts_with("*4\r\n$9\r\nmaxmemory\r\n"), "{max}");
+    assert!(
+        max.contains("$10\r\nmaxclients\r\n$5\r\n10000\r\n"),
+        "{max}"
+    );
     assert_eq!(
         c.cmd(&["CONFIG", "SET", "maxmemory", "1"]),
         "-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - can't set \

@@ -338,7 +338,27 @@ where
         let now = self.now();
         let mut out = Vec::new();
         for cell in self.inner.shards.iter() {
-            cell.read().keys_tagged(&nodes, now, &mut out);
+            cell.read().keys_tagged(&nodes, now, false, &mut out);
+        }
+        out
+    }
+
+    /// Keys of entries that carry `tag` or a tag below it and are hidden by a tag invalidation
+    /// but not reclaimed yet (reclamation reports them to the removal listener with
+    /// [`RemovalCause::Tag`]). Together the two tell a [`Subscriber`] which keys an
+    /// [`Invalidation::Tag`] took away, for pushing to clients that cache them: an entry is
+    /// either still listed here or was already heard by the listener. Entries hidden by an
+    /// earlier invalidation of the same tags are listed too. O(entries the tag's subtree
+    /// carries), through the tag index.
+    pub fn keys_hidden_by_tag(&self, tag: &str) -> Vec<K> {
+        let Some(node) = self.inner.shared.tags.get(tag) else {
+            return Vec::new();
+        };
+        let nodes = node.subtree();
+        let now = self.now();
+        let mut out = Vec::new();
+        for cell in self.inner.shards.iter() {
+            cell.read().keys_tagged(&nodes, now, true, &mut out);
         }
         out
     }

@@ -381,7 +381,13 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
     }
 
     /// Live keys carrying `nodes` (a tag's subtree) that can be served.
-    pub(crate) fn keys_tagged(&self, nodes: &[Arc<TagNode>], now: u64, out: &mut Vec<K>) {
+    pub(crate) fn keys_tagged(
+        &self,
+        nodes: &[Arc<TagNode>],
+        now: u64,
+        hidden: bool,
+        out: &mut Vec<K>,
+    ) {
         // An entry whose set carries two tags of the subtree is reached twice.
         let mut seen = HashSet::default();
         for n in nodes {
@@ -390,7 +396,12 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             };
             for set in sets {
                 for idx in self.slots.tags.members(set, &self.slots.tag_gens) {
-                    if seen.insert(idx) && self.slots.dead_cause(idx, now).is_none() {
+                    let wanted = if hidden {
+                        self.slots.tags.dead(self.slots.get(idx).tagset()) != 0
+                    } else {
+                        self.slots.dead_cause(idx, now).is_none()
+                    };
+                    if seen.insert(idx) && wanted {
                         out.push(self.slots.get(idx).key.clone());
                     }
                 }

@@ -2,8 +2,9 @@
 //! through [`crate::report`]. The invalidation suite reuses the throughput suite's measurement
 //! loop for its tagged-throughput case; otherwise suites know nothing about each other. The
 //! invalidation and server suites start their servers through [`crate::redis_server`] and
-//! [`crate::lethe_server`].
+//! [`crate::lethe_server`]; the cdc suite starts its own PostgreSQL through `lethe_cdc::testing`.
 
+pub mod cdc;
 pub mod hitratio;
 pub mod invalidation;
 pub mod memory;

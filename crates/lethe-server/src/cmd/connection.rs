@@ -1,4 +1,8 @@
-//! Connection commands: PING, ECHO, HELLO, SELECT, QUIT, RESET, TIME.
+//! Connection commands: PING, ECHO, AUTH, HELLO, SELECT, QUIT, RESET, TIME.
+//!
+//! Authentication is Redis's `requirepass`: one password for the `default` user, the only user
+//! there is. AUTH and HELLO AUTH check it and mark the session authenticated; the dispatcher
+//! refuses other commands (`NOAUTH`) until then.
 
 use super::{Command, CommandError, Ctx, ErrorKind, Reply};
 use crate::frame::{Frame, Protocol};
@@ -53,10 +57,84 @@ impl Command for Echo {
     }
 }
 
+/// `WRONGPASS ...`, Redis's text for any failed authentication.
+fn wrong_pass() -> CommandError {
+    CommandError::new(
+        ErrorKind::Other,
+        "WRONGPASS invalid username-password pair or user is disabled.",
+    )
+}
+
+/// Compares a password in time independent of where it differs, as Redis does, so response
+/// times do not reveal how much of a guess was right.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    let len = given.len().max(expected.len());
+    let mut diff = u8::from(given.len() != expected.len());
+    for i in 0..len {
+        diff |= given.get(i).copied().unwrap_or(0) ^ expected.get(i).copied().unwrap_or(0);
+    }
+    diff == 0
+}
+
+/// Checks `user`/`password` against the only user, `default`; on success the session is
+/// authenticated. Without a password configured, `default` takes any password, as Redis's
+/// `nopass` user does.
+fn authenticate(cx: &mut Ctx<'_>, user: &[u8], password: &[u8]) -> Result<(), CommandError> {
+    if user != b"default" {
+        return Err(wrong_pass());
+    }
+    match cx.session.limits.requirepass() {
+        Some(expected) if !same_secret(password, &expected) => Err(wrong_pass()),
+        _ => {
+            cx.session.authenticated = true;
+            Ok(())
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Auth {
+    user: Option<Bytes>,
+    password: Bytes,
+}
+
+impl Command for Auth {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        match args.remaining() {
+            1 => Ok(Auth {
+                user: None,
+                password: args.next_bytes()?,
+            }),
+            2 => Ok(Auth {
+                user: Some(args.next_bytes()?),
+                password: args.next_bytes()?,
+            }),
+            _ => Err(CommandError::syntax()),
+        }
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let user = match self.user {
+            Some(user) => user,
+            // The one-argument form is only meaningful with a password configured.
+            None if cx.session.limits.requirepass().is_none() => {
+                return Err(CommandError::err(
+                    "AUTH <password> called without any password configured for the default \
+                     user. Are you sure your configuration is correct?",
+                ));
+            }
+            None => Bytes::from_static(b"default"),
+        };
+        authenticate(cx, &user, &self.password)?;
+        Ok(Frame::ok())
+    }
+}
+
 #[derive(Debug)]
 pub struct Hello {
     protocol: Option<Protocol>,
     name: Option<Bytes>,
+    auth: Option<(Bytes, Bytes)>,
 }
 
 impl Command for Hello {
@@ -64,6 +142,7 @@ impl Command for Hello {
         let mut hello = Hello {
             protocol: None,
             name: None,
+            auth: None,
         };
         if let Some(version) = args.try_next() {
             hello.protocol = Some(match parse_int(&version) {
@@ -95,16 +174,7 @@ impl Command for Hello {
             };
             match keyword.as_str() {
                 "AUTH" if args.remaining() >= 2 => {
-                    let user = args.next_bytes()?;
-                    let _password = args.next_bytes()?;
-                    // No users are configured: like Redis's passwordless `default` user, any
-                    // password is accepted for it and every other user is unknown.
-                    if &user[..] != b"default" {
-                        return Err(CommandError::new(
-                            ErrorKind::Other,
-                            "WRONGPASS invalid username-password pair or user is disabled.",
-                        ));
-                    }
+                    hello.auth = Some((args.next_bytes()?, args.next_bytes()?));
                 }
                 "SETNAME" if args.remaining() >= 1 => {
                     let name = args.next_bytes()?;
@@ -123,6 +193,17 @@ impl Command for Hello {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        if let Some((user, password)) = &self.auth {
+            authenticate(cx, user, password)?;
+        }
+        if cx.session.auth_required() {
+            return Err(CommandError::new(
+                ErrorKind::Other,
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise \
+                 the HELLO AUTH <user> <pass> option can be used to authenticate the client and \
+                 select the RESP protocol version at the same time",
+            ));
+        }
         if let Some(p) = self.protocol {
             cx.session.protocol = p;
         }
@@ -186,6 +267,10 @@ impl Command for Reset {
         cx.session.name = None;
         cx.session.leave_pubsub(cx.db);
         cx.session.tx.clear();
+        // RESET also turns client-side caching off, as in Redis.
+        cx.db.tracking().disable(cx.session.id);
+        cx.session.tracking = None;
+        cx.session.caching = None;
         Ok(Frame::Simple("RESET".into()))
     }
 }
@@ -206,5 +291,19 @@ impl Command for Time {
             Frame::bulk(now.as_secs().to_string()),
             Frame::bulk(now.subsec_micros().to_string()),
         ]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"pw", b"pw"));
+        assert!(!same_secret(b"pw", b"px"));
+        assert!(!same_secret(b"pw", b"pw2"));
+        assert!(!same_secret(b"", b"pw"));
+        assert!(same_secret(b"", b""));
     }
 }

@@ -420,7 +420,7 @@ impl Command for Flush {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        cx.db.cache().clear();
+        cx.db.flush();
         Ok(Frame::ok())
     }
 }

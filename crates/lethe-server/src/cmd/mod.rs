@@ -2,10 +2,16 @@
 //! command returns. One module per command family; each command is a struct parsed from its
 //! arguments ([`Command::parse_frames`]) and then applied to the keyspace ([`Command::apply`]).
 //!
-//! The dispatcher also enforces the client's state before a command runs: a RESP2 client with
+//! The dispatcher also enforces the client's state before a command runs: a client that must
+//! still AUTH may only run the commands flagged `no_auth`, a RESP2 client with
 //! subscriptions may only run the pub/sub commands, PING, QUIT and RESET, and a client inside
 //! MULTI has its commands queued for EXEC (the `transactions` module) instead of run.
+//!
+//! Each table row also carries the command's metadata (flags, ACL categories, key specs, tips,
+//! docs, subcommands) for COMMAND (the `command` module); whether a command writes the
+//! keyspace, which the dispatcher needs, is read from the same flags.
 
+mod command;
 mod connection;
 mod hashes;
 mod keys;
@@ -13,6 +19,7 @@ mod lethe;
 mod pubsub;
 mod server_info;
 mod strings;
+mod tracking;
 mod transactions;
 
 use crate::clients::ClientInfo;
@@ -47,12 +54,28 @@ pub struct Session {
     pub pushes: Pushes,
     /// This client as others see it (CLIENT LIST).
     pub client: Arc<ClientInfo>,
+    /// The client-side caching mode, while `CLIENT TRACKING` is on.
+    pub tracking: Option<crate::tracking::Mode>,
+    /// `CLIENT CACHING yes|no`, for the next command only.
+    pub caching: Option<bool>,
+    /// The server's limits and password (CONFIG changes them for everyone).
+    pub limits: Arc<crate::limits::Limits>,
+    /// Whether AUTH (or HELLO AUTH) succeeded, or no password was required on connecting.
+    pub authenticated: bool,
 }
 
 impl Session {
     /// A new client's state: RESP2, no name, no subscriptions; `pushes` feeds its connection.
-    pub fn new(client: Arc<ClientInfo>, pushes: Pushes) -> Session {
+    /// As in Redis, a client that connects while no password is set counts as authenticated
+    /// even if one is set later.
+    pub fn new(
+        client: Arc<ClientInfo>,
+        pushes: Pushes,
+        limits: Arc<crate::limits::Limits>,
+    ) -> Session {
         Session {
+            authenticated: limits.requirepass().is_none(),
+            limits,
             protocol: Protocol::Resp2,
             id: client.id,
             client,
@@ -62,12 +85,19 @@ impl Session {
             patterns: IndexSet::new(),
             tx: transactions::Transaction::default(),
             pushes,
+            tracking: None,
+            caching: None,
         }
     }
 
     /// Channels plus patterns subscribed to: the count pub/sub confirmations report.
     pub fn subscriptions(&self) -> usize {
         self.channels.len() + self.patterns.len()
+    }
+
+    /// Whether the client must AUTH before running commands.
+    pub fn auth_required(&self) -> bool {
+        !self.authenticated && self.limits.requirepass().is_some()
     }
 
     /// Copies what CLIENT LIST shows of this session to the shared [`ClientInfo`].
@@ -78,7 +108,10 @@ impl Session {
             s.psub = self.patterns.len();
             s.multi = self.tx.queue.as_ref().map_or(-1, |q| q.len() as i64);
             s.resp = self.protocol.number();
+            s.tracking = self.tracking.as_ref().map(|m| m.redirect);
         });
+        // A subscribed client's pushes fall under the `pubsub` output buffer limit.
+        self.pushes.set_pubsub(self.subscriptions() > 0);
     }
 
     /// Leaves every channel and pattern (on RESET and when the client goes away).
@@ -198,121 +231,583 @@ pub trait Command: Sized {
     fn apply(self, cx: &mut Ctx<'_>) -> Reply;
 }
 
-/// A command table row: Redis's arity convention (n exact, -n at least n, name included), and
-/// whether the command writes the keyspace.
+/// A command table row: Redis's arity convention (n exact, -n at least n, name included),
+/// whether the command writes the keyspace (its `write` flag), and its metadata.
 struct Spec {
     name: &'static str,
     arity: i32,
     writes: bool,
     run: fn(&mut Parse, &mut Ctx<'_>) -> Reply,
+    meta: command::Meta,
 }
 
 fn run<C: Command>(args: &mut Parse, cx: &mut Ctx<'_>) -> Reply {
     C::parse_frames(args)?.apply(cx)
 }
 
+/// `name arity Type { flags: .., acl: .., tips: .., keys: .., doc: .., subs: .. }`: `flags`
+/// first and `doc` required, the rest as needed ([`command::Meta::NONE`] fills in). `acl` lists
+/// only the categories the flags do not imply.
 macro_rules! table {
-    ($($name:literal $arity:literal $access:ident $ty:ty;)*) => {
+    ($($name:literal $arity:literal $ty:ty {
+        flags: $flags:expr $(, $field:ident: $value:expr)* $(,)?
+    })*) => {
         const COMMANDS: &[Spec] = &[$(Spec {
             name: $name,
             arity: $arity,
-            writes: table!(@writes $access),
+            writes: $flags & f::WRITE != 0,
             run: run::<$ty>,
+            meta: Meta { flags: $flags, $($field: $value,)* ..Meta::NONE },
         }),*];
     };
-    (@writes read) => { false };
-    (@writes write) => { true };
 }
 
+use command::{Doc, KeySpec, LETHE, Meta, Sub, acl, f, ks};
+
 table! {
-    "ping" -1 read connection::Ping;
-    "echo" 2 read connection::Echo;
-    "hello" -1 read connection::Hello;
-    "select" 2 read connection::Select;
-    "quit" -1 read connection::Quit;
-    "reset" 1 read connection::Reset;
-    "time" 1 read connection::Time;
-    "subscribe" -2 read pubsub::Subscribe;
-    "psubscribe" -2 read pubsub::PSubscribe;
-    "unsubscribe" -1 read pubsub::Unsubscribe;
-    "punsubscribe" -1 read pubsub::PUnsubscribe;
-    "publish" 3 read pubsub::Publish;
-    "multi" 1 read transactions::Multi;
-    "exec" 1 read transactions::Exec;
-    "discard" 1 read transactions::Discard;
-    "watch" -2 read transactions::Watch;
-    "unwatch" 1 read transactions::Unwatch;
-    "client" -2 read server_info::Client;
-    "config" -2 read server_info::Config;
-    "info" -1 read server_info::Info;
-    "get" 2 read strings::Get;
-    "set" -3 write strings::Set;
-    "getex" -2 write strings::GetEx;
-    "getdel" 2 write strings::GetDel;
-    "getset" 3 write strings::GetSet;
-    "mget" -2 read strings::MGet;
-    "mset" -3 write strings::MSet;
-    "msetnx" -3 write strings::MSetNx;
-    "setnx" 3 write strings::SetNx;
-    "setex" 4 write strings::SetEx;
-    "psetex" 4 write strings::PSetEx;
-    "append" 3 write strings::Append;
-    "strlen" 2 read strings::StrLen;
-    "getrange" 4 read strings::GetRange;
-    "setrange" 4 write strings::SetRange;
-    "incr" 2 write strings::Incr;
-    "decr" 2 write strings::Decr;
-    "incrby" 3 write strings::IncrBy;
-    "decrby" 3 write strings::DecrBy;
-    "incrbyfloat" 3 write strings::IncrByFloat;
-    "del" -2 write keys::Del;
-    "unlink" -2 write keys::Del;
-    "exists" -2 read keys::Exists;
-    "type" 2 read keys::Type;
-    "touch" -2 read keys::Touch;
-    "expire" -3 write keys::Expire;
-    "pexpire" -3 write keys::PExpire;
-    "expireat" -3 write keys::ExpireAt;
-    "pexpireat" -3 write keys::PExpireAt;
-    "ttl" 2 read keys::Ttl;
-    "pttl" 2 read keys::PTtl;
-    "expiretime" 2 read keys::ExpireTime;
-    "pexpiretime" 2 read keys::PExpireTime;
-    "persist" 2 write keys::Persist;
-    "keys" 2 read keys::Keys;
-    "scan" -2 read keys::Scan;
-    "randomkey" 1 read keys::RandomKey;
-    "rename" 3 write keys::Rename;
-    "dbsize" 1 read keys::DbSize;
-    "flushdb" -1 write keys::Flush;
-    "flushall" -1 write keys::Flush;
-    "hset" -4 write hashes::HSet;
-    "hmset" -4 write hashes::HMSet;
-    "hget" 3 read hashes::HGet;
-    "hmget" -3 read hashes::HMGet;
-    "hgetall" 2 read hashes::HGetAll;
-    "hdel" -3 write hashes::HDel;
-    "hexists" 3 read hashes::HExists;
-    "hlen" 2 read hashes::HLen;
-    "hkeys" 2 read hashes::HKeys;
-    "hvals" 2 read hashes::HVals;
-    "hincrby" 4 write hashes::HIncrBy;
-    "lethe.set" -3 write lethe::Set;
-    "lethe.invalidate" -3 write lethe::Invalidate;
-    "lethe.tags" 2 read lethe::Tags;
-    "lethe.keys.tag" 2 read lethe::KeysTag;
-    "lethe.deps" 2 read lethe::Deps;
-    "lethe.dependents" 2 read lethe::Dependents;
-    "lethe.version" 2 read lethe::Version;
-    "lethe.setifnewer" 4 write lethe::SetIfNewer;
-    "lethe.cas" -4 write lethe::Cas;
-    "lethe.etag" 2 read lethe::Etag;
-    "lethe.getifnonematch" 3 read lethe::GetIfNoneMatch;
-    "lethe.lease" 2 write lethe::LeaseCmd;
-    "lethe.fill" -4 write lethe::Fill;
-    "lethe.rules" -2 write lethe::Rules;
-    "lethe.event" -4 write lethe::EventCmd;
-    "lethe.stats" -1 read lethe::Stats;
+    "ping" -1 connection::Ping {
+        flags: f::FAST,
+        acl: acl::CONNECTION,
+        tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
+        doc: Doc::new("connection", "1.0.0", "O(1)", "Ping the server"),
+    }
+    "echo" 2 connection::Echo {
+        flags: f::LOADING | f::STALE | f::FAST,
+        acl: acl::CONNECTION,
+        doc: Doc::new("connection", "1.0.0", "O(1)", "Echo the given string"),
+    }
+    "hello" -1 connection::Hello {
+        flags: f::NOSCRIPT | f::LOADING | f::STALE | f::FAST | f::NO_AUTH | f::ALLOW_BUSY,
+        acl: acl::CONNECTION,
+        doc: Doc::new("connection", "6.0.0", "O(1)", "Handshake with Redis"),
+    }
+    "select" 2 connection::Select {
+        flags: f::LOADING | f::STALE | f::FAST,
+        acl: acl::CONNECTION,
+        doc: Doc::new("connection", "1.0.0", "O(1)", "Change the selected database for the current connection"),
+    }
+    "quit" -1 connection::Quit {
+        flags: f::NOSCRIPT | f::LOADING | f::STALE | f::FAST | f::NO_AUTH | f::ALLOW_BUSY,
+        acl: acl::CONNECTION,
+        doc: Doc::new("connection", "1.0.0", "O(1)", "Close the connection"),
+    }
+    "reset" 1 connection::Reset {
+        flags: f::NOSCRIPT | f::LOADING | f::STALE | f::FAST | f::NO_AUTH | f::ALLOW_BUSY,
+        acl: acl::CONNECTION,
+        doc: Doc::new("connection", "6.2.0", "O(1)", "Reset the connection"),
+    }
+    "time" 1 connection::Time {
+        flags: f::LOADING | f::STALE | f::FAST,
+        tips: &["nondeterministic_output"],
+        doc: Doc::new("server", "2.6.0", "O(1)", "Return the current server time"),
+    }
+    "subscribe" -2 pubsub::Subscribe {
+        flags: f::PUBSUB | f::NOSCRIPT | f::LOADING | f::STALE,
+        doc: Doc::new("pubsub", "2.0.0", "O(N) where N is the number of channels to subscribe to.", "Listen for messages published to the given channels"),
+    }
+    "psubscribe" -2 pubsub::PSubscribe {
+        flags: f::PUBSUB | f::NOSCRIPT | f::LOADING | f::STALE,
+        doc: Doc::new("pubsub", "2.0.0", "O(N) where N is the number of patterns the client is already subscribed to.", "Listen for messages published to channels matching the given patterns"),
+    }
+    "unsubscribe" -1 pubsub::Unsubscribe {
+        flags: f::PUBSUB | f::NOSCRIPT | f::LOADING | f::STALE,
+        doc: Doc::new("pubsub", "2.0.0", "O(N) where N is the number of clients already subscribed to a channel.", "Stop listening for messages posted to the given channels"),
+    }
+    "punsubscribe" -1 pubsub::PUnsubscribe {
+        flags: f::PUBSUB | f::NOSCRIPT | f::LOADING | f::STALE,
+        doc: Doc::new("pubsub", "2.0.0", "O(N+M) where N is the number of patterns the client is already subscribed and M is the number of total patterns subscribed in the system (by any client).", "Stop listening for messages posted to channels matching the given patterns"),
+    }
+    "publish" 3 pubsub::Publish {
+        flags: f::PUBSUB | f::LOADING | f::STALE | f::FAST,
+        doc: Doc::new("pubsub", "2.0.0", "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).", "Post a message to a channel"),
+    }
+    "multi" 1 transactions::Multi {
+        flags: f::NOSCRIPT | f::LOADING | f::STALE | f::FAST | f::ALLOW_BUSY,
+        acl: acl::TRANSACTION,
+        doc: Doc::new("transactions", "1.2.0", "O(1)", "Mark the start of a transaction block"),
+    }
+    "exec" 1 transactions::Exec {
+        flags: f::NOSCRIPT | f::LOADING | f::STALE | f::SKIP_SLOWLOG,
+        acl: acl::TRANSACTION,
+        doc: Doc::new("transactions", "1.2.0", "Depends on commands in the transaction", "Execute all commands issued after MULTI"),
+    }
+    "discard" 1 transactions::Discard {
+        flags: f::NOSCRIPT | f::LOADING | f::STALE | f::FAST | f::ALLOW_BUSY,
+        acl: acl::TRANSACTION,
+        doc: Doc::new("transactions", "2.0.0", "O(N), when N is the number of queued commands", "Discard all commands issued after MULTI"),
+    }
+    "watch" -2 transactions::Watch {
+        flags: f::NOSCRIPT | f::LOADING | f::STALE | f::FAST | f::ALLOW_BUSY,
+        acl: acl::TRANSACTION,
+        keys: &[KeySpec::range(ks::RO, 1, -1, 1)],
+        doc: Doc::new("transactions", "2.2.0", "O(1) for every key.", "Watch the given keys to determine execution of the MULTI/EXEC block"),
+    }
+    "unwatch" 1 transactions::Unwatch {
+        flags: f::NOSCRIPT | f::LOADING | f::STALE | f::FAST | f::ALLOW_BUSY,
+        acl: acl::TRANSACTION,
+        doc: Doc::new("transactions", "2.2.0", "O(1)", "Forget about all watched keys"),
+    }
+    "client" -2 server_info::Client {
+        flags: 0,
+        doc: Doc::new("connection", "2.4.0", "Depends on subcommand.", "A container for client connection commands"),
+        subs: &[
+            Sub { name: "client|id", arity: 2, meta: Meta { flags: f::NOSCRIPT | f::LOADING | f::STALE, acl: acl::CONNECTION, doc: Doc::new("connection", "5.0.0", "O(1)", "Returns the client ID for the current connection"), ..Meta::NONE } },
+            Sub { name: "client|getname", arity: 2, meta: Meta { flags: f::NOSCRIPT | f::LOADING | f::STALE, acl: acl::CONNECTION, doc: Doc::new("connection", "2.6.9", "O(1)", "Get the current connection name"), ..Meta::NONE } },
+            Sub { name: "client|setname", arity: 3, meta: Meta { flags: f::NOSCRIPT | f::LOADING | f::STALE, acl: acl::CONNECTION, doc: Doc::new("connection", "2.6.9", "O(1)", "Set the current connection name"), ..Meta::NONE } },
+            Sub { name: "client|info", arity: 2, meta: Meta { flags: f::NOSCRIPT | f::LOADING | f::STALE, acl: acl::CONNECTION, tips: &["nondeterministic_output"], doc: Doc::new("connection", "6.2.0", "O(1)", "Returns information about the current client connection."), ..Meta::NONE } },
+            Sub { name: "client|list", arity: -2, meta: Meta { flags: f::ADMIN | f::NOSCRIPT | f::LOADING | f::STALE, acl: acl::CONNECTION, tips: &["nondeterministic_output"], doc: Doc::new("connection", "2.4.0", "O(N) where N is the number of client connections", "Get the list of client connections"), ..Meta::NONE } },
+            Sub { name: "client|kill", arity: -3, meta: Meta { flags: f::ADMIN | f::NOSCRIPT | f::LOADING | f::STALE, acl: acl::CONNECTION, doc: Doc::new("connection", "2.4.0", "O(N) where N is the number of client connections", "Kill the connection of a client"), ..Meta::NONE } },
+            Sub { name: "client|tracking", arity: -3, meta: Meta { flags: f::NOSCRIPT | f::LOADING | f::STALE, acl: acl::CONNECTION, doc: Doc::new("connection", "6.0.0", "O(1). Some options may introduce additional complexity.", "Enable or disable server assisted client side caching support"), ..Meta::NONE } },
+            Sub { name: "client|caching", arity: 3, meta: Meta { flags: f::NOSCRIPT | f::LOADING | f::STALE, acl: acl::CONNECTION, doc: Doc::new("connection", "6.0.0", "O(1)", "Instruct the server about tracking or not keys in the next request"), ..Meta::NONE } },
+            Sub { name: "client|trackinginfo", arity: 2, meta: Meta { flags: f::NOSCRIPT | f::LOADING | f::STALE, acl: acl::CONNECTION, doc: Doc::new("connection", "6.2.0", "O(1)", "Return information about server assisted client side caching for the current connection"), ..Meta::NONE } },
+            Sub { name: "client|getredir", arity: 2, meta: Meta { flags: f::NOSCRIPT | f::LOADING | f::STALE, acl: acl::CONNECTION, doc: Doc::new("connection", "6.0.0", "O(1)", "Get tracking notifications redirection client ID if any"), ..Meta::NONE } },
+        ],
+    }
+    "config" -2 server_info::Config {
+        flags: 0,
+        doc: Doc::new("server", "2.0.0", "Depends on subcommand.", "A container for server configuration commands"),
+        subs: &[
+            Sub { name: "config|get", arity: -3, meta: Meta { flags: f::ADMIN | f::NOSCRIPT | f::LOADING | f::STALE, doc: Doc::new("server", "2.0.0", "O(N) when N is the number of configuration parameters provided", "Get the values of configuration parameters"), ..Meta::NONE } },
+            Sub { name: "config|set", arity: -4, meta: Meta { flags: f::ADMIN | f::NOSCRIPT | f::LOADING | f::STALE, tips: &["request_policy:all_nodes", "response_policy:all_succeeded"], doc: Doc::new("server", "2.0.0", "O(N) when N is the number of configuration parameters provided", "Set configuration parameters to the given values"), ..Meta::NONE } },
+        ],
+    }
+    "info" -1 server_info::Info {
+        flags: f::LOADING | f::STALE,
+        acl: acl::DANGEROUS,
+        tips: &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
+        doc: Doc::new("server", "1.0.0", "O(1)", "Get information and statistics about the server"),
+    }
+    "get" 2 strings::Get {
+        flags: f::READONLY | f::FAST,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("string", "1.0.0", "O(1)", "Get the value of a key"),
+    }
+    "set" -3 strings::Set {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::STRING,
+        keys: &[KeySpec::noted(ks::RW | ks::ACCESS | ks::UPDATE | ks::VARIABLE_FLAGS, 1, 0, 1, "RW and ACCESS due to the optional `GET` argument")],
+        doc: Doc::new("string", "1.0.0", "O(1)", "Set the string value of a key"),
+    }
+    "getex" -2 strings::GetEx {
+        flags: f::WRITE | f::FAST,
+        acl: acl::STRING,
+        keys: &[KeySpec::noted(ks::RW | ks::ACCESS | ks::UPDATE, 1, 0, 1, "RW and UPDATE because it changes the TTL")],
+        doc: Doc::new("string", "6.2.0", "O(1)", "Get the value of a key and optionally set its expiration"),
+    }
+    "getdel" 2 strings::GetDel {
+        flags: f::WRITE | f::FAST,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1)],
+        doc: Doc::new("string", "6.2.0", "O(1)", "Get the value of a key and delete the key"),
+    }
+    "getset" 3 strings::GetSet {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("string", "1.0.0", "O(1)", "Set the string value of a key and return its old value"),
+    }
+    "mget" -2 strings::MGet {
+        flags: f::READONLY | f::FAST,
+        acl: acl::STRING,
+        tips: &["request_policy:multi_shard"],
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, -1, 1)],
+        doc: Doc::new("string", "1.0.0", "O(N) where N is the number of keys to retrieve.", "Get the values of all the given keys"),
+    }
+    "mset" -3 strings::MSet {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::STRING,
+        tips: &["request_policy:multi_shard", "response_policy:all_succeeded"],
+        keys: &[KeySpec::range(ks::OW | ks::UPDATE, 1, -1, 2)],
+        doc: Doc::new("string", "1.0.1", "O(N) where N is the number of keys to set.", "Set multiple keys to multiple values"),
+    }
+    "msetnx" -3 strings::MSetNx {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::STRING,
+        tips: &["request_policy:multi_shard", "response_policy:agg_min"],
+        keys: &[KeySpec::range(ks::OW | ks::INSERT, 1, -1, 2)],
+        doc: Doc::new("string", "1.0.1", "O(N) where N is the number of keys to set.", "Set multiple keys to multiple values, only if none of the keys exist"),
+    }
+    "setnx" 3 strings::SetNx {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::OW | ks::INSERT, 1, 0, 1)],
+        doc: Doc::new("string", "1.0.0", "O(1)", "Set the value of a key, only if the key does not exist"),
+    }
+    "setex" 4 strings::SetEx {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::OW | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("string", "2.0.0", "O(1)", "Set the value and expiration of a key"),
+    }
+    "psetex" 4 strings::PSetEx {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::OW | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("string", "2.6.0", "O(1)", "Set the value and expiration in milliseconds of a key"),
+    }
+    "append" 3 strings::Append {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::RW | ks::INSERT, 1, 0, 1)],
+        doc: Doc::new("string", "2.0.0", "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by Redis will double the free space available on every reallocation.", "Append a value to a key"),
+    }
+    "strlen" 2 strings::StrLen {
+        flags: f::READONLY | f::FAST,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::RO, 1, 0, 1)],
+        doc: Doc::new("string", "2.2.0", "O(1)", "Get the length of the value stored in a key"),
+    }
+    "getrange" 4 strings::GetRange {
+        flags: f::READONLY,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("string", "2.4.0", "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.", "Get a substring of the string stored at a key"),
+    }
+    "setrange" 4 strings::SetRange {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::RW | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("string", "2.2.0", "O(1), not counting the time taken to copy the new string in place. Usually, this string is very small so the amortized complexity is O(1). Otherwise, complexity is O(M) with M being the length of the value argument.", "Overwrite part of a string at key starting at the specified offset"),
+    }
+    "incr" 2 strings::Incr {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("string", "1.0.0", "O(1)", "Increment the integer value of a key by one"),
+    }
+    "decr" 2 strings::Decr {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("string", "1.0.0", "O(1)", "Decrement the integer value of a key by one"),
+    }
+    "incrby" 3 strings::IncrBy {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("string", "1.0.0", "O(1)", "Increment the integer value of a key by the given amount"),
+    }
+    "decrby" 3 strings::DecrBy {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("string", "1.0.0", "O(1)", "Decrement the integer value of a key by the given number"),
+    }
+    "incrbyfloat" 3 strings::IncrByFloat {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("string", "2.6.0", "O(1)", "Increment the float value of a key by the given amount"),
+    }
+    "del" -2 keys::Del {
+        flags: f::WRITE,
+        acl: acl::KEYSPACE,
+        tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
+        keys: &[KeySpec::range(ks::RM | ks::DELETE, 1, -1, 1)],
+        doc: Doc::new("generic", "1.0.0", "O(N) where N is the number of keys that will be removed. When a key to remove holds a value other than a string, the individual complexity for this key is O(M) where M is the number of elements in the list, set, sorted set or hash. Removing a single key that holds a string value is O(1).", "Delete a key"),
+    }
+    "unlink" -2 keys::Del {
+        flags: f::WRITE | f::FAST,
+        acl: acl::KEYSPACE,
+        tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
+        keys: &[KeySpec::range(ks::RM | ks::DELETE, 1, -1, 1)],
+        doc: Doc::new("generic", "4.0.0", "O(1) for each key removed regardless of its size. Then the command does O(N) work in a different thread in order to reclaim memory, where N is the number of allocations the deleted objects where composed of.", "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking."),
+    }
+    "exists" -2 keys::Exists {
+        flags: f::READONLY | f::FAST,
+        acl: acl::KEYSPACE,
+        tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
+        keys: &[KeySpec::range(ks::RO, 1, -1, 1)],
+        doc: Doc::new("generic", "1.0.0", "O(N) where N is the number of keys to check.", "Determine if a key exists"),
+    }
+    "type" 2 keys::Type {
+        flags: f::READONLY | f::FAST,
+        acl: acl::KEYSPACE,
+        keys: &[KeySpec::range(ks::RO, 1, 0, 1)],
+        doc: Doc::new("generic", "1.0.0", "O(1)", "Determine the type stored at key"),
+    }
+    "touch" -2 keys::Touch {
+        flags: f::READONLY | f::FAST,
+        acl: acl::KEYSPACE,
+        tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
+        keys: &[KeySpec::range(ks::RO, 1, -1, 1)],
+        doc: Doc::new("generic", "3.2.1", "O(N) where N is the number of keys that will be touched.", "Alters the last access time of a key(s). Returns the number of existing keys specified."),
+    }
+    "expire" -3 keys::Expire {
+        flags: f::WRITE | f::FAST,
+        acl: acl::KEYSPACE,
+        keys: &[KeySpec::range(ks::RW | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("generic", "1.0.0", "O(1)", "Set a key's time to live in seconds"),
+    }
+    "pexpire" -3 keys::PExpire {
+        flags: f::WRITE | f::FAST,
+        acl: acl::KEYSPACE,
+        keys: &[KeySpec::range(ks::RW | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("generic", "2.6.0", "O(1)", "Set a key's time to live in milliseconds"),
+    }
+    "expireat" -3 keys::ExpireAt {
+        flags: f::WRITE | f::FAST,
+        acl: acl::KEYSPACE,
+        keys: &[KeySpec::range(ks::RW | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("generic", "1.2.0", "O(1)", "Set the expiration for a key as a UNIX timestamp"),
+    }
+    "pexpireat" -3 keys::PExpireAt {
+        flags: f::WRITE | f::FAST,
+        acl: acl::KEYSPACE,
+        keys: &[KeySpec::range(ks::RW | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("generic", "2.6.0", "O(1)", "Set the expiration for a key as a UNIX timestamp specified in milliseconds"),
+    }
+    "ttl" 2 keys::Ttl {
+        flags: f::READONLY | f::FAST,
+        acl: acl::KEYSPACE,
+        tips: &["nondeterministic_output"],
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("generic", "1.0.0", "O(1)", "Get the time to live for a key in seconds"),
+    }
+    "pttl" 2 keys::PTtl {
+        flags: f::READONLY | f::FAST,
+        acl: acl::KEYSPACE,
+        tips: &["nondeterministic_output"],
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("generic", "2.6.0", "O(1)", "Get the time to live for a key in milliseconds"),
+    }
+    "expiretime" 2 keys::ExpireTime {
+        flags: f::READONLY | f::FAST,
+        acl: acl::KEYSPACE,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("generic", "7.0.0", "O(1)", "Get the expiration Unix timestamp for a key"),
+    }
+    "pexpiretime" 2 keys::PExpireTime {
+        flags: f::READONLY | f::FAST,
+        acl: acl::KEYSPACE,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("generic", "7.0.0", "O(1)", "Get the expiration Unix timestamp for a key in milliseconds"),
+    }
+    "persist" 2 keys::Persist {
+        flags: f::WRITE | f::FAST,
+        acl: acl::KEYSPACE,
+        keys: &[KeySpec::range(ks::RW | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("generic", "2.2.0", "O(1)", "Remove the expiration from a key"),
+    }
+    "keys" 2 keys::Keys {
+        flags: f::READONLY,
+        acl: acl::KEYSPACE | acl::DANGEROUS,
+        tips: &["request_policy:all_shards", "nondeterministic_output_order"],
+        doc: Doc::new("generic", "1.0.0", "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.", "Find all keys matching the given pattern"),
+    }
+    "scan" -2 keys::Scan {
+        flags: f::READONLY,
+        acl: acl::KEYSPACE,
+        tips: &["nondeterministic_output", "request_policy:special"],
+        doc: Doc::new("generic", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", "Incrementally iterate the keys space"),
+    }
+    "randomkey" 1 keys::RandomKey {
+        flags: f::READONLY,
+        acl: acl::KEYSPACE,
+        tips: &["request_policy:all_shards", "nondeterministic_output"],
+        doc: Doc::new("generic", "1.0.0", "O(1)", "Return a random key from the keyspace"),
+    }
+    "rename" 3 keys::Rename {
+        flags: f::WRITE,
+        acl: acl::KEYSPACE,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1), KeySpec::range(ks::OW | ks::UPDATE, 2, 0, 1)],
+        doc: Doc::new("generic", "1.0.0", "O(1)", "Rename a key"),
+    }
+    "dbsize" 1 keys::DbSize {
+        flags: f::READONLY | f::FAST,
+        acl: acl::KEYSPACE,
+        tips: &["request_policy:all_shards", "response_policy:agg_sum"],
+        doc: Doc::new("server", "1.0.0", "O(1)", "Return the number of keys in the selected database"),
+    }
+    "flushdb" -1 keys::Flush {
+        flags: f::WRITE,
+        acl: acl::KEYSPACE | acl::DANGEROUS,
+        tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
+        doc: Doc::new("server", "1.0.0", "O(N) where N is the number of keys in the selected database", "Remove all keys from the current database"),
+    }
+    "flushall" -1 keys::Flush {
+        flags: f::WRITE,
+        acl: acl::KEYSPACE | acl::DANGEROUS,
+        tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
+        doc: Doc::new("server", "1.0.0", "O(N) where N is the total number of keys in all databases", "Remove all keys from all databases"),
+    }
+    "hset" -4 hashes::HSet {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::HASH,
+        keys: &[KeySpec::range(ks::RW | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("hash", "2.0.0", "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.", "Set the string value of a hash field"),
+    }
+    "hmset" -4 hashes::HMSet {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::HASH,
+        keys: &[KeySpec::range(ks::RW | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("hash", "2.0.0", "O(N) where N is the number of fields being set.", "Set multiple hash fields to multiple values"),
+    }
+    "hget" 3 hashes::HGet {
+        flags: f::READONLY | f::FAST,
+        acl: acl::HASH,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("hash", "2.0.0", "O(1)", "Get the value of a hash field"),
+    }
+    "hmget" -3 hashes::HMGet {
+        flags: f::READONLY | f::FAST,
+        acl: acl::HASH,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("hash", "2.0.0", "O(N) where N is the number of fields being requested.", "Get the values of all the given hash fields"),
+    }
+    "hgetall" 2 hashes::HGetAll {
+        flags: f::READONLY,
+        acl: acl::HASH,
+        tips: &["nondeterministic_output_order"],
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("hash", "2.0.0", "O(N) where N is the size of the hash.", "Get all the fields and values in a hash"),
+    }
+    "hdel" -3 hashes::HDel {
+        flags: f::WRITE | f::FAST,
+        acl: acl::HASH,
+        keys: &[KeySpec::range(ks::RW | ks::DELETE, 1, 0, 1)],
+        doc: Doc::new("hash", "2.0.0", "O(N) where N is the number of fields to be removed.", "Delete one or more hash fields"),
+    }
+    "hexists" 3 hashes::HExists {
+        flags: f::READONLY | f::FAST,
+        acl: acl::HASH,
+        keys: &[KeySpec::range(ks::RO, 1, 0, 1)],
+        doc: Doc::new("hash", "2.0.0", "O(1)", "Determine if a hash field exists"),
+    }
+    "hlen" 2 hashes::HLen {
+        flags: f::READONLY | f::FAST,
+        acl: acl::HASH,
+        keys: &[KeySpec::range(ks::RO, 1, 0, 1)],
+        doc: Doc::new("hash", "2.0.0", "O(1)", "Get the number of fields in a hash"),
+    }
+    "hkeys" 2 hashes::HKeys {
+        flags: f::READONLY,
+        acl: acl::HASH,
+        tips: &["nondeterministic_output_order"],
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("hash", "2.0.0", "O(N) where N is the size of the hash.", "Get all the fields in a hash"),
+    }
+    "hvals" 2 hashes::HVals {
+        flags: f::READONLY,
+        acl: acl::HASH,
+        tips: &["nondeterministic_output_order"],
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("hash", "2.0.0", "O(N) where N is the size of the hash.", "Get all the values in a hash"),
+    }
+    "hincrby" 4 hashes::HIncrBy {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::HASH,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("hash", "2.0.0", "O(1)", "Increment the integer value of a hash field by the given number"),
+    }
+    "auth" -2 connection::Auth {
+        flags: f::NOSCRIPT | f::LOADING | f::STALE | f::FAST | f::NO_AUTH | f::ALLOW_BUSY,
+        acl: acl::CONNECTION,
+        doc: Doc::new("connection", "1.0.0", "O(N) where N is the number of passwords defined for the user", "Authenticate to the server"),
+    }
+    "command" -1 command::CommandCmd {
+        flags: f::LOADING | f::STALE,
+        acl: acl::CONNECTION,
+        tips: &["nondeterministic_output_order"],
+        doc: Doc::new("server", "2.8.13", "O(N) where N is the total number of Redis commands", "Get array of Redis command details"),
+        subs: &[
+            Sub { name: "command|count", arity: 2, meta: Meta { flags: f::LOADING | f::STALE, acl: acl::CONNECTION, doc: Doc::new("server", "2.8.13", "O(1)", "Get total number of Redis commands"), ..Meta::NONE } },
+            Sub { name: "command|docs", arity: -2, meta: Meta { flags: f::LOADING | f::STALE, acl: acl::CONNECTION, tips: &["nondeterministic_output_order"], doc: Doc::new("server", "7.0.0", "O(N) where N is the number of commands to look up", "Get array of specific Redis command documentation"), ..Meta::NONE } },
+            Sub { name: "command|info", arity: -2, meta: Meta { flags: f::LOADING | f::STALE, acl: acl::CONNECTION, tips: &["nondeterministic_output_order"], doc: Doc::new("server", "2.8.13", "O(N) where N is the number of commands to look up", "Get array of specific Redis command details, or all when no argument is given."), ..Meta::NONE } },
+            Sub { name: "command|getkeys", arity: -4, meta: Meta { flags: f::LOADING | f::STALE, acl: acl::CONNECTION, doc: Doc::new("server", "2.8.13", "O(N) where N is the number of arguments to the command", "Extract keys given a full Redis command"), ..Meta::NONE } },
+            Sub { name: "command|list", arity: -2, meta: Meta { flags: f::LOADING | f::STALE, acl: acl::CONNECTION, tips: &["nondeterministic_output_order"], doc: Doc::new("server", "7.0.0", "O(N) where N is the total number of Redis commands", "Get an array of Redis command names"), ..Meta::NONE } },
+        ],
+    }
+    "lethe.set" -3 lethe::Set {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::OW | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("module", LETHE, "O(1)", "Set a string value with tags, dependencies, a version and a TTL"),
+    }
+    "lethe.invalidate" -3 lethe::Invalidate {
+        flags: f::WRITE,
+        acl: acl::KEYSPACE,
+        doc: Doc::new("module", LETHE, "O(N) where N is the number of keys removed", "Remove the keys with a tag, prefix or glob, or given keys, and their dependents"),
+    }
+    "lethe.tags" 2 lethe::Tags {
+        flags: f::READONLY,
+        acl: acl::KEYSPACE,
+        keys: &[KeySpec::range(ks::RO, 1, 0, 1)],
+        doc: Doc::new("module", LETHE, "O(1)", "List the tags of a key"),
+    }
+    "lethe.keys.tag" 2 lethe::KeysTag {
+        flags: f::READONLY,
+        acl: acl::KEYSPACE,
+        doc: Doc::new("module", LETHE, "O(N) where N is the number of keys with the tag", "List the keys carrying a tag"),
+    }
+    "lethe.deps" 2 lethe::Deps {
+        flags: f::READONLY,
+        acl: acl::KEYSPACE,
+        keys: &[KeySpec::range(ks::RO, 1, 0, 1)],
+        doc: Doc::new("module", LETHE, "O(1)", "List the keys a key depends on"),
+    }
+    "lethe.dependents" 2 lethe::Dependents {
+        flags: f::READONLY,
+        acl: acl::KEYSPACE,
+        keys: &[KeySpec::range(ks::RO, 1, 0, 1)],
+        doc: Doc::new("module", LETHE, "O(1)", "List the keys depending directly on a key"),
+    }
+    "lethe.version" 2 lethe::Version {
+        flags: f::READONLY | f::FAST,
+        acl: acl::KEYSPACE,
+        keys: &[KeySpec::range(ks::RO, 1, 0, 1)],
+        doc: Doc::new("module", LETHE, "O(1)", "Get the version of a key"),
+    }
+    "lethe.setifnewer" 4 lethe::SetIfNewer {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::RW | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("module", LETHE, "O(1)", "Set a value only if its version is newer than the stored one"),
+    }
+    "lethe.cas" -4 lethe::Cas {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("module", LETHE, "O(1)", "Set a value only if the stored one is the expected one"),
+    }
+    "lethe.etag" 2 lethe::Etag {
+        flags: f::READONLY | f::FAST,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::RO, 1, 0, 1)],
+        doc: Doc::new("module", LETHE, "O(1)", "Get the entity tag of a value"),
+    }
+    "lethe.getifnonematch" 3 lethe::GetIfNoneMatch {
+        flags: f::READONLY | f::FAST,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("module", LETHE, "O(1)", "Get a value unless its entity tag matches"),
+    }
+    "lethe.lease" 2 lethe::LeaseCmd {
+        flags: f::WRITE,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("module", LETHE, "O(1)", "Get a value, or a lease to fill it when missing"),
+    }
+    "lethe.fill" -4 lethe::Fill {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::OW | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("module", LETHE, "O(1)", "Fill a missing value with a lease token"),
+    }
+    "lethe.rules" -2 lethe::Rules {
+        flags: f::WRITE | f::ADMIN | f::NOSCRIPT,
+        doc: Doc::new("module", LETHE, "O(N) where N is the number of rules", "Load, list or test invalidation rules"),
+    }
+    "lethe.event" -4 lethe::EventCmd {
+        flags: f::WRITE,
+        acl: acl::KEYSPACE,
+        doc: Doc::new("module", LETHE, "O(N) where N is the number of keys removed", "Apply a change event through the invalidation rules"),
+    }
+    "lethe.stats" -1 lethe::Stats {
+        flags: f::READONLY,
+        doc: Doc::new("module", LETHE, "O(1)", "Get the engine statistics, or a tag's"),
+    }
 }
 
 /// What a subscribed RESP2 client may run.
@@ -371,7 +866,17 @@ fn run_command(mut args: Vec<Bytes>, cx: &mut Ctx<'_>, locked: bool) -> Reply {
     // Every write holds the keyspace's write lock for its whole read-modify-write, so writes are
     // linearizable among themselves (an INCR cannot resurrect a key a DEL removed meanwhile).
     let _guard = (spec.writes && !locked).then(|| cx.db.write_lock());
-    (spec.run)(&mut Parse::new(args), cx)
+    if !cx.db.tracking().active() {
+        return (spec.run)(&mut Parse::new(args), cx);
+    }
+    let around = tracking::before(cx, &spec.meta, spec.writes, &args);
+    let reply = (spec.run)(&mut Parse::new(args), cx);
+    tracking::after(cx, around, &spec.meta, spec.writes);
+    // `CLIENT CACHING` applies to the next command only (to a whole MULTI ... EXEC).
+    if !locked && spec.name != "client" && cx.session.tx.queue.is_none() {
+        cx.session.caching = None;
+    }
+    reply
 }
 
 /// Finds the command and checks that it may run as given: known, right arity, allowed in the
@@ -390,6 +895,13 @@ fn check(args: &[Bytes], cx: &Ctx<'_>) -> Result<&'static Spec, CommandError> {
         return Err(CommandError::new(
             ErrorKind::Arity,
             format!("ERR wrong number of arguments for '{}' command", spec.name),
+        ));
+    }
+    // As Redis: unknown commands and arity are reported first, then authentication.
+    if spec.meta.flags & f::NO_AUTH == 0 && cx.session.auth_required() {
+        return Err(CommandError::new(
+            ErrorKind::Other,
+            "NOAUTH Authentication required.",
         ));
     }
     // A RESP2 connection with subscriptions is a stream of pushes that cannot be told apart

@@ -1,10 +1,11 @@
-//! Server introspection: CLIENT (ID, SETNAME, GETNAME, INFO, LIST, KILL), INFO and CONFIG
+//! Server introspection: CLIENT (ID, SETNAME, GETNAME, INFO, LIST, KILL; the tracking
+//! subcommands are in `tracking`), INFO and CONFIG
 //! (GET, SET).
 //!
 //! Other clients are seen through [`crate::clients::Clients`]; INFO reads that registry and
-//! the engine's statistics. CONFIG knows the settings Lethe has (`bind`, `port`, `maxmemory`,
-//! `databases`); none can change while the server runs, so CONFIG SET on them answers with
-//! Redis's immutable-config error.
+//! the engine's statistics. CONFIG knows the settings Lethe has: `bind`, `port`, `maxmemory`
+//! and `databases` cannot change while the server runs (CONFIG SET answers with Redis's
+//! immutable-config error); the limits of [`crate::limits`] can.
 
 use super::connection::REDIS_COMPAT_VERSION;
 use super::{Command, CommandError, Ctx, Reply};
@@ -23,14 +24,14 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn sub_arity(cmd: &str, sub: &str) -> CommandError {
+pub(super) fn sub_arity(cmd: &str, sub: &str) -> CommandError {
     CommandError::new(
         super::ErrorKind::Arity,
         format!("ERR wrong number of arguments for '{cmd}|{sub}' command"),
     )
 }
 
-fn unknown_sub(cmd: &str, sub: &[u8]) -> CommandError {
+pub(super) fn unknown_sub(cmd: &str, sub: &[u8]) -> CommandError {
     CommandError::err(&format!(
         "unknown subcommand '{}'. Try {cmd} HELP.",
         lossy(sub)
@@ -85,7 +86,9 @@ impl Command for Client {
             "id" | "getname" | "info" => rest.is_empty(),
             "setname" => rest.len() == 1,
             "list" => true,
-            "kill" => !rest.is_empty(),
+            "kill" | "tracking" => !rest.is_empty(),
+            "caching" => rest.len() == 1,
+            "trackinginfo" | "getredir" => rest.is_empty(),
             _ => return Err(unknown_sub("CLIENT", &sub)),
         };
         if !arity_ok {
@@ -111,6 +114,10 @@ impl Command for Client {
             }
             "info" => Ok(Frame::Verbatim(Bytes::from(cx.session.client.line()))),
             "list" => client_list(cx, &rest),
+            "tracking" => super::tracking::tracking(cx, &rest),
+            "caching" => super::tracking::caching(cx, &rest[0]),
+            "trackinginfo" => super::tracking::tracking_info(cx),
+            "getredir" => super::tracking::get_redir(cx),
             _ => client_kill(cx, &rest),
         }
     }
@@ -218,11 +225,23 @@ fn client_kill(cx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     Ok(Frame::Integer(killed))
 }
 
-/// The settings CONFIG knows, with how to read each.
-const CONFIG_PARAMS: &[&str] = &["bind", "port", "maxmemory", "databases"];
+/// The settings CONFIG knows that cannot change while the server runs (the keyspace's
+/// capacity is fixed when the engine is built); the limits in [`crate::limits::CONFIG_NAMES`]
+/// can.
+const FIXED_PARAMS: &[&str] = &["bind", "port", "maxmemory", "databases"];
+
+fn config_params() -> impl Iterator<Item = &'static str> {
+    FIXED_PARAMS
+        .iter()
+        .chain(crate::limits::CONFIG_NAMES.iter())
+        .copied()
+}
 
 fn config_value(cx: &Ctx<'_>, param: &str) -> String {
     let laddr = cx.session.client.laddr;
+    if let Some(v) = cx.session.limits.config_value(param) {
+        return v;
+    }
     match param {
         "bind" => laddr.ip().to_string(),
         "port" => laddr.port().to_string(),
@@ -251,10 +270,9 @@ impl Command for Config {
                     .iter()
                     .map(|a| Glob::new(a.to_ascii_lowercase()))
                     .collect();
-                let pairs = CONFIG_PARAMS
-                    .iter()
+                let pairs = config_params()
                     .filter(|p| globs.iter().any(|g| g.matches(p.as_bytes())))
-                    .map(|p| (Frame::bulk(*p), Frame::bulk(config_value(cx, p))))
+                    .map(|p| (Frame::bulk(p), Frame::bulk(config_value(cx, p))))
                     .collect();
                 Ok(Frame::Map(pairs))
             }
@@ -267,18 +285,33 @@ impl Command for Config {
                 }
                 for pair in args.chunks(2) {
                     let param = lossy(&pair[0]).to_ascii_lowercase();
-                    if !CONFIG_PARAMS.contains(&param.as_str()) {
+                    if !config_params().any(|p| p == param) {
                         return Err(CommandError::err(&format!(
                             "Unknown option or number of arguments for CONFIG SET - '{}'",
                             lossy(&pair[0])
                         )));
                     }
                 }
-                let param = lossy(&args[0]);
-                Err(CommandError::err(&format!(
-                    "CONFIG SET failed (possibly related to argument '{param}') - can't set \
-                     immutable config"
-                )))
+                let failed = |param: &[u8], why: &str| {
+                    CommandError::err(&format!(
+                        "CONFIG SET failed (possibly related to argument '{}') - {why}",
+                        lossy(param)
+                    ))
+                };
+                if let Some(pair) = args
+                    .chunks(2)
+                    .find(|p| FIXED_PARAMS.contains(&lossy(&p[0]).to_ascii_lowercase().as_str()))
+                {
+                    return Err(failed(&pair[0], "can't set immutable config"));
+                }
+                for pair in args.chunks(2) {
+                    let param = lossy(&pair[0]).to_ascii_lowercase();
+                    cx.session
+                        .limits
+                        .config_set(&param, &pair[1])
+                        .map_err(|why| failed(&pair[0], &why))?;
+                }
+                Ok(Frame::ok())
             }
             _ => Err(unknown_sub("CONFIG", sub)),
         }
@@ -294,7 +327,9 @@ impl Command for Info {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        const ALL: [&str; 6] = ["server", "clients", "memory", "stats", "keyspace", "lethe"];
+        const ALL: [&str; 7] = [
+            "server", "clients", "memory", "stats", "keyspace", "lethe", "cdc",
+        ];
         let asked: Vec<String> = self
             .0
             .iter()
@@ -307,6 +342,8 @@ impl Command for Info {
         let sections: Vec<String> = ALL
             .iter()
             .filter(|s| everything || asked.iter().any(|a| a == *s))
+            // Change capture has a section only where it runs.
+            .filter(|s| **s != "cdc" || cx.db.cdc_metrics().is_some())
             .map(|s| section(cx, s))
             .collect();
         Ok(Frame::Verbatim(Bytes::from(sections.join("\r\n"))))
@@ -340,8 +377,14 @@ fn section(cx: &Ctx<'_>, name: &str) -> String {
                 .count();
             out.push_str("# Clients\r\n");
             kv(&mut out, "connected_clients", &all.len());
+            kv(&mut out, "maxclients", &cx.session.limits.max_clients());
             kv(&mut out, "pubsub_clients", &pubsub);
             kv(&mut out, "blocked_clients", &0);
+            kv(
+                &mut out,
+                "tracking_clients",
+                &cx.db.tracking().tracking_clients(),
+            );
         }
         "memory" => {
             out.push_str("# Memory\r\n");
@@ -360,6 +403,25 @@ fn section(cx: &Ctx<'_>, name: &str) -> String {
                 &mut out,
                 "total_commands_processed",
                 &clients.commands_processed(),
+            );
+            let limits = &cx.session.limits;
+            kv(
+                &mut out,
+                "rejected_connections",
+                &limits.rejected_connections(),
+            );
+            // Redis 7.2's name; 7.0 only logs these disconnections.
+            kv(
+                &mut out,
+                "client_output_buffer_limit_disconnections",
+                &limits.output_buffer_disconnections(),
+            );
+            let tracking = cx.db.tracking();
+            kv(&mut out, "tracking_total_keys", &tracking.tracked_keys());
+            kv(
+                &mut out,
+                "tracking_total_prefixes",
+                &tracking.tracked_prefixes(),
             );
             kv(&mut out, "keyspace_hits", &stats.hits);
             kv(&mut out, "keyspace_misses", &stats.misses);
@@ -383,6 +445,11 @@ fn section(cx: &Ctx<'_>, name: &str) -> String {
                     "db0:keys={},expires={expires},avg_ttl={avg_ttl}\r\n",
                     stats.entries
                 );
+            }
+        }
+        "cdc" => {
+            if let Some(m) = cx.db.cdc_metrics() {
+                crate::cdc::info_section(&m, &mut out);
             }
         }
         _ => {

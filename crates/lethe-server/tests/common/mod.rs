@@ -19,6 +19,43 @@ pub struct Lethe {
 impl Lethe {
     pub fn start() -> Lethe {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Lethe::serve(listener, |listener, stopped| {
+            Box::pin(lethe_server::run(listener, async {
+                let _ = stopped.await;
+            }))
+        })
+    }
+
+    /// Lethe on `addr` (port 0 for any) with the given limits and keyspace capacity.
+    pub fn start_with(
+        addr: &str,
+        limits: std::sync::Arc<lethe_server::limits::Limits>,
+        capacity: u64,
+    ) -> Lethe {
+        let listener = TcpListener::bind(addr).unwrap();
+        Lethe::serve(listener, move |listener, stopped| {
+            let db = std::sync::Arc::new(lethe_server::db::Db::new(capacity));
+            Box::pin(lethe_server::run_with_limits(
+                listener,
+                None,
+                db,
+                limits,
+                async {
+                    let _ = stopped.await;
+                },
+            ))
+        })
+    }
+
+    fn serve(
+        listener: TcpListener,
+        run: impl FnOnce(
+            tokio::net::TcpListener,
+            tokio::sync::oneshot::Receiver<()>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>
+        + Send
+        + 'static,
+    ) -> Lethe {
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -30,10 +67,7 @@ impl Lethe {
                 .unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                lethe_server::run(listener, async {
-                    let _ = stopped.await;
-                })
-                .await;
+                run(listener, stopped).await;
             });
         });
         Lethe {
@@ -136,6 +170,26 @@ pub struct Client {
 impl Client {
     pub fn connect(port: u16) -> Client {
         Client::from_stream(TcpStream::connect(("127.0.0.1", port)).unwrap())
+    }
+
+    /// Connects to `ip:port` (a non-loopback address, for protected mode).
+    pub fn connect_to(ip: std::net::IpAddr, port: u16) -> Client {
+        Client::from_stream(TcpStream::connect((ip, port)).unwrap())
+    }
+
+    /// Reads whatever the server sends until it closes the connection, and returns it; panics
+    /// if the connection stays open past the read timeout (so a passing test proves a close).
+    pub fn read_to_close(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self.reader.read_to_end(&mut out) {
+            Ok(_) => out,
+            Err(e) => panic!("connection not closed ({e}); read so far: {out:?}"),
+        }
+    }
+
+    /// Sets how long reads wait before failing.
+    pub fn set_read_timeout(&mut self, d: Duration) {
+        self.writer.set_read_timeout(Some(d)).unwrap();
     }
 
     fn from_stream(s: TcpStream) -> Client {

@@ -312,3 +312,29 @@ fn retagged_entries_survive_an_invalidation_of_their_old_tags_parent() {
     c.run_pending_tasks();
     assert_eq!(c.len(), 2);
 }
+
+#[test]
+fn hidden_keys_of_a_tag_are_listed_until_reclaimed_then_heard_by_the_listener() {
+    let (c, log) = cache();
+    put(&c, "a", "v", &tags(&["team:1"]));
+    put(&c, "b", "v", &tags(&["team:1:members"]));
+    put(&c, "other", "v", &tags(&["team:2"]));
+    put(&c, "plain", "v", &InsertOptions::new());
+    // Nothing is hidden before the invalidation.
+    assert!(c.keys_hidden_by_tag("team:1").is_empty());
+
+    c.invalidate_tag("team:1");
+    assert_eq!(sorted(c.keys_hidden_by_tag("team:1")), strs(&["a", "b"]));
+    assert!(c.keys_hidden_by_tag("team:2").is_empty());
+    assert!(c.keys_with_tag("team:1").is_empty());
+
+    // Once reclaimed, the entries are no longer listed: the listener heard them instead.
+    c.run_pending_tasks();
+    assert!(c.keys_hidden_by_tag("team:1").is_empty());
+    let heard: Vec<String> = drain(&log)
+        .into_iter()
+        .filter(|(_, _, cause)| *cause == RemovalCause::Tag)
+        .map(|(k, _, _)| k)
+        .collect();
+    assert_eq!(sorted(heard), strs(&["a", "b"]));
+}

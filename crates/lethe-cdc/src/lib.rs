@@ -1,0 +1,138 @@
+//! PostgreSQL committed changes turned into Lethe invalidations, through logical replication
+//! with the built-in `pgoutput` plugin.
+//!
+//! [`Cdc`] creates (or reuses) a publication and a logical replication slot, streams inserts,
+//! updates, deletes and truncates with their old and new column values, turns each row change
+//! into a [`lethe::Event`] for the table rules (`[[table]]`, compiled into the engine's
+//! [`lethe::rules::RuleSet`]), and applies each transaction's invalidations to every
+//! [`Target`] at that transaction's commit. Applications can also invalidate explicitly from
+//! inside a transaction:
+//!
+//! ```sql
+//! SELECT pg_logical_emit_message(true, 'lethe', '{"tags":["category:5"],"keys":["home"],"prefixes":["search:"]}');
+//! ```
+//!
+//! which is applied when (and only if) that transaction commits. `globs` is accepted too.
+//!
+//! # Guarantees
+//!
+//! - **At commit, nothing lost.** Changes are buffered per transaction and applied when its
+//!   Commit arrives; its end LSN is confirmed to PostgreSQL (standby status update) only after
+//!   every target acknowledged it. A dropped connection, a PostgreSQL restart or a restart of
+//!   the runner replays from the slot; replays are harmless because invalidating is idempotent.
+//! - **Reconnects** use exponential backoff with jitter, bounded by `reconnect_max_ms`.
+//! - **A lost slot** (dropped while we were away, or invalidated because its WAL was removed)
+//!   is recreated and every target is flushed (its whole keyspace), since the changes in
+//!   between are unknown; the flush is logged at warn level and counted by reason in
+//!   [`CdcMetrics`]. A truncate whose rules need row values flushes too (reason `truncate`),
+//!   and so does a start that has to create the slot (reason `slot_created`, since nothing
+//!   covered the targets before; `flush_on_slot_create = false` turns it off).
+//! - **Checks at start**, each failing with an error naming the setting and the fix:
+//!   `wal_level = logical`, a free `max_replication_slots`, `max_wal_senders`, the user's
+//!   `REPLICATION` attribute, every table and column the rules name, each table having a
+//!   replica identity (publishing one without makes PostgreSQL refuse its updates and
+//!   deletes), `{id}` resolvable (a
+//!   one-column primary key or an `id` column), `REPLICA IDENTITY FULL` where a rule reads old
+//!   values of non-identity columns (`{old.col}`, `changed`, a bare `{col}` on delete), and a
+//!   reused publication covering every table and operation.
+//!
+//! # Configuration
+//!
+//! [`CdcConfig`] deserializes from TOML, standalone or as a `[cdc]` section:
+//!
+//! ```toml
+//! [cdc]
+//! connection = "host=127.0.0.1 port=5432 user=app dbname=shop"   # libpq style or a URL
+//! slot = "lethe"                 # default "lethe"
+//! publication = "lethe"          # default "lethe"; created FOR TABLE the rules' tables
+//! create_publication = true      # default
+//! flush_on_slot_create = true    # default: flush targets when the slot has to be created
+//! message_prefix = "lethe"       # pg_logical_emit_message prefix; default "lethe"
+//! status_interval_ms = 10000     # idle progress reports; default 10 s
+//! reconnect_min_ms = 100         # backoff bounds
+//! reconnect_max_ms = 10000
+//!
+//! # A product: its page, and the listing of its category; on a move between categories
+//! # both the old and the new category go (the old value needs REPLICA IDENTITY FULL).
+//! [[cdc.table]]
+//! table = "public.products"      # or "products" for schema public
+//! entity = "products"            # optional; default: the table name (schema-qualified outside public)
+//! keys = ["product:{id}"]
+//! tags = ["category:{old.category_id}", "category:{new.category_id}"]
+//!
+//! # Only price changes reach the price lists.
+//! [[cdc.table]]
+//! table = "products"
+//! name = "price lists"
+//! operations = ["update"]        # insert, update, delete, truncate; default all
+//! changed = ["price"]
+//! prefixes = ["prices:{category_id}:"]
+//! ```
+//!
+//! The template and `when` syntax is the engine's (see [`lethe::rules`]).
+//!
+//! # Running it
+//!
+//! ```no_run
+//! use lethe::Cache;
+//! use lethe_cdc::{Cdc, CdcConfig, EmbeddedTarget, RespTarget, Target};
+//!
+//! # async fn example() -> Result<(), lethe_cdc::Error> {
+//! let config = CdcConfig::from_file("lethe.toml")?;
+//! let cache: Cache<String, String> = Cache::builder().max_capacity(10_000).build();
+//! let targets: Vec<Box<dyn Target>> = vec![
+//!     Box::new(EmbeddedTarget::new(cache.clone())),
+//!     Box::new(RespTarget::new(["redis://127.0.0.1:6380"])?),
+//! ];
+//! let cdc = Cdc::new(config)?;
+//! let metrics = cdc.metrics(); // snapshot() for INFO or /metrics
+//! cdc.run(targets, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # drop(metrics);
+//! # Ok(()) }
+//! ```
+//!
+//! # Choice of replication client
+//!
+//! The maintained Rust replication clients were evaluated first. `pgwire-replication` (0.5)
+//! decodes pgoutput over its own wire client, but requires Rust 1.88 and the workspace's
+//! `rust-version` is 1.85; `pg_walstream` (0.10) requires 1.87 and, by default, builds
+//! `aws-lc-rs` (a C/assembly build) for TLS, or else links libpq. `tokio-postgres` has no
+//! replication mode. So this crate uses `tokio-postgres` (0.7, MSRV 1.85) for ordinary SQL
+//! (checks, catalog, publication, slot management) and its protocol crate `postgres-protocol`
+//! (0.6, MSRV 1.85) for the replication session's message framing, authentication
+//! (cleartext, MD5, SCRAM-SHA-256) and error fields; the CopyBoth loop, the standby status
+//! updates and the pgoutput decoder (protocol version 1, text tuples) are written here, in
+//! [`pgoutput`](crate::pgoutput) and `replication`. TLS is not supported yet: connect over a
+//! trusted network or a local socket.
+//!
+//! # Modules
+//!
+//! - `config`: [`CdcConfig`], [`TableRule`];
+//! - `rules`: table rules compiled into the engine's rule set, catalog checks, row → event;
+//! - `checks`: server settings, privilege, catalog, publication and slot management (SQL);
+//! - `replication`: the replication connection and CopyBoth stream;
+//! - [`pgoutput`]: decoding of the stream's messages;
+//! - `runner`: [`Cdc`], the session loop, transactions, confirmation, reconnects;
+//! - `target`: [`Target`], [`EmbeddedTarget`], [`RespTarget`];
+//! - `metrics`: [`CdcMetrics`], [`MetricsSnapshot`];
+//! - `error`: [`Error`], [`ErrorKind`];
+//! - `testing` (feature `testing`): a throwaway PostgreSQL cluster for tests and benchmarks.
+
+mod checks;
+mod config;
+mod error;
+mod metrics;
+pub mod pgoutput;
+mod replication;
+mod rules;
+mod runner;
+mod target;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use config::{CdcConfig, TableRule};
+pub use error::{Error, ErrorKind, Result};
+pub use metrics::{CdcMetrics, FlushReason, MetricsSnapshot};
+pub use rules::TableName;
+pub use runner::Cdc;
+pub use target::{Batch, BoxFuture, EmbeddedTarget, RespTarget, Target};

@@ -1,0 +1,665 @@
+//! The runner: [`Cdc`] checks the database, keeps a replication session streaming (reconnecting
+//! with backoff), buffers each transaction's invalidations until its commit, hands them to every
+//! target, and only then confirms the transaction to PostgreSQL.
+//!
+//! Ordering is what makes it lossless: a transaction's end LSN is reported as flushed only
+//! after every target applied it, so a crash, a lost connection or a PostgreSQL restart replays
+//! from the slot whatever was not yet acknowledged everywhere (replays are harmless, since
+//! invalidating twice is the same as once). The one case the slot cannot cover, the slot itself
+//! disappearing, flushes every target before streaming from a new slot.
+
+use crate::checks::{self, SlotState};
+use crate::config::CdcConfig;
+use crate::error::{Error, ErrorKind, Result};
+use crate::metrics::{CdcMetrics, FlushReason};
+use crate::pgoutput::{self, Logical, Lsn, ServerMessage, format_lsn};
+use crate::replication::ReplicationConn;
+use crate::rules::{self, CompiledRules};
+use crate::target::{Batch, Target};
+use lethe::Operation;
+use lethe::rules::Target as Invalidation;
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{debug, error, info, warn};
+
+/// Change data capture from PostgreSQL into Lethe targets. Build with [`Cdc::new`], then
+/// [`Cdc::run`] until shutdown.
+#[derive(Debug)]
+pub struct Cdc {
+    config: CdcConfig,
+    rules: CompiledRules,
+    metrics: Arc<CdcMetrics>,
+    /// Whether a replication session has streamed in this process: a slot missing after that
+    /// was dropped under us, while a slot missing before it is a first start.
+    streamed: bool,
+}
+
+/// Why a session ended.
+enum SessionEnd {
+    Shutdown,
+}
+
+/// The shutdown signal, polled from several places; it is never polled again once it fired,
+/// because everything returns then.
+type Stop<'a> = Pin<&'a mut (dyn Future<Output = ()> + Send + 'a)>;
+
+impl Cdc {
+    /// Validates the configuration and compiles the table rules (nothing connects yet; the
+    /// catalog checks run at the start of [`Cdc::run`] and in [`Cdc::check`]).
+    pub fn new(config: CdcConfig) -> Result<Cdc> {
+        config.validate()?;
+        let rules = CompiledRules::compile(&config.tables)?;
+        Ok(Cdc {
+            config,
+            rules,
+            metrics: Arc::new(CdcMetrics::new()),
+            streamed: false,
+        })
+    }
+
+    /// The live metrics, shareable with an `INFO` command or a `/metrics` endpoint.
+    pub fn metrics(&self) -> Arc<CdcMetrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &CdcConfig {
+        &self.config
+    }
+
+    /// Runs every start-up check without creating or streaming anything: settings, privilege,
+    /// tables and columns, replica identity, and the publication when it exists.
+    pub async fn check(&mut self) -> Result<()> {
+        let pg = self.config.pg_config()?;
+        let client = checks::connect(&pg).await?;
+        let state = checks::slot_state(&client, &self.config.slot).await?;
+        checks::check_server(&client, state != SlotState::Missing).await?;
+        self.check_catalog(&client).await?;
+        let tables: Vec<_> = self.rules.table_names().cloned().collect();
+        let exists = client
+            .query_opt(
+                "SELECT 1 FROM pg_publication WHERE pubname = $1",
+                &[&self.config.publication],
+            )
+            .await
+            .map_err(|e| Error::connection("reading publications", e))?
+            .is_some();
+        if exists {
+            checks::ensure_publication(&client, &self.config.publication, &tables, false).await?;
+        }
+        Ok(())
+    }
+
+    async fn check_catalog(&mut self, client: &tokio_postgres::Client) -> Result<()> {
+        let names: Vec<_> = self.rules.table_names().cloned().collect();
+        let catalog = checks::load_catalog(client, names.iter()).await?;
+        self.rules.check_catalog(&catalog)
+    }
+
+    /// Streams until `shutdown` completes, applying every committed transaction's
+    /// invalidations to every target. Returns `Ok` on shutdown, or the first error when the
+    /// setup is wrong at start (a setting, privilege, table or column); later failures are
+    /// logged and retried with backoff, as are connection failures at any time.
+    pub async fn run<F>(mut self, targets: Vec<Box<dyn Target>>, shutdown: F) -> Result<()>
+    where
+        F: Future + Send,
+    {
+        // Whatever the signal yields (`ctrl_c` gives a `Result`) only its completion matters.
+        let mut shutdown = std::pin::pin!(async move {
+            shutdown.await;
+        });
+        let mut stop: Stop<'_> = shutdown.as_mut();
+        let mut backoff = Backoff::new(&self.config);
+        loop {
+            let outcome = self.session(&targets, &mut stop, &mut backoff).await;
+            self.metrics.set_connected(false);
+            match outcome {
+                Ok(SessionEnd::Shutdown) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Shutdown => return Ok(()),
+                Err(e) if !self.streamed && !e.kind().is_transient() => {
+                    error!(error = %e, "CDC cannot start");
+                    return Err(e);
+                }
+                Err(e) => {
+                    let delay = backoff.next_delay();
+                    warn!(error = %e, retry_in = ?delay, "CDC session ended; reconnecting");
+                    self.metrics.reconnected();
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = &mut stop => return Ok(()),
+                    }
+                }
+            }
+        }
+    }
+
+    /// One session: checks, slot, stream until error or shutdown.
+    async fn session(
+        &mut self,
+        targets: &[Box<dyn Target>],
+        stop: &mut Stop<'_>,
+        backoff: &mut Backoff,
+    ) -> Result<SessionEnd> {
+        let pg = self.config.pg_config()?;
+        let client = tokio::select! {
+            r = checks::connect(&pg) => r?,
+            () = stop.as_mut() => return Ok(SessionEnd::Shutdown),
+        };
+        let slot = self.config.slot.clone();
+        let state = checks::slot_state(&client, &slot).await?;
+        checks::check_server(&client, state != SlotState::Missing).await?;
+        self.check_catalog(&client).await?;
+        let tables: Vec<_> = self.rules.table_names().cloned().collect();
+        checks::ensure_publication(
+            &client,
+            &self.config.publication,
+            &tables,
+            self.config.create_publication,
+        )
+        .await?;
+        let (flush, start) = match state {
+            SlotState::Ready { confirmed } => {
+                debug!(slot, confirmed = ?confirmed.map(format_lsn), "resuming from slot");
+                (None, confirmed.unwrap_or(0))
+            }
+            SlotState::Missing => {
+                let lsn = checks::create_slot(&client, &slot).await?;
+                info!(slot, lsn = %format_lsn(lsn), "created replication slot");
+                // Created before the flush, so nothing committed between the two is missed.
+                let reason = if self.streamed {
+                    Some(FlushReason::SlotMissing)
+                } else {
+                    self.config
+                        .flush_on_slot_create
+                        .then_some(FlushReason::SlotCreated)
+                };
+                (reason, lsn)
+            }
+            SlotState::Invalid => {
+                checks::drop_slot(&client, &slot).await?;
+                let lsn = checks::create_slot(&client, &slot).await?;
+                info!(slot, lsn = %format_lsn(lsn), "recreated invalid replication slot");
+                (Some(FlushReason::SlotInvalid), lsn)
+            }
+        };
+        if let Some(reason) = flush {
+            if reason == FlushReason::SlotCreated {
+                info!(slot, "new replication slot: flushing every target once");
+            } else {
+                warn!(
+                    slot,
+                    reason = reason.as_str(),
+                    "replication slot was lost: changes may have been missed, flushing every \
+                     target"
+                );
+            }
+            if let Err(e) = self.flush_all(targets, reason, stop, backoff).await {
+                // Stopped before every target was flushed: a slot left behind would let the
+                // next start resume without the flush, so drop it and let that start redo both.
+                if let Err(drop_err) = checks::drop_slot(&client, &slot).await {
+                    error!(
+                        slot,
+                        error = %drop_err,
+                        "stopped before the flush completed and could not drop the new slot: \
+                         flush the targets by hand"
+                    );
+                }
+                return Err(e);
+            }
+        }
+        drop(client);
+
+        let mut conn = tokio::select! {
+            r = ReplicationConn::connect(&pg) => r?,
+            () = stop.as_mut() => return Ok(SessionEnd::Shutdown),
+        };
+        conn.start_replication(&slot, &self.config.publication, 0)
+            .await?;
+        info!(
+            slot,
+            publication = self.config.publication,
+            "streaming changes"
+        );
+        self.streamed = true;
+        self.metrics.set_connected(true);
+        backoff.reset();
+        let mut stream = Stream {
+            cdc: self,
+            targets,
+            relations: HashMap::new(),
+            tx: None,
+            // Already confirmed (or the new slot's start): reporting it again is harmless,
+            // and metrics start from a real position.
+            confirmed: start,
+            reported: 0,
+        };
+        self.metrics.confirmed(start);
+        let result = stream.run(&mut conn, stop, backoff).await;
+        if matches!(result, Ok(SessionEnd::Shutdown)) {
+            // Report the final position so a restart replays as little as possible.
+            let _ = conn
+                .send(pgoutput::status_update(stream.confirmed, false))
+                .await;
+            conn.close().await;
+        }
+        result
+    }
+
+    /// Flushes every target, retrying each until it succeeds or shutdown.
+    async fn flush_all(
+        &self,
+        targets: &[Box<dyn Target>],
+        reason: FlushReason,
+        stop: &mut Stop<'_>,
+        backoff: &mut Backoff,
+    ) -> Result<()> {
+        for target in targets {
+            retry(&self.metrics, target.name(), stop, backoff, || {
+                target.flush(reason)
+            })
+            .await?;
+        }
+        self.metrics.flushed(reason);
+        Ok(())
+    }
+}
+
+/// Retries `op` with backoff until it succeeds; `Shutdown` if asked to stop meanwhile.
+async fn retry<F>(
+    metrics: &CdcMetrics,
+    name: &str,
+    stop: &mut Stop<'_>,
+    backoff: &mut Backoff,
+    mut op: impl FnMut() -> F,
+) -> Result<()>
+where
+    F: Future<Output = Result<()>>,
+{
+    let mut attempt = backoff.fresh();
+    loop {
+        match op().await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                metrics.target_retry();
+                let delay = attempt.next_delay();
+                warn!(target = name, error = %e, retry_in = ?delay, "target failed; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = stop.as_mut() => {
+                        return Err(Error::new(ErrorKind::Shutdown, "stopped while retrying"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A relation as the stream described it, and the rules' spec for it if any.
+struct Relation {
+    spec: Option<usize>,
+    columns: Vec<(String, u32)>,
+}
+
+/// The transaction being received.
+struct Tx {
+    items: Vec<Invalidation>,
+    seen: HashSet<Invalidation>,
+    flush: Option<FlushReason>,
+}
+
+impl Tx {
+    fn push(&mut self, item: Invalidation) {
+        if self.seen.insert(item.clone()) {
+            self.items.push(item);
+        }
+    }
+}
+
+/// The body of a `pg_logical_emit_message` carrying explicit invalidations.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Explicit {
+    #[serde(default)]
+    keys: Vec<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    prefixes: Vec<String>,
+    #[serde(default)]
+    globs: Vec<String>,
+}
+
+/// One streaming session's state.
+struct Stream<'a> {
+    cdc: &'a Cdc,
+    targets: &'a [Box<dyn Target>],
+    relations: HashMap<u32, Relation>,
+    tx: Option<Tx>,
+    /// Everything up to here is applied by every target (or needed nothing).
+    confirmed: Lsn,
+    /// The last position sent to PostgreSQL.
+    reported: Lsn,
+}
+
+impl Stream<'_> {
+    async fn run(
+        &mut self,
+        conn: &mut ReplicationConn,
+        stop: &mut Stop<'_>,
+        backoff: &mut Backoff,
+    ) -> Result<SessionEnd> {
+        let interval = self.cdc.config.status_interval();
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Periodic updates ask for a reply, so a healthy server is never silent for long; a
+        // silent one is a dead connection that TCP alone may take many minutes to notice.
+        let silence_limit = interval * 3 + Duration::from_secs(5);
+        let mut last_heard = tokio::time::Instant::now();
+        loop {
+            // Confirm promptly when there is nothing more to read right now; under load,
+            // confirmations are batched by the ticker instead.
+            if self.confirmed > self.reported && !conn.has_buffered_message() {
+                self.report(conn, false).await?;
+            }
+            let data = tokio::select! {
+                r = conn.recv() => r?,
+                _ = ticker.tick() => {
+                    if last_heard.elapsed() > silence_limit {
+                        return Err(Error::new(
+                            ErrorKind::Connection,
+                            format!(
+                                "nothing from PostgreSQL for {:?}; the connection is presumed dead",
+                                last_heard.elapsed()
+                            ),
+                        ));
+                    }
+                    self.report(conn, true).await?;
+                    continue;
+                }
+                () = stop.as_mut() => return Ok(SessionEnd::Shutdown),
+            };
+            last_heard = tokio::time::Instant::now();
+            let Some(data) = data else {
+                return Err(Error::new(
+                    ErrorKind::Connection,
+                    "PostgreSQL ended the replication stream",
+                ));
+            };
+            match pgoutput::decode_server_message(data)? {
+                ServerMessage::Keepalive { wal_end, reply } => {
+                    self.cdc.metrics.server_position(wal_end);
+                    if self.tx.is_none() && wal_end > self.confirmed {
+                        // Between transactions, everything the server has sent was applied:
+                        // WAL up to here held nothing for us (or only what was applied).
+                        self.confirmed = wal_end;
+                        self.cdc.metrics.caught_up(wal_end);
+                    }
+                    if reply {
+                        self.report(conn, false).await?;
+                    }
+                }
+                ServerMessage::XLogData { wal_end, data } => {
+                    self.cdc.metrics.server_position(wal_end);
+                    let msg = pgoutput::decode_logical(data)?;
+                    self.handle(msg, stop, backoff).await?;
+                }
+            }
+        }
+    }
+
+    async fn report(&mut self, conn: &mut ReplicationConn, reply: bool) -> Result<()> {
+        conn.send(pgoutput::status_update(self.confirmed, reply))
+            .await?;
+        self.reported = self.confirmed;
+        self.cdc.metrics.confirmed(self.confirmed);
+        Ok(())
+    }
+
+    async fn handle(
+        &mut self,
+        msg: Logical,
+        stop: &mut Stop<'_>,
+        backoff: &mut Backoff,
+    ) -> Result<()> {
+        let rules = &self.cdc.rules;
+        match msg {
+            Logical::Begin { .. } => {
+                self.tx = Some(Tx {
+                    items: Vec::new(),
+                    seen: HashSet::new(),
+                    flush: None,
+                });
+            }
+            Logical::Relation {
+                id,
+                schema,
+                name,
+                columns,
+            } => {
+                let spec = rules
+                    .tables
+                    .iter()
+                    .position(|t| t.table.schema == schema && t.table.name == name);
+                let columns = columns.into_iter().map(|c| (c.name, c.type_oid)).collect();
+                self.relations.insert(id, Relation { spec, columns });
+            }
+            Logical::Insert { relation, new } => {
+                self.row(relation, Operation::Create, None, Some(&new))?;
+            }
+            Logical::Update { relation, old, new } => {
+                self.row(relation, Operation::Update, old.as_deref(), Some(&new))?;
+            }
+            Logical::Delete { relation, old } => {
+                self.row(relation, Operation::Delete, Some(&old), None)?;
+            }
+            Logical::Truncate { relations } => {
+                for id in relations {
+                    let Some(spec) = self.relations.get(&id).and_then(|r| r.spec) else {
+                        continue;
+                    };
+                    let spec = &rules.tables[spec];
+                    let (items, needs_flush) = rules.truncate_targets(spec);
+                    let tx = self.tx_mut()?;
+                    for item in items {
+                        tx.push(item);
+                    }
+                    if needs_flush {
+                        tx.flush = Some(FlushReason::Truncate);
+                    }
+                }
+            }
+            Logical::Message {
+                transactional,
+                lsn,
+                prefix,
+                content,
+            } => {
+                if prefix != self.cdc.config.message_prefix {
+                    return Ok(());
+                }
+                let items = self.explicit(&content);
+                if transactional {
+                    let tx = self.tx_mut()?;
+                    for item in items {
+                        tx.push(item);
+                    }
+                } else if !items.is_empty() {
+                    // Not part of a transaction: applied as it arrives. Its position is not
+                    // confirmed on its own, since a transaction may be open around it.
+                    let batch = Batch::new(lsn, lsn, items);
+                    self.apply(&batch, stop, backoff).await?;
+                }
+            }
+            Logical::Commit {
+                commit_lsn,
+                end_lsn,
+                commit_time,
+            } => {
+                let tx = self
+                    .tx
+                    .take()
+                    .ok_or_else(|| Error::protocol("pgoutput: commit without begin"))?;
+                if let Some(reason) = tx.flush {
+                    warn!(
+                        lsn = %format_lsn(commit_lsn),
+                        reason = reason.as_str(),
+                        "a truncate cannot be mapped to entries: flushing every target"
+                    );
+                    self.cdc
+                        .flush_all(self.targets, reason, stop, backoff)
+                        .await?;
+                }
+                let count = tx.items.len();
+                if count > 0 {
+                    let batch = Batch::new(commit_lsn, end_lsn, tx.items);
+                    self.apply(&batch, stop, backoff).await?;
+                }
+                let lag_ms = (pgoutput::pg_now() - commit_time).max(0) as u64 / 1000;
+                self.cdc.metrics.applied(end_lsn, count, lag_ms);
+                self.confirmed = self.confirmed.max(end_lsn);
+            }
+            Logical::Other => {}
+        }
+        Ok(())
+    }
+
+    fn tx_mut(&mut self) -> Result<&mut Tx> {
+        self.tx
+            .as_mut()
+            .ok_or_else(|| Error::protocol("pgoutput: change outside a transaction"))
+    }
+
+    fn row(
+        &mut self,
+        relation: u32,
+        op: Operation,
+        old: Option<&[rules::Column]>,
+        new: Option<&[rules::Column]>,
+    ) -> Result<()> {
+        let rel = self.relations.get(&relation).ok_or_else(|| {
+            Error::protocol(format!("pgoutput: change to unknown relation {relation}"))
+        })?;
+        let Some(spec) = rel.spec else {
+            return Ok(());
+        };
+        let rules = &self.cdc.rules;
+        let event = rules::row_event(&rules.tables[spec], op, &rel.columns, old, new);
+        let items = rules.rules.evaluate(&event);
+        let items: Vec<_> = items.into_iter().filter(|t| self.valid(t)).collect();
+        let tx = self.tx_mut()?;
+        for item in items {
+            tx.push(item);
+        }
+        Ok(())
+    }
+
+    /// Parses an explicit invalidation message; a malformed one is logged, counted, dropped
+    /// (retrying cannot fix it).
+    fn explicit(&self, content: &[u8]) -> Vec<Invalidation> {
+        let parsed: Explicit = match serde_json::from_slice(content) {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(error = %e, "ignoring a malformed invalidation message");
+                self.cdc.metrics.rejected_message();
+                return Vec::new();
+            }
+        };
+        let items = parsed
+            .keys
+            .into_iter()
+            .map(Invalidation::Key)
+            .chain(parsed.tags.into_iter().map(Invalidation::Tag))
+            .chain(parsed.prefixes.into_iter().map(Invalidation::Prefix))
+            .chain(parsed.globs.into_iter().map(Invalidation::Glob));
+        items.filter(|t| self.valid(t)).collect()
+    }
+
+    /// Drops what no target could apply: empty names (an empty prefix would match every key)
+    /// and tags with an empty level.
+    fn valid(&self, item: &Invalidation) -> bool {
+        let s = item.as_str();
+        let ok = !s.is_empty()
+            && match item {
+                Invalidation::Tag(t) => !t.split(lethe::TAG_SEPARATOR).any(str::is_empty),
+                _ => true,
+            };
+        if !ok {
+            warn!(target = ?item, "ignoring an invalidation no target can apply");
+            self.cdc.metrics.rejected_message();
+        }
+        ok
+    }
+
+    async fn apply(&self, batch: &Batch, stop: &mut Stop<'_>, backoff: &mut Backoff) -> Result<()> {
+        for target in self.targets {
+            retry(&self.cdc.metrics, target.name(), stop, backoff, || {
+                target.apply(batch)
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Exponential backoff with jitter, bounded by the configuration.
+#[derive(Clone, Debug)]
+struct Backoff {
+    min: Duration,
+    max: Duration,
+    current: Duration,
+}
+
+impl Backoff {
+    fn new(config: &CdcConfig) -> Backoff {
+        let min = Duration::from_millis(config.reconnect_min_ms);
+        Backoff {
+            min,
+            max: Duration::from_millis(config.reconnect_max_ms),
+            current: min,
+        }
+    }
+
+    /// A new sequence with the same bounds (for a retry loop inside a session).
+    fn fresh(&self) -> Backoff {
+        Backoff {
+            current: self.min,
+            ..self.clone()
+        }
+    }
+
+    fn reset(&mut self) {
+        self.current = self.min;
+    }
+
+    /// The next delay: the current step with "equal jitter" (half fixed, half random), so
+    /// many runners restarted together do not reconnect in lockstep, and none retries at once.
+    fn next_delay(&mut self) -> Duration {
+        let step = self.current;
+        self.current = (self.current * 2).min(self.max);
+        let half = step / 2;
+        half + half.mul_f64(fastrand::f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_its_bound_with_jitter() {
+        let config = CdcConfig::new("host=x");
+        let mut b = Backoff::new(&config);
+        let mut last = Duration::ZERO;
+        for _ in 0..20 {
+            last = b.next_delay();
+            assert!(last <= Duration::from_millis(config.reconnect_max_ms));
+        }
+        assert!(last >= Duration::from_millis(config.reconnect_max_ms / 2));
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_millis(config.reconnect_min_ms));
+    }
+}
