@@ -102,8 +102,22 @@
 //! (0.6, MSRV 1.85) for the replication session's message framing, authentication
 //! (cleartext, MD5, SCRAM-SHA-256) and error fields; the CopyBoth loop, the standby status
 //! updates and the pgoutput decoder (protocol version 1, text tuples) are written here, in
-//! [`pgoutput`](crate::pgoutput) and `replication`. TLS is not supported yet: connect over a
+//! [`pgoutput`] and `replication`. TLS is not supported yet: connect over a
 //! trusted network or a local socket.
+//!
+//! # Trigger mode
+//!
+//! Where logical replication is not allowed, [`install_triggers`] puts an `AFTER` row trigger
+//! (and a `TRUNCATE` statement trigger) on each rule's table, from the same configuration,
+//! calling a PL/pgSQL function that sends the old and new row as JSON with `pg_notify` on the
+//! channel `message_prefix` (default `lethe`); [`TriggerListener`] `LISTEN`s and applies the
+//! same rules to the same targets ([`trigger_sql`] prints the SQL, [`uninstall_triggers`]
+//! removes it). Notifications arrive at commit, in commit order, but **at most once**: those
+//! sent while the listener is disconnected are lost, so every (re)connect flushes every target
+//! ([`FlushReason::NotifyReconnect`]). Payloads are limited to 8000 bytes: larger rows are
+//! trimmed to the columns the rules read, or else flush ([`FlushReason::NotifyOverflow`]).
+//! It needs no `wal_level`, slot, publication, `REPLICATION` attribute or replica identity, and
+//! costs the writing transactions a trigger per row. Details on [`TriggerListener`].
 //!
 //! # Modules
 //!
@@ -114,6 +128,7 @@
 //! - [`pgoutput`]: decoding of the stream's messages;
 //! - `runner`: [`Cdc`], the session loop, transactions, confirmation, reconnects;
 //! - `target`: [`Target`], [`EmbeddedTarget`], [`RespTarget`];
+//! - `trigger`: trigger mode: [`TriggerListener`], [`install_triggers`], [`trigger_sql`];
 //! - `metrics`: [`CdcMetrics`], [`MetricsSnapshot`];
 //! - `error`: [`Error`], [`ErrorKind`];
 //! - `testing` (feature `testing`): a throwaway PostgreSQL cluster for tests and benchmarks.
@@ -129,6 +144,7 @@ mod runner;
 mod target;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod trigger;
 
 pub use config::{CdcConfig, TableRule};
 pub use error::{Error, ErrorKind, Result};
@@ -136,3 +152,7 @@ pub use metrics::{CdcMetrics, FlushReason, MetricsSnapshot};
 pub use rules::TableName;
 pub use runner::Cdc;
 pub use target::{Batch, BoxFuture, EmbeddedTarget, RespTarget, Target};
+pub use trigger::{
+    InstallReport, TriggerListener, install_triggers, trigger_sql, uninstall_sql,
+    uninstall_triggers,
+};

@@ -3,7 +3,9 @@
 //! them into a plain struct.
 
 use serde::Serialize;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
 
 /// Why the keyspace was flushed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -19,15 +21,25 @@ pub enum FlushReason {
     SlotInvalid,
     /// A table was truncated and a rule for it has templates that need a row.
     Truncate,
+    /// Trigger mode: the LISTEN session (re)connected. Notifications sent while nobody
+    /// listened are lost, so the keyspace is flushed (also at the first connect, unless
+    /// `flush_on_slot_create = false`).
+    NotifyReconnect,
+    /// Trigger mode: notifications could not carry what the rules need: a row change too
+    /// large for a notification (8000 bytes) was sent without values, or notifications were
+    /// dropped because too many waited while a target was failing.
+    NotifyOverflow,
 }
 
 impl FlushReason {
     /// Every reason, in declaration order.
-    pub const ALL: [FlushReason; 4] = [
+    pub const ALL: [FlushReason; 6] = [
         FlushReason::SlotCreated,
         FlushReason::SlotMissing,
         FlushReason::SlotInvalid,
         FlushReason::Truncate,
+        FlushReason::NotifyReconnect,
+        FlushReason::NotifyOverflow,
     ];
 
     /// The snake_case name used in logs and metric labels.
@@ -37,6 +49,8 @@ impl FlushReason {
             FlushReason::SlotMissing => "slot_missing",
             FlushReason::SlotInvalid => "slot_invalid",
             FlushReason::Truncate => "truncate",
+            FlushReason::NotifyReconnect => "notify_reconnect",
+            FlushReason::NotifyOverflow => "notify_overflow",
         }
     }
 }
@@ -62,6 +76,8 @@ pub struct CdcMetrics {
     target_retries: AtomicU64,
     rejected_messages: AtomicU64,
     connected: AtomicU64,
+    /// Start of the window the invalidation rate is measured over, and the count then.
+    rate_window: Mutex<Option<(Instant, u64)>>,
 }
 
 /// A copy of [`CdcMetrics`] at one moment.
@@ -91,6 +107,9 @@ pub struct MetricsSnapshot {
     pub rejected_messages: u64,
     /// Whether a replication session is streaming now.
     pub connected: bool,
+    /// Invalidations applied per second, over the time since the previous snapshot at least
+    /// a second ago (0 for the first snapshot).
+    pub invalidations_per_sec: u64,
 }
 
 impl MetricsSnapshot {
@@ -110,6 +129,7 @@ impl MetricsSnapshot {
             ("cdc_lag_bytes", self.lag_bytes),
             ("cdc_lag_ms", self.lag_ms),
             ("cdc_invalidations", self.invalidations),
+            ("cdc_invalidations_per_sec", self.invalidations_per_sec),
             ("cdc_transactions", self.transactions),
             ("cdc_last_applied_lsn", self.last_applied_lsn),
             ("cdc_last_confirmed_lsn", self.last_confirmed_lsn),
@@ -135,10 +155,35 @@ impl CdcMetrics {
 
     /// A consistent-enough copy (each value is read atomically; they are not read together).
     pub fn snapshot(&self) -> MetricsSnapshot {
+        let invalidations = self.invalidations.load(Relaxed);
+        let invalidations_per_sec = {
+            let mut window = self.rate_window.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            match *window {
+                Some((since, count)) => {
+                    let secs = now.duration_since(since).as_secs_f64();
+                    let rate = if secs > 0.0 {
+                        (invalidations.saturating_sub(count) as f64 / secs) as u64
+                    } else {
+                        0
+                    };
+                    // A new window once this one is a second old, so the rate follows changes.
+                    if secs >= 1.0 {
+                        *window = Some((now, invalidations));
+                    }
+                    rate
+                }
+                None => {
+                    *window = Some((now, invalidations));
+                    0
+                }
+            }
+        };
         MetricsSnapshot {
             lag_bytes: self.lag_bytes.load(Relaxed),
             lag_ms: self.lag_ms.load(Relaxed),
-            invalidations: self.invalidations.load(Relaxed),
+            invalidations,
+            invalidations_per_sec,
             transactions: self.transactions.load(Relaxed),
             last_applied_lsn: self.last_applied_lsn.load(Relaxed),
             last_confirmed_lsn: self.last_confirmed_lsn.load(Relaxed),

@@ -1,23 +1,7 @@
 //! Where invalidations go: the [`Target`] trait, a cache in this process ([`EmbeddedTarget`]),
 //! and Lethe servers over RESP ([`RespTarget`]).
 //!
-//! # The contract
-//!
-//! [`Target::apply`] receives one committed transaction's invalidations as a [`Batch`] and
-//! must:
-//!
-//! - apply all of them, **idempotently**: the same batch may arrive again after a reconnect or
-//!   restart (PostgreSQL replays from the slot's confirmed position), and applying it twice must
-//!   be harmless, which invalidation naturally is;
-//! - return `Ok` only once they are applied (for a remote cache: acknowledged by it), because
-//!   the runner then tells PostgreSQL the transaction may be forgotten;
-//! - return `Err` for anything that should be retried; the runner retries the same batch with
-//!   backoff and does not move past it. Problems retrying cannot fix (a malformed tag) are
-//!   filtered out before a batch is built, so a target should not reject a batch for them.
-//!
-//! [`Target::flush`] empties the whole keyspace, under the same rules: used when changes may
-//! have been missed (the slot was lost) or cannot be mapped to entries (a truncate whose rules
-//! need rows).
+//! The contract every target keeps is on [`Target`].
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::FlushReason;
@@ -43,7 +27,8 @@ pub struct Batch {
     pub commit_lsn: Lsn,
     /// The LSN just past the commit: the position confirmed once every target applied it.
     pub end_lsn: Lsn,
-    /// What to invalidate.
+    /// What to invalidate: keys, tags, prefixes, globs ([`lethe::rules::Target`]; its
+    /// `to_invalidation` gives the cache's [`lethe::Invalidation`]).
     pub invalidations: Vec<Invalidation>,
 }
 
@@ -58,7 +43,25 @@ impl Batch {
     }
 }
 
-/// A destination for invalidations. See the [module docs](self) for the contract.
+/// A destination for invalidations.
+///
+/// # Contract
+///
+/// [`Target::apply`] receives one committed transaction's invalidations as a [`Batch`] and
+/// must:
+///
+/// - apply all of them, **idempotently**: the same batch may arrive again after a reconnect or
+///   restart (PostgreSQL replays from the slot's confirmed position), and applying it twice must
+///   be harmless, which invalidation naturally is;
+/// - return `Ok` only once they are applied (for a remote cache: acknowledged by it), because
+///   the runner then tells PostgreSQL the transaction may be forgotten;
+/// - return `Err` for anything that should be retried; the runner retries the same batch with
+///   backoff and does not move past it. Problems retrying cannot fix (a malformed tag) are
+///   filtered out before a batch is built, so a target should not reject a batch for them.
+///
+/// [`Target::flush`] empties the whole keyspace, under the same rules: used when changes may
+/// have been missed or were never covered (the slot was lost, or had to be created) or cannot
+/// be mapped to entries (a truncate whose rules need rows).
 pub trait Target: Send + Sync + fmt::Debug {
     /// A short name for logs (`embedded`, a server address).
     fn name(&self) -> &str;

@@ -194,6 +194,19 @@ impl PgCluster {
         }
     }
 
+    /// Kills the server the way a crash would (`-m immediate`: no shutdown checkpoint, so
+    /// recovery runs at the next start and slots come back at their last saved position).
+    pub fn crash(&mut self) {
+        if self.running {
+            let data = self.data_dir();
+            self.run_ok(
+                "pg_ctl",
+                &["-D", path(&data), "-m", "immediate", "-w", "stop"],
+            );
+            self.running = false;
+        }
+    }
+
     /// Starts a stopped server on the same port.
     pub fn start_server(&mut self) {
         if !self.running {

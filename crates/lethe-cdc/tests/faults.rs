@@ -23,6 +23,17 @@ async fn slot_confirmed(sql: &tokio_postgres::Client) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restart_mid_stream_loses_nothing() {
+    restart_mid_stream(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_crash_mid_stream_loses_nothing() {
+    restart_mid_stream(true).await;
+}
+
+/// Updates committed just before PostgreSQL goes down (some in flight when it does) and
+/// while the runner is reconnecting all arrive.
+async fn restart_mid_stream(crash: bool) {
     init_tracing();
     let mut pg = PgCluster::start();
     let sql = pg.client().await;
@@ -39,8 +50,6 @@ async fn postgres_restart_mid_stream_loses_nothing() {
     for id in 10..110 {
         put(&cache, &format!("product:{id}"), &[]);
     }
-    // Half the updates committed just before the restart (some may be in flight when it
-    // happens), half while the runner is reconnecting.
     for id in 10..60 {
         exec(
             &sql,
@@ -48,7 +57,14 @@ async fn postgres_restart_mid_stream_loses_nothing() {
         )
         .await;
     }
-    tokio::task::block_in_place(|| pg.restart());
+    tokio::task::block_in_place(|| {
+        if crash {
+            pg.crash();
+        } else {
+            pg.stop();
+        }
+        pg.start_server();
+    });
     let sql = pg.client().await;
     for id in 60..110 {
         exec(

@@ -104,6 +104,7 @@ pub fn info_section(metrics: &CdcMetrics, out: &mut String) {
     kv("cdc_lag_ms", &s.lag_ms);
     kv("cdc_transactions", &s.transactions);
     kv("cdc_invalidations", &s.invalidations);
+    kv("cdc_invalidations_per_sec", &s.invalidations_per_sec);
     kv("cdc_last_applied_lsn", &lsn(s.last_applied_lsn));
     kv("cdc_last_confirmed_lsn", &lsn(s.last_confirmed_lsn));
     kv("cdc_reconnects", &s.reconnects);

@@ -263,13 +263,42 @@ impl std::error::Error for ParseError {}
 /// Finds the CRLF-terminated line starting at `start`; returns the line and the index after it.
 fn crlf_line(buf: &[u8], start: usize) -> Option<(&[u8], usize)> {
     let rest = &buf[start..];
-    let pos = rest.windows(2).position(|w| w == b"\r\n")?;
-    Some((&rest[..pos], start + pos + 2))
+    let mut from = 0;
+    loop {
+        let cr = from + rest[from..].iter().position(|&b| b == b'\r')?;
+        match rest.get(cr + 1) {
+            Some(b'\n') => return Some((&rest[..cr], start + cr + 2)),
+            Some(_) => from = cr + 1,
+            None => return None,
+        }
+    }
 }
 
-/// Redis's `string2ll` for protocol lengths: optional `-`, digits, nothing else.
+/// Protocol lengths, as `str::parse::<i64>` reads them: an optional sign, then at least one
+/// digit and nothing else, within `i64`.
 fn parse_len(digits: &[u8]) -> Option<i64> {
-    std::str::from_utf8(digits).ok()?.parse::<i64>().ok()
+    let (negative, body) = match digits {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, digits),
+    };
+    if body.is_empty() {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &d in body {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        let d = i64::from(d - b'0');
+        n = n.checked_mul(10)?;
+        n = if negative {
+            n.checked_sub(d)?
+        } else {
+            n.checked_add(d)?
+        };
+    }
+    Some(n)
 }
 
 fn parse_multibulk(buf: &[u8], limits: ParseLimits) -> Result<(Vec<Bytes>, usize), ParseError> {
@@ -320,10 +349,31 @@ fn parse_multibulk(buf: &[u8], limits: ParseLimits) -> Result<(Vec<Bytes>, usize
         if buf.len() < data_start + len + 2 {
             return Err(ParseError::Incomplete);
         }
-        args.push(Bytes::copy_from_slice(&buf[data_start..data_start + len]));
+        let arg = &buf[data_start..data_start + len];
+        args.push(if args.is_empty() {
+            command_name(arg)
+        } else {
+            Bytes::copy_from_slice(arg)
+        });
         pos = data_start + len + 2;
     }
     Ok((args, pos))
+}
+
+/// Command names common enough that a request naming one (spelt as clients usually do, all
+/// upper or all lower case) shares a static copy of the name instead of allocating its own.
+const COMMON_NAMES: &[&[u8]] = &[
+    b"GET", b"get", b"SET", b"set", b"DEL", b"del", b"PING", b"ping", b"INCR", b"incr", b"MGET",
+    b"mget", b"MSET", b"mset", b"EXISTS", b"exists", b"EXPIRE", b"expire", b"TTL", b"ttl",
+    b"HGET", b"hget", b"HSET", b"hset", b"LETHE.SET", b"lethe.set",
+];
+
+/// The first argument of a request, the command's name.
+fn command_name(arg: &[u8]) -> Bytes {
+    match COMMON_NAMES.iter().find(|name| **name == arg) {
+        Some(name) => Bytes::from_static(name),
+        None => Bytes::copy_from_slice(arg),
+    }
 }
 
 fn parse_inline(buf: &[u8]) -> Result<(Vec<Bytes>, usize), ParseError> {
@@ -481,6 +531,31 @@ mod tests {
             let err = Frame::parse_request(input).unwrap_err();
             assert_eq!(err.to_string(), text, "{input:?}");
         }
+    }
+
+    #[test]
+    fn lengths_parse_like_str_parse() {
+        for text in [
+            "0",
+            "12",
+            "-1",
+            "+7",
+            "007",
+            "-0",
+            "",
+            "-",
+            "+",
+            "1x",
+            " 1",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+        ] {
+            assert_eq!(parse_len(text.as_bytes()), text.parse::<i64>().ok(), "{text:?}");
+        }
+        assert_eq!(crlf_line(b"ab\rc\r\nd", 0), Some((&b"ab\rc"[..], 6)));
+        assert_eq!(crlf_line(b"ab\r", 0), None);
     }
 
     #[test]

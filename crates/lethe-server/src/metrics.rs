@@ -15,9 +15,12 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::encoding::{MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::histogram::exponential_buckets;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::{Registry, Unit};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// The label of `lethe_commands_total`.
@@ -32,7 +35,11 @@ pub struct Metrics {
     clients: Gauge,
     connections: Counter,
     commands: Family<CommandLabel, Counter>,
-    latency: Histogram,
+    /// The counters of `commands` by position in the command table (the last one: `unknown`),
+    /// each taken from the family the first time its command runs, so counting a command is
+    /// one atomic increment rather than a lookup by name.
+    by_position: Box<[OnceLock<Counter>]>,
+    latency: Arc<LatencyHistogram>,
 }
 
 impl Default for Metrics {
@@ -41,10 +48,79 @@ impl Default for Metrics {
             clients: Gauge::default(),
             connections: Counter::default(),
             commands: Family::default(),
-            // 1 µs to about 1 s in powers of four: commands are in-memory, so most land in the
-            // first few buckets and the tail shows lock contention or huge values.
-            latency: Histogram::new(exponential_buckets(1e-6, 4.0, 11)),
+            by_position: (0..=crate::cmd::command_count())
+                .map(|_| OnceLock::new())
+                .collect(),
+            latency: Arc::new(LatencyHistogram::new()),
         }
+    }
+}
+
+/// Buckets of `lethe_command_duration_seconds` (upper bounds, the last one +Inf).
+const LATENCY_BUCKETS: usize = 12;
+
+/// The command latency histogram: a Prometheus histogram kept in atomics, so observing is a
+/// few relaxed increments instead of a lock. Buckets go from 1 µs to about 1 s in powers of
+/// four: commands are in-memory, so most land in the first few buckets and the tail shows lock
+/// contention or huge values.
+#[derive(Debug)]
+struct LatencyHistogram {
+    bounds: [f64; LATENCY_BUCKETS],
+    counts: [AtomicU64; LATENCY_BUCKETS],
+    sum_nanos: AtomicU64,
+}
+
+impl LatencyHistogram {
+    fn new() -> Self {
+        let mut bounds = [f64::MAX; LATENCY_BUCKETS];
+        for (b, v) in bounds.iter_mut().zip(exponential_buckets(1e-6, 4.0, 11)) {
+            *b = v;
+        }
+        LatencyHistogram {
+            bounds,
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+
+    fn observe(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        // The first bucket whose bound is at least the value, as Prometheus's histogram does.
+        let i = self
+            .bounds
+            .iter()
+            .position(|&b| b >= secs)
+            .unwrap_or(LATENCY_BUCKETS - 1);
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+/// The histogram as registered: the registry keeps its own handle.
+#[derive(Debug)]
+struct SharedLatency(Arc<LatencyHistogram>);
+
+impl TypedMetric for SharedLatency {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for SharedLatency {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let h = &self.0;
+        let buckets: Vec<(f64, u64)> = h
+            .bounds
+            .iter()
+            .zip(&h.counts)
+            .map(|(&b, c)| (b, c.load(Ordering::Relaxed)))
+            .collect();
+        let count = buckets.iter().map(|b| b.1).sum();
+        let sum = h.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
     }
 }
 
@@ -86,7 +162,24 @@ impl Metrics {
             String::from_utf8_lossy(name).to_ascii_lowercase()
         };
         self.commands.get_or_create(&CommandLabel { command }).inc();
-        self.latency.observe(took.as_secs_f64());
+        self.latency.observe(took);
+    }
+
+    /// [`Self::command`] for a command the dispatcher identified: `None` for a name it did not
+    /// know (counted as `unknown`).
+    pub fn command_ran(&self, command: Option<crate::cmd::CommandId>, took: Duration) {
+        let position = command.map_or(self.by_position.len() - 1, |c| c.index());
+        self.by_position[position]
+            .get_or_init(|| {
+                let command = command.map_or("unknown", crate::cmd::command_name);
+                self.commands
+                    .get_or_create(&CommandLabel {
+                        command: command.to_owned(),
+                    })
+                    .clone()
+            })
+            .inc();
+        self.latency.observe(took);
     }
 
     /// Clients connected now.
@@ -116,7 +209,7 @@ impl Metrics {
             "command_duration",
             "Time to run a command, from parsed request to reply (excluding network I/O)",
             Unit::Seconds,
-            self.latency.clone(),
+            SharedLatency(self.latency.clone()),
         );
         r.register_collector(Box::new(CacheStats(db)));
         r

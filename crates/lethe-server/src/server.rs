@@ -14,8 +14,8 @@
 //! read its pushes, also while its connection is blocked writing to it.
 
 use crate::clients::ClientInfo;
-use crate::cmd::{Ctx, Session, dispatch};
-use crate::connection::{Connection, Request};
+use crate::cmd::{Ctx, Session, dispatch_command};
+use crate::connection::{Connection, FLUSH_AT, Request};
 use crate::db::Db;
 use crate::frame::{Frame, ParseLimits};
 use crate::limits::{ConnectionGuard, Limits};
@@ -286,6 +286,8 @@ async fn serve_requests(
     // meanwhile must still close it, so writes race this.
     let overflow = push_rx.overflow_watch();
     let mut last_io = Instant::now();
+    // The `cmd=` of CLIENT LIST for the running command, rebuilt in place for each command.
+    let mut label = String::new();
     loop {
         if *stop.borrow() || client.is_killed() {
             break;
@@ -294,32 +296,38 @@ async fn serve_requests(
             max_bulk: i64::try_from(limits.proto_max_bulk_len()).unwrap_or(i64::MAX),
             unauthenticated: session.auth_required(),
         };
-        let idle = idle_deadline(limits.timeout(), last_io, session.subscriptions() > 0);
-        // Reading a request is cancel-safe (bytes read stay in the connection's buffer), so a
-        // published message can interrupt the wait and go out at once. Pushes are checked
-        // first: a message published before a command arrived goes out before its reply.
-        let event = tokio::select! {
-            biased;
-            frame = push_rx.recv() => frame.map_or(Event::Overflow, Event::Push),
-            r = conn.read_request(parse) => Event::Request(r?),
-            _ = stop.changed() => Event::Stop,
-            _ = client.killed() => Event::Stop,
-            _ = changes.changed() => Event::Recheck,
-            _ = sleep_until(idle) => Event::Idle,
+        // A request already buffered (the rest of a pipeline) is served without waiting on
+        // anything; pushes that arrived meanwhile still go first (below).
+        let event = if let Some(request) = conn.try_read_request(parse) {
+            Event::Request(request)
+        } else {
+            let idle = idle_deadline(limits.timeout(), last_io, session.subscriptions() > 0);
+            // Reading a request is cancel-safe (bytes read stay in the connection's buffer),
+            // so a published message can interrupt the wait and go out at once. Pushes are
+            // checked first: a message published before a command arrived goes out before its
+            // reply.
+            tokio::select! {
+                biased;
+                frame = push_rx.recv() => frame.map_or(Event::Overflow, Event::Push),
+                r = conn.read_request(parse) => Event::Request(r?),
+                _ = stop.changed() => Event::Stop,
+                _ = client.killed() => Event::Stop,
+                _ = changes.changed() => Event::Recheck,
+                _ = sleep_until(idle) => Event::Idle,
+            }
         };
         let request = match event {
             Event::Request(request) => {
                 // Reading may have waited (flushing earlier replies) after the channel was
                 // checked: messages that arrived meanwhile still precede this command's reply.
-                let write = async {
-                    while let Some(frame) = push_rx.try_recv() {
-                        conn.write_frame(&frame, session.protocol).await?;
+                while let Some(frame) = push_rx.try_recv() {
+                    conn.queue_frame(&frame, session.protocol);
+                    if conn.queued() >= FLUSH_AT {
+                        tokio::select! {
+                            r = conn.flush() => r?,
+                            _ = overflow.wait() => return over_limit(session.id),
+                        }
                     }
-                    io::Result::Ok(())
-                };
-                tokio::select! {
-                    r = write => r?,
-                    _ = overflow.wait() => return over_limit(session.id),
                 }
                 request
             }
@@ -356,22 +364,37 @@ async fn serve_requests(
         match request {
             Request::Command(args) => {
                 // Timed here rather than in the dispatcher: the same span, kept out of the
-                // command table's code. A cheap clone (a reference count) of the name.
-                let name = args.first().cloned().unwrap_or_default();
+                // command table's code.
                 let started = Instant::now();
-                client.update(|s| {
-                    s.cmd = command_label(&args);
+                command_label(&mut label, &args);
+                // CLIENT LIST and CLIENT INFO show the client's own running command, so
+                // publish it first for those; for the rest it is published with the state the
+                // command leaves (one lock per command).
+                if args[0].eq_ignore_ascii_case(b"client") {
+                    client.update(|s| {
+                        s.cmd.clone_from(&label);
+                        s.last_active = started;
+                    });
+                }
+                let (reply, command) = dispatch_command(args, &mut Ctx { db, session });
+                let finished = Instant::now();
+                session.publish_state_and(|s| {
+                    if s.cmd != label {
+                        s.cmd.clone_from(&label);
+                    }
                     s.last_active = started;
                 });
-                let reply = dispatch(args, &mut Ctx { db, session });
-                session.publish_state();
                 db.clients().command_processed();
-                metrics.command(&name, &reply, started.elapsed());
-                tokio::select! {
-                    r = conn.write_frame(&reply, session.protocol) => r?,
-                    _ = overflow.wait() => return over_limit(session.id),
+                metrics.command_ran(command, finished.saturating_duration_since(started));
+                conn.queue_frame(&reply, session.protocol);
+                last_io = finished;
+                if conn.queued() >= FLUSH_AT {
+                    tokio::select! {
+                        r = conn.flush() => r?,
+                        _ = overflow.wait() => return over_limit(session.id),
+                    }
+                    last_io = Instant::now();
                 }
-                last_io = Instant::now();
                 // A client that killed itself (CLIENT KILL) still gets the reply.
                 if session.quit || client.is_killed() {
                     break;
@@ -399,16 +422,26 @@ fn over_limit(id: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// The `cmd=` of CLIENT LIST: the lowercase name, with the subcommand for container commands.
-fn command_label(args: &[bytes::Bytes]) -> String {
-    let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+/// The `cmd=` of CLIENT LIST, written over `out`: the lowercase name, with the subcommand for
+/// container commands.
+fn command_label(out: &mut String, args: &[bytes::Bytes]) {
+    out.clear();
+    push_lowercase(out, &args[0]);
     match args.get(1) {
-        Some(sub) if matches!(name.as_str(), "client" | "config") => {
-            format!(
-                "{name}|{}",
-                String::from_utf8_lossy(sub).to_ascii_lowercase()
-            )
+        Some(sub) if matches!(out.as_str(), "client" | "config") => {
+            out.push('|');
+            push_lowercase(out, sub);
         }
-        _ => name,
+        _ => {}
     }
+}
+
+/// Appends `bytes` to `out` as `String::from_utf8_lossy(bytes).to_ascii_lowercase()` would.
+fn push_lowercase(out: &mut String, bytes: &[u8]) {
+    let start = out.len();
+    match std::str::from_utf8(bytes) {
+        Ok(text) => out.push_str(text),
+        Err(_) => out.push_str(&String::from_utf8_lossy(bytes)),
+    }
+    out[start..].make_ascii_lowercase();
 }

@@ -31,6 +31,7 @@ use bytes::Bytes;
 use indexmap::IndexSet;
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasherDefault;
 use std::sync::{Arc, LazyLock};
 
 /// Per-client state that commands read and change.
@@ -102,7 +103,13 @@ impl Session {
 
     /// Copies what CLIENT LIST shows of this session to the shared [`ClientInfo`].
     pub fn publish_state(&self) {
+        self.publish_state_and(|_| {});
+    }
+
+    /// [`Self::publish_state`], also applying `also` to the shared state under the same lock.
+    pub fn publish_state_and(&self, also: impl FnOnce(&mut crate::clients::ClientState)) {
         self.client.update(|s| {
+            also(s);
             s.name.clone_from(&self.name);
             s.sub = self.channels.len();
             s.psub = self.patterns.len();
@@ -825,28 +832,94 @@ const ALLOWED_WHILE_SUBSCRIBED: &[&str] = &[
 static BY_NAME: LazyLock<HashMap<&'static str, &'static Spec>> =
     LazyLock::new(|| COMMANDS.iter().map(|s| (s.name, s)).collect());
 
-/// Runs one request (name first) and returns its reply, errors included.
-pub fn dispatch(args: Vec<Bytes>, cx: &mut Ctx<'_>) -> Frame {
-    match execute(args, cx) {
-        Ok(frame) => frame,
-        Err(e) => Frame::Error(e.text),
+/// A cheap hasher for looking up the command of every request. The table is fixed, so the
+/// names clients send can only miss it: there is nothing for chosen collisions to slow down.
+#[derive(Clone, Copy, Debug, Default)]
+struct NameHasher(u64);
+
+impl std::hash::Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
     }
 }
 
-fn execute(args: Vec<Bytes>, cx: &mut Ctx<'_>) -> Reply {
-    run_command(args, cx, false)
+/// Positions in the command table by lowercase name, for the dispatcher.
+static POSITION: LazyLock<HashMap<&'static str, usize, BuildHasherDefault<NameHasher>>> =
+    LazyLock::new(|| COMMANDS.iter().enumerate().map(|(i, s)| (s.name, i)).collect());
+
+/// Longest command name in the table, with room to spare: longer names are unknown.
+const MAX_NAME: usize = 32;
+
+/// The position in the command table of the command called `name` (any case), without
+/// allocating.
+fn position(name: &[u8]) -> Option<usize> {
+    let mut buf = [0u8; MAX_NAME];
+    let lower = buf.get_mut(..name.len())?;
+    for (to, from) in lower.iter_mut().zip(name) {
+        *to = from.to_ascii_lowercase();
+    }
+    POSITION.get(std::str::from_utf8(lower).ok()?).copied()
+}
+
+/// How many commands the table has: a [`CommandId`] is below this.
+pub fn command_count() -> usize {
+    COMMANDS.len()
+}
+
+/// The lowercase name of the command at `id` in the table.
+pub fn command_name(id: CommandId) -> &'static str {
+    COMMANDS[id.0].name
+}
+
+/// A command's position in the command table, as [`dispatch_command`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommandId(pub usize);
+
+impl CommandId {
+    /// Its position in the table.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// Runs one request (name first) and returns its reply, errors included.
+pub fn dispatch(args: Vec<Bytes>, cx: &mut Ctx<'_>) -> Frame {
+    dispatch_command(args, cx).0
+}
+
+/// [`dispatch`], also telling which command of the table ran (or was refused: wrong arity,
+/// not allowed in the client's state); `None` for a name the server does not know.
+pub fn dispatch_command(args: Vec<Bytes>, cx: &mut Ctx<'_>) -> (Frame, Option<CommandId>) {
+    let id = position(&args[0]).map(CommandId);
+    let reply = match run_command(args, id, cx, false) {
+        Ok(frame) => frame,
+        Err(e) => Frame::Error(e.text),
+    };
+    (reply, id)
 }
 
 /// Runs a command queued by MULTI, from EXEC, which already holds the write lock.
 pub(crate) fn execute_locked(args: Vec<Bytes>, cx: &mut Ctx<'_>) -> Reply {
-    run_command(args, cx, true)
+    let id = position(&args[0]).map(CommandId);
+    run_command(args, id, cx, true)
 }
 
 /// Commands a client in MULTI runs at once instead of queueing.
 const NOT_QUEUED: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
 
-fn run_command(mut args: Vec<Bytes>, cx: &mut Ctx<'_>, locked: bool) -> Reply {
-    let spec = match check(&args, cx) {
+fn run_command(
+    mut args: Vec<Bytes>,
+    id: Option<CommandId>,
+    cx: &mut Ctx<'_>,
+    locked: bool,
+) -> Reply {
+    let spec = match check(&args, id, cx) {
         Ok(spec) => spec,
         Err(e) => {
             // A command rejected while queueing poisons the transaction, as in Redis.
@@ -881,10 +954,13 @@ fn run_command(mut args: Vec<Bytes>, cx: &mut Ctx<'_>, locked: bool) -> Reply {
 
 /// Finds the command and checks that it may run as given: known, right arity, allowed in the
 /// client's state.
-fn check(args: &[Bytes], cx: &Ctx<'_>) -> Result<&'static Spec, CommandError> {
+fn check(
+    args: &[Bytes],
+    id: Option<CommandId>,
+    cx: &Ctx<'_>,
+) -> Result<&'static Spec, CommandError> {
     let name = &args[0];
-    let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
-    let Some(spec) = BY_NAME.get(lower.as_str()).copied() else {
+    let Some(spec) = id.map(|id| &COMMANDS[id.0]) else {
         return Err(CommandError::new(
             ErrorKind::UnknownCommand,
             unknown_command(name, &args[1..]),
