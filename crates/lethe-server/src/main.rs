@@ -2,7 +2,7 @@
 //! the HTTP admin API) until SIGINT or SIGTERM.
 
 use clap::{Parser, Subcommand};
-use lethe_cdc::{Cdc, CdcConfig, RespTarget};
+use lethe_cdc::{Cdc, CdcConfig, RespTarget, TriggerListener};
 use lethe_server::config::{self, Config, Overrides};
 use lethe_server::db::Db;
 use std::io::IsTerminal;
@@ -34,11 +34,49 @@ enum Commands {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 struct CdcArgs {
+    #[command(subcommand)]
+    action: Option<CdcAction>,
+    #[command(flatten)]
+    run: CdcRunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum CdcAction {
+    /// Install (or update) `pg_notify` triggers for the configured rules, for trigger mode
+    /// (`lethe cdc --mode triggers`) where logical replication is not allowed.
+    InstallTriggers(TriggerArgs),
+    /// Remove the triggers and functions `install-triggers` created.
+    UninstallTriggers(TriggerArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TriggerArgs {
+    /// TOML file with the change-capture settings and `[[table]]` rules.
+    #[arg(long, env = "LETHE_CDC_CONFIG", value_name = "FILE")]
+    config: PathBuf,
+    /// Print the SQL instead of running it.
+    #[arg(long)]
+    print: bool,
+}
+
+/// How changes are read from PostgreSQL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum CdcMode {
+    /// Logical replication (`pgoutput`): at commit, nothing lost across restarts.
+    Replication,
+    /// LISTEN to `pg_notify` triggers (`lethe cdc install-triggers`): at most once; every
+    /// reconnect flushes the targets, since notifications sent meanwhile are gone.
+    Triggers,
+}
+
+#[derive(Debug, clap::Args)]
+struct CdcRunArgs {
     /// TOML file with the change-capture settings and `[[table]]` rules, at the top level or
     /// under `[cdc]`.
     #[arg(long, env = "LETHE_CDC_CONFIG", value_name = "FILE")]
-    config: PathBuf,
+    config: Option<PathBuf>,
     /// Lethe server to apply invalidations to, as a redis:// URL; repeat (or separate with
     /// commas) for several; a transaction counts as applied once every one acknowledged it
     /// [default: redis://127.0.0.1:6380].
@@ -49,6 +87,9 @@ struct CdcArgs {
         value_delimiter = ','
     )]
     targets: Vec<String>,
+    /// How to read changes.
+    #[arg(long, env = "LETHE_CDC_MODE", value_enum, default_value = "replication")]
+    mode: CdcMode,
     /// Check the settings, the database and the rules, then exit.
     #[arg(long)]
     check: bool,
@@ -155,13 +196,80 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
     }
 }
 
-fn cdc(args: CdcArgs) -> ExitCode {
-    let config = match CdcConfig::from_file(&args.config) {
-        Ok(c) => c,
+fn load_cdc_config(path: &std::path::Path) -> Option<CdcConfig> {
+    match CdcConfig::from_file(path) {
+        Ok(c) => Some(c),
         Err(e) => {
-            tracing::error!(file = %args.config.display(), error = %e, "invalid change-capture configuration");
-            return ExitCode::FAILURE;
+            tracing::error!(file = %path.display(), error = %e, "invalid change-capture configuration");
+            None
         }
+    }
+}
+
+fn cdc(args: CdcArgs) -> ExitCode {
+    match args.action {
+        Some(CdcAction::InstallTriggers(t)) => triggers(&t, true),
+        Some(CdcAction::UninstallTriggers(t)) => triggers(&t, false),
+        None => cdc_run(args.run),
+    }
+}
+
+fn triggers(args: &TriggerArgs, install: bool) -> ExitCode {
+    let Some(config) = load_cdc_config(&args.config) else {
+        return ExitCode::FAILURE;
+    };
+    if args.print {
+        let sql = if install {
+            lethe_cdc::trigger_sql(&config)
+        } else {
+            lethe_cdc::uninstall_sql(&config)
+        };
+        return match sql {
+            Ok(sql) => {
+                println!("{sql}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot generate the trigger SQL");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let done = runtime.block_on(async {
+        if install {
+            lethe_cdc::install_triggers(&config).await
+        } else {
+            lethe_cdc::uninstall_triggers(&config).await
+        }
+    });
+    match done {
+        Ok(report) => {
+            let tables: Vec<String> = report.tables.iter().map(|t| t.to_string()).collect();
+            println!(
+                "{} triggers on {} (channel {})",
+                if install { "installed" } else { "removed" },
+                tables.join(", "),
+                report.channel
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "triggers not changed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cdc_run(args: CdcRunArgs) -> ExitCode {
+    let Some(path) = &args.config else {
+        tracing::error!("lethe cdc needs --config FILE (or LETHE_CDC_CONFIG)");
+        return ExitCode::FAILURE;
+    };
+    let Some(config) = load_cdc_config(path) else {
+        return ExitCode::FAILURE;
     };
     let targets = if args.targets.is_empty() {
         vec!["redis://127.0.0.1:6380".to_owned()]
@@ -172,21 +280,6 @@ fn cdc(args: CdcArgs) -> ExitCode {
         return ExitCode::FAILURE;
     };
     runtime.block_on(async move {
-        let mut cdc = match Cdc::new(config) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %e, "invalid change-capture configuration");
-                return ExitCode::FAILURE;
-            }
-        };
-        if let Err(e) = cdc.check().await {
-            tracing::error!(error = %e, "change capture cannot start");
-            return ExitCode::FAILURE;
-        }
-        if args.check {
-            println!("configuration, database and rules are fine");
-            return ExitCode::SUCCESS;
-        }
         let resp = match RespTarget::new(targets.iter().map(String::as_str)) {
             Ok(t) => t,
             Err(e) => {
@@ -194,8 +287,47 @@ fn cdc(args: CdcArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        println!("lethe cdc streaming into {}", targets.join(", "));
-        match cdc.run(vec![Box::new(resp)], shutdown_signal()).await {
+        let run = match args.mode {
+            CdcMode::Replication => {
+                let mut cdc = match Cdc::new(config) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(error = %e, "invalid change-capture configuration");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                if let Err(e) = cdc.check().await {
+                    tracing::error!(error = %e, "change capture cannot start");
+                    return ExitCode::FAILURE;
+                }
+                if args.check {
+                    println!("configuration, database and rules are fine");
+                    return ExitCode::SUCCESS;
+                }
+                println!("lethe cdc streaming into {}", targets.join(", "));
+                cdc.run(vec![Box::new(resp)], shutdown_signal()).await
+            }
+            CdcMode::Triggers => {
+                let listener = match TriggerListener::new(config) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!(error = %e, "invalid change-capture configuration");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                if args.check {
+                    println!("--check applies to replication mode; trigger mode checks at start");
+                    return ExitCode::SUCCESS;
+                }
+                println!(
+                    "lethe cdc listening on channel {} into {}",
+                    listener.channel(),
+                    targets.join(", ")
+                );
+                listener.run(vec![Box::new(resp)], shutdown_signal()).await
+            }
+        };
+        match run {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = %e, "change capture stopped");

@@ -425,6 +425,11 @@ fn over_limit(id: u64) -> io::Result<()> {
 /// The `cmd=` of CLIENT LIST, written over `out`: the lowercase name, with the subcommand for
 /// container commands.
 fn command_label(out: &mut String, args: &[bytes::Bytes]) {
+    // Mostly the same command as the last one: then only a container's label can change.
+    if out.as_bytes().eq_ignore_ascii_case(&args[0]) && !matches!(out.as_str(), "client" | "config")
+    {
+        return;
+    }
     out.clear();
     push_lowercase(out, &args[0]);
     match args.get(1) {

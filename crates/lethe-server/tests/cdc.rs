@@ -25,35 +25,6 @@ fn exists(c: &mut Client, key: &str) -> bool {
     c.cmd(&["EXISTS", key]) == ":1\r\n"
 }
 
-/// A server over `db` on a free port, in its own runtime; stopped when the sender drops.
-fn serve(
-    db: Arc<Db>,
-) -> (
-    u16,
-    tokio::sync::oneshot::Sender<()>,
-    std::thread::JoinHandle<()>,
-) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    listener.set_nonblocking(true).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            lethe_server::run_with(listener, db, async {
-                let _ = stopped.await;
-            })
-            .await;
-        });
-    });
-    (port, stop, thread)
-}
-
 #[test]
 fn committed_changes_leave_the_servers_keyspace_and_reach_tracking_clients() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -81,7 +52,8 @@ fn committed_changes_leave_the_servers_keyspace_and_reach_tracking_clients() {
     let capture = rt.spawn(lethe_server::cdc::run(cdc, db.clone(), async {
         let _ = cdc_stopped.await;
     }));
-    let (port, stop_server, server) = serve(db.clone());
+    let server = common::Lethe::start_over(db.clone());
+    let port = server.port;
 
     let mut c = Client::connect(port);
     // A new slot flushes the keyspace once (what was cached before it is not covered); store
@@ -150,8 +122,7 @@ fn committed_changes_leave_the_servers_keyspace_and_reach_tracking_clients() {
     assert!(transactions >= 4, "{info}");
     assert!(info.contains("cdc_flushes_slot_missing:0"), "{info}");
 
-    let _ = stop_server.send(());
-    server.join().unwrap();
+    server.shutdown();
     let _ = stop_cdc.send(());
     rt.block_on(capture).unwrap().unwrap();
 }
@@ -269,5 +240,69 @@ fn serve_refuses_to_start_when_a_rule_names_a_missing_column() {
         !String::from_utf8_lossy(&out.stdout).contains("listening"),
         "it must not listen"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn trigger_mode_installs_triggers_and_listens_through_the_binary() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let pg = PgCluster::start();
+    let sql = rt.block_on(pg.client());
+    rt.block_on(sql.batch_execute(
+        "CREATE TABLE items (id int PRIMARY KEY, v int NOT NULL);
+         INSERT INTO items VALUES (1, 0), (2, 0);",
+    ))
+    .unwrap();
+    let lethe = common::Lethe::start();
+    let mut c = lethe.client();
+    let dir = temp_dir("triggers");
+    let config = write_config(
+        &dir,
+        &pg,
+        "[[cdc.table]]\ntable = \"items\"\nkeys = [\"item:{id}\"]\n",
+    );
+    let lethe_bin = env!("CARGO_BIN_EXE_lethe");
+    let printed = Command::new(lethe_bin)
+        .args(["cdc", "install-triggers", "--print", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    assert!(String::from_utf8_lossy(&printed.stdout).contains("CREATE TRIGGER"));
+    let installed = Command::new(lethe_bin)
+        .args(["cdc", "install-triggers", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    let mut listener = Command::new(lethe_bin)
+        .args(["cdc", "--mode", "triggers", "--config"])
+        .arg(&config)
+        .args(["--target", &format!("redis://127.0.0.1:{}", lethe.port)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The listener flushes once it listens (notifications sent before are unknown): store the
+    // key until a change removes it.
+    eventually("trigger-mode change applied", || {
+        c.cmd(&["SET", "item:1", "cached"]);
+        rt.block_on(sql.execute("UPDATE items SET v = v + 1 WHERE id = 1", &[]))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        !exists(&mut c, "item:1")
+    });
+    c.cmd(&["SET", "item:2", "cached"]);
+    c.cmd(&["SET", "other", "cached"]);
+    rt.block_on(sql.execute("DELETE FROM items WHERE id = 2", &[]))
+        .unwrap();
+    eventually("the delete applied", || !exists(&mut c, "item:2"));
+    assert!(exists(&mut c, "other"));
+    listener.kill().unwrap();
+    listener.wait().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

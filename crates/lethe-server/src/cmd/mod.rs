@@ -844,14 +844,28 @@ impl std::hash::Hasher for NameHasher {
 
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+            self.write_u64(u64::from(b));
         }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
     }
 }
 
 /// Positions in the command table by lowercase name, for the dispatcher.
-static POSITION: LazyLock<HashMap<&'static str, usize, BuildHasherDefault<NameHasher>>> =
-    LazyLock::new(|| COMMANDS.iter().enumerate().map(|(i, s)| (s.name, i)).collect());
+static POSITION: LazyLock<HashMap<&'static [u8], usize, BuildHasherDefault<NameHasher>>> =
+    LazyLock::new(|| {
+        COMMANDS
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_bytes(), i))
+            .collect()
+    });
 
 /// Longest command name in the table, with room to spare: longer names are unknown.
 const MAX_NAME: usize = 32;
@@ -864,7 +878,7 @@ fn position(name: &[u8]) -> Option<usize> {
     for (to, from) in lower.iter_mut().zip(name) {
         *to = from.to_ascii_lowercase();
     }
-    POSITION.get(std::str::from_utf8(lower).ok()?).copied()
+    POSITION.get(&*lower).copied()
 }
 
 /// How many commands the table has: a [`CommandId`] is below this.

@@ -26,6 +26,16 @@ impl Lethe {
         })
     }
 
+    /// Lethe over a given keyspace, shared with the test (which may feed it directly).
+    pub fn start_over(db: std::sync::Arc<lethe_server::db::Db>) -> Lethe {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Lethe::serve(listener, move |listener, stopped| {
+            Box::pin(lethe_server::run_with(listener, db, async {
+                let _ = stopped.await;
+            }))
+        })
+    }
+
     /// Lethe on `addr` (port 0 for any) with the given limits and keyspace capacity.
     pub fn start_with(
         addr: &str,
