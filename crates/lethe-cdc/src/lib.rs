@@ -121,6 +121,8 @@
 //!
 //! # Modules
 //!
+//! - `apply`: how invalidations reach targets, for both modes: retry with backoff, flush of
+//!   every target, dropping items no target can apply; the reconnect loop around sessions;
 //! - `config`: [`CdcConfig`], [`TableRule`];
 //! - `rules`: table rules compiled into the engine's rule set, catalog checks, row → event;
 //! - `checks`: server settings, privilege, catalog, publication and slot management (SQL);
@@ -133,6 +135,7 @@
 //! - `error`: [`Error`], [`ErrorKind`];
 //! - `testing` (feature `testing`): a throwaway PostgreSQL cluster for tests and benchmarks.
 
+mod apply;
 mod checks;
 mod config;
 mod error;

@@ -8,6 +8,7 @@
 //! invalidating twice is the same as once). The one case the slot cannot cover, the slot itself
 //! disappearing, flushes every target before streaming from a new slot.
 
+use crate::apply::{self, Backoff, Explicit, Sessions, Stop};
 use crate::checks::{self, SlotState};
 use crate::config::CdcConfig;
 use crate::error::{Error, ErrorKind, Result};
@@ -18,10 +19,8 @@ use crate::rules::{self, CompiledRules};
 use crate::target::{Batch, Target};
 use lethe::Operation;
 use lethe::rules::Target as Invalidation;
-use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, error, info, warn};
@@ -42,10 +41,6 @@ pub struct Cdc {
 enum SessionEnd {
     Shutdown,
 }
-
-/// The shutdown signal, polled from several places; it is never polled again once it fired,
-/// because everything returns then.
-type Stop<'a> = Pin<&'a mut (dyn Future<Output = ()> + Send + 'a)>;
 
 impl Cdc {
     /// Validates the configuration and compiles the table rules (nothing connects yet; the
@@ -104,37 +99,11 @@ impl Cdc {
     /// invalidations to every target. Returns `Ok` on shutdown, or the first error when the
     /// setup is wrong at start (a setting, privilege, table or column); later failures are
     /// logged and retried with backoff, as are connection failures at any time.
-    pub async fn run<F>(mut self, targets: Vec<Box<dyn Target>>, shutdown: F) -> Result<()>
+    pub async fn run<F>(self, targets: Vec<Box<dyn Target>>, shutdown: F) -> Result<()>
     where
         F: Future + Send,
     {
-        // Whatever the signal yields (`ctrl_c` gives a `Result`) only its completion matters.
-        let mut shutdown = std::pin::pin!(async move {
-            shutdown.await;
-        });
-        let mut stop: Stop<'_> = shutdown.as_mut();
-        let mut backoff = Backoff::new(&self.config);
-        loop {
-            let outcome = self.session(&targets, &mut stop, &mut backoff).await;
-            self.metrics.set_connected(false);
-            match outcome {
-                Ok(SessionEnd::Shutdown) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::Shutdown => return Ok(()),
-                Err(e) if !self.streamed && !e.kind().is_transient() => {
-                    error!(error = %e, "CDC cannot start");
-                    return Err(e);
-                }
-                Err(e) => {
-                    let delay = backoff.next_delay();
-                    warn!(error = %e, retry_in = ?delay, "CDC session ended; reconnecting");
-                    self.metrics.reconnected();
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = &mut stop => return Ok(()),
-                    }
-                }
-            }
-        }
+        apply::run_sessions(self, targets, shutdown).await
     }
 
     /// One session: checks, slot, stream until error or shutdown.
@@ -197,7 +166,7 @@ impl Cdc {
                      target"
                 );
             }
-            if let Err(e) = self.flush_all(targets, reason, stop, backoff).await {
+            if let Err(e) = apply::flush_all(&self.metrics, targets, reason, stop, backoff).await {
                 // Stopped before every target was flushed: a slot left behind would let the
                 // next start resume without the flush, so drop it and let that start redo both.
                 if let Err(drop_err) = checks::drop_slot(&client, &slot).await {
@@ -248,53 +217,32 @@ impl Cdc {
         }
         result
     }
+}
 
-    /// Flushes every target, retrying each until it succeeds or shutdown.
-    async fn flush_all(
-        &self,
+impl Sessions for Cdc {
+    const CANNOT_START: &'static str = "CDC cannot start";
+    const ENDED: &'static str = "CDC session ended; reconnecting";
+
+    fn started(&self) -> bool {
+        self.streamed
+    }
+
+    fn session_config(&self) -> &CdcConfig {
+        &self.config
+    }
+
+    fn session_metrics(&self) -> &CdcMetrics {
+        &self.metrics
+    }
+
+    async fn run_session(
+        &mut self,
         targets: &[Box<dyn Target>],
-        reason: FlushReason,
         stop: &mut Stop<'_>,
         backoff: &mut Backoff,
     ) -> Result<()> {
-        for target in targets {
-            retry(&self.metrics, target.name(), stop, backoff, || {
-                target.flush(reason)
-            })
-            .await?;
-        }
-        self.metrics.flushed(reason);
+        let SessionEnd::Shutdown = self.session(targets, stop, backoff).await?;
         Ok(())
-    }
-}
-
-/// Retries `op` with backoff until it succeeds; `Shutdown` if asked to stop meanwhile.
-async fn retry<F>(
-    metrics: &CdcMetrics,
-    name: &str,
-    stop: &mut Stop<'_>,
-    backoff: &mut Backoff,
-    mut op: impl FnMut() -> F,
-) -> Result<()>
-where
-    F: Future<Output = Result<()>>,
-{
-    let mut attempt = backoff.fresh();
-    loop {
-        match op().await {
-            Ok(()) => return Ok(()),
-            Err(e) => {
-                metrics.target_retry();
-                let delay = attempt.next_delay();
-                warn!(target = name, error = %e, retry_in = ?delay, "target failed; retrying");
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = stop.as_mut() => {
-                        return Err(Error::new(ErrorKind::Shutdown, "stopped while retrying"));
-                    }
-                }
-            }
-        }
     }
 }
 
@@ -317,20 +265,6 @@ impl Tx {
             self.items.push(item);
         }
     }
-}
-
-/// The body of a `pg_logical_emit_message` carrying explicit invalidations.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Explicit {
-    #[serde(default)]
-    keys: Vec<String>,
-    #[serde(default)]
-    tags: Vec<String>,
-    #[serde(default)]
-    prefixes: Vec<String>,
-    #[serde(default)]
-    globs: Vec<String>,
 }
 
 /// One streaming session's state.
@@ -491,7 +425,8 @@ impl Stream<'_> {
                     // Not part of a transaction: applied as it arrives. Its position is not
                     // confirmed on its own, since a transaction may be open around it.
                     let batch = Batch::new(lsn, lsn, items);
-                    self.apply(&batch, stop, backoff).await?;
+                    apply::apply_all(&self.cdc.metrics, self.targets, &batch, stop, backoff)
+                        .await?;
                 }
             }
             Logical::Commit {
@@ -509,14 +444,14 @@ impl Stream<'_> {
                         reason = reason.as_str(),
                         "a truncate cannot be mapped to entries: flushing every target"
                     );
-                    self.cdc
-                        .flush_all(self.targets, reason, stop, backoff)
+                    apply::flush_all(&self.cdc.metrics, self.targets, reason, stop, backoff)
                         .await?;
                 }
                 let count = tx.items.len();
                 if count > 0 {
                     let batch = Batch::new(commit_lsn, end_lsn, tx.items);
-                    self.apply(&batch, stop, backoff).await?;
+                    apply::apply_all(&self.cdc.metrics, self.targets, &batch, stop, backoff)
+                        .await?;
                 }
                 let lag_ms = (pgoutput::pg_now() - commit_time).max(0) as u64 / 1000;
                 self.cdc.metrics.applied(end_lsn, count, lag_ms);
@@ -549,7 +484,11 @@ impl Stream<'_> {
         let rules = &self.cdc.rules;
         let event = rules::row_event(&rules.tables[spec], op, &rel.columns, old, new);
         let items = rules.rules.evaluate(&event);
-        let items: Vec<_> = items.into_iter().filter(|t| self.valid(t)).collect();
+        let metrics = &self.cdc.metrics;
+        let items: Vec<_> = items
+            .into_iter()
+            .filter(|t| apply::valid(metrics, t))
+            .collect();
         let tx = self.tx_mut()?;
         for item in items {
             tx.push(item);
@@ -568,98 +507,6 @@ impl Stream<'_> {
                 return Vec::new();
             }
         };
-        let items = parsed
-            .keys
-            .into_iter()
-            .map(Invalidation::Key)
-            .chain(parsed.tags.into_iter().map(Invalidation::Tag))
-            .chain(parsed.prefixes.into_iter().map(Invalidation::Prefix))
-            .chain(parsed.globs.into_iter().map(Invalidation::Glob));
-        items.filter(|t| self.valid(t)).collect()
-    }
-
-    /// Drops what no target could apply: empty names (an empty prefix would match every key)
-    /// and tags with an empty level.
-    fn valid(&self, item: &Invalidation) -> bool {
-        let s = item.as_str();
-        let ok = !s.is_empty()
-            && match item {
-                Invalidation::Tag(t) => !t.split(lethe::TAG_SEPARATOR).any(str::is_empty),
-                _ => true,
-            };
-        if !ok {
-            warn!(target = ?item, "ignoring an invalidation no target can apply");
-            self.cdc.metrics.rejected_message();
-        }
-        ok
-    }
-
-    async fn apply(&self, batch: &Batch, stop: &mut Stop<'_>, backoff: &mut Backoff) -> Result<()> {
-        for target in self.targets {
-            retry(&self.cdc.metrics, target.name(), stop, backoff, || {
-                target.apply(batch)
-            })
-            .await?;
-        }
-        Ok(())
-    }
-}
-
-/// Exponential backoff with jitter, bounded by the configuration.
-#[derive(Clone, Debug)]
-struct Backoff {
-    min: Duration,
-    max: Duration,
-    current: Duration,
-}
-
-impl Backoff {
-    fn new(config: &CdcConfig) -> Backoff {
-        let min = Duration::from_millis(config.reconnect_min_ms);
-        Backoff {
-            min,
-            max: Duration::from_millis(config.reconnect_max_ms),
-            current: min,
-        }
-    }
-
-    /// A new sequence with the same bounds (for a retry loop inside a session).
-    fn fresh(&self) -> Backoff {
-        Backoff {
-            current: self.min,
-            ..self.clone()
-        }
-    }
-
-    fn reset(&mut self) {
-        self.current = self.min;
-    }
-
-    /// The next delay: the current step with "equal jitter" (half fixed, half random), so
-    /// many runners restarted together do not reconnect in lockstep, and none retries at once.
-    fn next_delay(&mut self) -> Duration {
-        let step = self.current;
-        self.current = (self.current * 2).min(self.max);
-        let half = step / 2;
-        half + half.mul_f64(fastrand::f64())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_to_its_bound_with_jitter() {
-        let config = CdcConfig::new("host=x");
-        let mut b = Backoff::new(&config);
-        let mut last = Duration::ZERO;
-        for _ in 0..20 {
-            last = b.next_delay();
-            assert!(last <= Duration::from_millis(config.reconnect_max_ms));
-        }
-        assert!(last >= Duration::from_millis(config.reconnect_max_ms / 2));
-        b.reset();
-        assert!(b.next_delay() <= Duration::from_millis(config.reconnect_min_ms));
+        parsed.items(&self.cdc.metrics)
     }
 }

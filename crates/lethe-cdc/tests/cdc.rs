@@ -3,120 +3,33 @@
 mod common;
 
 use common::*;
-use lethe_cdc::testing::{PgCluster, PgOptions, eventually};
+use lethe_cdc::testing::PgOptions;
 use lethe_cdc::{Cdc, CdcConfig, ErrorKind, FlushReason, RespTarget};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn row_changes_invalidate_exactly_their_entries() {
-    init_tracing();
-    let pg = PgCluster::start();
-    let sql = pg.client().await;
-    exec(&sql, SCHEMA).await;
-    let cache = new_cache();
-    let cdc = Running::embedded(config(&pg, RULES), &cache);
-    cdc.connected().await;
-
-    for (key, tags) in [
-        ("product:1", vec![]),
-        ("product:2", vec![]),
-        ("product:4", vec![]),
-        ("list:5", vec!["category:5"]),
-        ("list:6", vec!["category:6"]),
-        ("list:7", vec!["category:7"]),
-        ("list:8", vec!["category:8"]),
-        ("unrelated", vec![]),
-    ] {
-        put(&cache, key, &tags);
-    }
-
-    // Insert: the new product's key and its category's listing.
-    exec(&sql, "INSERT INTO products VALUES (4, 8, 40, 'four')").await;
-    gone(&cache, "product:4").await;
-    gone(&cache, "list:8").await;
-    barrier(&sql, &cache).await;
-    for k in [
-        "product:1",
-        "product:2",
-        "list:5",
-        "list:6",
-        "list:7",
-        "unrelated",
-    ] {
-        assert!(has(&cache, k), "{k} was invalidated by an unrelated insert");
-    }
-
-    // Update moving a product from category 5 to 6: both listings go.
-    exec(&sql, "UPDATE products SET category_id = 6 WHERE id = 1").await;
-    gone(&cache, "product:1").await;
-    gone(&cache, "list:5").await;
-    gone(&cache, "list:6").await;
-    barrier(&sql, &cache).await;
-    for k in ["product:2", "list:7", "unrelated"] {
-        assert!(has(&cache, k), "{k} was invalidated by an unrelated update");
-    }
-
-    // Delete: the old row's key and category.
-    put(&cache, "list:5", &["category:5"]);
-    exec(&sql, "DELETE FROM products WHERE id = 3").await;
-    gone(&cache, "list:7").await;
-    barrier(&sql, &cache).await;
-    assert!(has(&cache, "product:2") && has(&cache, "list:5"));
-
-    // A transaction touching several rows applies all of them at its commit.
-    put(&cache, "product:1", &[]);
-    exec(
-        &sql,
-        "BEGIN; UPDATE products SET name = 'x' WHERE id = 1; DELETE FROM products WHERE id = 2; COMMIT;",
-    )
-    .await;
-    gone(&cache, "product:1").await;
-    gone(&cache, "product:2").await;
-
-    // Truncating a table whose rules only have literal templates: just that tag.
-    put(&cache, "config", &["settings"]);
-    put(&cache, "product:9", &[]);
-    exec(&sql, "INSERT INTO settings VALUES ('a', 'b')").await;
-    gone(&cache, "config").await;
-    put(&cache, "config", &["settings"]);
-    exec(&sql, "TRUNCATE settings").await;
-    gone(&cache, "config").await;
-    barrier(&sql, &cache).await;
-    assert!(has(&cache, "product:9") && has(&cache, "unrelated"));
-    assert_eq!(cdc.metrics.snapshot().flushes(FlushReason::Truncate), 0);
-
-    // Truncating products, whose rules need rows: the keyspace is flushed.
-    exec(&sql, "TRUNCATE products").await;
-    gone(&cache, "unrelated").await;
-    assert_eq!(cdc.metrics.snapshot().flushes(FlushReason::Truncate), 1);
+    let (pg, sql) = database(SCHEMA).await;
+    let (cache, cdc) = embedded(Mode::Replication, &pg, RULES).await;
+    common::row_changes_invalidate_exactly_their_entries(Mode::Replication, &sql, &cache, &cdc)
+        .await;
     // The first start created the slot, and flushed (the then empty cache) once for it.
-    assert_eq!(cdc.metrics.snapshot().flushes(FlushReason::SlotCreated), 1);
+    assert_eq!(cdc.flushes(FlushReason::SlotCreated), 1);
 
     let m = cdc.metrics.snapshot();
     assert!(m.invalidations > 0 && m.transactions >= 6, "{m:?}");
     assert!(m.last_applied_lsn > 0);
-    let c = cdc.metrics.clone();
-    assert!(
-        eventually(WAIT, || {
-            let s = c.snapshot();
-            s.last_confirmed_lsn >= s.last_applied_lsn
-        })
-        .await,
-        "confirmed LSN never caught up: {:?}",
-        cdc.metrics.snapshot()
-    );
+    cdc.until("confirmed LSN never caught up", |s| {
+        s.last_confirmed_lsn >= s.last_applied_lsn
+    })
+    .await;
     cdc.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changed_columns_filter_updates() {
-    init_tracing();
-    let pg = PgCluster::start();
-    let sql = pg.client().await;
-    exec(&sql, SCHEMA).await;
-    let cache = new_cache();
-    let cdc = Running::embedded(config(&pg, RULES), &cache);
-    cdc.connected().await;
+    let (pg, sql) = database(SCHEMA).await;
+    let (cache, cdc) = embedded(Mode::Replication, &pg, RULES).await;
 
     put(&cache, "price:1", &[]);
     exec(&sql, "UPDATE products SET name = 'renamed' WHERE id = 1").await;
@@ -141,13 +54,8 @@ async fn changed_columns_filter_updates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emitted_messages_apply_at_commit_and_never_on_rollback() {
-    init_tracing();
-    let pg = PgCluster::start();
-    let sql = pg.client().await;
-    exec(&sql, SCHEMA).await;
-    let cache = new_cache();
-    let cdc = Running::embedded(config(&pg, RULES), &cache);
-    cdc.connected().await;
+    let (pg, sql) = database(SCHEMA).await;
+    let (cache, cdc) = embedded(Mode::Replication, &pg, RULES).await;
 
     put(&cache, "home", &[]);
     put(&cache, "card", &["category:5"]);
@@ -199,20 +107,8 @@ async fn emitted_messages_apply_at_commit_and_never_on_rollback() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_naming_missing_tables_or_columns_fail_at_start() {
-    init_tracing();
-    let pg = PgCluster::start();
-    let sql = pg.client().await;
-    exec(&sql, SCHEMA).await;
-
-    let run = |rules: &str| {
-        let cdc = Cdc::new(config(&pg, rules)).expect("compiles");
-        async move {
-            tokio::time::timeout(WAIT, cdc.run(Vec::new(), std::future::pending::<()>()))
-                .await
-                .expect("fails promptly")
-                .unwrap_err()
-        }
-    };
+    let (pg, sql) = database(SCHEMA).await;
+    let run = |rules: &str| Mode::Replication.start_error(config(&pg, rules));
     let err = run("[[table]]\ntable = \"public.prodcts\"\nkeys = [\"p:{id}\"]\n").await;
     assert_eq!(err.kind(), ErrorKind::Catalog);
     assert!(err.to_string().contains("public.prodcts"), "{err}");
@@ -230,30 +126,15 @@ async fn rules_naming_missing_tables_or_columns_fail_at_start() {
     exec(&sql, "CREATE ROLE plain LOGIN").await;
     let mut config = config(&pg, RULES);
     config.connection = config.connection.replace("user=postgres", "user=plain");
-    let err = Cdc::new(config)
-        .unwrap()
-        .run(Vec::new(), std::future::pending::<()>())
-        .await
-        .unwrap_err();
+    let err = Mode::Replication.start_error(config).await;
     assert_eq!(err.kind(), ErrorKind::Setting);
     assert!(err.to_string().contains("REPLICATION"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wal_level_other_than_logical_is_refused() {
-    init_tracing();
-    let pg = PgCluster::start_with(PgOptions::default().wal_level("replica"));
-    let sql = pg.client().await;
-    exec(&sql, SCHEMA).await;
-    let err = tokio::time::timeout(
-        WAIT,
-        Cdc::new(config(&pg, RULES))
-            .unwrap()
-            .run(Vec::new(), std::future::pending::<()>()),
-    )
-    .await
-    .expect("fails promptly")
-    .unwrap_err();
+    let (pg, _sql) = database_with(PgOptions::default().wal_level("replica"), SCHEMA).await;
+    let err = Mode::Replication.start_error(config(&pg, RULES)).await;
     assert_eq!(err.kind(), ErrorKind::Setting);
     let text = err.to_string();
     assert!(
@@ -272,28 +153,19 @@ async fn wal_level_other_than_logical_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resp_target_invalidates_a_lethe_server() {
-    init_tracing();
-    let pg = PgCluster::start();
-    let sql = pg.client().await;
-    exec(&sql, SCHEMA).await;
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(lethe_server::server::run(listener, async move {
-        let _ = server_stopped.await;
-    }));
-    let url = format!("redis://{addr}");
-    let client = redis::Client::open(url.as_str()).unwrap();
+    let (pg, sql) = database(SCHEMA).await;
+    let server = LetheServer::start().await;
+    let url = server.url.as_str();
+    let client = redis::Client::open(url).unwrap();
     let mut redis = client.get_multiplexed_async_connection().await.unwrap();
     let rules = format!(
         "{RULES}\n[[table]]\ntable = \"products\"\nname = \"search\"\nprefixes = [\"search:\"]\n"
     );
-    let target = RespTarget::new([url.as_str()]).unwrap();
+    let target = RespTarget::new([url]).unwrap();
     let cdc = Running::start(config(&pg, &rules), vec![Box::new(target)]);
     cdc.connected().await;
     // Set after the start: the first start flushed the server, having created the slot.
-    assert_eq!(cdc.metrics.snapshot().flushes(FlushReason::SlotCreated), 1);
+    assert_eq!(cdc.flushes(FlushReason::SlotCreated), 1);
     for key in ["product:1", "product:2", "search:x", "search:y", "other"] {
         let () = redis::cmd("SET")
             .arg(key)
@@ -323,8 +195,7 @@ async fn resp_target_invalidates_a_lethe_server() {
     assert!(!exists("search:y").await);
     assert!(exists("product:2").await && exists("other").await);
     cdc.stop().await.unwrap();
-    let _ = stop_server.send(());
-    let _ = server.await;
+    server.stop().await;
 }
 
 #[test]
@@ -347,10 +218,7 @@ fn config_errors_need_no_database() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_authentication_scram_and_md5() {
-    init_tracing();
-    let pg = PgCluster::start();
-    let sql = pg.client().await;
-    exec(&sql, SCHEMA).await;
+    let (pg, sql) = database(SCHEMA).await;
     exec(
         &sql,
         "CREATE ROLE scram_user LOGIN REPLICATION PASSWORD 'secret';
@@ -389,44 +257,15 @@ async fn password_authentication_scram_and_md5() {
     config.connection = config
         .connection
         .replace("user=postgres", "user=scram_user password=wrong");
-    let err = tokio::time::timeout(
-        WAIT,
-        Cdc::new(config)
-            .unwrap()
-            .run(Vec::new(), std::future::pending::<()>()),
-    )
-    .await
-    .expect("fails promptly")
-    .unwrap_err();
+    let err = Mode::Replication.start_error(config).await;
     assert_eq!(err.kind(), ErrorKind::Setting, "{err}");
     assert!(err.to_string().contains("password"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitioned_tables_are_seen_under_their_own_name() {
-    init_tracing();
-    let pg = PgCluster::start();
-    let sql = pg.client().await;
-    exec(
-        &sql,
-        "CREATE TABLE orders (id int, region int, total int, PRIMARY KEY (id, region))
-             PARTITION BY LIST (region);
-         CREATE TABLE orders_eu PARTITION OF orders FOR VALUES IN (1);
-         CREATE TABLE orders_us PARTITION OF orders FOR VALUES IN (2);",
-    )
-    .await;
-    let rules =
-        "[[table]]\ntable = \"orders\"\nkeys = [\"order:{id}\"]\ntags = [\"region:{region}\"]\n";
-    let cache = new_cache();
-    let cdc = Running::embedded(config(&pg, rules), &cache);
-    cdc.connected().await;
-    put(&cache, "order:1", &[]);
-    put(&cache, "list", &["region:2"]);
-    put(&cache, "other", &["region:1"]);
-    exec(&sql, "INSERT INTO orders VALUES (1, 2, 10)").await;
-    gone(&cache, "order:1").await;
-    gone(&cache, "list").await;
-    barrier(&sql, &cache).await;
-    assert!(has(&cache, "other"));
+    let (pg, sql) = database(PARTITIONED).await;
+    let (cache, cdc) = embedded(Mode::Replication, &pg, PARTITIONED_RULES).await;
+    partitions_are_seen_as_their_table(Mode::Replication, &sql, &cache).await;
     cdc.stop().await.unwrap();
 }

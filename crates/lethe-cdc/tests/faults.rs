@@ -4,9 +4,7 @@
 mod common;
 
 use common::*;
-use lethe_cdc::testing::{PgCluster, eventually};
 use lethe_cdc::{FlushReason, RespTarget, pgoutput};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The slot's confirmed flush position, as PostgreSQL reports it.
@@ -34,18 +32,13 @@ async fn postgres_crash_mid_stream_loses_nothing() {
 /// Updates committed just before PostgreSQL goes down (some in flight when it does) and
 /// while the runner is reconnecting all arrive.
 async fn restart_mid_stream(crash: bool) {
-    init_tracing();
-    let mut pg = PgCluster::start();
-    let sql = pg.client().await;
-    exec(&sql, SCHEMA).await;
+    let (mut pg, sql) = database(SCHEMA).await;
     exec(
         &sql,
         "INSERT INTO products SELECT g, 1, 1, 'p' FROM generate_series(10, 109) g",
     )
     .await;
-    let cache = new_cache();
-    let cdc = Running::embedded(config(&pg, RULES), &cache);
-    cdc.connected().await;
+    let (cache, cdc) = embedded(Mode::Replication, &pg, RULES).await;
 
     for id in 10..110 {
         put(&cache, &format!("product:{id}"), &[]);
@@ -84,10 +77,7 @@ async fn restart_mid_stream(crash: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slot_dropped_while_disconnected_flushes_every_target() {
-    init_tracing();
-    let pg = PgCluster::start();
-    let sql = pg.client().await;
-    exec(&sql, SCHEMA).await;
+    let (pg, sql) = database(SCHEMA).await;
     let cache = new_cache();
     let mut config = config(&pg, RULES);
     // A slow reconnect leaves time to drop the slot while the runner is away.
@@ -123,12 +113,8 @@ async fn slot_dropped_while_disconnected_flushes_every_target() {
     put(&cache, "unrelated", &[]);
     exec(&sql, "UPDATE products SET price = 3 WHERE id = 2").await;
 
-    let m = Arc::clone(&cdc.metrics);
-    assert!(
-        eventually(WAIT, || m.snapshot().flushes(FlushReason::SlotMissing) == 1).await,
-        "no flush: {:?}",
-        cdc.metrics.snapshot()
-    );
+    cdc.until("no flush", |s| s.flushes(FlushReason::SlotMissing) == 1)
+        .await;
     assert!(!has(&cache, "product:2") && !has(&cache, "unrelated"));
     // Streaming resumed on the new slot.
     cdc.connected().await;
@@ -145,14 +131,8 @@ async fn slot_dropped_while_disconnected_flushes_every_target() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_runner_replays_from_the_confirmed_position() {
-    init_tracing();
-    let pg = PgCluster::start();
-    let sql = pg.client().await;
-    exec(&sql, SCHEMA).await;
-    let cache = new_cache();
-
-    let first = Running::embedded(config(&pg, RULES), &cache);
-    first.connected().await;
+    let (pg, sql) = database(SCHEMA).await;
+    let (cache, first) = embedded(Mode::Replication, &pg, RULES).await;
     put(&cache, "product:1", &[]);
     exec(&sql, "UPDATE products SET price = 2 WHERE id = 1").await;
     gone(&cache, "product:1").await;
@@ -194,18 +174,9 @@ async fn restarted_runner_replays_from_the_confirmed_position() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_target_holds_back_confirmation_until_it_recovers() {
-    init_tracing();
-    let pg = PgCluster::start();
-    let sql = pg.client().await;
-    exec(&sql, SCHEMA).await;
-
+    let (pg, sql) = database(SCHEMA).await;
     // A port with no server yet.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("redis://127.0.0.1:{port}");
+    let (port, url) = unused_port();
     let mut config = config(&pg, RULES);
     // The first-start flush would wait for the server too; this test is about a commit.
     config.flush_on_slot_create = false;
@@ -216,12 +187,8 @@ async fn a_failing_target_holds_back_confirmation_until_it_recovers() {
     cdc.connected().await;
     let before = slot_confirmed(&sql).await;
     exec(&sql, "UPDATE products SET price = 5 WHERE id = 1").await;
-    let m = Arc::clone(&cdc.metrics);
-    assert!(
-        eventually(WAIT, || m.snapshot().target_retries >= 2).await,
-        "the target was never retried: {:?}",
-        cdc.metrics.snapshot()
-    );
+    cdc.until("the target was never retried", |s| s.target_retries >= 2)
+        .await;
     let held = slot_confirmed(&sql).await;
     let current: String = sql
         .query_one("SELECT pg_current_wal_lsn()::text", &[])
@@ -235,13 +202,7 @@ async fn a_failing_target_holds_back_confirmation_until_it_recovers() {
     );
 
     // The server comes up: the pending batch goes through and confirmation moves on.
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(lethe_server::server::run(listener, async move {
-        let _ = stopped.await;
-    }));
+    let server = LetheServer::start_on(port).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     while slot_confirmed(&sql).await < current {
         assert!(
@@ -251,32 +212,20 @@ async fn a_failing_target_holds_back_confirmation_until_it_recovers() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     cdc.stop().await.unwrap();
-    let _ = stop_server.send(());
-    let _ = server.await;
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_whose_first_flush_never_completed_is_not_left_behind() {
-    init_tracing();
-    let pg = PgCluster::start();
-    let sql = pg.client().await;
-    exec(&sql, SCHEMA).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("redis://127.0.0.1:{port}");
+    let (pg, sql) = database(SCHEMA).await;
+    let (_, url) = unused_port();
     // The new slot must be followed by a flush of a server that is down.
     let cdc = Running::start(
         config(&pg, RULES),
         vec![Box::new(RespTarget::new([url.as_str()]).unwrap())],
     );
-    let m = Arc::clone(&cdc.metrics);
-    assert!(
-        eventually(WAIT, || m.snapshot().target_retries >= 1).await,
-        "the flush was never attempted"
-    );
+    cdc.until("the flush was never attempted", |s| s.target_retries >= 1)
+        .await;
     cdc.stop().await.unwrap();
     // Stopped mid-flush: the slot is gone, so the next start creates it and flushes again.
     let slots = sql

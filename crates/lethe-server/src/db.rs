@@ -19,6 +19,7 @@
 use crate::clients::Clients;
 use crate::cmd::{CommandError, ErrorKind};
 use crate::pubsub::PubSub;
+use crate::tag_stats::TagStats;
 use crate::tracking::{FlushScope, Origin, Tracking};
 use bytes::Bytes;
 use indexmap::IndexMap;
@@ -93,6 +94,8 @@ pub struct Db {
     tracking: Arc<Tracking>,
     /// Change capture's metrics, when it feeds this keyspace (INFO, `/metrics`).
     cdc: OnceLock<Arc<CdcMetrics>>,
+    /// Invalidations by tag, for `LETHE.STATS TAG`.
+    tag_stats: Arc<TagStats>,
 }
 
 impl Db {
@@ -102,6 +105,8 @@ impl Db {
         let tracking = Arc::new(Tracking::new());
         let (heard, to) = (tracking.clone(), clients.clone());
         let queue = tracking.clone();
+        let tag_stats = Arc::new(TagStats::new());
+        let counted = tag_stats.clone();
         let cache = Cache::builder()
             .max_weight(capacity_bytes)
             .weigher(|k: &Bytes, v: &Value| weight(k, v))
@@ -123,6 +128,7 @@ impl Db {
             // once the invalidating call returned (the subscriber must not call the cache).
             .subscriber(move |applied: &Applied<Bytes>| {
                 if let Invalidation::Tag(tag) = &applied.invalidation {
+                    counted.invalidated(tag, now_millis());
                     queue.tag_invalidated(tag);
                 }
             })
@@ -136,6 +142,7 @@ impl Db {
             clients,
             tracking,
             cdc: OnceLock::new(),
+            tag_stats,
         }
     }
 
@@ -213,6 +220,11 @@ impl Db {
     /// The metrics of the change capture feeding this keyspace, if any.
     pub fn cdc_metrics(&self) -> Option<Arc<CdcMetrics>> {
         self.cdc.get().cloned()
+    }
+
+    /// Invalidations by tag.
+    pub fn tag_stats(&self) -> &TagStats {
+        &self.tag_stats
     }
 
     /// Client-side caching state.

@@ -353,7 +353,7 @@ fn parse_multibulk(buf: &[u8], limits: ParseLimits) -> Result<(Vec<Bytes>, usize
         args.push(if args.is_empty() {
             command_name(arg)
         } else {
-            Bytes::copy_from_slice(arg)
+            copy_arg(arg)
         });
         pos = data_start + len + 2;
     }
@@ -363,16 +363,76 @@ fn parse_multibulk(buf: &[u8], limits: ParseLimits) -> Result<(Vec<Bytes>, usize
 /// Command names common enough that a request naming one (spelt as clients usually do, all
 /// upper or all lower case) shares a static copy of the name instead of allocating its own.
 const COMMON_NAMES: &[&[u8]] = &[
-    b"GET", b"get", b"SET", b"set", b"DEL", b"del", b"PING", b"ping", b"INCR", b"incr", b"MGET",
-    b"mget", b"MSET", b"mset", b"EXISTS", b"exists", b"EXPIRE", b"expire", b"TTL", b"ttl",
-    b"HGET", b"hget", b"HSET", b"hset", b"LETHE.SET", b"lethe.set",
+    b"GET",
+    b"get",
+    b"SET",
+    b"set",
+    b"DEL",
+    b"del",
+    b"PING",
+    b"ping",
+    b"INCR",
+    b"incr",
+    b"MGET",
+    b"mget",
+    b"MSET",
+    b"mset",
+    b"EXISTS",
+    b"exists",
+    b"EXPIRE",
+    b"expire",
+    b"TTL",
+    b"ttl",
+    b"HGET",
+    b"hget",
+    b"HSET",
+    b"hset",
+    b"LETHE.SET",
+    b"lethe.set",
 ];
 
 /// The first argument of a request, the command's name.
 fn command_name(arg: &[u8]) -> Bytes {
     match COMMON_NAMES.iter().find(|name| **name == arg) {
         Some(name) => Bytes::from_static(name),
-        None => Bytes::copy_from_slice(arg),
+        None => copy_arg(arg),
+    }
+}
+
+/// A small argument's bytes kept inline, in the same allocation as the reference count of the
+/// [`Bytes`] owning them. Keys and values are mostly small: a value stored from a request and
+/// later cloned out of the keyspace and copied into a reply then touches one cache line, where
+/// a copied `Vec` (plus the shared header its first clone allocates) takes two allocations and
+/// two cache misses.
+struct Inline<const N: usize> {
+    len: u8,
+    data: [u8; N],
+}
+
+impl<const N: usize> AsRef<[u8]> for Inline<N> {
+    fn as_ref(&self) -> &[u8] {
+        &self.data[..usize::from(self.len)]
+    }
+}
+
+fn inline<const N: usize>(arg: &[u8]) -> Bytes {
+    let mut data = [0u8; N];
+    data[..arg.len()].copy_from_slice(arg);
+    Bytes::from_owner(Inline {
+        len: arg.len() as u8,
+        data,
+    })
+}
+
+/// An argument's own copy of its bytes (inline for small ones; sizes chosen so the
+/// allocation, with its reference count, fills a 32-, 48- or 64-byte block).
+fn copy_arg(arg: &[u8]) -> Bytes {
+    match arg.len() {
+        0 => Bytes::new(),
+        1..=15 => inline::<15>(arg),
+        16..=31 => inline::<31>(arg),
+        32..=47 => inline::<47>(arg),
+        _ => Bytes::copy_from_slice(arg),
     }
 }
 
@@ -552,7 +612,11 @@ mod tests {
             "-9223372036854775808",
             "-9223372036854775809",
         ] {
-            assert_eq!(parse_len(text.as_bytes()), text.parse::<i64>().ok(), "{text:?}");
+            assert_eq!(
+                parse_len(text.as_bytes()),
+                text.parse::<i64>().ok(),
+                "{text:?}"
+            );
         }
         assert_eq!(crlf_line(b"ab\rc\r\nd", 0), Some((&b"ab\rc"[..], 6)));
         assert_eq!(crlf_line(b"ab\r", 0), None);

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod parse;
 pub mod pubsub;
 pub mod server;
+pub mod tag_stats;
 pub mod tracking;
 
 pub use server::{run, run_with, run_with_http, run_with_limits, run_with_metrics};

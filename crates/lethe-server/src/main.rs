@@ -88,7 +88,12 @@ struct CdcRunArgs {
     )]
     targets: Vec<String>,
     /// How to read changes.
-    #[arg(long, env = "LETHE_CDC_MODE", value_enum, default_value = "replication")]
+    #[arg(
+        long,
+        env = "LETHE_CDC_MODE",
+        value_enum,
+        default_value = "replication"
+    )]
     mode: CdcMode,
     /// Check the settings, the database and the rules, then exit.
     #[arg(long)]

@@ -569,11 +569,41 @@ fn stats_in_resp2_and_resp3_and_per_tag() {
     let mut c = lethe.client();
     set_ok(&mut c, &["a", "1", "TAGS", "1", "t"]);
     set_ok(&mut c, &["b", "1", "TAGS", "1", "t:x"]);
-    assert_eq!(
-        c.cmd(&["LETHE.STATS", "TAG", "t"]),
-        format!("*4\r\n{}{}{}:2\r\n", bulk("tag"), bulk("t"), bulk("keys"))
+    let never = format!(
+        "*8\r\n{}{}{}:2\r\n{}:0\r\n{}:0\r\n",
+        bulk("tag"),
+        bulk("t"),
+        bulk("keys"),
+        bulk("invalidations"),
+        bulk("last_invalidated_ms")
     );
+    assert_eq!(c.cmd(&["LETHE.STATS", "TAG", "t"]), never);
     assert_eq!(c.cmd(&["LETHE.STATS", "TAG"]), "-ERR syntax error\r\n");
+    // Invalidating the tag twice (once with a sibling) counts twice; a child's count is its own.
+    let before = lethe_server::db::now_millis();
+    assert_eq!(c.cmd(&["LETHE.INVALIDATE", "TAG", "t:x"]), ":1\r\n");
+    assert_eq!(c.cmd(&["LETHE.INVALIDATE", "TAG", "t", "u"]), ":1\r\n");
+    assert_eq!(c.cmd(&["LETHE.INVALIDATE", "TAG", "t"]), ":0\r\n");
+    let after = c.cmd(&["LETHE.STATS", "TAG", "t"]);
+    let prefix = format!(
+        "*8\r\n{}{}{}:0\r\n{}:2\r\n{}:",
+        bulk("tag"),
+        bulk("t"),
+        bulk("keys"),
+        bulk("invalidations"),
+        bulk("last_invalidated_ms")
+    );
+    let last: i64 = after
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{after}"))
+        .trim_end()
+        .parse()
+        .unwrap();
+    assert!(
+        last >= before && last <= lethe_server::db::now_millis(),
+        "{last}"
+    );
+    set_ok(&mut c, &["a", "1", "TAGS", "1", "t"]);
     assert_eq!(c.cmd(&["LETHE.INVALIDATE", "KEY", "a"]), ":1\r\n");
     let flat = c.cmd(&["LETHE.STATS"]);
     assert!(flat.starts_with("*40\r\n"), "{flat}");
@@ -581,8 +611,9 @@ fn stats_in_resp2_and_resp3_and_per_tag() {
         flat.contains(&format!("{}:1\r\n", bulk("removed_explicit"))),
         "{flat}"
     );
+    // Four tag invalidations (t:x, t, u, t) and one of a key.
     assert!(
-        flat.contains(&format!("{}:1\r\n", bulk("invalidations"))),
+        flat.contains(&format!("{}:5\r\n", bulk("invalidations"))),
         "{flat}"
     );
     assert!(c.cmd(&["HELLO", "3"]).starts_with('%'));

@@ -6,6 +6,7 @@
 
 use super::sql::{Expected, Names};
 use super::{Channel, check_catalog};
+use crate::apply::{self, Backoff, Explicit, Sessions, Stop};
 use crate::config::CdcConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::{CdcMetrics, FlushReason};
@@ -13,7 +14,6 @@ use crate::rules::{self, Column, CompiledRules, TableSpec, quote_ident};
 use crate::target::{Batch, Target};
 use lethe::Operation;
 use lethe::rules::Target as Invalidation;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -24,7 +24,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client, NoTls, Notification};
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
 /// At most this many notifications already received are applied as one batch: fewer round
 /// trips to remote targets for a transaction touching many rows, bounded latency for the rest.
@@ -46,9 +46,6 @@ type Ping<'a> = Pin<
             + 'a,
     >,
 >;
-
-/// The shutdown signal; never polled again once it fired, since everything returns then.
-type Stop<'a> = Pin<&'a mut (dyn Future<Output = ()> + Send + 'a)>;
 
 /// Invalidations from trigger notifications (`LISTEN`), for databases without logical
 /// replication. Install the triggers first ([`crate::install_triggers`]), then
@@ -99,20 +96,6 @@ enum Decoded {
     Nothing,
 }
 
-/// The body of an explicit invalidation sent with `pg_notify` (no `table`).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Explicit {
-    #[serde(default)]
-    keys: Vec<String>,
-    #[serde(default)]
-    tags: Vec<String>,
-    #[serde(default)]
-    prefixes: Vec<String>,
-    #[serde(default)]
-    globs: Vec<String>,
-}
-
 /// Aborts the connection task when a session ends, whichever way it ends.
 struct AbortOnDrop(JoinHandle<()>);
 
@@ -151,36 +134,11 @@ impl TriggerListener {
     /// every target. Returns `Ok` on shutdown, or the first error when the setup is wrong at
     /// start (a table or column the rules name, triggers not installed, a privilege); later
     /// failures and connection failures at any time are logged and retried with backoff.
-    pub async fn run<F>(mut self, targets: Vec<Box<dyn Target>>, shutdown: F) -> Result<()>
+    pub async fn run<F>(self, targets: Vec<Box<dyn Target>>, shutdown: F) -> Result<()>
     where
         F: Future + Send,
     {
-        let mut shutdown = std::pin::pin!(async move {
-            shutdown.await;
-        });
-        let mut stop: Stop<'_> = shutdown.as_mut();
-        let mut backoff = Backoff::new(&self.config);
-        loop {
-            let outcome = self.session(&targets, &mut stop, &mut backoff).await;
-            self.metrics.set_connected(false);
-            match outcome {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::Shutdown => return Ok(()),
-                Err(e) if !self.listened && !e.kind().is_transient() => {
-                    error!(error = %e, "trigger listener cannot start");
-                    return Err(e);
-                }
-                Err(e) => {
-                    let delay = backoff.next_delay();
-                    warn!(error = %e, retry_in = ?delay, "LISTEN session ended; reconnecting");
-                    self.metrics.reconnected();
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = &mut stop => return Ok(()),
-                    }
-                }
-            }
-        }
+        apply::run_sessions(self, targets, shutdown).await
     }
 
     /// One session: connect, check, LISTEN, flush, then apply notifications until an error or
@@ -248,8 +206,14 @@ impl TriggerListener {
                      every target"
                 );
             }
-            self.flush_all(targets, FlushReason::NotifyReconnect, stop, backoff)
-                .await?;
+            apply::flush_all(
+                &self.metrics,
+                targets,
+                FlushReason::NotifyReconnect,
+                stop,
+                backoff,
+            )
+            .await?;
         }
         info!(channel = self.channel.as_str(), "listening for changes");
         self.listened = true;
@@ -271,8 +235,14 @@ impl TriggerListener {
                     backlog = BACKLOG,
                     "notifications were dropped while targets lagged: flushing every target"
                 );
-                self.flush_all(targets, FlushReason::NotifyOverflow, stop, backoff)
-                    .await?;
+                apply::flush_all(
+                    &self.metrics,
+                    targets,
+                    FlushReason::NotifyOverflow,
+                    stop,
+                    backoff,
+                )
+                .await?;
             }
             tokio::select! {
                 m = rx.recv() => {
@@ -423,7 +393,7 @@ impl TriggerListener {
                     );
                     pending.clear();
                     seen.clear();
-                    self.flush_all(targets, reason, stop, backoff).await?;
+                    apply::flush_all(&self.metrics, targets, reason, stop, backoff).await?;
                 }
                 Decoded::Nothing => {}
             }
@@ -431,12 +401,7 @@ impl TriggerListener {
         let count = pending.len();
         if count > 0 {
             let batch = Batch::new(0, 0, pending);
-            for target in targets {
-                retry(&self.metrics, target.name(), stop, backoff, || {
-                    target.apply(&batch)
-                })
-                .await?;
-            }
+            apply::apply_all(&self.metrics, targets, &batch, stop, backoff).await?;
         }
         // One "transaction" per notification; the invalidations are counted once.
         self.metrics.applied(0, count, 0);
@@ -463,7 +428,7 @@ impl TriggerListener {
         };
         let Some(table) = obj.get("table") else {
             return match serde_json::from_value::<Explicit>(value.clone()) {
-                Ok(e) => Decoded::Items(self.explicit(e)),
+                Ok(e) => Decoded::Items(e.items(&self.metrics)),
                 Err(_) => reject("neither a row change nor keys/tags/prefixes/globs"),
             };
         };
@@ -491,7 +456,12 @@ impl TriggerListener {
                 if needs_flush {
                     return Decoded::Flush(FlushReason::Truncate, table.to_owned());
                 }
-                return Decoded::Items(items.into_iter().filter(|t| self.valid(t)).collect());
+                return Decoded::Items(
+                    items
+                        .into_iter()
+                        .filter(|t| apply::valid(&self.metrics, t))
+                        .collect(),
+                );
             }
             _ => return reject("unknown `op`"),
         };
@@ -550,51 +520,36 @@ impl TriggerListener {
         let new_cols = matches!(op, Operation::Create | Operation::Update).then(|| side(new));
         let event = rules::row_event(spec, op, &columns, old_cols.as_deref(), new_cols.as_deref());
         let items = self.rules.rules.evaluate(&event);
-        items.into_iter().filter(|t| self.valid(t)).collect()
-    }
-
-    fn explicit(&self, e: Explicit) -> Vec<Invalidation> {
-        let items = e
-            .keys
+        items
             .into_iter()
-            .map(Invalidation::Key)
-            .chain(e.tags.into_iter().map(Invalidation::Tag))
-            .chain(e.prefixes.into_iter().map(Invalidation::Prefix))
-            .chain(e.globs.into_iter().map(Invalidation::Glob));
-        items.filter(|t| self.valid(t)).collect()
+            .filter(|t| apply::valid(&self.metrics, t))
+            .collect()
+    }
+}
+
+impl Sessions for TriggerListener {
+    const CANNOT_START: &'static str = "trigger listener cannot start";
+    const ENDED: &'static str = "LISTEN session ended; reconnecting";
+
+    fn started(&self) -> bool {
+        self.listened
     }
 
-    /// Drops what no target could apply: empty names (an empty prefix would match every key)
-    /// and tags with an empty level.
-    fn valid(&self, item: &Invalidation) -> bool {
-        let s = item.as_str();
-        let ok = !s.is_empty()
-            && match item {
-                Invalidation::Tag(t) => !t.split(lethe::TAG_SEPARATOR).any(str::is_empty),
-                _ => true,
-            };
-        if !ok {
-            warn!(target = ?item, "ignoring an invalidation no target can apply");
-            self.metrics.rejected_message();
-        }
-        ok
+    fn session_config(&self) -> &CdcConfig {
+        &self.config
     }
 
-    async fn flush_all(
-        &self,
+    fn session_metrics(&self) -> &CdcMetrics {
+        &self.metrics
+    }
+
+    async fn run_session(
+        &mut self,
         targets: &[Box<dyn Target>],
-        reason: FlushReason,
         stop: &mut Stop<'_>,
         backoff: &mut Backoff,
     ) -> Result<()> {
-        for target in targets {
-            retry(&self.metrics, target.name(), stop, backoff, || {
-                target.flush(reason)
-            })
-            .await?;
-        }
-        self.metrics.flushed(reason);
-        Ok(())
+        self.session(targets, stop, backoff).await
     }
 }
 
@@ -606,75 +561,6 @@ fn text_form(type_oid: u32, text: &str) -> String {
         (BOOL, "true") => "t".to_owned(),
         (BOOL, "false") => "f".to_owned(),
         _ => text.to_owned(),
-    }
-}
-
-/// Retries `op` with backoff until it succeeds; `Shutdown` if asked to stop meanwhile.
-async fn retry<F>(
-    metrics: &CdcMetrics,
-    name: &str,
-    stop: &mut Stop<'_>,
-    backoff: &Backoff,
-    mut op: impl FnMut() -> F,
-) -> Result<()>
-where
-    F: Future<Output = Result<()>>,
-{
-    let mut attempt = backoff.fresh();
-    loop {
-        match op().await {
-            Ok(()) => return Ok(()),
-            Err(e) => {
-                metrics.target_retry();
-                let delay = attempt.next_delay();
-                warn!(target = name, error = %e, retry_in = ?delay, "target failed; retrying");
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = stop.as_mut() => {
-                        return Err(Error::new(ErrorKind::Shutdown, "stopped while retrying"));
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Exponential backoff with "equal jitter" (half fixed, half random), bounded by
-/// `reconnect_min_ms`/`reconnect_max_ms`. The runner has the same policy in a private type of
-/// its own; this one keeps trigger mode independent of the replication runner's internals.
-#[derive(Clone, Debug)]
-struct Backoff {
-    min: Duration,
-    max: Duration,
-    current: Duration,
-}
-
-impl Backoff {
-    fn new(config: &CdcConfig) -> Backoff {
-        let min = Duration::from_millis(config.reconnect_min_ms);
-        Backoff {
-            min,
-            max: Duration::from_millis(config.reconnect_max_ms),
-            current: min,
-        }
-    }
-
-    fn fresh(&self) -> Backoff {
-        Backoff {
-            current: self.min,
-            ..self.clone()
-        }
-    }
-
-    fn reset(&mut self) {
-        self.current = self.min;
-    }
-
-    fn next_delay(&mut self) -> Duration {
-        let step = self.current;
-        self.current = (self.current * 2).min(self.max);
-        let half = step / 2;
-        half + half.mul_f64(fastrand::f64())
     }
 }
 
@@ -797,16 +683,5 @@ mod tests {
             items(l.decode(partial, &types())),
             ["product:9", "category:2"]
         );
-    }
-
-    #[test]
-    fn backoff_stays_within_bounds() {
-        let config = CdcConfig::new("host=x");
-        let mut b = Backoff::new(&config);
-        for _ in 0..20 {
-            assert!(b.next_delay() <= Duration::from_millis(config.reconnect_max_ms));
-        }
-        b.reset();
-        assert!(b.next_delay() <= Duration::from_millis(config.reconnect_min_ms));
     }
 }

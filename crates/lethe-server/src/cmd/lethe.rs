@@ -711,12 +711,18 @@ impl Command for Stats {
         let cache = cx.db.cache();
         let int = |n: u64| Frame::Integer(i64::try_from(n).unwrap_or(i64::MAX));
         if let Some(tag) = self.0 {
-            // The engine keeps no per-tag counters; what it can tell cheaply is what a tag
-            // currently covers.
+            // Live keys come from the engine's tag index; the history from the server's
+            // per-tag record (the engine keeps none).
             let keys = cache.keys_with_tag(&tag).len() as u64;
+            let record = cx.db.tag_stats().get(&tag);
             return Ok(Frame::Map(vec![
                 (Frame::bulk("tag"), Frame::bulk(tag)),
                 (Frame::bulk("keys"), int(keys)),
+                (Frame::bulk("invalidations"), int(record.invalidations)),
+                (
+                    Frame::bulk("last_invalidated_ms"),
+                    Frame::Integer(record.last_ms),
+                ),
             ]));
         }
         let s = cache.stats();
