@@ -219,9 +219,14 @@ impl Tracking {
         if !self.active() || FLUSHING.with(Cell::get) {
             return;
         }
-        REPORTED.with(|r| r.borrow_mut().push(key.clone()));
+        let running = ORIGIN.with(Cell::get);
+        // Only a command's own scope reads (and clears) the record; elsewhere (the maintenance
+        // thread, HTTP requests) keeping it would only grow.
+        if running != 0 {
+            REPORTED.with(|r| r.borrow_mut().push(key.clone()));
+        }
         let from = match origin {
-            Origin::Command => ORIGIN.with(Cell::get),
+            Origin::Command => running,
             Origin::Cache => 0,
         };
         let mut targets: HashSet<u64> = {

@@ -306,3 +306,34 @@ fn trigger_mode_installs_triggers_and_listens_through_the_binary() {
     listener.wait().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_cdc_section_in_the_server_configuration_is_used() {
+    // A port nothing listens on: the server must try it (and refuse to start), which shows the
+    // section was read.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = temp_dir("section");
+    let path = dir.join("lethe.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "port = 0\n[cdc]\nconnection = \"host=127.0.0.1 port={closed} user=postgres \
+             dbname=postgres connect_timeout=2\"\n[[cdc.table]]\ntable = \"items\"\n\
+             keys = [\"item:{{id}}\"]\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lethe"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot connect to PostgreSQL"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
