@@ -24,6 +24,9 @@
 //!   (so 50 in flight, like `-c 50 -P 1`). `ops_per_sec` is logical writes per second of wall
 //!   clock, from releasing the threads (all connected) until the last one finishes. After the
 //!   runs the suite checks that a key's tags (Lethe: `LETHE.TAGS`; Redis: `SISMEMBER`) are set.
+//! - `tagged_set:P16`: the same logical writes, 16 per round trip (one pipeline of 16
+//!   `LETHE.SET`s against one of 48 commands on Redis), like `-P 16`: with fewer round trips
+//!   the servers' own work per logical write shows more than the client's.
 //!
 //! `cpu_s_per_1m_ops` is the server process's CPU time (user + system, all threads, from
 //! `/proc/<pid>/stat`, in clock ticks of `getconf CLK_TCK`) across one run, per million
@@ -54,6 +57,8 @@ const SUITE: &str = "server";
 const CLIENTS: usize = 50;
 /// Distinct keys (`-r`).
 const KEYSPACE: u64 = 100_000;
+/// Logical tagged writes per round trip: one (the `tagged_set` case), and 16 like `-P 16`.
+const TAGGED_DEPTHS: [u64; 2] = [1, 16];
 /// Pipeline depths measured with redis-benchmark.
 const PIPELINES: [u32; 2] = [1, 16];
 /// Runs per measurement (median reported).
@@ -145,7 +150,12 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
         })
         .filter(|c| ctx.selects_case(&c.0))
         .collect();
-    let tagged = ctx.selects_case("tagged_set");
+    let tagged_cases: Vec<(String, u64)> = TAGGED_DEPTHS
+        .iter()
+        .map(|&d| (tagged_name(d), d))
+        .filter(|c| ctx.selects_case(&c.0))
+        .collect();
+    let tagged = !tagged_cases.is_empty();
     if bench_cases.is_empty() && !tagged {
         eprintln!("[{SUITE}] no cases selected");
         return Ok(());
@@ -249,7 +259,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
     let names: Vec<String> = bench_cases
         .iter()
         .map(|c| c.0.clone())
-        .chain(tagged.then(|| "tagged_set".to_string()))
+        .chain(tagged_cases.iter().map(|c| c.0.clone()))
         .collect();
     let mut samples = vec![vec![Vec::new(); servers.len()]; names.len()];
     let mut failed = None;
@@ -262,7 +272,10 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
                     Some(&(_, test, pipeline, n)) => {
                         redis_benchmark(target, test, pipeline, n, tick)
                     }
-                    None => Ok(tagged_set(target, kind, s.tagged_ops, tick)),
+                    None => {
+                        let depth = tagged_cases[ci - bench_cases.len()].1;
+                        Ok(tagged_set(target, kind, s.tagged_ops, depth, tick))
+                    }
                 };
                 match result {
                     Ok((ops, cpu)) => {
@@ -430,8 +443,18 @@ fn redis_benchmark_version() -> String {
         .unwrap_or_else(|| "redis-benchmark (version unknown)".into())
 }
 
-/// One `tagged_set` run: (logical writes per second, server CPU seconds per 1M writes).
-fn tagged_set(target: Target, kind: Kind, ops: u64, tick: f64) -> (f64, f64) {
+/// The case name for tagged writes sent `depth` per round trip.
+fn tagged_name(depth: u64) -> String {
+    if depth == 1 {
+        "tagged_set".to_string()
+    } else {
+        format!("tagged_set:P{depth}")
+    }
+}
+
+/// One `tagged_set` run, `depth` logical writes per round trip: (logical writes per second,
+/// server CPU seconds per 1M writes).
+fn tagged_set(target: Target, kind: Kind, ops: u64, depth: u64, tick: f64) -> (f64, f64) {
     let client = redis::Client::open(format!("redis://127.0.0.1:{}/", target.port))
         .expect("a loopback address is valid");
     let barrier = Barrier::new(CLIENTS + 1);
@@ -446,9 +469,15 @@ fn tagged_set(target: Target, kind: Kind, ops: u64, tick: f64) -> (f64, f64) {
                     });
                     let mut rng = StdRng::seed_from_u64(0x7A66_0000 + c as u64);
                     barrier.wait();
-                    for _ in 0..share {
-                        let k = rng.gen_range(0..KEYSPACE);
-                        tagged_write(&mut con, kind, k).unwrap_or_else(|e| {
+                    let mut left = share;
+                    while left > 0 {
+                        let n = left.min(depth);
+                        left -= n;
+                        let mut pipe = redis::pipe();
+                        for _ in 0..n {
+                            tagged_write(&mut pipe, kind, rng.gen_range(0..KEYSPACE));
+                        }
+                        pipe.query::<()>(&mut con).unwrap_or_else(|e| {
                             panic!("tagged write to {} failed: {e}", target.name)
                         });
                     }
@@ -470,33 +499,35 @@ fn tagged_set(target: Target, kind: Kind, ops: u64, tick: f64) -> (f64, f64) {
     (ops as f64 / elapsed, cpu / ops as f64 * 1e6)
 }
 
-/// One logical tagged write of key `k`: one command on Lethe, a 3-command pipeline on Redis.
-fn tagged_write(con: &mut redis::Connection, kind: Kind, k: u64) -> redis::RedisResult<()> {
+/// Adds one logical tagged write of key `k` to `pipe`: one command on Lethe, three on Redis.
+fn tagged_write(pipe: &mut redis::Pipeline, kind: Kind, k: u64) {
     let key = bench_key(k);
     let (t, g) = tags(k);
     match kind {
-        Kind::Lethe => redis::cmd("LETHE.SET")
-            .arg(&key)
-            .arg(VALUE)
-            .arg("TAGS")
-            .arg(2)
-            .arg(t)
-            .arg(g)
-            .query(con),
-        Kind::Redis => redis::pipe()
-            .cmd("SET")
-            .arg(&key)
-            .arg(VALUE)
-            .ignore()
-            .cmd("SADD")
-            .arg(t)
-            .arg(&key)
-            .ignore()
-            .cmd("SADD")
-            .arg(g)
-            .arg(&key)
-            .ignore()
-            .query(con),
+        Kind::Lethe => {
+            pipe.cmd("LETHE.SET")
+                .arg(&key)
+                .arg(VALUE)
+                .arg("TAGS")
+                .arg(2)
+                .arg(t)
+                .arg(g)
+                .ignore();
+        }
+        Kind::Redis => {
+            pipe.cmd("SET")
+                .arg(&key)
+                .arg(VALUE)
+                .ignore()
+                .cmd("SADD")
+                .arg(t)
+                .arg(&key)
+                .ignore()
+                .cmd("SADD")
+                .arg(g)
+                .arg(&key)
+                .ignore();
+        }
     }
 }
 
@@ -508,8 +539,13 @@ fn tags(k: u64) -> (String, String) {
 fn check_tags(lethe: &LetheServer, redis: Option<&RedisServer>) {
     let k = 4242;
     let (key, (t, g)) = (bench_key(k), tags(k));
+    let write = |con: &mut redis::Connection, kind| {
+        let mut pipe = redis::pipe();
+        tagged_write(&mut pipe, kind, k);
+        pipe.query::<()>(con)
+    };
     let mut con = lethe.connection();
-    tagged_write(&mut con, Kind::Lethe, k).expect("LETHE.SET");
+    write(&mut con, Kind::Lethe).expect("LETHE.SET");
     let got: Vec<String> = redis::cmd("LETHE.TAGS")
         .arg(&key)
         .query(&mut con)
@@ -519,7 +555,7 @@ fn check_tags(lethe: &LetheServer, redis: Option<&RedisServer>) {
     assert_eq!(got, want, "lethe stored the wrong tags for {key}");
     if let Some(redis) = redis {
         let mut con = redis.connection();
-        tagged_write(&mut con, Kind::Redis, k).expect("SET + SADD");
+        write(&mut con, Kind::Redis).expect("SET + SADD");
         for tag in [&t, &g] {
             let member: bool = redis::cmd("SISMEMBER")
                 .arg(tag)
@@ -602,10 +638,11 @@ fn render(sink: &Sink) -> String {
     let mut targets: Vec<[String; 4]> = Vec::new();
     for case in &cases {
         let (what, bound) = match *case {
-            "tagged_set" => (
-                "`tagged_set`: lethe `LETHE.SET … TAGS 2` / redis `SET` + 2 `SADD` (pipelined), \
-                 logical writes/s"
-                    .to_string(),
+            c if c.starts_with("tagged_set") => (
+                format!(
+                    "`{c}`: lethe `LETHE.SET … TAGS 2` / redis `SET` + 2 `SADD` (pipelined), \
+                     logical writes/s"
+                ),
                 TARGET_TAGGED,
             ),
             c if c.ends_with(":P1") => (format!("`{c}`: lethe / redis ops/s"), TARGET_P1),
