@@ -111,9 +111,56 @@ where
     }
 
     pub(crate) fn cell(&self, hash: u64) -> &ShardCell<K, V> {
-        // Bits 32.. pick the shard: hashbrown uses the low bits for the bucket and the top seven
-        // for its tag, so this keeps both independent of the shard choice.
-        &self.inner.shards[(hash >> 32) as usize & self.inner.shard_mask]
+        #[cfg(debug_assertions)]
+        crate::compute::reentry::check(self.id());
+        &self.inner.shards[self.shard_index(hash)]
+    }
+
+    /// The shard a hash belongs to. Bits 32.. pick it: hashbrown uses the low bits for the
+    /// bucket and the top seven for its tag, so this keeps both independent of the shard
+    /// choice.
+    pub(crate) fn shard_index(&self, hash: u64) -> usize {
+        (hash >> 32) as usize & self.inner.shard_mask
+    }
+
+    /// Identifies this cache (all its handles) while it lives.
+    #[cfg(debug_assertions)]
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner) as *const u8 as usize
+    }
+
+    /// The highest prefix version floor covering `key` (0: none).
+    pub(crate) fn prefix_floor(&self, key: &K) -> u64 {
+        match self.inner.key_bytes.get() {
+            Some(bytes) if self.inner.shared.floors.is_active() => {
+                self.inner.shared.floors.floor_for(bytes(key))
+            }
+            _ => 0,
+        }
+    }
+
+    /// The boxed extras an insert with `options` needs (allocated before any lock is taken),
+    /// or `None` for a plain entry.
+    pub(crate) fn extras_for(
+        &self,
+        options: &InsertOptions<K>,
+        inherits: bool,
+    ) -> Option<Box<Extras<K>>> {
+        let deps = &options.depends_on;
+        if options.tags.is_empty()
+            && !inherits
+            && deps.is_empty()
+            && options.retain_stale.is_none()
+            && options.last_modified.is_none()
+        {
+            None
+        } else {
+            let mut x = Extras::empty();
+            x.deps = (!deps.is_empty()).then(|| deps.clone().into_boxed_slice());
+            x.grace = options.retain_stale.map_or(0, duration_nanos);
+            x.last_modified = options.last_modified.map(|t| t.0);
+            Some(Box::new(x))
+        }
     }
 
     pub(crate) fn now(&self) -> u64 {
@@ -337,12 +384,7 @@ where
         let hash = self.hash(&key);
         let weight = self.inner.weigher.weigh(&key, &value);
         let defaults = &self.inner.defaults;
-        let floor = match self.inner.key_bytes.get() {
-            Some(bytes) if self.inner.shared.floors.is_active() => {
-                self.inner.shared.floors.floor_for(bytes(&key))
-            }
-            _ => 0,
-        };
+        let floor = self.prefix_floor(&key);
         let deps = &options.depends_on;
         // Linked before the entry is visible, so a dependency removed meanwhile finds it.
         let linked = if deps.is_empty() {
@@ -377,20 +419,7 @@ where
             )
         };
         // Allocated here, not under the shard lock.
-        let extras = if options.tags.is_empty()
-            && inherited.is_empty()
-            && deps.is_empty()
-            && options.retain_stale.is_none()
-            && options.last_modified.is_none()
-        {
-            None
-        } else {
-            let mut x = Extras::empty();
-            x.deps = (!deps.is_empty()).then(|| deps.clone().into_boxed_slice());
-            x.grace = options.retain_stale.map_or(0, duration_nanos);
-            x.last_modified = options.last_modified.map(|t| t.0);
-            Some(Box::new(x))
-        };
+        let extras = self.extras_for(options, !inherited.is_empty());
         let (result, mut pending) = self.write_collect(hash, |shard, now, pending| {
             let w = Write {
                 now,

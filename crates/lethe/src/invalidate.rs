@@ -134,11 +134,19 @@ where
     /// Handles removals collected under a lock: tells the listener, unlinks the removed entries'
     /// dependency edges, and invalidates their dependents, transitively.
     pub(crate) fn finish(&self, pending: Pending<K, V>) {
-        if pending.items.is_empty() {
+        if pending.is_empty() {
             return;
         }
         let cascade = self.inner.graph.is_active();
         let mut work = Vec::new();
+        for key in pending.modified {
+            if let Some(l) = &self.inner.listener {
+                l.on_modified(&key);
+            }
+            if cascade {
+                work.push(key);
+            }
+        }
         for r in pending.items {
             if let Some(l) = &self.inner.listener {
                 l.on_removal(&r.key, &r.value, r.cause);

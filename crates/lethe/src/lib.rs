@@ -109,6 +109,15 @@
 //! Every removal reaches the removal listener and the stats with its own [`RemovalCause`]
 //! (`Tag`, `Pattern`, `Dependency`, `Stale` besides the engine's own).
 //!
+//! # Atomic updates
+//! [`Cache::compute`] runs a closure on a key's value under the key's shard lock: it may read
+//! the value, change it in place, replace, create or remove it, and set its deadline, and the
+//! engine then re-weighs the entry and tells the listener, leases, dependents and statistics
+//! what an insert or remove would have told them. [`Cache::lock`] holds several keys' shards
+//! at once (taken in shard order, so overlapping locks cannot deadlock) for changes that must
+//! be all or nothing; [`Cache::lock_read`] holds them for a consistent multi-key read. See the
+//! [`compute`] module for the rules (the closure must not call back into the cache).
+//!
 //! # Expiry
 //! Per entry, or by a default on the builder: fixed TTL, sliding TTL (time to idle), adaptive TTL
 //! (grows with reads, shrinks with updates, clamped; see [`AdaptiveTtl`]), jitter (see
@@ -173,6 +182,7 @@ mod cache;
 mod clock;
 mod coaccess;
 mod collections;
+pub mod compute;
 mod deps;
 mod entry;
 mod error;
@@ -201,6 +211,7 @@ pub use builder::{CacheBuilder, DefaultHashBuilder};
 pub use cache::{Cache, Iter};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use coaccess::{CoAccessConfig, Suggestion};
+pub use compute::{EntryMut, KeyLock};
 pub use entry::{EntryMetadata, InsertOptions, Lookup};
 pub use error::{Error, ErrorKind};
 pub use event::{Event, FieldValue, Operation, ParseOperationError};

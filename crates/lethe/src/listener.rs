@@ -12,7 +12,9 @@ use std::fmt;
 pub enum RemovalCause {
     /// Removed by an explicit call (`remove`, `clear`).
     Explicit,
-    /// Overwritten by a newer value for the same key; the listener gets the old value.
+    /// Overwritten by a newer value for the same key; the listener gets the old value. A value
+    /// changed in place ([`crate::Cache::compute`]) counts as replaced too, but has no old value
+    /// left to hand over: it is reported through [`RemovalListener::on_modified`].
     Replaced,
     /// Its deadline passed.
     Expired,
@@ -95,6 +97,16 @@ impl fmt::Display for RemovalCause {
 pub trait RemovalListener<K, V>: Send + Sync + 'static {
     /// One entry left the cache.
     fn on_removal(&self, key: &K, value: &V, cause: RemovalCause);
+
+    /// The value of `key` was changed in place ([`crate::Cache::compute`],
+    /// [`crate::KeyLock::compute`]): the previous value was replaced, as
+    /// [`RemovalCause::Replaced`], but no longer exists to be handed over (handing it over would
+    /// mean copying every value on every change). Same contract as [`Self::on_removal`]. The
+    /// default does nothing, so a closure listener does not hear in-place changes; implement
+    /// the trait on a type of your own to hear them.
+    fn on_modified(&self, key: &K) {
+        let _ = key;
+    }
 }
 
 impl<K, V, F> RemovalListener<K, V> for F
@@ -122,6 +134,9 @@ pub(crate) struct Removed<K, V> {
 #[derive(Debug)]
 pub(crate) struct Pending<K, V> {
     pub(crate) items: Vec<Removed<K, V>>,
+    /// Keys whose value changed in place: the listener hears them through `on_modified` and
+    /// their dependents are invalidated, as for a replacement.
+    pub(crate) modified: Vec<K>,
     pub(crate) collect: bool,
 }
 
@@ -129,8 +144,14 @@ impl<K, V> Pending<K, V> {
     pub(crate) fn new(collect: bool) -> Self {
         Pending {
             items: Vec::new(),
+            modified: Vec::new(),
             collect,
         }
+    }
+
+    /// Whether nothing was collected.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty() && self.modified.is_empty()
     }
 
     pub(crate) fn push(&mut self, key: K, value: V, cause: RemovalCause, deps: Option<Box<[K]>>) {

@@ -63,6 +63,10 @@ impl<K, V> Slots<K, V> {
         self.hot[idx as usize].as_ref().expect("live slot")
     }
 
+    pub(crate) fn hot_mut(&mut self, idx: u32) -> &mut Entry<K, V> {
+        self.hot[idx as usize].as_mut().expect("live slot")
+    }
+
     pub(crate) fn is_live(&self, idx: u32) -> bool {
         self.hot.get(idx as usize).is_some_and(Option::is_some)
     }
@@ -440,7 +444,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         self.scratch = victims;
     }
 
-    fn set_deadline(&mut self, idx: u32, deadline: u64) {
+    pub(crate) fn set_deadline(&mut self, idx: u32, deadline: u64) {
         self.slots
             .get(idx)
             .deadline
@@ -672,6 +676,64 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 Ok(Inserted::New)
             }
         }
+    }
+
+    /// Accounts for the value in slot `idx` having been changed in place: the new weight, a
+    /// new version and write time, and, as for a replacement, a revoked lease, a logged removal
+    /// (for fills depending on the key), the listener and the dependents told (through
+    /// `pending.modified`), and eviction if the entry grew.
+    pub(crate) fn modified(
+        &mut self,
+        idx: u32,
+        weight: u32,
+        now: u64,
+        pending: &mut Pending<K, V>,
+    ) {
+        if pending.collect {
+            pending.modified.push(self.slots.get(idx).key.clone());
+        }
+        self.account_change(idx, weight, now, pending);
+    }
+
+    pub(crate) fn account_change(
+        &mut self,
+        idx: u32,
+        weight: u32,
+        now: u64,
+        pending: &mut Pending<K, V>,
+    ) {
+        let (entry, meta) = self.slots.both_mut(idx);
+        let old_weight = u64::from(entry.weight);
+        entry.weight = weight;
+        meta.version = meta.version.wrapping_add(1);
+        meta.updated = now;
+        meta.last_access.store(now, Ordering::Relaxed);
+        let hash = entry.hash;
+        self.counters.updates += 1;
+        self.counters.removals[RemovalCause::Replaced.index()] += 1;
+        if !self.leases.is_empty() {
+            let key = self.slots.get(idx).key.clone();
+            self.revoke_lease(hash, &key);
+        }
+        self.shared.log_removal(hash);
+        let mut victims = std::mem::take(&mut self.scratch);
+        self.policy
+            .on_update(idx, old_weight, &self.slots, &mut victims);
+        self.scratch = victims;
+        self.evict_victims(pending);
+    }
+
+    /// Sets the deadline of the live entry in slot `idx` (`NEVER` for none), dropping any
+    /// sliding or adaptive behaviour as an explicit deadline does in Redis.
+    pub(crate) fn set_entry_deadline(&mut self, idx: u32, deadline: u64) {
+        let meta = &mut self.slots.cold[idx as usize];
+        meta.expiry = meta
+            .expiry
+            .take()
+            .and_then(|s| s.early_refresh)
+            .filter(|_| deadline != NEVER)
+            .map(expiry::ExpiryState::early_only);
+        self.set_deadline(idx, deadline);
     }
 
     fn revoke_lease(&mut self, hash: u64, key: &K) {

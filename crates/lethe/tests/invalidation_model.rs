@@ -47,7 +47,7 @@
 
 use lethe::{
     Applied, Cache, InsertOptions, Inserted, Invalidation, LeaseOutcome, RejectReason, Rejected,
-    RemovalCause, WriteCondition,
+    RemovalCause, RemovalListener, WriteCondition,
 };
 use proptest::prelude::*;
 use std::collections::hash_map::DefaultHasher;
@@ -134,6 +134,26 @@ enum Op {
         mid: Box<Op>,
         release: bool,
     },
+    /// `Cache::compute` on the key.
+    Compute(&'static str, Action),
+    /// Under one `KeyLock` of both keys: the first key's value moves to the second (a fresh
+    /// value stored with `EntryMut::insert`, the first removed), as an atomic pair.
+    Move(&'static str, &'static str),
+}
+
+/// What a compute closure does.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    /// Reads the value only.
+    Read,
+    /// Changes a present value in place (a fresh number).
+    Modify,
+    /// Changes the value in place, creating it when absent (`or_insert_with`).
+    Upsert,
+    /// Replaces or creates the value (`EntryMut::insert`).
+    Replace,
+    /// Removes the value.
+    Remove,
 }
 
 fn key() -> impl Strategy<Value = &'static str> {
@@ -214,6 +234,10 @@ fn simple_op() -> impl Strategy<Value = Op> {
         1 => prop::sample::select(GLOBS).prop_map(Op::KeysMatching),
         1 => prop::sample::select(PREFIXES).prop_map(Op::KeysWithPrefix),
         1 => Just(Op::Iter),
+        6 => (key(), prop::sample::select(&[
+            Action::Read, Action::Modify, Action::Upsert, Action::Replace, Action::Remove,
+        ][..])).prop_map(|(k, a)| Op::Compute(k, a)),
+        2 => (key(), key()).prop_map(|(a, b)| Op::Move(a, b)),
     ]
 }
 
@@ -443,6 +467,17 @@ impl Model {
         }
     }
 
+    /// Changes the value of `key` in place: a new version, tags and dependencies kept; its
+    /// dependents go, as for a replacement.
+    fn modify(&mut self, key: &'static str, value: u64, fx: &mut Effects) {
+        let e = self.entries.get_mut(key).expect("present");
+        e.value = value;
+        e.version = e.version.wrapping_add(1);
+        fx.key_invalidated.insert(key);
+        fx.removed.insert(key);
+        self.cascade(vec![key], fx);
+    }
+
     /// Removes the entries of `keys` (already chosen by a scan) and cascades from them.
     fn remove_all(&mut self, keys: Vec<&'static str>, fx: &mut Effects) -> usize {
         for k in &keys {
@@ -512,9 +547,28 @@ impl Model {
 type Log = Arc<Mutex<Vec<(String, u64, RemovalCause)>>>;
 type Published = Arc<Mutex<Vec<Applied<String>>>>;
 
+/// Records removals with their values, and in-place changes (which have no old value to give).
+struct Recorder {
+    log: Log,
+    modified: Arc<Mutex<Vec<String>>>,
+}
+
+impl RemovalListener<String, u64> for Recorder {
+    fn on_removal(&self, key: &String, value: &u64, cause: RemovalCause) {
+        self.log.lock().unwrap().push((key.clone(), *value, cause));
+    }
+
+    fn on_modified(&self, key: &String) {
+        self.modified.lock().unwrap().push(key.clone());
+    }
+}
+
 struct Harness {
     cache: Cache<String, u64, Seeded>,
     log: Log,
+    /// Keys the listener heard changed in place, and those the model expects to hear of.
+    modified: Arc<Mutex<Vec<String>>>,
+    expect_modified: Vec<String>,
     /// What the subscriber heard.
     published: Published,
     /// What it should have heard from the current operation, in order (without sequence
@@ -553,15 +607,16 @@ fn options(spec: &Spec, cond: Option<WriteCondition>) -> InsertOptions<String> {
 impl Harness {
     fn new(cfg: &Config, reclaim_after_tags: bool) -> Self {
         let log: Log = Arc::default();
-        let sink = log.clone();
+        let modified: Arc<Mutex<Vec<String>>> = Arc::default();
         let published: Published = Arc::default();
         let heard = published.clone();
         let mut b = Cache::builder()
             .hasher(Seeded(cfg.seed))
             .max_capacity(100_000)
             .shards(cfg.shards)
-            .removal_listener(move |k: &String, v: &u64, c: RemovalCause| {
-                sink.lock().unwrap().push((k.clone(), *v, c));
+            .removal_listener(Recorder {
+                log: log.clone(),
+                modified: modified.clone(),
             })
             .subscriber(move |a: &Applied<String>| heard.lock().unwrap().push(a.clone()));
         if cfg.index_keys {
@@ -570,6 +625,8 @@ impl Harness {
         Harness {
             cache: b.build(),
             log,
+            modified,
+            expect_modified: Vec::new(),
             published,
             to_publish: Vec::new(),
             seq: 0,
@@ -813,6 +870,137 @@ impl Harness {
                 mid,
                 release,
             } => self.lease_fill(op, i, key, spec, mid, *release),
+            Op::Compute(key, action) => self.compute(op, i, key, *action, fx),
+            Op::Move(from, to) => self.move_value(op, i, from, to, fx),
+        }
+    }
+
+    /// A fresh value for an in-place change of `key`, whose current value (if the model has
+    /// one) is then consumed: it is never handed to the listener.
+    fn change_in_place(&mut self, key: &'static str) -> u64 {
+        let value = self.value();
+        if let Some(e) = self.model.entries.get(key) {
+            self.reported.insert(e.value);
+            self.expect_modified.push(key.to_owned());
+        }
+        value
+    }
+
+    fn compute(&mut self, op: &Op, i: usize, key: &'static str, action: Action, fx: &mut Effects) {
+        let present = self.model.entries.get(key).map(|e| e.value);
+        // A new entry starts at version 1: refused below a floor above that.
+        let creatable = self.model.floor_for(key, &[]) <= 1;
+        let next = self.next_value + 1;
+        let got = self.cache.compute(key.to_owned(), |e| {
+            assert_eq!(
+                e.get().copied(),
+                present,
+                "#{i} {op:?}: value seen by the closure"
+            );
+            match action {
+                Action::Read => e.get().copied(),
+                Action::Modify => e.get_mut().map(|v| {
+                    *v = next;
+                    next
+                }),
+                Action::Upsert => e.or_insert_with(|| next).ok().map(|v| {
+                    *v = next;
+                    next
+                }),
+                Action::Replace => e.insert(next).ok().copied(),
+                Action::Remove => e.remove().then_some(0),
+            }
+        });
+        match (action, present) {
+            (Action::Read, _) => assert_eq!(got, present, "#{i} {op:?}"),
+            (Action::Modify | Action::Upsert, Some(_)) => {
+                let value = self.change_in_place(key);
+                assert_eq!(got, Some(value), "#{i} {op:?}");
+                self.accepted.insert(value);
+                self.model.modify(key, value, fx);
+            }
+            (Action::Modify, None) => assert_eq!(got, None, "#{i} {op:?}"),
+            (Action::Replace, Some(_)) => {
+                let value = self.value();
+                assert_eq!(got, Some(value), "#{i} {op:?}");
+                self.accepted.insert(value);
+                // The old value is reported as replaced, with the value.
+                self.model.modify(key, value, fx);
+            }
+            (Action::Upsert | Action::Replace, None) => {
+                let value = self.value();
+                if creatable {
+                    assert_eq!(got, Some(value), "#{i} {op:?}");
+                    self.accepted.insert(value);
+                    let spec = Spec {
+                        tags: vec![],
+                        deps: vec![],
+                        version: None,
+                    };
+                    self.model.store(key, value, &spec, fx);
+                } else {
+                    assert_eq!(got, None, "#{i} {op:?}: created below a floor");
+                }
+            }
+            (Action::Remove, Some(_)) => {
+                assert_eq!(got, Some(0), "#{i} {op:?}");
+                fx.key_invalidated.insert(key);
+                self.model.remove_all(vec![key], fx);
+            }
+            (Action::Remove, None) => assert_eq!(got, None, "#{i} {op:?}"),
+        }
+    }
+
+    fn move_value(
+        &mut self,
+        op: &Op,
+        i: usize,
+        from: &'static str,
+        to: &'static str,
+        fx: &mut Effects,
+    ) {
+        let src = self.model.entries.get(from).map(|e| e.value);
+        let creatable = self.model.floor_for(to, &[]) <= 1 || self.model.entries.contains_key(to);
+        let next = self.next_value + 1;
+        let moved = {
+            let mut lock = self.cache.lock([from, to]);
+            assert_eq!(lock.peek(from).copied(), src, "#{i} {op:?}: source");
+            if src.is_none() || from == to {
+                false
+            } else {
+                let stored = lock.compute(&to.to_owned(), |e| e.insert(next).is_ok());
+                if stored {
+                    assert!(
+                        lock.delete(from),
+                        "#{i} {op:?}: source vanished under the lock"
+                    );
+                }
+                stored
+            }
+        };
+        if src.is_none() || from == to {
+            assert!(!moved);
+            return;
+        }
+        assert_eq!(moved, creatable, "#{i} {op:?}: moved");
+        if !moved {
+            return;
+        }
+        let value = self.value();
+        self.accepted.insert(value);
+        if self.model.entries.contains_key(to) {
+            self.model.modify(to, value, fx);
+        } else {
+            let spec = Spec {
+                tags: vec![],
+                deps: vec![],
+                version: None,
+            };
+            self.model.store(to, value, &spec, fx);
+        }
+        fx.key_invalidated.insert(from);
+        if self.model.entries.contains_key(from) {
+            self.model.remove_all(vec![from], fx);
         }
     }
 
@@ -956,6 +1144,11 @@ impl Harness {
     /// Reads the removal notifications of the last operation: each value at most once; a
     /// removal of an entry the model still holds is allowed only as a late dependency cascade.
     fn sync(&mut self, op: &Op, i: usize) {
+        let mut heard = std::mem::take(&mut *self.modified.lock().unwrap());
+        let mut want = std::mem::take(&mut self.expect_modified);
+        heard.sort();
+        want.sort();
+        assert_eq!(heard, want, "#{i} {op:?}: keys reported changed in place");
         let events = std::mem::take(&mut *self.log.lock().unwrap());
         let mut removed_keys: HashSet<String> = HashSet::new();
         for (k, v, cause) in events {
