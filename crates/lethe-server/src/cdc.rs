@@ -4,12 +4,11 @@
 //!
 //! Change capture itself (the replication stream, rules, the at-commit and nothing-lost
 //! guarantees) is the `lethe-cdc` crate; this module only gives it a [`lethe_cdc::Target`]
-//! writing into the [`Db`]. Invalidations go through the same path as `LETHE.INVALIDATE`: under
-//! the keyspace's write lock, and clients caching the keys (CLIENT TRACKING) are told before the
-//! transaction counts as applied.
+//! writing into the [`ServerState`]. Invalidations go through the same path as
+//! `LETHE.INVALIDATE` ([`ServerState::invalidate`]), to every database in use, and clients
+//! caching the keys (CLIENT TRACKING) are told before the transaction counts as applied.
 
-use crate::db::Db;
-use bytes::Bytes;
+use crate::state::{Databases, Invalidate, ServerState};
 use lethe_cdc::{Batch, BoxFuture, Cdc, CdcConfig, CdcMetrics, FlushReason, Target};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -23,7 +22,7 @@ use tracing::warn;
 
 /// The server's own keyspace as a change-capture target.
 pub struct DbTarget {
-    db: Arc<Db>,
+    db: Arc<ServerState>,
 }
 
 impl fmt::Debug for DbTarget {
@@ -34,7 +33,7 @@ impl fmt::Debug for DbTarget {
 
 impl DbTarget {
     /// A target writing into `db`.
-    pub fn new(db: Arc<Db>) -> DbTarget {
+    pub fn new(db: Arc<ServerState>) -> DbTarget {
         DbTarget { db }
     }
 }
@@ -46,26 +45,22 @@ impl Target for DbTarget {
 
     fn apply<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, lethe_cdc::Result<()>> {
         Box::pin(async move {
-            {
-                // As a writing command: no read-modify-write may straddle the invalidation.
-                let _write = self.db.write_lock();
-                for item in &batch.invalidations {
-                    let inv = item.to_invalidation::<Bytes>();
-                    // Tags were validated when the batch was built; what the engine still
-                    // refuses cannot be fixed by retrying, so it is logged, not retried.
-                    if let Err(e) = self.db.cache().invalidate(inv) {
-                        warn!(error = %e, target = item.as_str(), "invalidation refused");
-                    }
+            for item in &batch.invalidations {
+                // Tags were validated when the batch was built; what the engine still refuses
+                // cannot be fixed by retrying, so it is logged, not retried.
+                if let Err(e) = self
+                    .db
+                    .invalidate(&[Invalidate::from(item)], Databases::InUse)
+                {
+                    warn!(error = %e, target = item.as_str(), "invalidation refused");
                 }
             }
-            self.db.settle_tracking();
             Ok(())
         })
     }
 
     fn flush(&self, _reason: FlushReason) -> BoxFuture<'_, lethe_cdc::Result<()>> {
         Box::pin(async move {
-            let _write = self.db.write_lock();
             self.db.flush();
             Ok(())
         })
@@ -75,7 +70,7 @@ impl Target for DbTarget {
 /// Checks `config` against the database (settings, privileges, tables and columns the rules
 /// name) and returns change capture ready to run into `db`, its metrics registered there for
 /// INFO and `/metrics`. An error names what is wrong; the server should not start with it.
-pub async fn prepare(db: &Db, config: CdcConfig) -> lethe_cdc::Result<Cdc> {
+pub async fn prepare(db: &ServerState, config: CdcConfig) -> lethe_cdc::Result<Cdc> {
     let mut cdc = Cdc::new(config)?;
     cdc.check().await?;
     db.set_cdc_metrics(cdc.metrics());
@@ -83,7 +78,11 @@ pub async fn prepare(db: &Db, config: CdcConfig) -> lethe_cdc::Result<Cdc> {
 }
 
 /// Runs `cdc` into `db` until `shutdown` completes.
-pub async fn run(cdc: Cdc, db: Arc<Db>, shutdown: impl Future + Send) -> lethe_cdc::Result<()> {
+pub async fn run(
+    cdc: Cdc,
+    db: Arc<ServerState>,
+    shutdown: impl Future + Send,
+) -> lethe_cdc::Result<()> {
     cdc.run(vec![Box::new(DbTarget::new(db))], shutdown).await
 }
 
@@ -116,7 +115,7 @@ pub fn info_section(metrics: &CdcMetrics, out: &mut String) {
 }
 
 /// Registers the change-capture metrics of `db` (if it has any) in `registry`.
-pub fn register(registry: &mut Registry, db: &Arc<Db>) {
+pub fn register(registry: &mut Registry, db: &Arc<ServerState>) {
     if let Some(m) = db.cdc_metrics() {
         registry.register_collector(Box::new(CdcCollector(m)));
     }

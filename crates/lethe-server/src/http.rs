@@ -11,8 +11,9 @@
 //! Errors are JSON, `{"error": "..."}`, naming the problem. Keys travel in the URL path and in
 //! JSON strings, so only UTF-8 keys can be named here (RESP has no such limit).
 
-use crate::db::{Db, Value};
+use crate::keyspace::stored_key;
 use crate::metrics::Metrics;
+use crate::state::{Databases, Invalidate, ServerState};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -23,7 +24,6 @@ use lethe::ETag;
 use prometheus_client::registry::Registry;
 use serde::Deserialize;
 use serde_json::json;
-use std::collections::HashSet;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
@@ -32,12 +32,12 @@ use tokio::net::TcpListener;
 /// What the handlers share.
 #[derive(Clone, Debug)]
 struct AppState {
-    db: Arc<Db>,
+    db: Arc<ServerState>,
     registry: Arc<Registry>,
 }
 
 /// The admin API over `db`, exposing `metrics` (with the engine's statistics) at `/metrics`.
-pub fn router(db: Arc<Db>, metrics: &Metrics) -> Router {
+pub fn router(db: Arc<ServerState>, metrics: &Metrics) -> Router {
     let mut registry = metrics.registry(db.clone());
     crate::cdc::register(&mut registry, &db);
     let registry = Arc::new(registry);
@@ -53,7 +53,7 @@ pub fn router(db: Arc<Db>, metrics: &Metrics) -> Router {
 /// returns once the requests in flight are answered.
 pub async fn serve(
     listener: TcpListener,
-    db: Arc<Db>,
+    db: Arc<ServerState>,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
@@ -119,34 +119,40 @@ async fn invalidate(State(app): State<AppState>, body: Bytes) -> Response {
         );
     }
     let cache = app.db.cache();
-    // Writing commands hold the write lock across their read-modify-write; taking it here keeps
-    // an INCR or APPEND running meanwhile from writing back a value this purge removed.
-    let _write = app.db.write_lock();
-    let mut tagged = 0;
-    if !purge.tags.is_empty() {
-        let under: HashSet<Bytes> = purge
-            .tags
-            .iter()
-            .flat_map(|t| cache.keys_with_tag(t))
-            .collect();
-        if let Err(e) = cache.invalidate_tags(&purge.tags) {
-            return error(StatusCode::BAD_REQUEST, &e.to_string());
-        }
-        tagged = under.len();
-    }
-    let keys = purge
-        .keys
-        .into_iter()
-        .filter(|k| cache.invalidate_key(&Bytes::from(k.clone())))
-        .count();
-    let prefixes: usize = purge
-        .prefixes
-        .iter()
-        .map(|p| cache.invalidate_prefix(p))
-        .sum();
-    let globs: usize = purge.globs.iter().map(|g| cache.invalidate_glob(g)).sum();
-    // Clients caching the purged keys hear of it before the purge is acknowledged.
-    app.db.settle_tracking();
+    // Each kind is applied (and counted) on its own, to every database in use; tags first, so
+    // a malformed one fails the request before anything is done.
+    let apply = |what: Vec<Invalidate>| app.db.invalidate(&what, Databases::InUse);
+    let tagged = match apply(purge.tags.into_iter().map(Invalidate::Tag).collect()) {
+        Ok(n) => n,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    let bytes = |s: String| Bytes::from(s.into_bytes());
+    let keys = apply(
+        purge
+            .keys
+            .into_iter()
+            .map(|k| Invalidate::Key(bytes(k)))
+            .collect(),
+    );
+    let prefixes = apply(
+        purge
+            .prefixes
+            .into_iter()
+            .map(|p| Invalidate::Prefix(bytes(p)))
+            .collect(),
+    );
+    let globs = apply(
+        purge
+            .globs
+            .into_iter()
+            .map(|g| Invalidate::Glob(bytes(g)))
+            .collect(),
+    );
+    let (keys, prefixes, globs) = (
+        keys.unwrap_or_default(),
+        prefixes.unwrap_or_default(),
+        globs.unwrap_or_default(),
+    );
     let seq = cache.last_seq();
     axum::Json(json!({
         "invalidated": {"keys": keys, "prefixes": prefixes, "globs": globs, "tags": tagged},
@@ -166,12 +172,14 @@ async fn get_key(
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    let key = stored_key(0, key.as_bytes());
     let Some(found) = app.db.cache().get_with_metadata(key.as_bytes()) else {
         return error(StatusCode::NOT_FOUND, "no such key");
     };
-    let bytes = match found.value {
-        Value::Str(b) => b,
-        other => {
+    let bytes = match found.value.to_bytes() {
+        Ok(b) => b,
+        Err(_) => {
+            let other = found.value;
             return error(
                 StatusCode::CONFLICT,
                 &format!(

@@ -3,7 +3,8 @@
 //!
 //! The shape follows a classic Tokio server: [`frame`] (the wire format), [`connection`]
 //! (buffered I/O per client), [`parse`] (argument cursor), [`cmd`] (one module per command
-//! family), [`db`] (the keyspace over the engine) and [`server`] (accept loop and shutdown).
+//! family), [`keyspace`] (Redis values in the engine, atomic per command without a global lock),
+//! [`state`] (what every connection shares) and [`server`] (accept loop and shutdown).
 //! Beside it, [`http`] is the optional HTTP admin API (metrics, health, purges, conditional
 //! reads), [`metrics`] the server's own counters and [`pubsub`] the channel registry and
 //! [`clients`] the connected clients; [`limits`] holds the limits and safety settings
@@ -15,14 +16,15 @@ pub mod clients;
 pub mod cmd;
 pub mod config;
 pub mod connection;
-pub mod db;
 pub mod frame;
 pub mod http;
+pub mod keyspace;
 pub mod limits;
 pub mod metrics;
 pub mod parse;
 pub mod pubsub;
 pub mod server;
+pub mod state;
 pub mod tag_stats;
 pub mod tracking;
 

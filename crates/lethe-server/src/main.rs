@@ -4,7 +4,7 @@
 use clap::{Parser, Subcommand};
 use lethe_cdc::{Cdc, CdcConfig, RespTarget, TriggerListener};
 use lethe_server::config::{self, Config, Overrides};
-use lethe_server::db::Db;
+use lethe_server::state::ServerState;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -388,7 +388,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         return ExitCode::FAILURE;
     };
     runtime.block_on(async {
-        let db = Arc::new(Db::new(cfg.max_memory));
+        let db = Arc::new(ServerState::new(cfg.max_memory));
         // Change capture is checked before listening: a server that would serve stale data
         // because its rules name a missing column should not start.
         let cdc = match cdc_config {

@@ -7,8 +7,8 @@
 //! connection tasks), while the engine's are a [`Collector`] that snapshots
 //! [`lethe::Stats`] once per scrape, so the read path pays nothing for metrics it already keeps.
 
-use crate::db::Db;
 use crate::frame::Frame;
+use crate::state::ServerState;
 use bytes::Bytes;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -188,7 +188,7 @@ impl Metrics {
     }
 
     /// A registry exposing these counters and `db`'s engine statistics, all prefixed `lethe_`.
-    pub fn registry(&self, db: Arc<Db>) -> Registry {
+    pub fn registry(&self, db: Arc<ServerState>) -> Registry {
         let mut r = Registry::with_prefix("lethe");
         r.register(
             "connected_clients",
@@ -218,7 +218,7 @@ impl Metrics {
 
 /// The engine's statistics, snapshotted once per scrape.
 #[derive(Debug)]
-struct CacheStats(Arc<Db>);
+struct CacheStats(Arc<ServerState>);
 
 impl Collector for CacheStats {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {

@@ -16,11 +16,12 @@
 use crate::clients::ClientInfo;
 use crate::cmd::{Ctx, Session, dispatch_command};
 use crate::connection::{Connection, FLUSH_AT, Request};
-use crate::db::Db;
 use crate::frame::{Frame, ParseLimits};
+use crate::keyspace::Changes;
 use crate::limits::{ConnectionGuard, Limits};
 use crate::metrics::Metrics;
 use crate::pubsub::PushReceiver;
+use crate::state::ServerState;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
@@ -39,21 +40,21 @@ pub const DEFAULT_CAPACITY_BYTES: u64 = 1 << 30;
 pub async fn run(listener: TcpListener, shutdown: impl Future) {
     run_with(
         listener,
-        Arc::new(Db::new(DEFAULT_CAPACITY_BYTES)),
+        Arc::new(ServerState::new(DEFAULT_CAPACITY_BYTES)),
         shutdown,
     )
     .await;
 }
 
 /// [`run`] over a given keyspace.
-pub async fn run_with(listener: TcpListener, db: Arc<Db>, shutdown: impl Future) {
+pub async fn run_with(listener: TcpListener, db: Arc<ServerState>, shutdown: impl Future) {
     run_with_metrics(listener, db, Arc::new(Metrics::new()), shutdown).await;
 }
 
 /// [`run_with`], counting clients and commands in `metrics`.
 pub async fn run_with_metrics(
     listener: TcpListener,
-    db: Arc<Db>,
+    db: Arc<ServerState>,
     metrics: Arc<Metrics>,
     shutdown: impl Future,
 ) {
@@ -62,7 +63,7 @@ pub async fn run_with_metrics(
 
 async fn accept_loop(
     listener: TcpListener,
-    db: Arc<Db>,
+    db: Arc<ServerState>,
     metrics: Arc<Metrics>,
     limits: Arc<Limits>,
     shutdown: impl Future,
@@ -114,10 +115,10 @@ async fn accept_loop(
 /// How often the keyspace is tidied in the background.
 const MAINTENANCE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Expires and reclaims entries in the background ([`Db::maintain`]), as Redis's active expiry
+/// Expires and reclaims entries in the background ([`ServerState::maintain`]), as Redis's active expiry
 /// does, so expired keys leave memory and tracking clients hear of them without waiting for a
 /// write. The work runs on a blocking thread: reclaiming a large invalidation can take long.
-async fn maintenance(db: Arc<Db>, mut stop: watch::Receiver<bool>) {
+async fn maintenance(db: Arc<ServerState>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(MAINTENANCE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -141,7 +142,7 @@ async fn maintenance(db: Arc<Db>, mut stop: watch::Receiver<bool>) {
 pub async fn run_with_http(
     listener: TcpListener,
     http: Option<TcpListener>,
-    db: Arc<Db>,
+    db: Arc<ServerState>,
     shutdown: impl Future,
 ) {
     run_with_limits(listener, http, db, Arc::new(Limits::new()), shutdown).await;
@@ -151,7 +152,7 @@ pub async fn run_with_http(
 pub async fn run_with_limits(
     listener: TcpListener,
     http: Option<TcpListener>,
-    db: Arc<Db>,
+    db: Arc<ServerState>,
     limits: Arc<Limits>,
     shutdown: impl Future,
 ) {
@@ -198,7 +199,7 @@ struct Client {
 
 async fn serve_client(
     socket: TcpStream,
-    db: Arc<Db>,
+    db: Arc<ServerState>,
     metrics: Arc<Metrics>,
     stop: watch::Receiver<bool>,
     client: Client,
@@ -212,7 +213,7 @@ async fn serve_client(
 
 async fn client_loop(
     socket: TcpStream,
-    db: &Db,
+    db: &ServerState,
     metrics: &Metrics,
     stop: watch::Receiver<bool>,
     admitted: Client,
@@ -273,7 +274,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 async fn serve_requests(
     mut conn: Connection,
-    db: &Db,
+    db: &ServerState,
     metrics: &Metrics,
     mut stop: watch::Receiver<bool>,
     session: &mut Session,
@@ -282,6 +283,8 @@ async fn serve_requests(
     let client = session.client.clone();
     let limits = session.limits.clone();
     let mut changes = limits.changes();
+    // The keys each command changes, for client tracking (reused across commands).
+    let mut written = Changes::default();
     // A client that stops reading blocks writes to it; going over its output buffer limit
     // meanwhile must still close it, so writes race this.
     let overflow = push_rx.overflow_watch();
@@ -376,7 +379,9 @@ async fn serve_requests(
                         s.last_active = started;
                     });
                 }
-                let (reply, command) = dispatch_command(args, &mut Ctx { db, session });
+                written.reset(db.tracking().active());
+                let (reply, command) =
+                    dispatch_command(args, &mut Ctx::new(db, session, &mut written));
                 let finished = Instant::now();
                 session.publish_state_and(|s| {
                     if s.cmd != label {

@@ -8,12 +8,15 @@
 //! - **broadcast** (`BCAST`): nothing is remembered; every change of a key that starts with one
 //!   of the client's prefixes (every key without prefixes) is sent.
 //!
-//! A change is anything that makes a cached copy wrong: a write or delete by a command (the
-//! dispatcher reports the keys whose state changed), and every removal the engine makes on its
-//! own, heard through its removal listener: expiry, eviction, and Lethe's invalidations by tag,
-//! pattern, dependency, version floor and rule. Tag invalidations hide entries without removing
-//! them; the engine's subscriber queues the tag here and [`crate::db::Db::settle_tracking`]
-//! turns it into the keys it hid before the command's reply goes out.
+//! A change is anything that makes a cached copy wrong: a write or delete by a command (each
+//! command records the keys it changed, and the dispatcher reports them with the client's id,
+//! for `NOLOOP`), and every removal the engine makes on its own, heard through its removal
+//! listener and subscriber: expiry, eviction, and Lethe's invalidations by key, tag, pattern,
+//! dependency, version floor and rule. Tag invalidations hide entries without removing them;
+//! the engine's subscriber queues the tag here and
+//! [`crate::state::ServerState::settle_tracking`] turns it into the keys it hid before the
+//! command's reply goes out. Keys are reported by name: tracking does not distinguish
+//! databases, as in Redis.
 //!
 //! Messages go to the client itself (RESP3 `invalidate` pushes) or to the client named by
 //! `REDIRECT`; a RESP2 redirect target gets them as `message`s on `__redis__:invalidate` if it is
@@ -28,7 +31,6 @@ use crate::frame::Frame;
 use bytes::Bytes;
 use indexmap::IndexMap;
 use parking_lot::Mutex;
-use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -79,68 +81,6 @@ pub struct Tracking {
     table: Mutex<Table>,
     /// Tags invalidated since the last [`Tracking::take_tags`], in order.
     tags: Mutex<Vec<String>>,
-}
-
-thread_local! {
-    /// The client whose command is running on this thread (0: none), for `NOLOOP`.
-    static ORIGIN: Cell<u64> = const { Cell::new(0) };
-    /// Keys already reported during the running command, so the dispatcher's after-command
-    /// check does not report them twice.
-    static REPORTED: RefCell<Vec<Bytes>> = const { RefCell::new(Vec::new()) };
-    /// Set while a flush runs: the flush sends one message for everything.
-    static FLUSHING: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Marks the current thread as running a command of `client` until dropped.
-#[derive(Debug)]
-pub struct CommandScope(());
-
-impl CommandScope {
-    /// Starts the scope.
-    pub fn enter(client: u64) -> CommandScope {
-        ORIGIN.with(|o| o.set(client));
-        REPORTED.with(|r| r.borrow_mut().clear());
-        CommandScope(())
-    }
-
-    /// Whether `key` was already reported during this command.
-    pub fn reported(&self, key: &[u8]) -> bool {
-        REPORTED.with(|r| r.borrow().iter().any(|k| k == key))
-    }
-}
-
-impl Drop for CommandScope {
-    fn drop(&mut self) {
-        ORIGIN.with(|o| o.set(0));
-        REPORTED.with(|r| r.borrow_mut().clear());
-    }
-}
-
-/// Suppresses per-key messages on this thread while a flush empties the keyspace.
-#[derive(Debug)]
-pub struct FlushScope(());
-
-impl FlushScope {
-    /// Starts the scope.
-    pub fn enter() -> FlushScope {
-        FLUSHING.with(|f| f.set(true));
-        FlushScope(())
-    }
-}
-
-impl Drop for FlushScope {
-    fn drop(&mut self) {
-        FLUSHING.with(|f| f.set(false));
-    }
-}
-
-/// Why a key is being reported, which decides whether `NOLOOP` applies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Origin {
-    /// A command of the client running on this thread changed it.
-    Command,
-    /// The cache took it away (expiry, eviction, an invalidation rule, ...).
-    Cache,
 }
 
 impl Tracking {
@@ -214,21 +154,12 @@ impl Tracking {
         }
     }
 
-    /// Reports that `key` changed or left the cache.
-    pub fn key_changed(&self, key: &Bytes, origin: Origin, clients: &Clients) {
-        if !self.active() || FLUSHING.with(Cell::get) {
+    /// Reports that `key` changed or left the cache; `from` is the client whose command changed
+    /// it (0 when the cache did), which `NOLOOP` spares.
+    pub fn key_changed(&self, key: &[u8], from: u64, clients: &Clients) {
+        if !self.active() {
             return;
         }
-        let running = ORIGIN.with(Cell::get);
-        // Only a command's own scope reads (and clears) the record; elsewhere (the maintenance
-        // thread, HTTP requests) keeping it would only grow.
-        if running != 0 {
-            REPORTED.with(|r| r.borrow_mut().push(key.clone()));
-        }
-        let from = match origin {
-            Origin::Command => running,
-            Origin::Cache => 0,
-        };
         let mut targets: HashSet<u64> = {
             let mut t = self.table.lock();
             let mut targets = t.keys.swap_remove(key).unwrap_or_default();
@@ -244,7 +175,8 @@ impl Tracking {
         };
         targets.remove(&0);
         if !targets.is_empty() {
-            self.send_to(&targets, Some(std::slice::from_ref(key)), from, clients);
+            let key = Bytes::copy_from_slice(key);
+            self.send_to(&targets, Some(std::slice::from_ref(&key)), from, clients);
         }
     }
 
@@ -262,7 +194,7 @@ impl Tracking {
         self.send_to(&targets, None, 0, clients);
     }
 
-    /// Queues an invalidated tag for [`crate::db::Db::settle_tracking`] (called by the
+    /// Queues an invalidated tag for [`crate::state::ServerState::settle_tracking`] (called by the
     /// engine's subscriber, which must not call back into the cache).
     pub fn tag_invalidated(&self, tag: &str) {
         if self.active() {

@@ -7,7 +7,7 @@ mod common;
 use common::Client;
 use lethe_cdc::CdcConfig;
 use lethe_cdc::testing::PgCluster;
-use lethe_server::db::Db;
+use lethe_server::state::ServerState;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,7 +44,7 @@ fn committed_changes_leave_the_servers_keyspace_and_reach_tracking_clients() {
     ))
     .unwrap();
 
-    let db = Arc::new(Db::new(64 << 20));
+    let db = Arc::new(ServerState::new(64 << 20));
     let cdc = rt
         .block_on(lethe_server::cdc::prepare(&db, config))
         .expect("the rules match the table");

@@ -4,9 +4,9 @@
 
 mod common;
 
-use bytes::Bytes;
 use lethe::{ETag, InsertOptions, Timestamp};
-use lethe_server::db::{Db, Value};
+use lethe_server::keyspace::{Value, stored_key};
+use lethe_server::state::ServerState;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -18,7 +18,7 @@ use std::time::Duration;
 struct Served {
     resp_port: u16,
     http_port: u16,
-    db: Arc<Db>,
+    db: Arc<ServerState>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -33,7 +33,7 @@ impl Served {
         let (resp, http) = (bind(), bind());
         let resp_port = resp.local_addr().unwrap().port();
         let http_port = http.local_addr().unwrap().port();
-        let db = Arc::new(Db::new(1 << 20));
+        let db = Arc::new(ServerState::new(1 << 20));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served_db = db.clone();
         let thread = std::thread::spawn(move || {
@@ -74,8 +74,8 @@ impl Served {
 
     fn set_tagged(&self, key: &str, value: &str, tag: &str) {
         self.db.cache().insert_with_options(
-            Bytes::copy_from_slice(key.as_bytes()),
-            Value::Str(Bytes::copy_from_slice(value.as_bytes())),
+            stored_key(0, key.as_bytes()),
+            Value::string(value.as_bytes()),
             &InsertOptions::new().tag(tag),
         );
     }
@@ -276,10 +276,13 @@ fn invalidate_purges_tags_keys_prefixes_and_globs_and_counts_them() {
         "session:9:token",
         "plain",
     ] {
-        assert!(cache.get(gone.as_bytes()).is_none(), "{gone} survived");
+        assert!(
+            cache.get(&stored_key(0, gone.as_bytes())).is_none(),
+            "{gone} survived"
+        );
     }
     assert!(
-        cache.get(&b"profile:2"[..]).is_some(),
+        cache.get(&stored_key(0, b"profile:2")).is_some(),
         "user:2 is not under user:1"
     );
     // RESP sees the purge too.
@@ -305,7 +308,7 @@ fn invalidate_rejects_bad_requests_with_a_json_error() {
         assert!(error.contains(needle), "{body}: {error}");
     }
     // The malformed tag failed the request before anything was applied.
-    assert!(s.db.cache().get(&b"k"[..]).is_some());
+    assert!(s.db.cache().get(&stored_key(0, b"k")).is_some());
     assert_eq!(s.db.cache().last_seq(), 0);
     assert_eq!(s.get("/invalidate").status, 405);
 }
@@ -315,8 +318,8 @@ fn keys_are_served_with_validators_and_conditional_reads() {
     let s = Served::start();
     let modified = Timestamp(1_700_000_000_123_000_000);
     s.db.cache().insert_with_options(
-        Bytes::from_static(b"greeting"),
-        Value::Str(Bytes::from_static(b"hello")),
+        stored_key(0, b"greeting"),
+        Value::string(b"hello"),
         &InsertOptions::new().last_modified(modified),
     );
 

@@ -580,7 +580,7 @@ fn stats_in_resp2_and_resp3_and_per_tag() {
     assert_eq!(c.cmd(&["LETHE.STATS", "TAG", "t"]), never);
     assert_eq!(c.cmd(&["LETHE.STATS", "TAG"]), "-ERR syntax error\r\n");
     // Invalidating the tag twice (once with a sibling) counts twice; a child's count is its own.
-    let before = lethe_server::db::now_millis();
+    let before = lethe_server::keyspace::now_millis();
     assert_eq!(c.cmd(&["LETHE.INVALIDATE", "TAG", "t:x"]), ":1\r\n");
     assert_eq!(c.cmd(&["LETHE.INVALIDATE", "TAG", "t", "u"]), ":1\r\n");
     assert_eq!(c.cmd(&["LETHE.INVALIDATE", "TAG", "t"]), ":0\r\n");
@@ -600,7 +600,7 @@ fn stats_in_resp2_and_resp3_and_per_tag() {
         .parse()
         .unwrap();
     assert!(
-        last >= before && last <= lethe_server::db::now_millis(),
+        last >= before && last <= lethe_server::keyspace::now_millis(),
         "{last}"
     );
     set_ok(&mut c, &["a", "1", "TAGS", "1", "t"]);

@@ -579,6 +579,21 @@ where
         self.inner.capacity
     }
 
+    /// Bytes the engine itself spends per entry besides the heap memory its key and value own:
+    /// the slot (holding the key and value inline), the cold metadata, the eviction policy's
+    /// links and the hash table's share (at a typical load). For weighers that count memory.
+    /// Tags, dependencies, non-fixed TTLs and the key index cost more (see the crate docs).
+    pub fn entry_overhead() -> usize {
+        // Policy ring links: two u32 and a region byte.
+        const POLICY_LINKS: usize = 12;
+        // A u32 slot index and a control byte per bucket, at about 3/4 load.
+        const TABLE_SHARE: usize = 7;
+        std::mem::size_of::<Option<crate::entry::Entry<K, V>>>()
+            + std::mem::size_of::<crate::entry::EntryMeta<K>>()
+            + POLICY_LINKS
+            + TABLE_SHARE
+    }
+
     /// The heaviest entry the cache accepts: one shard's share of the capacity (the capacity is
     /// split evenly across shards, and each shard enforces its share). Heavier entries are
     /// refused and reported as evicted.

@@ -113,6 +113,8 @@ pub struct EntryMut<'a, K, V> {
     modified: bool,
     /// Set by `insert` on a live entry (the old value was reported as replaced).
     replaced: bool,
+    /// Set when the live entry was removed.
+    removed: bool,
     /// A deadline to set: `Some(NEVER)` removes it.
     deadline: Option<u64>,
     /// The highest version floor covering the key (a new entry below it is refused).
@@ -245,6 +247,17 @@ impl<K: Hash + Eq + Clone, V> EntryMut<'_, K, V> {
         self.modified = false;
         self.replaced = false;
         self.deadline = None;
+        self.removed = true;
+    }
+
+    /// Whether the closure changed anything so far: the value (in place, replaced, created or
+    /// removed) or, for a value that exists, its deadline.
+    pub fn is_changed(&self) -> bool {
+        self.modified
+            || self.replaced
+            || self.removed
+            || matches!(self.state, State::New(_))
+            || (self.deadline.is_some() && self.is_present())
     }
 
     /// The remaining time to live (`Missing` when there is no value).
@@ -439,6 +452,20 @@ where
         }
     }
 
+    /// Whether this lock holds `key`'s shard, for writing when `write` (a key it does not hold
+    /// makes the other methods panic).
+    pub fn covers<Q>(&self, key: &Q, write: bool) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let i = self.cache.shard_index(self.cache.hash(key));
+        match self.guards.binary_search_by_key(&i, |(j, _)| *j) {
+            Ok(pos) => !write || matches!(self.guards[pos].1, ShardGuard::Write(_)),
+            Err(_) => false,
+        }
+    }
+
     /// The time the lock was taken at, which its operations use as "now".
     pub fn now(&self) -> Timestamp {
         Timestamp(self.now)
@@ -538,6 +565,7 @@ where
             shard,
             modified: false,
             replaced: false,
+            removed: false,
             deadline: None,
             floor,
             now,

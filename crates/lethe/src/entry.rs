@@ -271,6 +271,23 @@ impl<K> Default for InsertOptions<K> {
 }
 
 impl<K> InsertOptions<K> {
+    /// The same options with the dependency keys turned into another key type by `f`, for a
+    /// caller that builds options from names and stores keys in another form.
+    pub fn map_keys<J>(self, f: impl FnMut(K) -> J) -> InsertOptions<J> {
+        InsertOptions {
+            ttl: self.ttl,
+            jitter: self.jitter,
+            early_refresh: self.early_refresh,
+            version: self.version,
+            keep_ttl: self.keep_ttl,
+            tags: self.tags,
+            depends_on: self.depends_on.into_iter().map(f).collect(),
+            retain_stale: self.retain_stale,
+            last_modified: self.last_modified,
+            condition: self.condition,
+        }
+    }
+
     /// No overrides.
     pub fn new() -> Self {
         Self::default()

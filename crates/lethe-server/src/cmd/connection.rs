@@ -224,18 +224,19 @@ impl Command for Hello {
 }
 
 #[derive(Debug)]
-pub struct Select;
+pub struct Select(u8);
 
 impl Command for Select {
     fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
-        match args.next_int()? {
-            0 => Ok(Select),
-            // One keyspace only: the other Redis databases do not exist here.
+        let db = args.next_int()?;
+        match u8::try_from(db) {
+            Ok(db) if db < crate::keyspace::DATABASES => Ok(Select(db)),
             _ => Err(CommandError::err("DB index is out of range")),
         }
     }
 
-    fn apply(self, _: &mut Ctx<'_>) -> Reply {
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        cx.session.db = self.0;
         Ok(Frame::ok())
     }
 }
@@ -265,10 +266,10 @@ impl Command for Reset {
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         cx.session.protocol = Protocol::Resp2;
         cx.session.name = None;
-        cx.session.leave_pubsub(cx.db);
+        cx.session.leave_pubsub(cx.state);
         cx.session.tx.clear();
         // RESET also turns client-side caching off, as in Redis.
-        cx.db.tracking().disable(cx.session.id);
+        cx.state.tracking().disable(cx.session.id);
         cx.session.tracking = None;
         cx.session.caching = None;
         Ok(Frame::Simple("RESET".into()))

@@ -1,32 +1,22 @@
-//! Hash commands. A hash is an insertion-ordered field map shared behind an `Arc`: reads clone a
-//! pointer, writes copy the map and store the copy (keeping the key's TTL), under the keyspace's
-//! write lock so concurrent writers to one hash cannot lose each other's fields.
+//! Hash commands, changing the stored hash in place (see [`crate::keyspace::Hash`]): an HSET
+//! on a hash of any size costs what it sets, under the key's shard lock, so concurrent writers
+//! to one hash never lose each other's fields.
 
+use super::strings::put;
 use super::{Command, CommandError, Ctx, ErrorKind, Reply, bool_reply};
-use crate::db::{Db, HashFields, Value};
 use crate::frame::Frame;
+use crate::keyspace::{Hash, Txn, Value};
 use crate::parse::{Parse, parse_int};
+use crate::state::ServerState;
 use bytes::Bytes;
-use std::sync::Arc;
 
-/// The hash at `key`: `None` if missing, WRONGTYPE if another type.
-fn get_hash(db: &Db, key: &[u8]) -> Result<Option<Arc<HashFields>>, CommandError> {
-    match db.get(key) {
-        None => Ok(None),
-        Some(Value::Hash(h)) => Ok(Some(h)),
-        Some(_) => Err(CommandError::wrong_type()),
-    }
+/// The hash at `name` (a hit or miss): `None` if missing, WRONGTYPE if another type.
+fn get_hash<'t>(t: &'t Txn<'_, '_>, name: &[u8]) -> Result<Option<&'t Hash>, CommandError> {
+    t.get(name).map(Value::as_hash).transpose()
 }
 
-/// Stores `fields` at `key` keeping its TTL, or removes the key when no field is left (Redis
-/// never keeps an empty hash).
-fn store(db: &Db, key: Bytes, fields: HashFields) -> Result<(), CommandError> {
-    if fields.is_empty() {
-        db.remove(&key);
-        Ok(())
-    } else {
-        db.replace(key, Value::Hash(Arc::new(fields)))
-    }
+fn bulk(b: &[u8]) -> Frame {
+    Frame::Bulk(Bytes::copy_from_slice(b))
 }
 
 fn field_pairs(args: &mut Parse, cmd: &str) -> Result<Vec<(Bytes, Bytes)>, CommandError> {
@@ -44,16 +34,32 @@ fn field_pairs(args: &mut Parse, cmd: &str) -> Result<Vec<(Bytes, Bytes)>, Comma
 }
 
 /// Sets fields; returns how many were new.
-fn set_fields(db: &Db, key: Bytes, pairs: Vec<(Bytes, Bytes)>) -> Result<i64, CommandError> {
-    let mut fields = get_hash(db, &key)?.map_or_else(HashFields::new, |h| (*h).clone());
-    let mut added = 0;
-    for (f, v) in pairs {
-        if fields.insert(f, v).is_none() {
-            added += 1;
+/// Sets the fields of the hash at `key` in place (creating it); returns how many were new.
+fn set_fields(
+    state: &ServerState,
+    t: &mut Txn<'_, '_>,
+    key: &[u8],
+    pairs: &[(Bytes, Bytes)],
+) -> Result<i64, CommandError> {
+    t.compute(key, |e| {
+        let mut added = 0;
+        match e.get_mut() {
+            Some(v) => {
+                let hash = v.as_hash_mut()?;
+                for (f, v) in pairs {
+                    added += i64::from(hash.insert(f, v));
+                }
+            }
+            None => {
+                let mut hash = Hash::new();
+                for (f, v) in pairs {
+                    added += i64::from(hash.insert(f, v));
+                }
+                put(state, e, Value::Hash(Box::new(hash)))?;
+            }
         }
-    }
-    store(db, key, fields)?;
-    Ok(added)
+        Ok(added)
+    })
 }
 
 #[derive(Debug)]
@@ -66,7 +72,9 @@ impl Command for HSet {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        Ok(Frame::Integer(set_fields(cx.db, self.0, self.1)?))
+        let state = cx.state;
+        let added = cx.write([&self.0[..]], |t| set_fields(state, t, &self.0, &self.1))??;
+        Ok(Frame::Integer(added))
     }
 }
 
@@ -80,7 +88,8 @@ impl Command for HMSet {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        set_fields(cx.db, self.0, self.1)?;
+        let state = cx.state;
+        cx.write([&self.0[..]], |t| set_fields(state, t, &self.0, &self.1))??;
         Ok(Frame::ok())
     }
 }
@@ -94,8 +103,11 @@ impl Command for HGet {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let value = get_hash(cx.db, &self.0)?.and_then(|h| h.get(&self.1).cloned());
-        Ok(value.map_or(Frame::Null, Frame::Bulk))
+        cx.read([&self.0[..]], |t| {
+            Ok(get_hash(t, &self.0)?
+                .and_then(|h| h.get(&self.1))
+                .map_or(Frame::Null, bulk))
+        })?
     }
 }
 
@@ -109,17 +121,15 @@ impl Command for HMGet {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let hash = get_hash(cx.db, &self.0)?;
-        Ok(Frame::Array(
-            self.1
-                .iter()
-                .map(|f| {
-                    hash.as_ref()
-                        .and_then(|h| h.get(f).cloned())
-                        .map_or(Frame::Null, Frame::Bulk)
-                })
-                .collect(),
-        ))
+        cx.read([&self.0[..]], |t| {
+            let hash = get_hash(t, &self.0)?;
+            Ok(Frame::Array(
+                self.1
+                    .iter()
+                    .map(|f| hash.and_then(|h| h.get(f)).map_or(Frame::Null, bulk))
+                    .collect(),
+            ))
+        })?
     }
 }
 
@@ -132,12 +142,13 @@ impl Command for HGetAll {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let hash = get_hash(cx.db, &self.0)?.unwrap_or_default();
-        Ok(Frame::Map(
-            hash.iter()
-                .map(|(f, v)| (Frame::Bulk(f.clone()), Frame::Bulk(v.clone())))
-                .collect(),
-        ))
+        cx.read([&self.0[..]], |t| {
+            Ok(Frame::Map(
+                get_hash(t, &self.0)?.map_or_else(Vec::new, |h| {
+                    h.iter().map(|(f, v)| (bulk(f), bulk(v))).collect()
+                }),
+            ))
+        })?
     }
 }
 
@@ -151,19 +162,33 @@ impl Command for HDel {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let Some(hash) = get_hash(cx.db, &self.0)? else {
-            return Ok(Frame::Integer(0));
-        };
-        let mut fields = (*hash).clone();
-        // shift_remove keeps the remaining fields in order, as Redis's listpack does.
-        let removed = self
-            .1
-            .iter()
-            .filter(|f| fields.shift_remove(*f).is_some())
-            .count();
-        if removed > 0 {
-            store(cx.db, self.0, fields)?;
-        }
+        let removed = cx.write([&self.0[..]], |t| {
+            t.compute(&self.0, |e| {
+                // Only a hash that loses a field is changed (and reported as changed).
+                match e.get() {
+                    None => return Ok(0),
+                    Some(v)
+                        if !self
+                            .1
+                            .iter()
+                            .any(|f| v.as_hash().is_ok_and(|h| h.contains(f))) =>
+                    {
+                        v.as_hash()?;
+                        return Ok(0);
+                    }
+                    Some(_) => {}
+                }
+                let Some(Value::Hash(hash)) = e.get_mut() else {
+                    return Ok(0);
+                };
+                let removed = self.1.iter().filter(|f| hash.remove(f)).count();
+                // A hash with no fields left is no key, as in Redis.
+                if hash.is_empty() {
+                    e.remove();
+                }
+                Ok::<_, CommandError>(removed)
+            })
+        })??;
         Ok(Frame::Integer(removed as i64))
     }
 }
@@ -177,8 +202,11 @@ impl Command for HExists {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let hash = get_hash(cx.db, &self.0)?;
-        Ok(bool_reply(hash.is_some_and(|h| h.contains_key(&self.1))))
+        cx.read([&self.0[..]], |t| {
+            Ok(bool_reply(
+                get_hash(t, &self.0)?.is_some_and(|h| h.contains(&self.1)),
+            ))
+        })?
     }
 }
 
@@ -191,8 +219,13 @@ impl Command for HLen {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let len = get_hash(cx.db, &self.0)?.map_or(0, |h| h.len());
-        Ok(Frame::Integer(len as i64))
+        cx.read([&self.0[..]], |t| {
+            let len = match t.peek(&self.0) {
+                None => 0,
+                Some(v) => v.as_hash()?.len(),
+            };
+            Ok(Frame::Integer(len as i64))
+        })?
     }
 }
 
@@ -205,10 +238,12 @@ impl Command for HKeys {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let hash = get_hash(cx.db, &self.0)?.unwrap_or_default();
-        Ok(Frame::Array(
-            hash.keys().cloned().map(Frame::Bulk).collect(),
-        ))
+        cx.read([&self.0[..]], |t| {
+            Ok(Frame::Array(
+                get_hash(t, &self.0)?
+                    .map_or_else(Vec::new, |h| h.iter().map(|(f, _)| bulk(f)).collect()),
+            ))
+        })?
     }
 }
 
@@ -221,10 +256,12 @@ impl Command for HVals {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let hash = get_hash(cx.db, &self.0)?.unwrap_or_default();
-        Ok(Frame::Array(
-            hash.values().cloned().map(Frame::Bulk).collect(),
-        ))
+        cx.read([&self.0[..]], |t| {
+            Ok(Frame::Array(
+                get_hash(t, &self.0)?
+                    .map_or_else(Vec::new, |h| h.iter().map(|(_, v)| bulk(v)).collect()),
+            ))
+        })?
     }
 }
 
@@ -242,18 +279,35 @@ impl Command for HIncrBy {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         let HIncrBy(key, field, delta) = self;
-        let mut fields = get_hash(cx.db, &key)?.map_or_else(HashFields::new, |h| (*h).clone());
-        let current = match fields.get(&field) {
-            None => 0,
-            Some(v) => {
-                parse_int(v).ok_or_else(|| CommandError::err("hash value is not an integer"))?
-            }
-        };
-        let new = current
-            .checked_add(delta)
-            .ok_or_else(|| CommandError::err("increment or decrement would overflow"))?;
-        fields.insert(field, Bytes::from(new.to_string()));
-        store(cx.db, key, fields)?;
-        Ok(Frame::Integer(new))
+        let state = cx.state;
+        cx.write([&key[..]], |t| {
+            t.compute(&key, |e| {
+                let current = match e.get() {
+                    None => None,
+                    Some(v) => v.as_hash()?.get(&field),
+                };
+                let current = match current {
+                    None => 0,
+                    Some(v) => parse_int(v)
+                        .ok_or_else(|| CommandError::err("hash value is not an integer"))?,
+                };
+                let new = current
+                    .checked_add(delta)
+                    .ok_or_else(|| CommandError::err("increment or decrement would overflow"))?;
+                let mut text = itoa::Buffer::new();
+                let text = text.format(new).as_bytes();
+                match e.get_mut() {
+                    Some(v) => {
+                        v.as_hash_mut()?.insert(&field, text);
+                    }
+                    None => {
+                        let mut hash = Hash::new();
+                        hash.insert(&field, text);
+                        put(state, e, Value::Hash(Box::new(hash)))?;
+                    }
+                }
+                Ok(Frame::Integer(new))
+            })
+        })?
     }
 }

@@ -6,8 +6,8 @@
 //! Redis guarantees, without keeping any state per scan on the server.
 
 use super::{Command, CommandError, Ctx, Reply, bool_reply};
-use crate::db::{Value, duration_millis, now_millis, timestamp_millis};
 use crate::frame::Frame;
+use crate::keyspace::{key_name, now_millis, stored_key, timestamp_millis};
 use crate::parse::Parse;
 use bytes::Bytes;
 use lethe::ExpireCondition;
@@ -26,7 +26,9 @@ impl Command for Del {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let removed = self.0.iter().filter(|k| cx.db.remove(k)).count();
+        let removed = cx.write(self.0.iter().map(|k| &k[..]), |t| {
+            self.0.iter().filter(|k| t.delete(k)).count()
+        })?;
         Ok(Frame::Integer(removed as i64))
     }
 }
@@ -41,11 +43,9 @@ impl Command for Exists {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         // Repeated keys count each time, as in Redis.
-        let n = self
-            .0
-            .iter()
-            .filter(|k| cx.db.cache().contains(&k[..]))
-            .count();
+        let n = cx.read(self.0.iter().map(|k| &k[..]), |t| {
+            self.0.iter().filter(|k| t.exists(k)).count()
+        })?;
         Ok(Frame::Integer(n as i64))
     }
 }
@@ -60,7 +60,9 @@ impl Command for Touch {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         // A read is what records the access for eviction.
-        let n = self.0.iter().filter(|k| cx.db.get(k).is_some()).count();
+        let n = cx.read(self.0.iter().map(|k| &k[..]), |t| {
+            self.0.iter().filter(|k| t.get(k).is_some()).count()
+        })?;
         Ok(Frame::Integer(n as i64))
     }
 }
@@ -74,7 +76,9 @@ impl Command for Type {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let name = cx.db.get(&self.0).map_or("none", |v| v.type_name());
+        let name = cx.read([&self.0[..]], |t| {
+            t.get(&self.0).map_or("none", |v| v.type_name())
+        })?;
         Ok(Frame::Simple(name.into()))
     }
 }
@@ -149,18 +153,14 @@ impl ExpireArgs {
             ms.checked_add(now)
         }
         .ok_or_else(|| CommandError::invalid_expire(cmd))?;
-        if self.needs_ttl && cx.db.ttl(&self.key) == lethe::KeyTtl::Persistent {
-            return Ok(Frame::Integer(0));
-        }
-        let set = if absolute {
-            cx.db
-                .cache()
-                .expire_at(&self.key[..], timestamp_millis(at), self.cond)
-        } else {
-            cx.db
-                .cache()
-                .expire(&self.key[..], duration_millis(at - now), self.cond)
-        };
+        let key = &self.key[..];
+        let set = cx.write([key], |t| {
+            if self.needs_ttl && t.ttl(key) == lethe::KeyTtl::Persistent {
+                return false;
+            }
+            // A deadline not in the future removes the key.
+            t.expire_at(key, timestamp_millis(at), self.cond)
+        })?;
         Ok(bool_reply(set))
     }
 }
@@ -200,20 +200,20 @@ macro_rules! ttl_command {
 
             fn apply(self, $cx: &mut Ctx<'_>) -> Reply {
                 let $key = &self.0[..];
-                Ok(Frame::Integer($body))
+                Ok(Frame::Integer($cx.read([$key], |$cx| $body)?))
             }
         }
     };
 }
 
-ttl_command!(Ttl, |cx, key| cx.db.ttl(key).as_redis_seconds());
-ttl_command!(PTtl, |cx, key| cx.db.ttl(key).as_redis_millis());
-ttl_command!(ExpireTime, |cx, key| match cx.db.expire_time_millis(key) {
+ttl_command!(Ttl, |t, key| t.ttl(key).as_redis_seconds());
+ttl_command!(PTtl, |t, key| t.ttl(key).as_redis_millis());
+ttl_command!(ExpireTime, |t, key| match t.expire_time_millis(key) {
     ms if ms < 0 => ms,
     // Rounded to the nearest second, as Redis does.
     ms => (ms + 500) / 1000,
 });
-ttl_command!(PExpireTime, |cx, key| cx.db.expire_time_millis(key));
+ttl_command!(PExpireTime, |t, key| t.expire_time_millis(key));
 
 #[derive(Debug)]
 pub struct Persist(Bytes);
@@ -224,7 +224,7 @@ impl Command for Persist {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        Ok(bool_reply(cx.db.cache().persist(&self.0[..])))
+        Ok(bool_reply(cx.write([&self.0[..]], |t| t.persist(&self.0))?))
     }
 }
 
@@ -237,11 +237,23 @@ impl Command for Keys {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let mut keys = cx.db.cache().keys_matching(&self.0);
+        let mut keys = db_keys(cx, Some(&self.0));
         // Redis's order is its hash table's; sorted is as valid and easier to read.
         keys.sort_unstable();
         Ok(Frame::Array(keys.into_iter().map(Frame::Bulk).collect()))
     }
+}
+
+/// The names of the live keys of the client's database matching `pattern` (all without one).
+fn db_keys(cx: &Ctx<'_>, pattern: Option<&[u8]>) -> Vec<Bytes> {
+    // The database byte is never a glob character, so it prefixes the pattern as a literal.
+    let glob = stored_key(cx.session.db, pattern.unwrap_or(b"*"));
+    cx.state
+        .cache()
+        .keys_matching(glob.as_bytes())
+        .into_iter()
+        .map(|k| Bytes::copy_from_slice(key_name(&k)))
+        .collect()
 }
 
 /// A key's place in SCAN order: a stable 63-bit hash, shifted so that no key sits at 0 (the
@@ -315,11 +327,7 @@ impl Command for Scan {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let cache = cx.db.cache();
-        let keys = match &self.pattern {
-            Some(p) => cache.keys_matching(p),
-            None => cache.keys_matching(b"*"),
-        };
+        let keys = db_keys(cx, self.pattern.as_deref());
         let mut ahead: Vec<(u64, Bytes)> = keys
             .into_iter()
             .map(|k| (scan_position(&k), k))
@@ -329,9 +337,9 @@ impl Command for Scan {
         let next = ahead.get(self.count).map_or(0, |(pos, _)| *pos);
         let page = ahead.into_iter().take(self.count).filter(|(_, k)| {
             self.type_name.as_deref().is_none_or(|t| {
-                cx.db
-                    .get(k)
-                    .is_some_and(|v| v.type_name().eq_ignore_ascii_case(t))
+                let key = stored_key(cx.session.db, k);
+                let value = cx.state.cache().peek_value(key.as_bytes());
+                value.is_some_and(|v| v.type_name().eq_ignore_ascii_case(t))
             })
         });
         Ok(Frame::Array(vec![
@@ -350,7 +358,7 @@ impl Command for RandomKey {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let keys = cx.db.cache().keys_matching(b"*");
+        let keys = db_keys(cx, None);
         if keys.is_empty() {
             return Ok(Frame::Null);
         }
@@ -368,21 +376,26 @@ impl Command for Rename {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         let Rename(from, to) = self;
-        let cache = cx.db.cache();
-        let Some(found) = cache.get_with_metadata(&from[..]) else {
-            return Err(CommandError::err("no such key"));
-        };
-        if from == to {
-            return Ok(Frame::ok());
-        }
-        // The TTL moves with the value.
-        let value: Value = found.value;
-        cx.db.set(to.clone(), value, &lethe::InsertOptions::new())?;
-        if let Some(at) = found.metadata.expires_at {
-            cache.expire_at(&to[..], at, ExpireCondition::Always);
-        }
-        cache.remove(&from[..]);
-        Ok(Frame::ok())
+        let state = cx.state;
+        cx.write([&from[..], &to[..]], |t| {
+            let Some(expires_at) = t.metadata(&from).map(|m| m.expires_at) else {
+                return Err(CommandError::err("no such key"));
+            };
+            if from == to {
+                return Ok(Frame::ok());
+            }
+            let value = t
+                .remove(&from)
+                .ok_or_else(|| CommandError::err("no such key"))?;
+            state.check_fits(&t.key(&to), &value)?;
+            t.insert(&to, value, &lethe::InsertOptions::new())
+                .map_err(crate::state::refused)?;
+            // The TTL moves with the value.
+            if let Some(at) = expires_at {
+                t.expire_at(&to, at, ExpireCondition::Always);
+            }
+            Ok(Frame::ok())
+        })?
     }
 }
 
@@ -395,17 +408,15 @@ impl Command for DbSize {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        // The engine counts expired entries until reclaimed; Redis's count excludes them.
-        cx.db.cache().run_pending_tasks();
-        Ok(Frame::Integer(cx.db.cache().len() as i64))
+        Ok(Frame::Integer(cx.state.db_size(cx.session.db) as i64))
     }
 }
 
-/// FLUSHDB and FLUSHALL (one keyspace, so the same); ASYNC and SYNC are accepted.
+/// FLUSHDB (`ALL` false) and FLUSHALL; ASYNC and SYNC are accepted (both flush at once).
 #[derive(Debug)]
-pub struct Flush;
+pub struct Flush<const ALL: bool>;
 
-impl Command for Flush {
+impl<const ALL: bool> Command for Flush<ALL> {
     fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
         match args.try_next() {
             None => Ok(Flush),
@@ -420,7 +431,11 @@ impl Command for Flush {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        cx.db.flush();
+        if ALL {
+            cx.state.flush();
+        } else {
+            cx.state.flush_db(cx.session.db);
+        }
         Ok(Frame::ok())
     }
 }

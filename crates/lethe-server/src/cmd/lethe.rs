@@ -12,16 +12,16 @@
 
 use super::strings::get_string;
 use super::{Command, CommandError, Ctx, Reply};
-use crate::db::Value;
 use crate::frame::Frame;
+use crate::keyspace::{SmallBytes, Value, key_name, stored_key};
 use crate::parse::{Parse, parse_float};
+use crate::state::{Databases, refused as rejected};
 use bytes::Bytes;
 use lethe::rules::{RuleSet, Target};
 use lethe::{
-    AdaptiveTtl, ETag, Event, InsertOptions, LeaseOutcome, Operation, RejectReason, Rejected,
-    RemovalCause, Ttl, WriteCondition,
+    AdaptiveTtl, ETag, Event, InsertOptions, LeaseOutcome, Operation, RemovalCause, Ttl,
+    WriteCondition,
 };
-use std::collections::HashSet;
 use std::time::Duration;
 
 /// The next argument, uppercased, for keyword matching.
@@ -65,24 +65,6 @@ fn utf8(b: Bytes, what: &str) -> Result<String, CommandError> {
         .map_err(|_| CommandError::err(&format!("{what} is not valid UTF-8")))
 }
 
-/// The error text of a refused write.
-fn rejected(r: Rejected) -> CommandError {
-    let stored = r
-        .current_version
-        .map_or_else(|| "none".to_string(), |v| v.to_string());
-    CommandError::err(&match r.reason {
-        RejectReason::NotNewer => format!("stale version: stored {stored}"),
-        RejectReason::VersionMismatch => format!("version mismatch: stored {stored}"),
-        RejectReason::Missing => "no such key".to_string(),
-        RejectReason::Exists => "key exists".to_string(),
-        RejectReason::BelowFloor => "version below floor".to_string(),
-        RejectReason::LeaseInvalid => "fill refused: lease invalid".to_string(),
-        RejectReason::InvalidatedSinceLease => "fill refused: invalidated since lease".to_string(),
-        RejectReason::BadTag => "invalid tag".to_string(),
-        _ => r.to_string(),
-    })
-}
-
 fn bulk_strings<T: AsRef<[u8]>>(items: impl IntoIterator<Item = T>) -> Frame {
     Frame::Array(
         items
@@ -92,18 +74,21 @@ fn bulk_strings<T: AsRef<[u8]>>(items: impl IntoIterator<Item = T>) -> Frame {
     )
 }
 
-/// Keys sorted, so replies are stable whatever the shard order.
-fn sorted_keys(mut keys: Vec<Bytes>) -> Frame {
-    keys.sort();
-    bulk_strings(keys)
+/// Key names of the client's database `db` (stored keys of other databases left out), sorted
+/// so replies are stable whatever the shard order.
+fn sorted_keys(keys: Vec<SmallBytes>, db: u8) -> Frame {
+    let mut names: Vec<&[u8]> = keys
+        .iter()
+        .filter(|k| k.as_bytes()[0] == db)
+        .map(|k| key_name(k))
+        .collect();
+    names.sort();
+    bulk_strings(names)
 }
 
 /// A string value as its bytes; WRONGTYPE for other types.
 fn string_value(v: Value) -> Result<Bytes, CommandError> {
-    match v {
-        Value::Str(b) => Ok(b),
-        Value::Hash(_) => Err(CommandError::wrong_type()),
-    }
+    v.to_bytes()
 }
 
 /// The write options shared by `LETHE.SET` and `LETHE.FILL`.
@@ -177,10 +162,10 @@ impl WriteArgs {
 
     /// The engine's options: the policy's first (if any), then the explicit options on top
     /// (an explicit TTL replaces the policy's; tags and dependencies add to its).
-    fn options(self, cx: &Ctx<'_>) -> Result<InsertOptions<Bytes>, CommandError> {
+    fn options(self, cx: &Ctx<'_>) -> Result<InsertOptions<SmallBytes>, CommandError> {
         let mut o = match &self.policy {
             Some((name, fields)) => {
-                let rules = cx.db.rules();
+                let rules = cx.state.rules();
                 let policy = rules
                     .policy(name)
                     .ok_or_else(|| CommandError::err(&format!("no such policy '{name}'")))?;
@@ -208,7 +193,8 @@ impl WriteArgs {
         if self.if_newer {
             o = o.condition(WriteCondition::IfNewer);
         }
-        Ok(o)
+        let db = cx.session.db;
+        Ok(o.map_keys(|k| stored_key(db, &k)))
     }
 }
 
@@ -231,8 +217,9 @@ impl Command for Set {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         let options = self.write.options(cx)?;
-        cx.db
-            .try_set(self.key, Value::Str(self.value), &options)?
+        let key = stored_key(cx.session.db, &self.key);
+        cx.state
+            .try_set(key, Value::string(&self.value), &options, cx.changes)?
             .map_err(rejected)?;
         Ok(Frame::ok())
     }
@@ -277,24 +264,17 @@ impl Command for Invalidate {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let cache = cx.db.cache();
-        let n = match self {
-            Invalidate::Tags(tags) => {
-                // The engine hides tagged entries without counting them; the count is of the
-                // live keys under the tags just before (O(keys under the tags)).
-                let mut keys = HashSet::new();
-                for t in &tags {
-                    keys.extend(cache.keys_with_tag(t));
-                }
-                cache
-                    .invalidate_tags(&tags)
-                    .map_err(|e| CommandError::err(&e.to_string()))?;
-                keys.len()
-            }
-            Invalidate::Prefix(p) => cache.invalidate_prefix(&p),
-            Invalidate::Glob(g) => cache.invalidate_glob(&g),
-            Invalidate::Keys(keys) => keys.iter().filter(|k| cache.invalidate_key(*k)).count(),
+        use crate::state::Invalidate as I;
+        let what: Vec<I> = match self {
+            Invalidate::Tags(tags) => tags.into_iter().map(I::Tag).collect(),
+            Invalidate::Prefix(p) => vec![I::Prefix(p)],
+            Invalidate::Glob(g) => vec![I::Glob(g)],
+            Invalidate::Keys(keys) => keys.into_iter().map(I::Key).collect(),
         };
+        let n = cx
+            .state
+            .invalidate(&what, Databases::One(cx.session.db))
+            .map_err(|e| CommandError::err(&e))?;
         Ok(Frame::Integer(n as i64))
     }
 }
@@ -309,7 +289,8 @@ impl Command for Tags {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let mut tags = cx.db.cache().tags_of(&self.0[..]).unwrap_or_default();
+        let key = stored_key(cx.session.db, &self.0);
+        let mut tags = cx.state.cache().tags_of(key.as_bytes()).unwrap_or_default();
         tags.sort();
         Ok(bulk_strings(tags))
     }
@@ -325,7 +306,8 @@ impl Command for KeysTag {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        Ok(sorted_keys(cx.db.cache().keys_with_tag(&self.0)))
+        let keys = cx.state.cache().keys_with_tag(&self.0);
+        Ok(sorted_keys(keys, cx.session.db))
     }
 }
 
@@ -339,7 +321,9 @@ impl Command for Deps {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        Ok(sorted_keys(cx.db.cache().dependencies_of(&self.0[..])))
+        let key = stored_key(cx.session.db, &self.0);
+        let keys = cx.state.cache().dependencies_of(key.as_bytes());
+        Ok(sorted_keys(keys, cx.session.db))
     }
 }
 
@@ -353,7 +337,9 @@ impl Command for Dependents {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        Ok(sorted_keys(cx.db.cache().dependents_of(&self.0)))
+        let key = stored_key(cx.session.db, &self.0);
+        let keys = cx.state.cache().dependents_of(&key);
+        Ok(sorted_keys(keys, cx.session.db))
     }
 }
 
@@ -367,10 +353,11 @@ impl Command for Version {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let key = stored_key(cx.session.db, &self.0);
         Ok(cx
-            .db
+            .state
             .cache()
-            .version(&self.0[..])
+            .version(key.as_bytes())
             .map_or(Frame::Null, |v| Frame::Integer(v as i64)))
     }
 }
@@ -396,8 +383,9 @@ impl Command for SetIfNewer {
         let options = InsertOptions::new()
             .version(self.version)
             .condition(WriteCondition::IfNewer);
-        cx.db
-            .try_set(self.key, Value::Str(self.value), &options)?
+        let key = stored_key(cx.session.db, &self.key);
+        cx.state
+            .try_set(key, Value::string(&self.value), &options, cx.changes)?
             .map_err(rejected)?;
         Ok(Frame::ok())
     }
@@ -435,14 +423,21 @@ impl Command for Cas {
         if let Some(v) = self.version {
             options = options.version(v);
         }
-        cx.db
-            .try_set(self.key.clone(), Value::Str(self.value), &options)?
+        let key = stored_key(cx.session.db, &self.key);
+        cx.state
+            .try_set(
+                key.clone(),
+                Value::string(&self.value),
+                &options,
+                cx.changes,
+            )?
             .map_err(rejected)?;
-        // Under the write lock, so no other write came between.
+        // Read right after the write: with an explicit VERSION that is the one stored; a
+        // concurrent write in between can only make it newer.
         Ok(cx
-            .db
+            .state
             .cache()
-            .version(&self.key[..])
+            .version(key.as_bytes())
             .map_or(Frame::Null, |v| Frame::Integer(v as i64)))
     }
 }
@@ -459,7 +454,8 @@ impl Command for Etag {
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         // The engine's `Cache::etag` needs `V: Hash`, which the keyspace's `Value` (with its
         // hash type) is not; the tag of a string is `ETag::of` its bytes, computed here.
-        Ok(get_string(cx.db, &self.0)?
+        Ok(cx
+            .read([&self.0[..]], |t| get_string(t, &self.0))??
             .map_or(Frame::Null, |v| Frame::bulk(ETag::of(&v[..]).to_string())))
     }
 }
@@ -482,7 +478,7 @@ impl Command for GetIfNoneMatch {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let Some(v) = get_string(cx.db, &self.key)? else {
+        let Some(v) = cx.read([&self.key[..]], |t| get_string(t, &self.key))?? else {
             return Ok(Frame::Null);
         };
         let current = ETag::of(&v[..]);
@@ -506,7 +502,8 @@ impl Command for LeaseCmd {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         let status = |s: &str| Frame::Simple(s.into());
-        Ok(Frame::Array(match cx.db.lease(&self.0) {
+        let key = stored_key(cx.session.db, &self.0);
+        Ok(Frame::Array(match cx.state.lease(&key) {
             LeaseOutcome::Hit(v) => vec![status("hit"), Frame::Bulk(string_value(v)?)],
             LeaseOutcome::Granted(lease) => {
                 vec![status("granted"), Frame::Integer(lease.token() as i64)]
@@ -547,10 +544,14 @@ impl Command for Fill {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         let options = self.write.options(cx)?;
-        match cx
-            .db
-            .fill(&self.key, self.token, Value::Str(self.value), &options)?
-        {
+        let key = stored_key(cx.session.db, &self.key);
+        match cx.state.fill(
+            &key,
+            self.token,
+            Value::string(&self.value),
+            &options,
+            cx.changes,
+        )? {
             None => Err(CommandError::err("fill refused: no such lease")),
             Some(Err(r)) => Err(rejected(r)),
             Some(Ok(_)) => Ok(Frame::ok()),
@@ -628,11 +629,11 @@ impl Command for Rules {
                 let text = utf8(text, "rule file")?;
                 let set = RuleSet::from_toml(&text)
                     .map_err(|e| CommandError::err(&format!("rules not loaded: {e}")))?;
-                cx.db.set_rules(set);
+                cx.state.set_rules(set);
                 Ok(Frame::ok())
             }
             Rules::List => {
-                let rules = cx.db.rules();
+                let rules = cx.state.rules();
                 let mut out: Vec<Frame> = rules
                     .rules()
                     .iter()
@@ -660,7 +661,7 @@ impl Command for Rules {
                 Ok(Frame::Array(out))
             }
             Rules::Test(event) => Ok(Frame::Array(
-                cx.db
+                cx.state
                     .rules()
                     .evaluate(&event)
                     .iter()
@@ -681,14 +682,13 @@ impl Command for EventCmd {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let rules = cx.db.rules();
-        let (applied, errors) = cx.db.cache().apply_event(&rules, &self.0);
-        if applied.is_empty()
-            && let Some(e) = errors.first()
-        {
-            return Err(CommandError::err(&e.to_string()));
-        }
-        Ok(Frame::Integer(applied.len() as i64))
+        // A change event is about the data behind every database's keys, like change capture's.
+        let targets = cx.state.rules().evaluate(&self.0);
+        let what: Vec<_> = targets.iter().map(crate::state::Invalidate::from).collect();
+        cx.state
+            .invalidate(&what, Databases::InUse)
+            .map_err(|e| CommandError::err(&e))?;
+        Ok(Frame::Integer(targets.len() as i64))
     }
 }
 
@@ -708,13 +708,13 @@ impl Command for Stats {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let cache = cx.db.cache();
+        let cache = cx.state.cache();
         let int = |n: u64| Frame::Integer(i64::try_from(n).unwrap_or(i64::MAX));
         if let Some(tag) = self.0 {
             // Live keys come from the engine's tag index; the history from the server's
             // per-tag record (the engine keeps none).
             let keys = cache.keys_with_tag(&tag).len() as u64;
-            let record = cx.db.tag_stats().get(&tag);
+            let record = cx.state.tag_stats().get(&tag);
             return Ok(Frame::Map(vec![
                 (Frame::bulk("tag"), Frame::bulk(tag)),
                 (Frame::bulk("keys"), int(keys)),

@@ -23,10 +23,11 @@ mod tracking;
 mod transactions;
 
 use crate::clients::ClientInfo;
-use crate::db::Db;
 use crate::frame::{Frame, Protocol};
+use crate::keyspace::{Changes, Lock, SmallBytes, Txn, WatchStamp, stored_key};
 use crate::parse::Parse;
 use crate::pubsub::Pushes;
+use crate::state::ServerState;
 use bytes::Bytes;
 use indexmap::IndexSet;
 use std::collections::HashMap;
@@ -63,6 +64,8 @@ pub struct Session {
     pub limits: Arc<crate::limits::Limits>,
     /// Whether AUTH (or HELLO AUTH) succeeded, or no password was required on connecting.
     pub authenticated: bool,
+    /// The selected database (`SELECT`).
+    pub db: u8,
 }
 
 impl Session {
@@ -88,6 +91,7 @@ impl Session {
             pushes,
             tracking: None,
             caching: None,
+            db: 0,
         }
     }
 
@@ -122,23 +126,120 @@ impl Session {
     }
 
     /// Leaves every channel and pattern (on RESET and when the client goes away).
-    pub fn leave_pubsub(&mut self, db: &Db) {
+    pub fn leave_pubsub(&mut self, state: &ServerState) {
         for ch in self.channels.drain(..) {
-            db.pubsub().unsubscribe(&ch, self.id);
+            state.pubsub().unsubscribe(&ch, self.id);
         }
         for p in self.patterns.drain(..) {
-            db.pubsub().punsubscribe(&p, self.id);
+            state.pubsub().punsubscribe(&p, self.id);
         }
     }
 }
 
-/// What a command runs against.
+/// What a command runs against: the server state, the calling client, and the record of the
+/// keys it changes (for client tracking).
+///
+/// Commands reach their keys through [`Ctx::read`] and [`Ctx::write`], which lock exactly the
+/// shards of the keys named (see [`crate::keyspace`]). Inside EXEC the transaction already
+/// holds the locks of every key its commands name; the same calls then use those.
 #[derive(Debug)]
 pub struct Ctx<'a> {
-    /// The keyspace.
-    pub db: &'a Db,
+    /// The server state.
+    pub state: &'a ServerState,
     /// The calling client.
     pub session: &'a mut Session,
+    /// The keys the command changed.
+    pub changes: &'a mut Changes,
+    /// The locks EXEC took for all of its commands' keys, while it runs them.
+    held: Option<Lock<'a>>,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for running commands of `session`.
+    pub fn new(
+        state: &'a ServerState,
+        session: &'a mut Session,
+        changes: &'a mut Changes,
+    ) -> Ctx<'a> {
+        Ctx {
+            state,
+            session,
+            changes,
+            held: None,
+        }
+    }
+
+    /// Runs `f` with the keys `names` (of the client's database) locked for reading: what it
+    /// reads of them is one consistent state.
+    pub fn read<'k, R>(
+        &mut self,
+        names: impl IntoIterator<Item = &'k [u8]>,
+        f: impl FnOnce(&Txn<'_, 'a>) -> R,
+    ) -> Result<R, CommandError> {
+        self.access(names, false, |t| f(t))
+    }
+
+    /// Runs `f` with the keys `names` (of the client's database) locked for writing: its reads
+    /// and writes of them are one atomic step to every other client.
+    pub fn write<'k, R>(
+        &mut self,
+        names: impl IntoIterator<Item = &'k [u8]>,
+        f: impl FnOnce(&mut Txn<'_, 'a>) -> R,
+    ) -> Result<R, CommandError> {
+        let db = self.session.db;
+        if db != 0 {
+            self.state.note_database(db);
+        }
+        self.access(names, true, f)
+    }
+
+    fn access<'k, R>(
+        &mut self,
+        names: impl IntoIterator<Item = &'k [u8]>,
+        write: bool,
+        f: impl FnOnce(&mut Txn<'_, 'a>) -> R,
+    ) -> Result<R, CommandError> {
+        let db = self.session.db;
+        let keys: smallvec::SmallVec<[SmallBytes; 2]> =
+            names.into_iter().map(|n| stored_key(db, n)).collect();
+        if let Some(lock) = self.held.as_mut() {
+            // Key specs name every key a command touches, so this holds for every command
+            // EXEC runs under its locks; a key outside them is a bug, reported, not a deadlock.
+            if !keys.iter().all(|k| lock.covers(k.as_bytes(), write)) {
+                return Err(CommandError::err(
+                    "internal error: a key outside the transaction's locks",
+                ));
+            }
+            return Ok(f(&mut Txn::new(lock, db, self.changes)));
+        }
+        let keyspace = self.state.keyspace();
+        let mut lock = if write {
+            keyspace.lock(&keys)
+        } else {
+            keyspace.lock_read(&keys)
+        };
+        Ok(f(&mut Txn::new(&mut lock, db, self.changes)))
+    }
+
+    /// Holds `lock` (EXEC's, on all of its commands' keys) for the commands run next.
+    pub(crate) fn hold(&mut self, lock: Lock<'a>) {
+        self.held = Some(lock);
+    }
+
+    /// Releases what [`Ctx::hold`] holds.
+    pub(crate) fn release(&mut self) {
+        self.held = None;
+    }
+
+    /// The [`WatchStamp`] of a stored key, through EXEC's locks while they are held.
+    pub(crate) fn watch_stamp(&self, key: &SmallBytes) -> WatchStamp {
+        match &self.held {
+            Some(lock) => lock
+                .metadata(key.as_bytes())
+                .map(|m| (m.version, m.created, m.updated, m.expires_at)),
+            None => self.state.keyspace().watch_stamp(key),
+        }
+    }
 }
 
 /// The kind of a [`CommandError`].
@@ -627,13 +728,13 @@ table! {
         tips: &["request_policy:all_shards", "response_policy:agg_sum"],
         doc: Doc::new("server", "1.0.0", "O(1)", "Return the number of keys in the selected database"),
     }
-    "flushdb" -1 keys::Flush {
+    "flushdb" -1 keys::Flush<false> {
         flags: f::WRITE,
         acl: acl::KEYSPACE | acl::DANGEROUS,
         tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
         doc: Doc::new("server", "1.0.0", "O(N) where N is the number of keys in the selected database", "Remove all keys from the current database"),
     }
-    "flushall" -1 keys::Flush {
+    "flushall" -1 keys::Flush<true> {
         flags: f::WRITE,
         acl: acl::KEYSPACE | acl::DANGEROUS,
         tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
@@ -918,10 +1019,32 @@ pub fn dispatch_command(args: Vec<Bytes>, cx: &mut Ctx<'_>) -> (Frame, Option<Co
     (reply, id)
 }
 
-/// Runs a command queued by MULTI, from EXEC, which already holds the write lock.
-pub(crate) fn execute_locked(args: Vec<Bytes>, cx: &mut Ctx<'_>) -> Reply {
+/// Runs a command queued by MULTI, from EXEC, which holds the gate (and maybe the command's
+/// key locks) for it.
+pub(crate) fn execute_queued(args: Vec<Bytes>, cx: &mut Ctx<'_>) -> Reply {
     let id = position(&args[0]).map(CommandId);
     run_command(args, id, cx, true)
+}
+
+/// The key names of a queued command (args name first), per its key specs; `None` if the
+/// command reaches beyond the keys it names (a whole-keyspace operation, another database, or
+/// the engine's own write path), so that EXEC cannot run it under key locks alone.
+pub(crate) fn lockable_keys(args: &[Bytes]) -> Option<(Vec<Bytes>, bool)> {
+    let spec = &COMMANDS[position(&args[0])?];
+    // Commands that touch no keyspace at all run under any locks.
+    const KEYSPACE_FREE: &[&str] = &[
+        "ping", "echo", "time", "publish", "command", "client", "hello", "auth", "config",
+    ];
+    if KEYSPACE_FREE.contains(&spec.name) {
+        return Some((Vec::new(), false));
+    }
+    if spec.meta.keys.is_empty() || spec.name.starts_with("lethe.") || spec.name == "select" {
+        return None;
+    }
+    let keys = command::key_positions(&spec.meta, args.len())
+        .map(|i| args[i].clone())
+        .collect();
+    Some((keys, spec.writes))
 }
 
 /// Commands a client in MULTI runs at once instead of queueing.
@@ -931,7 +1054,7 @@ fn run_command(
     mut args: Vec<Bytes>,
     id: Option<CommandId>,
     cx: &mut Ctx<'_>,
-    locked: bool,
+    queued: bool,
 ) -> Reply {
     let spec = match check(&args, id, cx) {
         Ok(spec) => spec,
@@ -949,18 +1072,31 @@ fn run_command(
             return Ok(Frame::Simple("QUEUED".into()));
         }
     }
+    // Every command holds the gate shared, so a transaction that needs the keyspace whole
+    // can hold it exclusively; EXEC takes it itself, and the commands it runs are under its.
+    let state = cx.state;
+    let _gate = (!queued && spec.name != "exec").then(|| state.keyspace().gate().shared());
+    let tracking = state.tracking().active();
+    // The keys a read serves, for client tracking to remember.
+    let served: Vec<Bytes> = match &cx.session.tracking {
+        Some(_) if tracking && spec.meta.flags & f::READONLY != 0 => {
+            command::key_positions(&spec.meta, args.len())
+                .map(|i| args[i].clone())
+                .collect()
+        }
+        _ => Vec::new(),
+    };
     args.remove(0);
-    // Every write holds the keyspace's write lock for its whole read-modify-write, so writes are
-    // linearizable among themselves (an INCR cannot resurrect a key a DEL removed meanwhile).
-    let _guard = (spec.writes && !locked).then(|| cx.db.write_lock());
-    if !cx.db.tracking().active() {
-        return (spec.run)(&mut Parse::new(args), cx);
-    }
-    let around = tracking::before(cx, &spec.meta, spec.writes, &args);
     let reply = (spec.run)(&mut Parse::new(args), cx);
-    tracking::after(cx, around, &spec.meta, spec.writes);
+    if tracking {
+        tracking::after(cx, &served);
+        // Inside EXEC the changes wait for EXEC to release its locks.
+        if !queued {
+            state.report_changes(cx.changes, cx.session.id);
+        }
+    }
     // `CLIENT CACHING` applies to the next command only (to a whole MULTI ... EXEC).
-    if !locked && spec.name != "client" && cx.session.tx.queue.is_none() {
+    if !queued && spec.name != "client" && cx.session.tx.queue.is_none() {
         cx.session.caching = None;
     }
     reply

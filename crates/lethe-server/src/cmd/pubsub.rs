@@ -6,9 +6,9 @@
 //! confirmation reply, so these commands answer with a [`Frame::Multi`] of pushes.
 
 use super::{Command, CommandError, Ctx, Reply, Session};
-use crate::db::Db;
 use crate::frame::Frame;
 use crate::parse::Parse;
+use crate::state::ServerState;
 use bytes::Bytes;
 
 fn rest(args: &mut Parse) -> Vec<Bytes> {
@@ -39,7 +39,7 @@ impl Command for Subscribe {
             .into_iter()
             .map(|ch| {
                 if s.channels.insert(ch.clone()) {
-                    cx.db.pubsub().subscribe(&ch, s.id, &s.pushes);
+                    cx.state.pubsub().subscribe(&ch, s.id, &s.pushes);
                 }
                 confirm("subscribe", Some(ch), s)
             })
@@ -63,7 +63,7 @@ impl Command for PSubscribe {
             .into_iter()
             .map(|p| {
                 if s.patterns.insert(p.clone()) {
-                    cx.db.pubsub().psubscribe(&p, s.id, &s.pushes);
+                    cx.state.pubsub().psubscribe(&p, s.id, &s.pushes);
                 }
                 confirm("psubscribe", Some(p), s)
             })
@@ -81,7 +81,7 @@ impl Command for Unsubscribe {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        Ok(unsubscribe(cx.db, cx.session, self.0))
+        Ok(unsubscribe(cx.state, cx.session, self.0))
     }
 }
 
@@ -94,13 +94,13 @@ impl Command for PUnsubscribe {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        Ok(punsubscribe(cx.db, cx.session, self.0))
+        Ok(punsubscribe(cx.state, cx.session, self.0))
     }
 }
 
 /// Leaves `channels`, or every channel when none are named; with nothing to leave Redis still
 /// confirms once, with a nil channel.
-pub(crate) fn unsubscribe(db: &Db, s: &mut Session, channels: Vec<Bytes>) -> Frame {
+pub(crate) fn unsubscribe(state: &ServerState, s: &mut Session, channels: Vec<Bytes>) -> Frame {
     let channels = if channels.is_empty() {
         s.channels.iter().cloned().collect()
     } else {
@@ -113,7 +113,7 @@ pub(crate) fn unsubscribe(db: &Db, s: &mut Session, channels: Vec<Bytes>) -> Fra
         .into_iter()
         .map(|ch| {
             if s.channels.shift_remove(&ch) {
-                db.pubsub().unsubscribe(&ch, s.id);
+                state.pubsub().unsubscribe(&ch, s.id);
             }
             confirm("unsubscribe", Some(ch), s)
         })
@@ -122,7 +122,7 @@ pub(crate) fn unsubscribe(db: &Db, s: &mut Session, channels: Vec<Bytes>) -> Fra
 }
 
 /// [`unsubscribe`] for patterns.
-pub(crate) fn punsubscribe(db: &Db, s: &mut Session, patterns: Vec<Bytes>) -> Frame {
+pub(crate) fn punsubscribe(state: &ServerState, s: &mut Session, patterns: Vec<Bytes>) -> Frame {
     let patterns = if patterns.is_empty() {
         s.patterns.iter().cloned().collect()
     } else {
@@ -135,7 +135,7 @@ pub(crate) fn punsubscribe(db: &Db, s: &mut Session, patterns: Vec<Bytes>) -> Fr
         .into_iter()
         .map(|p| {
             if s.patterns.shift_remove(&p) {
-                db.pubsub().punsubscribe(&p, s.id);
+                state.pubsub().punsubscribe(&p, s.id);
             }
             confirm("punsubscribe", Some(p), s)
         })
@@ -158,7 +158,7 @@ impl Command for Publish {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let n = cx.db.pubsub().publish(&self.channel, &self.message);
+        let n = cx.state.pubsub().publish(&self.channel, &self.message);
         Ok(Frame::Integer(n as i64))
     }
 }

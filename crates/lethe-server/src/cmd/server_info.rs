@@ -146,7 +146,7 @@ fn client_list(cx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         }
     }
     let mut out = String::new();
-    for c in cx.db.clients().all() {
+    for c in cx.state.clients().all() {
         if kind.is_some_and(|k| type_of(&c) != k) {
             continue;
         }
@@ -167,7 +167,7 @@ fn client_kill(cx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     if args.len() == 1 {
         let addr = lossy(&args[0]);
         let Some(c) = cx
-            .db
+            .state
             .clients()
             .all()
             .into_iter()
@@ -210,7 +210,7 @@ fn client_kill(cx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         }
     }
     let mut killed = 0;
-    for c in cx.db.clients().all() {
+    for c in cx.state.clients().all() {
         let matches = id.is_none_or(|id| c.id == id)
             && kind.is_none_or(|k| type_of(&c) == k)
             && addr.as_ref().is_none_or(|a| c.addr.to_string() == *a)
@@ -245,7 +245,7 @@ fn config_value(cx: &Ctx<'_>, param: &str) -> String {
     match param {
         "bind" => laddr.ip().to_string(),
         "port" => laddr.port().to_string(),
-        "maxmemory" => cx.db.cache().stats().capacity.to_string(),
+        "maxmemory" => cx.state.cache().stats().capacity.to_string(),
         _ => "1".into(),
     }
 }
@@ -343,7 +343,7 @@ impl Command for Info {
             .iter()
             .filter(|s| everything || asked.iter().any(|a| a == *s))
             // Change capture has a section only where it runs.
-            .filter(|s| **s != "cdc" || cx.db.cdc_metrics().is_some())
+            .filter(|s| **s != "cdc" || cx.state.cdc_metrics().is_some())
             .map(|s| section(cx, s))
             .collect();
         Ok(Frame::Verbatim(Bytes::from(sections.join("\r\n"))))
@@ -352,8 +352,8 @@ impl Command for Info {
 
 /// One INFO section, each line ending in CRLF.
 fn section(cx: &Ctx<'_>, name: &str) -> String {
-    let clients = cx.db.clients();
-    let stats = cx.db.cache().stats();
+    let clients = cx.state.clients();
+    let stats = cx.state.cache().stats();
     let mut out = String::new();
     match name {
         "server" => {
@@ -383,7 +383,7 @@ fn section(cx: &Ctx<'_>, name: &str) -> String {
             kv(
                 &mut out,
                 "tracking_clients",
-                &cx.db.tracking().tracking_clients(),
+                &cx.state.tracking().tracking_clients(),
             );
         }
         "memory" => {
@@ -416,7 +416,7 @@ fn section(cx: &Ctx<'_>, name: &str) -> String {
                 "client_output_buffer_limit_disconnections",
                 &limits.output_buffer_disconnections(),
             );
-            let tracking = cx.db.tracking();
+            let tracking = cx.state.tracking();
             kv(&mut out, "tracking_total_keys", &tracking.tracked_keys());
             kv(
                 &mut out,
@@ -440,15 +440,30 @@ fn section(cx: &Ctx<'_>, name: &str) -> String {
             out.push_str("# Keyspace\r\n");
             if stats.entries > 0 {
                 let (expires, avg_ttl) = sample_expiry(cx, stats.entries);
-                let _ = write!(
-                    out,
-                    "db0:keys={},expires={expires},avg_ttl={avg_ttl}\r\n",
-                    stats.entries
-                );
+                let used = cx.state.databases_in_use();
+                if used.len() == 1 {
+                    let _ = write!(
+                        out,
+                        "db{}:keys={},expires={expires},avg_ttl={avg_ttl}\r\n",
+                        used[0], stats.entries
+                    );
+                } else {
+                    // Several databases: each counted (O(keys)); the TTL figures are the
+                    // whole keyspace's estimate.
+                    for db in used {
+                        let keys = cx.state.db_size(db);
+                        if keys > 0 {
+                            let _ = write!(
+                                out,
+                                "db{db}:keys={keys},expires={expires},avg_ttl={avg_ttl}\r\n"
+                            );
+                        }
+                    }
+                }
             }
         }
         "cdc" => {
-            if let Some(m) = cx.db.cdc_metrics() {
+            if let Some(m) = cx.state.cdc_metrics() {
                 crate::cdc::info_section(&m, &mut out);
             }
         }
@@ -489,9 +504,9 @@ fn kv(out: &mut String, k: &str, v: &dyn std::fmt::Display) {
 /// on a large keyspace. Exact when the keyspace is smaller than the sample.
 fn sample_expiry(cx: &Ctx<'_>, entries: u64) -> (u64, u64) {
     let (mut seen, mut with_ttl, mut ttl_sum) = (0u64, 0u64, 0u128);
-    for (key, _) in cx.db.cache().iter().take(EXPIRY_SAMPLE) {
+    for (key, _) in cx.state.cache().iter().take(EXPIRY_SAMPLE) {
         seen += 1;
-        if let lethe::KeyTtl::Expires(d) = cx.db.ttl(&key) {
+        if let lethe::KeyTtl::Expires(d) = cx.state.cache().ttl(&key) {
             with_ttl += 1;
             ttl_sum += d.as_millis();
         }

@@ -5,19 +5,16 @@
 //! number error).
 
 use super::{Command, CommandError, Ctx, ErrorKind, Reply, bool_reply};
-use crate::db::{Db, Value, duration_millis, now_millis};
 use crate::frame::{Frame, MAX_BULK};
+use crate::keyspace::{Entry, Txn, Value, duration_millis, now_millis, timestamp_millis};
 use crate::parse::{Parse, parse_float, parse_int};
-use bytes::{Bytes, BytesMut};
-use lethe::{InsertOptions, WriteCondition};
+use crate::state::{ServerState, refused};
+use bytes::Bytes;
+use lethe::{ExpireCondition, InsertOptions, WriteCondition};
 
-/// The string at `key`: `None` if missing, WRONGTYPE if another type.
-pub(crate) fn get_string(db: &Db, key: &[u8]) -> Result<Option<Bytes>, CommandError> {
-    match db.get(key) {
-        None => Ok(None),
-        Some(Value::Str(s)) => Ok(Some(s)),
-        Some(_) => Err(CommandError::wrong_type()),
-    }
+/// The string at `name` (a hit or miss): `None` if missing, WRONGTYPE if another type.
+pub(crate) fn get_string(t: &Txn<'_, '_>, name: &[u8]) -> Result<Option<Bytes>, CommandError> {
+    t.get(name).map(Value::to_bytes).transpose()
 }
 
 fn bulk_or_null(v: Option<Bytes>) -> Frame {
@@ -76,9 +73,10 @@ impl ExpiryArg {
 /// Writes a string with an optional absolute deadline. A deadline already past leaves the key
 /// absent, as Redis's SET with a past EXAT does. Returns false if `condition` refused it.
 fn write_string(
-    db: &Db,
-    key: Bytes,
-    value: Bytes,
+    state: &ServerState,
+    t: &mut Txn<'_, '_>,
+    name: &[u8],
+    value: &[u8],
     deadline_ms: Option<i64>,
     keep_ttl: bool,
     condition: Option<WriteCondition>,
@@ -101,16 +99,35 @@ fn write_string(
     if expired {
         // Checked like any write (NX/XX), then gone at once.
         let allowed = match condition {
-            Some(WriteCondition::IfAbsent) => db.get(&key).is_none(),
-            Some(WriteCondition::IfPresent) => db.get(&key).is_some(),
+            Some(WriteCondition::IfAbsent) => !t.exists(name),
+            Some(WriteCondition::IfPresent) => t.exists(name),
             _ => true,
         };
         if allowed {
-            db.remove(&key);
+            t.delete(name);
         }
         return Ok(allowed);
     }
-    db.set(key, Value::Str(value), &options)
+    let value = Value::string(value);
+    state.check_fits(&t.key(name), &value)?;
+    Ok(t.insert(name, value, &options).is_ok())
+}
+
+/// Replaces the live value of `e` with `value` (keeping its TTL) or creates it, refusing a
+/// value too big to keep.
+pub(crate) fn put(
+    state: &ServerState,
+    e: &mut Entry<'_>,
+    value: Value,
+) -> Result<(), CommandError> {
+    state.check_fits(e.key(), &value)?;
+    match e.get_mut() {
+        Some(v) => *v = value,
+        None => {
+            e.insert(value).map_err(refused)?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug)]
@@ -122,7 +139,9 @@ impl Command for Get {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        Ok(bulk_or_null(get_string(cx.db, &self.0)?))
+        Ok(bulk_or_null(
+            cx.read([&self.0[..]], |t| get_string(t, &self.0))??,
+        ))
     }
 }
 
@@ -173,19 +192,24 @@ impl Command for Set {
             .as_ref()
             .map(|e| e.deadline_millis("set"))
             .transpose()?;
-        let old = if self.get {
-            get_string(cx.db, &self.key)?
-        } else {
-            None
-        };
-        let written = write_string(
-            cx.db,
-            self.key,
-            self.value,
-            deadline,
-            self.keep_ttl,
-            self.condition,
-        )?;
+        let state = cx.state;
+        let (old, written) = cx.write([&self.key[..]], |t| {
+            let old = if self.get {
+                get_string(t, &self.key)?
+            } else {
+                None
+            };
+            let written = write_string(
+                state,
+                t,
+                &self.key,
+                &self.value,
+                deadline,
+                self.keep_ttl,
+                self.condition,
+            )?;
+            Ok::<_, CommandError>((old, written))
+        })??;
         Ok(match (self.get, written) {
             (true, _) => bulk_or_null(old),
             (false, true) => Frame::ok(),
@@ -222,25 +246,20 @@ impl Command for GetEx {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let Some(value) = get_string(cx.db, &self.key)? else {
-            return Ok(Frame::Null);
-        };
-        if let Some(e) = &self.expiry {
-            let at = e.deadline_millis("getex")?;
-            let left = at - now_millis();
-            if left <= 0 {
-                cx.db.remove(&self.key);
-            } else {
-                cx.db.cache().expire(
-                    &self.key[..],
-                    duration_millis(left),
-                    lethe::ExpireCondition::Always,
-                );
+        let key = &self.key[..];
+        cx.write([key], |t| {
+            let Some(value) = get_string(t, key)? else {
+                return Ok(Frame::Null);
+            };
+            if let Some(e) = &self.expiry {
+                // A deadline not in the future removes the key.
+                let at = e.deadline_millis("getex")?;
+                t.expire_at(key, timestamp_millis(at), ExpireCondition::Always);
+            } else if self.persist {
+                t.persist(key);
             }
-        } else if self.persist {
-            cx.db.cache().persist(&self.key[..]);
-        }
-        Ok(Frame::Bulk(value))
+            Ok(Frame::Bulk(value))
+        })?
     }
 }
 
@@ -253,11 +272,14 @@ impl Command for GetDel {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let value = get_string(cx.db, &self.0)?;
-        if value.is_some() {
-            cx.db.remove(&self.0);
-        }
-        Ok(bulk_or_null(value))
+        let key = &self.0[..];
+        cx.write([key], |t| {
+            let value = get_string(t, key)?;
+            if value.is_some() {
+                t.delete(key);
+            }
+            Ok(bulk_or_null(value))
+        })?
     }
 }
 
@@ -270,9 +292,12 @@ impl Command for GetSet {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let old = get_string(cx.db, &self.0)?;
-        write_string(cx.db, self.0, self.1, None, false, None)?;
-        Ok(bulk_or_null(old))
+        let state = cx.state;
+        cx.write([&self.0[..]], |t| {
+            let old = get_string(t, &self.0)?;
+            write_string(state, t, &self.0, &self.1, None, false, None)?;
+            Ok(bulk_or_null(old))
+        })?
     }
 }
 
@@ -286,12 +311,14 @@ impl Command for MGet {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         // Keys of another type read as missing here, not as an error.
-        Ok(Frame::Array(
-            self.0
-                .iter()
-                .map(|k| bulk_or_null(get_string(cx.db, k).ok().flatten()))
-                .collect(),
-        ))
+        cx.read(self.0.iter().map(|k| &k[..]), |t| {
+            Frame::Array(
+                self.0
+                    .iter()
+                    .map(|k| bulk_or_null(get_string(t, k).ok().flatten()))
+                    .collect(),
+            )
+        })
     }
 }
 
@@ -310,6 +337,22 @@ fn pairs(args: &mut Parse, cmd: &str) -> Result<Vec<(Bytes, Bytes)>, CommandErro
     Ok(out)
 }
 
+/// The values of MSET's pairs, each checked to fit before anything is written: all or nothing.
+fn fitting(
+    state: &ServerState,
+    db: u8,
+    pairs: &[(Bytes, Bytes)],
+) -> Result<Vec<Value>, CommandError> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let value = Value::string(v);
+            state.check_fits(&crate::keyspace::stored_key(db, k), &value)?;
+            Ok(value)
+        })
+        .collect()
+}
+
 #[derive(Debug)]
 pub struct MSet(Vec<(Bytes, Bytes)>);
 
@@ -319,10 +362,14 @@ impl Command for MSet {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        for (k, v) in self.0 {
-            write_string(cx.db, k, v, None, false, None)?;
-        }
-        Ok(Frame::ok())
+        let state = cx.state;
+        let values = fitting(state, cx.session.db, &self.0)?;
+        cx.write(self.0.iter().map(|(k, _)| &k[..]), |t| {
+            for ((k, _), v) in self.0.iter().zip(values) {
+                t.insert(k, v, &InsertOptions::new()).map_err(refused)?;
+            }
+            Ok(Frame::ok())
+        })?
     }
 }
 
@@ -335,13 +382,17 @@ impl Command for MSetNx {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        if self.0.iter().any(|(k, _)| cx.db.get(k).is_some()) {
-            return Ok(Frame::Integer(0));
-        }
-        for (k, v) in self.0 {
-            write_string(cx.db, k, v, None, false, None)?;
-        }
-        Ok(Frame::Integer(1))
+        let state = cx.state;
+        let values = fitting(state, cx.session.db, &self.0)?;
+        cx.write(self.0.iter().map(|(k, _)| &k[..]), |t| {
+            if self.0.iter().any(|(k, _)| t.exists(k)) {
+                return Ok(Frame::Integer(0));
+            }
+            for ((k, _), v) in self.0.iter().zip(values) {
+                t.insert(k, v, &InsertOptions::new()).map_err(refused)?;
+            }
+            Ok(Frame::Integer(1))
+        })?
     }
 }
 
@@ -354,14 +405,18 @@ impl Command for SetNx {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let set = write_string(
-            cx.db,
-            self.0,
-            self.1,
-            None,
-            false,
-            Some(WriteCondition::IfAbsent),
-        )?;
+        let state = cx.state;
+        let set = cx.write([&self.0[..]], |t| {
+            write_string(
+                state,
+                t,
+                &self.0,
+                &self.1,
+                None,
+                false,
+                Some(WriteCondition::IfAbsent),
+            )
+        })??;
         Ok(bool_reply(set))
     }
 }
@@ -388,7 +443,10 @@ impl Command for SetEx {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         let at = self.1.deadline_millis("setex")?;
-        write_string(cx.db, self.0, self.2, Some(at), false, None)?;
+        let state = cx.state;
+        cx.write([&self.0[..]], |t| {
+            write_string(state, t, &self.0, &self.2, Some(at), false, None)
+        })??;
         Ok(Frame::ok())
     }
 }
@@ -404,7 +462,10 @@ impl Command for PSetEx {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         let at = self.1.deadline_millis("psetex")?;
-        write_string(cx.db, self.0, self.2, Some(at), false, None)?;
+        let state = cx.state;
+        cx.write([&self.0[..]], |t| {
+            write_string(state, t, &self.0, &self.2, Some(at), false, None)
+        })??;
         Ok(Frame::ok())
     }
 }
@@ -422,16 +483,26 @@ impl Command for Append {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let old = get_string(cx.db, &self.0)?.unwrap_or_default();
-        if (old.len() + self.1.len()) as i64 > MAX_BULK {
-            return Err(too_big());
-        }
-        let mut new = BytesMut::with_capacity(old.len() + self.1.len());
-        new.extend_from_slice(&old);
-        new.extend_from_slice(&self.1);
-        let len = new.len() as i64;
-        cx.db.replace(self.0, Value::Str(new.freeze()))?;
-        Ok(Frame::Integer(len))
+        let (state, suffix) = (cx.state, &self.1[..]);
+        cx.write([&self.0[..]], |t| {
+            t.compute(&self.0, |e| {
+                let old_len = e.get().map_or(Ok(0), Value::str_len)?;
+                if (old_len + suffix.len()) as i64 > MAX_BULK {
+                    return Err(too_big());
+                }
+                let new = match e.get() {
+                    None => Value::string(suffix),
+                    Some(v) => v.with_bytes(|old| {
+                        let mut new = Vec::with_capacity(old.len() + suffix.len());
+                        new.extend_from_slice(old);
+                        new.extend_from_slice(suffix);
+                        Value::from_vec(new)
+                    })?,
+                };
+                put(state, e, new)?;
+                Ok(Frame::Integer((old_len + suffix.len()) as i64))
+            })
+        })?
     }
 }
 
@@ -444,7 +515,9 @@ impl Command for StrLen {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let len = get_string(cx.db, &self.0)?.map_or(0, |s| s.len());
+        let len = cx.read([&self.0[..]], |t| {
+            t.peek(&self.0).map_or(Ok(0), Value::str_len)
+        })??;
         Ok(Frame::Integer(len as i64))
     }
 }
@@ -462,11 +535,20 @@ impl Command for GetRange {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let s = get_string(cx.db, &self.0)?.unwrap_or_default();
+        cx.read([&self.0[..]], |t| match t.get(&self.0) {
+            None => Ok(Frame::Bulk(Bytes::new())),
+            Some(v) => v.with_bytes(|s| range(s, self.1, self.2)),
+        })?
+    }
+}
+
+/// GETRANGE's slice of `s`, with Redis's index rules.
+fn range(s: &[u8], start: i64, end: i64) -> Frame {
+    {
         let len = s.len() as i64;
-        let (mut start, mut end) = (self.1, self.2);
+        let (mut start, mut end) = (start, end);
         if start < 0 && end < 0 && start > end {
-            return Ok(Frame::Bulk(Bytes::new()));
+            return Frame::Bulk(Bytes::new());
         }
         if start < 0 {
             start += len;
@@ -477,9 +559,9 @@ impl Command for GetRange {
         start = start.max(0);
         end = end.max(0).min(len - 1);
         if len == 0 || start > end {
-            return Ok(Frame::Bulk(Bytes::new()));
+            return Frame::Bulk(Bytes::new());
         }
-        Ok(Frame::Bulk(s.slice(start as usize..=end as usize)))
+        Frame::Bulk(Bytes::copy_from_slice(&s[start as usize..=end as usize]))
     }
 }
 
@@ -500,38 +582,57 @@ impl Command for SetRange {
         if offset < 0 {
             return Err(CommandError::err("offset is out of range"));
         }
-        let old = get_string(cx.db, &key)?;
-        if patch.is_empty() {
-            return Ok(Frame::Integer(old.map_or(0, |s| s.len() as i64)));
-        }
-        if offset.saturating_add(patch.len() as i64) > MAX_BULK {
-            return Err(too_big());
-        }
-        let old = old.unwrap_or_default();
-        let offset = offset as usize;
-        let mut new = BytesMut::from(&old[..]);
-        if new.len() < offset + patch.len() {
-            new.resize(offset + patch.len(), 0);
-        }
-        new[offset..offset + patch.len()].copy_from_slice(&patch);
-        let len = new.len() as i64;
-        cx.db.replace(key, Value::Str(new.freeze()))?;
-        Ok(Frame::Integer(len))
+        let state = cx.state;
+        cx.write([&key[..]], |t| {
+            t.compute(&key, |e| {
+                let old_len = e.get().map_or(Ok(0), Value::str_len)?;
+                if patch.is_empty() {
+                    return Ok(Frame::Integer(old_len as i64));
+                }
+                if offset.saturating_add(patch.len() as i64) > MAX_BULK {
+                    return Err(too_big());
+                }
+                let offset = offset as usize;
+                let mut new = match e.get() {
+                    None => Vec::new(),
+                    Some(v) => v.with_bytes(<[u8]>::to_vec)?,
+                };
+                if new.len() < offset + patch.len() {
+                    new.resize(offset + patch.len(), 0);
+                }
+                new[offset..offset + patch.len()].copy_from_slice(&patch);
+                let len = new.len() as i64;
+                put(state, e, Value::from_vec(new))?;
+                Ok(Frame::Integer(len))
+            })
+        })?
     }
 }
 
 /// INCR and relatives: adds `delta` to the integer at `key` (0 if missing), keeping its TTL.
 fn incr_by(cx: &mut Ctx<'_>, key: Bytes, delta: i64) -> Reply {
-    let current = match get_string(cx.db, &key)? {
-        None => 0,
-        Some(s) => parse_int(&s).ok_or_else(CommandError::not_integer)?,
-    };
-    let new = current
-        .checked_add(delta)
-        .ok_or_else(|| CommandError::err("increment or decrement would overflow"))?;
-    cx.db
-        .replace(key, Value::Str(Bytes::from(new.to_string())))?;
-    Ok(Frame::Integer(new))
+    cx.write([&key[..]], |t| {
+        t.compute(&key, |e| {
+            let current = match e.get() {
+                None => 0,
+                Some(Value::Int(n)) => *n,
+                Some(v) => v
+                    .with_bytes(parse_int)?
+                    .ok_or_else(CommandError::not_integer)?,
+            };
+            let new = current
+                .checked_add(delta)
+                .ok_or_else(|| CommandError::err("increment or decrement would overflow"))?;
+            // In place: an integer stays an integer, with its TTL.
+            match e.get_mut() {
+                Some(v) => *v = Value::Int(new),
+                None => {
+                    e.insert(Value::Int(new)).map_err(refused)?;
+                }
+            }
+            Ok(Frame::Integer(new))
+        })
+    })?
 }
 
 #[derive(Debug)]
@@ -599,19 +700,24 @@ impl Command for IncrByFloat {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let current = match get_string(cx.db, &self.0)? {
-            None => 0.0,
-            Some(s) => {
-                parse_float(&s).ok_or_else(|| CommandError::err("value is not a valid float"))?
-            }
-        };
-        let new = current + self.1;
-        if !new.is_finite() {
-            return Err(CommandError::err("increment would produce NaN or Infinity"));
-        }
-        let text = Bytes::from(format_incr_float(new));
-        cx.db.replace(self.0, Value::Str(text.clone()))?;
-        Ok(Frame::Bulk(text))
+        let state = cx.state;
+        cx.write([&self.0[..]], |t| {
+            t.compute(&self.0, |e| {
+                let current = match e.get() {
+                    None => 0.0,
+                    Some(v) => v
+                        .with_bytes(parse_float)?
+                        .ok_or_else(|| CommandError::err("value is not a valid float"))?,
+                };
+                let new = current + self.1;
+                if !new.is_finite() {
+                    return Err(CommandError::err("increment would produce NaN or Infinity"));
+                }
+                let text = format_incr_float(new);
+                put(state, e, Value::string(text.as_bytes()))?;
+                Ok(Frame::Bulk(Bytes::from(text)))
+            })
+        })?
     }
 }
 

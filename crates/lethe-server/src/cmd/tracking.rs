@@ -2,12 +2,10 @@
 //! with Redis 7's options, checks and error texts. The shared state they change is in
 //! [`crate::tracking`]; which keys a command reads or changes is reported by the dispatcher.
 
-use super::command::{Meta, f, key_positions};
 use super::{CommandError, Ctx, Reply};
-use crate::db::WatchStamp;
 use crate::frame::Frame;
 use crate::parse::parse_int;
-use crate::tracking::{CommandScope, Mode, Origin};
+use crate::tracking::Mode;
 use bytes::Bytes;
 
 /// `CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]`.
@@ -46,7 +44,7 @@ pub(super) fn tracking(cx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         }
         i += 1;
     }
-    let tracking = cx.db.tracking();
+    let tracking = cx.state.tracking();
     if !on {
         tracking.disable(cx.session.id);
         cx.session.tracking = None;
@@ -114,7 +112,7 @@ pub(super) fn tracking(cx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     }
     if mode.redirect != 0
         && mode.redirect != cx.session.id
-        && cx.db.clients().get(mode.redirect).is_none()
+        && cx.state.clients().get(mode.redirect).is_none()
     {
         return Err(CommandError::err(
             "The client ID you want redirect to does not exist",
@@ -170,7 +168,7 @@ pub(super) fn caching(cx: &mut Ctx<'_>, arg: &[u8]) -> Reply {
 /// `CLIENT TRACKINGINFO`: flags, redirect and prefixes.
 pub(super) fn tracking_info(cx: &mut Ctx<'_>) -> Reply {
     let flag = |s: &'static str| Frame::Bulk(Bytes::from_static(s.as_bytes()));
-    let (flags, redirect, prefixes) = match cx.db.tracking().mode(cx.session.id) {
+    let (flags, redirect, prefixes) = match cx.state.tracking().mode(cx.session.id) {
         None => (vec![flag("off")], -1, Vec::new()),
         Some((mode, broken)) => {
             let mut flags = vec![flag("on")];
@@ -209,55 +207,18 @@ pub(super) fn get_redir(cx: &mut Ctx<'_>) -> Reply {
     }))
 }
 
-/// What the dispatcher must do around one command for client-side caching: the keys it names,
-/// and for a write their state before it ran, to tell afterwards which ones it changed.
-#[derive(Debug)]
-pub(super) struct Around {
-    scope: CommandScope,
-    keys: Vec<Bytes>,
-    before: Vec<WatchStamp>,
-}
-
-/// Called before a command runs when some client tracks; `args` excludes the name.
-pub(super) fn before(cx: &Ctx<'_>, meta: &Meta, writes: bool, args: &[Bytes]) -> Around {
-    let scope = CommandScope::enter(cx.session.id);
-    // Key positions count the name as argument 0.
-    let keys: Vec<Bytes> = key_positions(meta, args.len() + 1)
-        .map(|i| args[i - 1].clone())
-        .collect();
-    let before = if writes {
-        keys.iter().map(|k| cx.db.watch_stamp(k)).collect()
-    } else {
-        Vec::new()
+/// Called after a read ran while some client tracks: remembers the keys it served for the
+/// calling client (per its mode), so a later change of them is pushed to it. What commands
+/// change is reported by the dispatcher from the command's record of changes.
+pub(super) fn after(cx: &mut Ctx<'_>, served: &[Bytes]) {
+    let Some(mode) = cx.session.tracking.as_ref() else {
+        return;
     };
-    Around {
-        scope,
-        keys,
-        before,
+    let given = cx.session.caching.is_some();
+    let skip = mode.bcast || (mode.optin && !given) || (mode.optout && given);
+    if !skip && !served.is_empty() {
+        cx.state
+            .tracking()
+            .remember(cx.session.id, served, cx.state.clients());
     }
-}
-
-/// Called after the command ran: reports the keys a write changed that the cache did not
-/// already report (creations, TTL changes), and remembers the keys a read served.
-pub(super) fn after(cx: &mut Ctx<'_>, around: Around, meta: &Meta, writes: bool) {
-    let tracking = cx.db.tracking();
-    if writes {
-        for (key, before) in around.keys.iter().zip(&around.before) {
-            if cx.db.watch_stamp(key) != *before && !around.scope.reported(key) {
-                tracking.key_changed(key, Origin::Command, cx.db.clients());
-            }
-        }
-    } else if let Some(mode) = cx
-        .session
-        .tracking
-        .as_ref()
-        .filter(|_| meta.flags & f::READONLY != 0)
-    {
-        let given = cx.session.caching.is_some();
-        let skip = mode.bcast || (mode.optin && !given) || (mode.optout && given);
-        if !skip && !around.keys.is_empty() {
-            tracking.remember(cx.session.id, &around.keys, cx.db.clients());
-        }
-    }
-    cx.db.settle_tracking();
 }

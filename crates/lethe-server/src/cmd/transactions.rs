@@ -2,8 +2,15 @@
 //!
 //! MULTI makes the dispatcher queue commands instead of running them (replying `QUEUED`); a
 //! command rejected while queueing (unknown, wrong arity) poisons the transaction so EXEC
-//! answers `EXECABORT`. EXEC runs the queue under the keyspace's write lock, so no other
-//! client's write lands between its commands (reads take no lock but see each write whole).
+//! answers `EXECABORT`.
+//!
+//! EXEC is atomic and isolated without stopping the server: when every queued command names
+//! its keys (its key specs), EXEC locks the shards of all of them plus the watched keys, in the
+//! engine's fixed shard order, checks the watches and runs the queue under those locks, so no
+//! other client sees or changes those keys in between, and commands on other keys go on in
+//! parallel. A queue holding a whole-keyspace command (FLUSHALL, KEYS, SELECT, the LETHE.*
+//! commands that go through the engine's own write path) holds the keyspace's gate
+//! exclusively instead, which no other command runs without.
 //!
 //! WATCH records a [`WatchStamp`] per key: the engine's version and write times for the entry,
 //! or its absence. EXEC aborts (nil reply) if any stamp changed, which covers every way Redis
@@ -11,9 +18,9 @@
 //! a TTL change, a flush; and, like Redis, a write that changed nothing (a refused SET NX) does
 //! not count.
 
-use super::{Command, CommandError, Ctx, Reply, execute_locked};
-use crate::db::WatchStamp;
+use super::{Command, CommandError, Ctx, Reply, execute_queued, lockable_keys};
 use crate::frame::Frame;
+use crate::keyspace::{SmallBytes, WatchStamp, stored_key};
 use crate::parse::Parse;
 use bytes::Bytes;
 
@@ -24,8 +31,8 @@ pub struct Transaction {
     pub queue: Option<Vec<Vec<Bytes>>>,
     /// A command was rejected while queueing: EXEC must refuse.
     pub failed: bool,
-    /// Watched keys with their state when watched.
-    pub watched: Vec<(Bytes, WatchStamp)>,
+    /// Watched keys (stored form: database and name) with their state when watched.
+    pub watched: Vec<(SmallBytes, WatchStamp)>,
 }
 
 impl Transaction {
@@ -74,21 +81,43 @@ impl Command for Exec {
                 "EXECABORT Transaction discarded because of previous errors.",
             ));
         }
-        let db = cx.db;
-        let _guard = db.write_lock();
-        if tx
-            .watched
-            .iter()
-            .any(|(key, stamp)| db.watch_stamp(key) != *stamp)
-        {
-            return Ok(Frame::NullArray);
+        let keyspace = cx.state.keyspace();
+        let db = cx.session.db;
+        let mut keys: Vec<SmallBytes> = tx.watched.iter().map(|(k, _)| k.clone()).collect();
+        for args in &queue {
+            let Some((names, _)) = lockable_keys(args) else {
+                let _exclusive = keyspace.gate().exclusive();
+                return Ok(run_queue(cx, queue, &tx.watched));
+            };
+            keys.extend(names.iter().map(|n| stored_key(db, n)));
         }
-        let replies = queue
-            .into_iter()
-            .map(|args| execute_locked(args, cx).unwrap_or_else(|e| Frame::Error(e.text)))
-            .collect();
-        Ok(Frame::Array(replies))
+        // Shared like any command, plus the locks of every key the queue names (write locks:
+        // its commands may read and write the same key).
+        let _gate = keyspace.gate().shared();
+        cx.hold(keyspace.lock(&keys));
+        let replies = run_queue(cx, queue, &tx.watched);
+        cx.release();
+        Ok(replies)
     }
+}
+
+/// Checks the watches, then runs the queue: a nil reply if a watched key changed.
+fn run_queue(
+    cx: &mut Ctx<'_>,
+    queue: Vec<Vec<Bytes>>,
+    watched: &[(SmallBytes, WatchStamp)],
+) -> Frame {
+    if watched
+        .iter()
+        .any(|(key, stamp)| cx.watch_stamp(key) != *stamp)
+    {
+        return Frame::NullArray;
+    }
+    let replies = queue
+        .into_iter()
+        .map(|args| execute_queued(args, cx).unwrap_or_else(|e| Frame::Error(e.text)))
+        .collect();
+    Frame::Array(replies)
 }
 
 #[derive(Debug)]
@@ -117,15 +146,15 @@ impl Command for Watch {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let tx = &mut cx.session.tx;
-        if tx.queue.is_some() {
+        if cx.session.tx.queue.is_some() {
             return Err(CommandError::err("WATCH inside MULTI is not allowed"));
         }
-        for key in self.0 {
+        for name in self.0 {
+            let key = stored_key(cx.session.db, &name);
             // Watching a key twice keeps the first stamp, as Redis keeps the first watch.
-            if !tx.watched.iter().any(|(k, _)| *k == key) {
-                let stamp = cx.db.watch_stamp(&key);
-                tx.watched.push((key, stamp));
+            if !cx.session.tx.watched.iter().any(|(k, _)| *k == key) {
+                let stamp = cx.state.keyspace().watch_stamp(&key);
+                cx.session.tx.watched.push((key, stamp));
             }
         }
         Ok(Frame::ok())

@@ -27,7 +27,7 @@ impl Lethe {
     }
 
     /// Lethe over a given keyspace, shared with the test (which may feed it directly).
-    pub fn start_over(db: std::sync::Arc<lethe_server::db::Db>) -> Lethe {
+    pub fn start_over(db: std::sync::Arc<lethe_server::state::ServerState>) -> Lethe {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         Lethe::serve(listener, move |listener, stopped| {
             Box::pin(lethe_server::run_with(listener, db, async {
@@ -44,7 +44,7 @@ impl Lethe {
     ) -> Lethe {
         let listener = TcpListener::bind(addr).unwrap();
         Lethe::serve(listener, move |listener, stopped| {
-            let db = std::sync::Arc::new(lethe_server::db::Db::new(capacity));
+            let db = std::sync::Arc::new(lethe_server::state::ServerState::new(capacity));
             Box::pin(lethe_server::run_with_limits(
                 listener,
                 None,

@@ -1,0 +1,375 @@
+//! The keyspace: Redis values in a Lethe [`Cache`], with atomic commands and no global lock.
+//!
+//! # Atomicity without a global lock
+//! A command reads and writes its keys through a [`Txn`]: the engine's [`KeyLock`] on the
+//! shards of exactly the keys the command names (taken in shard order, so commands locking
+//! overlapping keys cannot deadlock), held for the whole read-modify-write. A single-key
+//! command (INCR, HSET, APPEND) therefore changes its value in place under one shard lock and
+//! never loses a concurrent update; a multi-key command (MSET, RENAME, SMOVE) holds all of its
+//! keys' shards at once, so it is all or nothing to every other client; commands on keys in
+//! other shards run in parallel. Read-only commands take the same shards' read locks.
+//!
+//! A transaction (MULTI/EXEC) locks the union of its commands' keys (from their key specs) the
+//! same way and runs every command under those locks, with WATCH checked under them too.
+//! Only commands that reach beyond named keys (FLUSHALL, KEYS, the LETHE.* invalidations, ...)
+//! are whole-keyspace operations: inside a transaction they make EXEC take the [`Gate`]
+//! exclusively, which every other command holds shared for its duration; outside one they are
+//! single engine calls, atomic by themselves.
+//!
+//! # Memory
+//! Keys are [`SmallBytes`] (inline up to 21 bytes after the database byte) and values 24 bytes
+//! in the engine's slot (see [`value`]); every entry is weighed by what it really costs: the
+//! engine's own bytes per entry ([`Cache::entry_overhead`]) plus the heap its key and value own,
+//! as jemalloc rounds it. So `--max-memory` bounds what the process holds, and INFO's
+//! `used_memory` is that sum.
+//!
+//! # What changed
+//! Every write through a [`Txn`] is recorded in the command's [`Changes`] (when someone needs
+//! it): the dispatcher hands them to client tracking with the writing client's id, so no
+//! thread-local channel is needed. Removals the engine makes on its own (expiry, eviction,
+//! invalidations) reach tracking through the engine's listener and subscriber instead.
+
+pub mod hash;
+pub mod listpack;
+pub mod small;
+pub mod value;
+
+pub use hash::Hash;
+pub use small::SmallBytes;
+pub use value::Value;
+
+use crossbeam_utils::CachePadded;
+use lethe::{
+    Cache, EntryMut, ExpireCondition, InsertOptions, Inserted, KeyLock, KeyTtl, Rejected, Timestamp,
+};
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The engine's hasher for keys.
+pub type Hasher = lethe::DefaultHashBuilder;
+/// The engine cache holding the keyspace.
+pub type Store = Cache<SmallBytes, Value, Hasher>;
+/// The engine's lock on some keys' shards.
+pub type Lock<'a> = KeyLock<'a, SmallBytes, Value, Hasher>;
+/// A key's entry inside a compute closure.
+pub type Entry<'a> = EntryMut<'a, SmallBytes, Value>;
+
+/// Databases (`SELECT 0` to `SELECT 15`), as Redis's default `databases`.
+pub const DATABASES: u8 = 16;
+
+/// The stored form of key `name` in database `db`: the database number, then the name.
+#[inline]
+pub fn stored_key(db: u8, name: &[u8]) -> SmallBytes {
+    SmallBytes::with_prefix(db, name)
+}
+
+/// A stored key's name (without its database byte).
+#[inline]
+pub fn key_name(stored: &[u8]) -> &[u8] {
+    &stored[1..]
+}
+
+/// What WATCH remembers of a key: its version and write times, or `None` when it is absent.
+/// Any write, delete, expiry or TTL change makes the stamp differ.
+pub type WatchStamp = Option<(u64, Timestamp, Timestamp, Option<Timestamp>)>;
+
+/// The keys a command changed, recorded while someone needs them (client tracking).
+#[derive(Debug, Default)]
+pub struct Changes {
+    enabled: bool,
+    keys: Vec<SmallBytes>,
+}
+
+impl Changes {
+    /// A record that keeps keys only if `enabled`.
+    pub fn new(enabled: bool) -> Changes {
+        Changes {
+            enabled,
+            keys: Vec::new(),
+        }
+    }
+
+    /// Records that the stored key `key` changed.
+    #[inline]
+    pub fn record(&mut self, key: &SmallBytes) {
+        if self.enabled {
+            self.keys.push(key.clone());
+        }
+    }
+
+    /// Starts a new command's record, kept only if `enabled`.
+    #[inline]
+    pub fn reset(&mut self, enabled: bool) {
+        self.enabled = enabled;
+        self.keys.clear();
+    }
+
+    /// Takes the recorded keys (stored form).
+    pub fn take(&mut self) -> Vec<SmallBytes> {
+        std::mem::take(&mut self.keys)
+    }
+
+    /// Whether keys are recorded.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+}
+
+/// Held shared by every command for its duration and exclusively by a transaction that must
+/// see the keyspace still as a whole. Striped, so shared holders on different cores do not
+/// contend on one cache line: a shared hold takes one stripe, an exclusive one all of them.
+#[derive(Debug)]
+pub struct Gate {
+    stripes: Box<[CachePadded<RwLock<()>>]>,
+}
+
+const GATE_STRIPES: usize = 16;
+
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static STRIPE: usize = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % GATE_STRIPES;
+}
+
+/// A shared hold on the [`Gate`].
+#[derive(Debug)]
+pub struct Shared<'a>(#[allow(dead_code)] RwLockReadGuard<'a, ()>);
+
+/// An exclusive hold on the [`Gate`].
+#[derive(Debug)]
+pub struct Exclusive<'a>(#[allow(dead_code)] Vec<RwLockWriteGuard<'a, ()>>);
+
+impl Gate {
+    fn new() -> Gate {
+        Gate {
+            stripes: (0..GATE_STRIPES)
+                .map(|_| CachePadded::new(RwLock::new(())))
+                .collect(),
+        }
+    }
+
+    /// Holds the gate shared.
+    #[inline]
+    pub fn shared(&self) -> Shared<'_> {
+        Shared(self.stripes[STRIPE.with(|s| *s)].read())
+    }
+
+    /// Holds the gate exclusively: no other command runs until it is dropped.
+    pub fn exclusive(&self) -> Exclusive<'_> {
+        Exclusive(self.stripes.iter().map(|s| s.write()).collect())
+    }
+}
+
+/// The keyspace shared by every connection.
+#[derive(Debug)]
+pub struct Keyspace {
+    cache: Store,
+    gate: Gate,
+}
+
+impl Keyspace {
+    /// Wraps an engine cache built for the keyspace (see [`Keyspace::weigh`]).
+    pub fn new(cache: Store) -> Keyspace {
+        Keyspace {
+            cache,
+            gate: Gate::new(),
+        }
+    }
+
+    /// What an entry costs: the engine's bytes per entry plus the heap its key and value own.
+    pub fn weigh(key: &SmallBytes, value: &Value) -> u32 {
+        let bytes = Store::entry_overhead() + key.heap_size() + value.heap_size();
+        u32::try_from(bytes).unwrap_or(u32::MAX)
+    }
+
+    /// The engine underneath.
+    pub fn cache(&self) -> &Store {
+        &self.cache
+    }
+
+    /// The gate commands hold shared and whole-keyspace transactions exclusively.
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    /// Locks the shards of `keys` (stored form) for writing.
+    pub fn lock<'a>(&'a self, keys: &[SmallBytes]) -> Lock<'a> {
+        self.cache.lock(keys.iter().map(|k| k.as_bytes()))
+    }
+
+    /// Locks the shards of `keys` (stored form) for reading.
+    pub fn lock_read<'a>(&'a self, keys: &[SmallBytes]) -> Lock<'a> {
+        self.cache.lock_read(keys.iter().map(|k| k.as_bytes()))
+    }
+
+    /// The current [`WatchStamp`] of a stored key (not counted as an access).
+    pub fn watch_stamp(&self, key: &[u8]) -> WatchStamp {
+        self.cache
+            .metadata(key)
+            .map(|m| (m.version, m.created, m.updated, m.expires_at))
+    }
+
+    /// The heaviest value accepted (see [`Cache::max_entry_weight`]).
+    pub fn max_entry_weight(&self) -> u64 {
+        self.cache.max_entry_weight()
+    }
+}
+
+/// A command's access to its keys, under the locks of their shards.
+///
+/// Methods take key names as the client gave them, in the command's database. Writes are
+/// recorded in the command's [`Changes`].
+#[derive(Debug)]
+pub struct Txn<'t, 'l> {
+    lock: &'t mut Lock<'l>,
+    db: u8,
+    changes: &'t mut Changes,
+}
+
+impl<'t, 'l> Txn<'t, 'l> {
+    /// Access through `lock` for database `db`, recording writes in `changes`.
+    pub fn new(lock: &'t mut Lock<'l>, db: u8, changes: &'t mut Changes) -> Txn<'t, 'l> {
+        Txn { lock, db, changes }
+    }
+
+    /// The database the command runs in.
+    pub fn db(&self) -> u8 {
+        self.db
+    }
+
+    /// The stored form of `name`.
+    #[inline]
+    pub fn key(&self, name: &[u8]) -> SmallBytes {
+        stored_key(self.db, name)
+    }
+
+    /// The live value of `name`, counted as an access (a keyspace hit or miss).
+    pub fn get(&self, name: &[u8]) -> Option<&Value> {
+        self.lock.get(self.key(name).as_bytes())
+    }
+
+    /// The live value of `name`, not counted as an access.
+    pub fn peek(&self, name: &[u8]) -> Option<&Value> {
+        self.lock.peek(self.key(name).as_bytes())
+    }
+
+    /// Whether `name` has a live value (not an access).
+    pub fn exists(&self, name: &[u8]) -> bool {
+        self.peek(name).is_some()
+    }
+
+    /// Remaining lifetime of `name`.
+    pub fn ttl(&self, name: &[u8]) -> KeyTtl {
+        self.lock.ttl(self.key(name).as_bytes())
+    }
+
+    /// The absolute expiry of `name` in Unix milliseconds: -2 missing, -1 no deadline.
+    pub fn expire_time_millis(&self, name: &[u8]) -> i64 {
+        match self.lock.metadata(self.key(name).as_bytes()) {
+            None => -2,
+            Some(m) => match m.expires_at {
+                None => -1,
+                Some(at) => i64::try_from(at.as_nanos() / 1_000_000).unwrap_or(i64::MAX),
+            },
+        }
+    }
+
+    /// The [`WatchStamp`] of `name`.
+    pub fn stamp(&self, name: &[u8]) -> WatchStamp {
+        self.lock
+            .metadata(self.key(name).as_bytes())
+            .map(|m| (m.version, m.created, m.updated, m.expires_at))
+    }
+
+    /// Runs `f` on `name`'s entry as one atomic read-modify-write (see [`Cache::compute`]);
+    /// recorded as a change if `f` changed anything.
+    pub fn compute<R>(&mut self, name: &[u8], f: impl FnOnce(&mut Entry<'_>) -> R) -> R {
+        let key = self.key(name);
+        let (result, changed) = self.lock.compute(&key, |e| {
+            let r = f(e);
+            (r, e.is_changed())
+        });
+        if changed {
+            self.changes.record(&key);
+        }
+        result
+    }
+
+    /// Stores `value` at `name` with `options` (no dependencies: see [`KeyLock::insert`]).
+    pub fn insert(
+        &mut self,
+        name: &[u8],
+        value: Value,
+        options: &InsertOptions<SmallBytes>,
+    ) -> Result<Inserted, Rejected> {
+        let key = self.key(name);
+        let result = self.lock.insert(key.clone(), value, options);
+        if result.is_ok() {
+            self.changes.record(&key);
+        }
+        result
+    }
+
+    /// Removes `name`, returning its live value.
+    pub fn remove(&mut self, name: &[u8]) -> Option<Value> {
+        let key = self.key(name);
+        let removed = self.lock.remove(key.as_bytes());
+        if removed.is_some() {
+            self.changes.record(&key);
+        }
+        removed
+    }
+
+    /// The metadata of `name`'s live entry (not an access).
+    pub fn metadata(&self, name: &[u8]) -> Option<lethe::EntryMetadata> {
+        self.lock.metadata(self.key(name).as_bytes())
+    }
+
+    /// Removes `name`; true if it had a live value.
+    pub fn delete(&mut self, name: &[u8]) -> bool {
+        let key = self.key(name);
+        let removed = self.lock.delete(key.as_bytes());
+        if removed {
+            self.changes.record(&key);
+        }
+        removed
+    }
+
+    /// Sets `name`'s deadline under a Redis condition; a deadline not in the future removes it.
+    pub fn expire_at(&mut self, name: &[u8], at: Timestamp, cond: ExpireCondition) -> bool {
+        let key = self.key(name);
+        let done = self.lock.expire_at(key.as_bytes(), at, cond);
+        if done {
+            self.changes.record(&key);
+        }
+        done
+    }
+
+    /// Removes `name`'s deadline; true if it had one.
+    pub fn persist(&mut self, name: &[u8]) -> bool {
+        let key = self.key(name);
+        let done = self.lock.persist(key.as_bytes());
+        if done {
+            self.changes.record(&key);
+        }
+        done
+    }
+}
+
+/// Wall-clock time now, in Unix milliseconds.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A Unix time in milliseconds as an engine timestamp (times before the epoch clamp to it).
+pub fn timestamp_millis(ms: i64) -> Timestamp {
+    Timestamp(u64::try_from(ms).unwrap_or(0).saturating_mul(1_000_000))
+}
+
+/// Milliseconds as a duration (negative clamps to zero).
+pub fn duration_millis(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}

@@ -1,0 +1,513 @@
+//! What every connection shares: the [`Keyspace`] and the server's state around it.
+//!
+//! The keyspace (values, atomicity) is its own module; this is the rest, kept apart from it:
+//! the loaded invalidation rules, outstanding leases, pub/sub, the connected clients, client
+//! tracking, change capture's metrics and per-tag statistics. Data flows one way: commands and
+//! other sources (HTTP purges, change capture) act on the keyspace; the engine reports what it
+//! removed on its own (listener) and every invalidation it applied (subscriber) to tracking and
+//! the tag statistics; commands report what they changed to tracking after they ran. Nothing
+//! below calls back up.
+//!
+//! Invalidations that come without a database (HTTP purges, change capture) apply to every
+//! database that was ever written ([`ServerState::invalidate`]); those a client sends apply to
+//! its database.
+
+use crate::clients::Clients;
+use crate::cmd::{CommandError, ErrorKind};
+use crate::keyspace::{
+    Changes, DATABASES, Keyspace, SmallBytes, Store, Value, key_name, stored_key,
+};
+use crate::pubsub::PubSub;
+use crate::tag_stats::TagStats;
+use crate::tracking::Tracking;
+use bytes::Bytes;
+use lethe::rules::{RuleSet, Target};
+use lethe::{
+    Applied, Cache, InsertOptions, Inserted, Invalidation, Lease, LeaseOutcome, Rejected,
+    RemovalCause, RemovalListener,
+};
+use lethe_cdc::CdcMetrics;
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long a lease granted by `LETHE.LEASE` stays valid (the engine's lease timeout).
+pub const LEASE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Above this many outstanding leases, granting one first drops those past their timeout, so
+/// clients that never fill cannot grow the table without bound.
+const LEASE_TABLE_PRUNE: usize = 1024;
+
+/// One thing to invalidate, by key name (without database).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Invalidate {
+    /// A key.
+    Key(Bytes),
+    /// A tag and its subtree (tags are not per database).
+    Tag(String),
+    /// Keys starting with these bytes.
+    Prefix(Bytes),
+    /// Keys matching this glob.
+    Glob(Bytes),
+}
+
+impl From<&Target> for Invalidate {
+    fn from(t: &Target) -> Invalidate {
+        match t {
+            Target::Key(k) => Invalidate::Key(Bytes::copy_from_slice(k.as_bytes())),
+            Target::Tag(t) => Invalidate::Tag(t.clone()),
+            Target::Prefix(p) => Invalidate::Prefix(Bytes::copy_from_slice(p.as_bytes())),
+            Target::Glob(g) => Invalidate::Glob(Bytes::copy_from_slice(g.as_bytes())),
+        }
+    }
+}
+
+/// Which databases an invalidation applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Databases {
+    /// One (a client's).
+    One(u8),
+    /// Every database ever written (sources that know no database).
+    InUse,
+}
+
+/// Hears the engine's own removals (expiry, eviction, invalidations) for client tracking.
+/// Explicit removals and replacements come from commands, which report their changes
+/// themselves, and from key invalidations, which the subscriber reports.
+struct RemovalsToTracking {
+    tracking: Arc<Tracking>,
+    clients: Arc<Clients>,
+}
+
+impl RemovalListener<SmallBytes, Value> for RemovalsToTracking {
+    fn on_removal(&self, key: &SmallBytes, _: &Value, cause: RemovalCause) {
+        if matches!(cause, RemovalCause::Explicit | RemovalCause::Replaced) {
+            return;
+        }
+        if self.tracking.active() {
+            self.tracking.key_changed(key_name(key), 0, &self.clients);
+        }
+    }
+}
+
+/// The server state shared by every connection.
+#[derive(Debug)]
+pub struct ServerState {
+    keyspace: Keyspace,
+    rules: RwLock<Arc<RuleSet>>,
+    /// Outstanding leases by stored key (the engine grants at most one per key at a time),
+    /// with when they were granted: the engine's [`Lease`] cannot be rebuilt from its token.
+    leases: Mutex<HashMap<SmallBytes, (Lease<SmallBytes>, Instant)>>,
+    pubsub: PubSub,
+    clients: Arc<Clients>,
+    tracking: Arc<Tracking>,
+    cdc: OnceLock<Arc<CdcMetrics>>,
+    tag_stats: Arc<TagStats>,
+    /// Databases ever written, one bit each.
+    databases_used: AtomicU16,
+}
+
+impl ServerState {
+    /// A server whose keyspace holds at most about `capacity_bytes` of memory.
+    pub fn new(capacity_bytes: u64) -> ServerState {
+        let clients = Arc::new(Clients::new());
+        let tracking = Arc::new(Tracking::new());
+        let tag_stats = Arc::new(TagStats::new());
+        let (queue, counted, heard, to) = (
+            tracking.clone(),
+            tag_stats.clone(),
+            tracking.clone(),
+            clients.clone(),
+        );
+        let cache: Store = Cache::builder()
+            .max_weight(capacity_bytes)
+            .weigher(Keyspace::weigh)
+            .lease_timeout(LEASE_TIMEOUT)
+            .removal_listener(RemovalsToTracking {
+                tracking: tracking.clone(),
+                clients: clients.clone(),
+            })
+            .subscriber(
+                move |applied: &Applied<SmallBytes>| match &applied.invalidation {
+                    // A tag invalidation hides entries without removing them; the keys are looked
+                    // up once the invalidating call returned (the subscriber must not call the
+                    // cache), by `settle_tracking`.
+                    Invalidation::Tag(tag) => {
+                        counted.invalidated(tag, crate::keyspace::now_millis());
+                        queue.tag_invalidated(tag);
+                    }
+                    // Key invalidations remove as explicit removals, which the listener leaves to
+                    // whoever reports them: this is where they are reported.
+                    Invalidation::Key(key) if heard.active() => {
+                        heard.key_changed(key_name(key), 0, &to);
+                    }
+                    _ => {}
+                },
+            )
+            .build();
+        ServerState {
+            keyspace: Keyspace::new(cache),
+            rules: RwLock::new(Arc::new(RuleSet::new())),
+            leases: Mutex::new(HashMap::new()),
+            pubsub: PubSub::new(),
+            clients,
+            tracking,
+            cdc: OnceLock::new(),
+            tag_stats,
+            databases_used: AtomicU16::new(1),
+        }
+    }
+
+    /// The keyspace.
+    pub fn keyspace(&self) -> &Keyspace {
+        &self.keyspace
+    }
+
+    /// The engine underneath the keyspace.
+    pub fn cache(&self) -> &Store {
+        self.keyspace.cache()
+    }
+
+    /// Records that database `db` holds (or held) keys.
+    #[inline]
+    pub fn note_database(&self, db: u8) {
+        let bit = 1u16 << db;
+        if self.databases_used.load(Ordering::Relaxed) & bit == 0 {
+            self.databases_used.fetch_or(bit, Ordering::Relaxed);
+        }
+    }
+
+    /// The databases ever written, in order.
+    pub fn databases_in_use(&self) -> Vec<u8> {
+        self.databases(Databases::InUse).collect()
+    }
+
+    fn databases(&self, which: Databases) -> impl Iterator<Item = u8> {
+        let used = match which {
+            Databases::One(db) => 1u16 << db,
+            Databases::InUse => self.databases_used.load(Ordering::Relaxed),
+        };
+        (0..DATABASES).filter(move |db| used & (1 << db) != 0)
+    }
+
+    /// The loaded invalidation rules and data policies (empty until `LETHE.RULES LOAD`).
+    pub fn rules(&self) -> Arc<RuleSet> {
+        self.rules.read().clone()
+    }
+
+    /// Replaces the rules as a whole; readers see the old set or the new one, never a mix.
+    pub fn set_rules(&self, rules: RuleSet) {
+        *self.rules.write() = Arc::new(rules);
+    }
+
+    /// Applies `what` to the databases `which`: returns the entries removed (keys, prefixes,
+    /// globs) or, for tags, the live keys under them just before. Clients tracking the keys are
+    /// told before this returns. A malformed tag fails the whole call with nothing applied.
+    pub fn invalidate(&self, what: &[Invalidate], which: Databases) -> Result<usize, String> {
+        let cache = self.cache();
+        let tags: Vec<&str> = what
+            .iter()
+            .filter_map(|w| match w {
+                Invalidate::Tag(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        let _gate = self.keyspace.gate().shared();
+        let mut n = 0;
+        if !tags.is_empty() {
+            // The engine hides tagged entries without counting them; the count is of the live
+            // keys under the tags just before (O(keys under the tags)).
+            let mut under = std::collections::HashSet::new();
+            for t in &tags {
+                under.extend(cache.keys_with_tag(t));
+            }
+            cache.invalidate_tags(&tags).map_err(|e| e.to_string())?;
+            n += under.len();
+        }
+        for w in what {
+            for db in self.databases(which) {
+                n += match w {
+                    Invalidate::Tag(_) => 0,
+                    Invalidate::Key(k) => usize::from(cache.invalidate_key(&stored_key(db, k))),
+                    Invalidate::Prefix(p) => cache.invalidate_prefix(stored_key(db, p)),
+                    Invalidate::Glob(g) => cache.invalidate_glob(stored_key(db, g)),
+                };
+            }
+        }
+        self.settle_tracking();
+        Ok(n)
+    }
+
+    /// Reads `key` (stored form) or takes its lease; a granted lease is kept here under its
+    /// key, replacing any earlier one for the key (which the engine only grants again once that
+    /// one lapsed).
+    pub fn lease(&self, key: &SmallBytes) -> LeaseOutcome<SmallBytes, Value> {
+        let outcome = self.cache().lease(key);
+        if let LeaseOutcome::Granted(lease) = &outcome {
+            let mut leases = self.leases.lock();
+            if leases.len() >= LEASE_TABLE_PRUNE {
+                leases.retain(|_, (_, at)| at.elapsed() < LEASE_TIMEOUT);
+            }
+            leases.insert(key.clone(), (lease.clone(), Instant::now()));
+        }
+        outcome
+    }
+
+    /// Fills `key` (stored form) under the lease with `token`: `None` when no such lease is
+    /// outstanding here (never granted, already used, or superseded), else the engine's
+    /// verdict; a stored value is recorded in `changes`.
+    pub fn fill(
+        &self,
+        key: &SmallBytes,
+        token: u64,
+        value: Value,
+        options: &InsertOptions<SmallBytes>,
+        changes: &mut Changes,
+    ) -> Result<Option<Result<Inserted, Rejected>>, CommandError> {
+        self.check_fits(key, &value)?;
+        let lease = {
+            let mut leases = self.leases.lock();
+            match leases.get(key) {
+                Some((lease, _)) if lease.token() == token => leases.remove(key).map(|(l, _)| l),
+                _ => None,
+            }
+        };
+        let filled = lease.map(|lease| self.cache().fill(lease, value, options));
+        if matches!(filled, Some(Ok(_))) {
+            changes.record(key);
+        }
+        Ok(filled)
+    }
+
+    /// Stores `value` with `options` through the engine's full write path (tags, dependencies,
+    /// versions), returning its verdict; a stored value is recorded in `changes`.
+    pub fn try_set(
+        &self,
+        key: SmallBytes,
+        value: Value,
+        options: &InsertOptions<SmallBytes>,
+        changes: &mut Changes,
+    ) -> Result<Result<Inserted, Rejected>, CommandError> {
+        self.check_fits(&key, &value)?;
+        self.note_database(key[0]);
+        let result = self.cache().try_insert(key.clone(), value, options);
+        if result.is_ok() {
+            changes.record(&key);
+        }
+        Ok(result)
+    }
+
+    /// The engine drops an entry heavier than one shard's share of the capacity (reporting it
+    /// as evicted); refusing it up front lets the client know, with Redis's out-of-memory error.
+    pub fn check_fits(&self, key: &SmallBytes, value: &Value) -> Result<(), CommandError> {
+        if u64::from(Keyspace::weigh(key, value)) > self.keyspace.max_entry_weight() {
+            return Err(oom());
+        }
+        Ok(())
+    }
+
+    /// The pub/sub registry.
+    pub fn pubsub(&self) -> &PubSub {
+        &self.pubsub
+    }
+
+    /// The connected clients.
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// Records the metrics of the change capture feeding this keyspace (once).
+    pub fn set_cdc_metrics(&self, metrics: Arc<CdcMetrics>) {
+        let _ = self.cdc.set(metrics);
+    }
+
+    /// The metrics of the change capture feeding this keyspace, if any.
+    pub fn cdc_metrics(&self) -> Option<Arc<CdcMetrics>> {
+        self.cdc.get().cloned()
+    }
+
+    /// Invalidations by tag.
+    pub fn tag_stats(&self) -> &TagStats {
+        &self.tag_stats
+    }
+
+    /// Client-side caching state.
+    pub fn tracking(&self) -> &Tracking {
+        &self.tracking
+    }
+
+    /// A record for the keys one command changes: kept only while someone needs them.
+    #[inline]
+    pub fn changes(&self) -> Changes {
+        Changes::new(self.tracking.active())
+    }
+
+    /// Tells tracking clients about the keys a command of `client` changed (`NOLOOP` skips the
+    /// client itself), then about the keys tag invalidations hid meanwhile.
+    pub fn report_changes(&self, changes: &mut Changes, client: u64) {
+        for key in changes.take() {
+            self.tracking
+                .key_changed(key_name(&key), client, &self.clients);
+        }
+        self.settle_tracking();
+    }
+
+    /// Sends the invalidations that tag invalidations since the last call owe to tracking
+    /// clients: the keys each tag hid. Called after every command and HTTP request that may
+    /// invalidate, before its reply, and by the maintenance tick for anything else.
+    pub fn settle_tracking(&self) {
+        if !self.tracking.active() {
+            return;
+        }
+        for tag in self.tracking.take_tags() {
+            for key in self.cache().keys_hidden_by_tag(&tag) {
+                self.tracking.key_changed(key_name(&key), 0, &self.clients);
+            }
+        }
+    }
+
+    /// Empties the keyspace; tracking clients get one flush message rather than one per key
+    /// (the listener leaves explicit removals alone).
+    pub fn flush(&self) {
+        self.cache().clear();
+        self.tracking.flushed(&self.clients);
+    }
+
+    /// Empties database `db`; tracking clients get one flush message, as for FLUSHALL.
+    pub fn flush_db(&self, db: u8) {
+        if self.databases(Databases::InUse).all(|d| d == db) {
+            return self.flush();
+        }
+        self.cache().invalidate_prefix([db]);
+        self.tracking.flushed(&self.clients);
+    }
+
+    /// The live keys of database `db`.
+    pub fn db_size(&self, db: u8) -> usize {
+        // The engine counts expired entries until reclaimed; Redis's count excludes them.
+        self.cache().run_pending_tasks();
+        if self.databases(Databases::InUse).all(|d| d == db) {
+            self.cache().len()
+        } else {
+            self.cache().keys_with_prefix([db]).len()
+        }
+    }
+
+    /// Background upkeep, run periodically: expires entries whose deadline passed and
+    /// reclaims invalidated ones (so their removal is reported, to tracking clients too, as
+    /// Redis's active expiry does), then settles tracking.
+    pub fn maintain(&self) {
+        self.cache().run_pending_tasks();
+        self.settle_tracking();
+    }
+}
+
+/// The error of a write the engine refused, naming the cause (`ERR stale version: stored 7`)
+/// rather than replying nil: a client that asked for a conditional write needs to know why it
+/// lost.
+pub fn refused(r: Rejected) -> CommandError {
+    use lethe::RejectReason;
+    let stored = r
+        .current_version
+        .map_or_else(|| "none".to_string(), |v| v.to_string());
+    CommandError::err(&match r.reason {
+        RejectReason::NotNewer => format!("stale version: stored {stored}"),
+        RejectReason::VersionMismatch => format!("version mismatch: stored {stored}"),
+        RejectReason::Missing => "no such key".to_string(),
+        RejectReason::Exists => "key exists".to_string(),
+        RejectReason::BelowFloor => "version below floor".to_string(),
+        RejectReason::LeaseInvalid => "fill refused: lease invalid".to_string(),
+        RejectReason::InvalidatedSinceLease => "fill refused: invalidated since lease".to_string(),
+        RejectReason::BadTag => "invalid tag".to_string(),
+        _ => r.to_string(),
+    })
+}
+
+/// Redis's out-of-memory error.
+pub fn oom() -> CommandError {
+    CommandError::new(
+        ErrorKind::OutOfMemory,
+        "OOM command not allowed when used memory > 'maxmemory'.",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_too_big_for_a_shard_are_refused_not_silently_dropped() {
+        let state = ServerState::new(64 * 1024);
+        let big = Value::string(&vec![b'x'; 128 * 1024]);
+        let key = stored_key(0, b"k");
+        let err = state
+            .try_set(
+                key.clone(),
+                big,
+                &InsertOptions::new(),
+                &mut Changes::default(),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::OutOfMemory);
+        assert!(state.cache().get(&key).is_none());
+        let small = Value::string(b"v");
+        assert!(
+            state
+                .try_set(
+                    key.clone(),
+                    small,
+                    &InsertOptions::new(),
+                    &mut Changes::default()
+                )
+                .unwrap()
+                .is_ok()
+        );
+        assert!(state.cache().get(&key).is_some());
+    }
+
+    #[test]
+    fn invalidations_without_a_database_reach_every_database_in_use() {
+        let state = ServerState::new(1 << 20);
+        for db in [0, 3] {
+            state
+                .try_set(
+                    stored_key(db, b"user:1"),
+                    Value::Int(1),
+                    &InsertOptions::new(),
+                    &mut Changes::default(),
+                )
+                .unwrap()
+                .unwrap();
+        }
+        let n = state
+            .invalidate(
+                &[Invalidate::Key(Bytes::from_static(b"user:1"))],
+                Databases::One(3),
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+        assert!(state.cache().contains(&stored_key(0, b"user:1")));
+        state
+            .try_set(
+                stored_key(3, b"user:1"),
+                Value::Int(1),
+                &InsertOptions::new(),
+                &mut Changes::default(),
+            )
+            .unwrap()
+            .unwrap();
+        let n = state
+            .invalidate(
+                &[Invalidate::Prefix(Bytes::from_static(b"user:"))],
+                Databases::InUse,
+            )
+            .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(state.cache().len(), 0);
+        let err = state
+            .invalidate(&[Invalidate::Tag("a::b".into())], Databases::InUse)
+            .unwrap_err();
+        assert!(err.contains("tag"), "{err}");
+    }
+}
