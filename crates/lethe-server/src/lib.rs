@@ -11,6 +11,9 @@
 //! (password, protected mode, maxclients, timeouts, request and output buffer sizes). The `lethe` binary wraps it with
 //! configuration and signals.
 
+#![forbid(unsafe_code)]
+
+pub mod allocator;
 pub mod cdc;
 pub mod clients;
 pub mod cmd;

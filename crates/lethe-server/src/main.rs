@@ -1,6 +1,8 @@
 //! The `lethe` binary: `lethe serve` runs the Redis-protocol server (and, with `--http-port`,
 //! the HTTP admin API) until SIGINT or SIGTERM.
 
+#![forbid(unsafe_code)]
+
 use clap::{Parser, Subcommand};
 use lethe_cdc::{Cdc, CdcConfig, RespTarget, TriggerListener};
 use lethe_server::config::{self, Config, Overrides};
@@ -10,6 +12,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
+
+/// jemalloc: the size classes the keyspace weighs entries by, and less fragmentation than the
+/// system allocator under a cache's churn (see `lethe_server::allocator`).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Lethe: a cache whose point is invalidation, speaking the Redis protocol.
 #[derive(Debug, Parser)]

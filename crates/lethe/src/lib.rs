@@ -177,6 +177,8 @@
 //! for the reverse edge, in the dependency graph). With [`CacheBuilder::index_keys`], a copy of
 //! each key's bytes and about 40 bytes of B-tree per entry.
 
+#![forbid(unsafe_code)]
+
 mod builder;
 mod cache;
 mod clock;

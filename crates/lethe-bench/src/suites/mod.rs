@@ -9,4 +9,5 @@ pub mod hitratio;
 pub mod invalidation;
 pub mod memory;
 pub mod server;
+pub mod server_memory;
 pub mod throughput;

@@ -14,6 +14,10 @@
 //!   set|get --csv` against each server, one invocation per test (so the CPU reading covers
 //!   one command only). `ops_per_sec` is the requests per second redis-benchmark reports
 //!   (wall clock, 50 connections, `p` commands in flight per connection).
+//! - `incr_hot:P16`: `-t incr -r 1000` (INCR on 1,000 hot counters, `counter:__rand_int__`).
+//! - `mset10:P16`: `-t mset` (one MSET of 10 keys per request, keys from the whole keyspace).
+//! - `hset_1k:P16`: `HSET hash:1k f:__rand_int__ xxx` with `-r 1000`, after the hash was
+//!   loaded with its 1,000 fields: every request updates a field of a 1,000-field hash.
 //! - `tagged_set`: one logical write = a value stored with two tags, `t:{k % 1000}` and
 //!   `g:{k % 100}`, for a uniformly random `k` below 100,000. On Lethe it is one command,
 //!   `LETHE.SET key:k xxx TAGS 2 t:.. g:..`; on Redis the usual emulation, `SET key:k xxx`,
@@ -69,11 +73,39 @@ const MAX_MEMORY: u64 = 1 << 30;
 const VALUE: &str = "xxx";
 /// Keys per pipeline when loading the keyspace.
 const LOAD_BATCH: u64 = 10_000;
+/// The memory case's name.
+const MEMORY_CASE: &str = "memory_1m";
 /// Targets from the issue.
 const TARGET_P1: f64 = 1.0;
 const TARGET_P16: f64 = 1.3;
 const TARGET_CPU: f64 = 0.8;
 const TARGET_TAGGED: f64 = 2.0;
+/// The keyspace issue's cases: at least Redis's throughput at -P 16.
+const TARGET_NEW_CASES: f64 = 1.0;
+
+/// One redis-benchmark case: its name, the `-t` test or the command line, `-r`, `-P`, `-n`.
+#[derive(Debug, Clone)]
+struct BenchCase {
+    name: String,
+    load: Load,
+    keyspace: u64,
+    pipeline: u32,
+    requests: u64,
+}
+
+#[derive(Debug, Clone)]
+enum Load {
+    /// A built-in test (`-t set`), named so in the CSV.
+    Test(&'static str),
+    /// A command line given after the options (its CSV row is named by the line).
+    Command(&'static [&'static str]),
+}
+
+/// The fields `hset_1k` updates, all loaded first.
+const HASH_FIELDS: u64 = 1_000;
+/// The hot counters of `incr_hot`.
+const HOT_KEYS: u64 = 1_000;
+const HSET_1K: &[&str] = &["HSET", "hash:1k", "f:__rand_int__", VALUE];
 
 #[derive(Debug)]
 struct Settings {
@@ -140,23 +172,42 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
         return Ok(());
     }
     let s = Settings::new(ctx.quick);
-    let bench_cases: Vec<(String, &str, u32, u64)> = PIPELINES
-        .iter()
-        .zip(s.requests)
-        .flat_map(|(&p, n)| {
-            ["set", "get"]
-                .into_iter()
-                .map(move |t| (format!("{t}:P{p}"), t, p, n))
-        })
-        .filter(|c| ctx.selects_case(&c.0))
-        .collect();
+    let mut bench_cases: Vec<BenchCase> = Vec::new();
+    for (&p, n) in PIPELINES.iter().zip(s.requests) {
+        for t in ["set", "get"] {
+            bench_cases.push(BenchCase {
+                name: format!("{t}:P{p}"),
+                load: Load::Test(t),
+                keyspace: KEYSPACE,
+                pipeline: p,
+                requests: n,
+            });
+        }
+    }
+    let deep = s.requests[1];
+    for (name, load, keyspace, requests) in [
+        ("incr_hot:P16", Load::Test("incr"), HOT_KEYS, deep),
+        // Ten keys per request: a tenth of the requests for about the same work.
+        ("mset10:P16", Load::Test("mset"), KEYSPACE, deep / 10),
+        ("hset_1k:P16", Load::Command(HSET_1K), HASH_FIELDS, deep),
+    ] {
+        bench_cases.push(BenchCase {
+            name: name.into(),
+            load,
+            keyspace,
+            pipeline: 16,
+            requests,
+        });
+    }
+    bench_cases.retain(|c| ctx.selects_case(&c.name));
     let tagged_cases: Vec<(String, u64)> = TAGGED_DEPTHS
         .iter()
         .map(|&d| (tagged_name(d), d))
         .filter(|c| ctx.selects_case(&c.0))
         .collect();
     let tagged = !tagged_cases.is_empty();
-    if bench_cases.is_empty() && !tagged {
+    let memory = ctx.selects_case(MEMORY_CASE);
+    if bench_cases.is_empty() && !tagged && !memory {
         eprintln!("[{SUITE}] no cases selected");
         return Ok(());
     }
@@ -258,7 +309,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
     // samples[case][server] = [(ops/s, cpu s per 1M)]
     let names: Vec<String> = bench_cases
         .iter()
-        .map(|c| c.0.clone())
+        .map(|c| c.name.clone())
         .chain(tagged_cases.iter().map(|c| c.0.clone()))
         .collect();
     let mut samples = vec![vec![Vec::new(); servers.len()]; names.len()];
@@ -269,9 +320,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
                 let si = (i + run) % servers.len();
                 let (kind, target) = servers[si];
                 let result = match bench_cases.get(ci) {
-                    Some(&(_, test, pipeline, n)) => {
-                        redis_benchmark(target, test, pipeline, n, tick)
-                    }
+                    Some(case) => redis_benchmark(target, case, tick),
                     None => {
                         let depth = tagged_cases[ci - bench_cases.len()].1;
                         Ok(tagged_set(target, kind, s.tagged_ops, depth, tick))
@@ -301,12 +350,58 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
     }
     drop(redis);
     drop(lethe);
+    if memory && failed.is_none() {
+        let keys = if ctx.quick { 100_000 } else { 1_000_000 };
+        match super::server_memory::run(&lethe_bin, keys) {
+            Ok((l, r)) => {
+                eprintln!("[{SUITE}] {MEMORY_CASE}: lethe {l:?}, redis {r:?}");
+                sink.push(MEMORY_CASE, "lethe", "keys", l.keys as f64);
+                sink.push(
+                    MEMORY_CASE,
+                    "lethe",
+                    "resident_bytes_per_key",
+                    l.resident_per_key,
+                );
+                sink.push(
+                    MEMORY_CASE,
+                    "lethe",
+                    "used_memory_bytes_per_key",
+                    l.used_memory_per_key,
+                );
+                if let Some(e) = l.used_memory_error {
+                    sink.push(MEMORY_CASE, "lethe", "used_memory_error", e);
+                }
+                if let Some(r) = r {
+                    sink.push(
+                        MEMORY_CASE,
+                        "redis",
+                        "resident_bytes_per_key",
+                        r.resident_per_key,
+                    );
+                    sink.push(
+                        MEMORY_CASE,
+                        "redis",
+                        "used_memory_bytes_per_key",
+                        r.used_memory_per_key,
+                    );
+                    sink.push(
+                        MEMORY_CASE,
+                        "lethe",
+                        "resident_over_redis",
+                        l.resident_per_key / r.resident_per_key.max(1.0),
+                    );
+                }
+            }
+            Err(e) => failed = Some(e),
+        }
+    }
     if let Some(e) = &failed {
         eprintln!("[{SUITE}] stopped early: {e}");
         sink.report
             .note(format!("**The suite stopped early:** {e}."));
     }
 
+    // The memory case's rows are pushed above; the rest are medians of the samples.
     for (ci, name) in names.iter().enumerate() {
         for (si, &(_, target)) in servers.iter().enumerate() {
             let s = &samples[ci][si];
@@ -340,9 +435,19 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
     }
 }
 
-/// `SET key:{i:012} xxx` for the whole keyspace (redis-benchmark's `-r` key names), then a
-/// check that the first and last keys are there.
+/// `SET key:{i:012} xxx` for the whole keyspace (redis-benchmark's `-r` key names) and the
+/// 1,000 fields of `hash:1k`, then a check that the first and last keys are there.
 fn load_keyspace(con: &mut redis::Connection, name: &str) {
+    let mut pipe = redis::pipe();
+    for i in 0..HASH_FIELDS {
+        pipe.cmd("HSET")
+            .arg("hash:1k")
+            .arg(format!("f:{i:012}"))
+            .arg(VALUE)
+            .ignore();
+    }
+    pipe.query::<()>(con)
+        .unwrap_or_else(|e| panic!("loading hash:1k into {name} failed: {e}"));
     for start in (0..KEYSPACE).step_by(LOAD_BATCH as usize) {
         let mut pipe = redis::pipe();
         for i in start..(start + LOAD_BATCH).min(KEYSPACE) {
@@ -371,23 +476,28 @@ fn bench_key(i: u64) -> String {
 }
 
 /// One redis-benchmark invocation: (requests per second, server CPU seconds per 1M requests).
-fn redis_benchmark(
-    target: Target,
-    test: &str,
-    pipeline: u32,
-    requests: u64,
-    tick: f64,
-) -> Result<(f64, f64), String> {
+fn redis_benchmark(target: Target, case: &BenchCase, tick: f64) -> Result<(f64, f64), String> {
+    let requests = case.requests;
     let mut cmd = Command::new(redis_benchmark_binary());
     cmd.args(["-h", "127.0.0.1"])
         .args(["-p", &target.port.to_string()])
         .args(["-c", &CLIENTS.to_string()])
         .args(["-n", &requests.to_string()])
-        .args(["-r", &KEYSPACE.to_string()])
-        .args(["-P", &pipeline.to_string()])
-        .args(["-t", test])
+        .args(["-r", &case.keyspace.to_string()])
+        .args(["-P", &case.pipeline.to_string()])
         .arg("--csv")
         .stdin(Stdio::null());
+    let test = match &case.load {
+        Load::Test(t) => {
+            cmd.args(["-t", t]);
+            t.to_string()
+        }
+        Load::Command(line) => {
+            cmd.args(line.iter());
+            line.join(" ")
+        }
+    };
+    let test = test.as_str();
     let before = cpu_ticks(target.pid)?;
     let out = cmd
         .output()
@@ -418,7 +528,10 @@ fn redis_benchmark(
 fn parse_csv_rps(csv: &str, test: &str) -> Option<f64> {
     csv.lines().find_map(|line| {
         let mut fields = line.split(',').map(|f| f.trim().trim_matches('"'));
-        if !fields.next()?.eq_ignore_ascii_case(test) {
+        // MSET's row reads "MSET (10 keys)".
+        let name = fields.next()?;
+        let name = name.split(" (").next().unwrap_or(name);
+        if !name.eq_ignore_ascii_case(test) {
             return None;
         }
         fields.next()?.parse().ok()
@@ -607,7 +720,7 @@ fn clock_ticks_per_second() -> f64 {
 fn render(sink: &Sink) -> String {
     let mut cases: Vec<&str> = Vec::new();
     for r in &sink.rows {
-        if !cases.contains(&r.0.as_str()) {
+        if r.0 != MEMORY_CASE && !cases.contains(&r.0.as_str()) {
             cases.push(&r.0);
         }
     }
@@ -646,6 +759,9 @@ fn render(sink: &Sink) -> String {
                 TARGET_TAGGED,
             ),
             c if c.ends_with(":P1") => (format!("`{c}`: lethe / redis ops/s"), TARGET_P1),
+            c @ ("incr_hot:P16" | "mset10:P16" | "hset_1k:P16") => {
+                (format!("`{c}`: lethe / redis ops/s"), TARGET_NEW_CASES)
+            }
             c => (format!("`{c}`: lethe / redis ops/s"), TARGET_P16),
         };
         targets.push(target_row(
@@ -660,6 +776,49 @@ fn render(sink: &Sink) -> String {
             &format!("`{case}`: lethe / redis server CPU s per 1M ops"),
             sink.get(case, "lethe", "cpu_over_redis"),
             TARGET_CPU,
+            false,
+        ));
+    }
+    if sink
+        .get(MEMORY_CASE, "lethe", "resident_bytes_per_key")
+        .is_some()
+    {
+        let keys = sink.get(MEMORY_CASE, "lethe", "keys").unwrap_or(0.0);
+        let _ = writeln!(
+            t,
+            "\n{} × `SET key:<11 digits> <32 bytes>` into a fresh server each:\n\n\
+             | system | resident B/key | used_memory B/key | used_memory error vs allocator |\n\
+             |---|---|---|---|",
+            thousands(keys as u64)
+        );
+        for system in ["lethe", "redis"] {
+            let cell = |metric: &str, digits: usize| {
+                sink.get(MEMORY_CASE, system, metric)
+                    .map_or_else(|| "–".into(), |v| format!("{v:.digits$}"))
+            };
+            let error = sink
+                .get(MEMORY_CASE, system, "used_memory_error")
+                .map_or_else(
+                    || "– (it is the allocator's count)".into(),
+                    |e| format!("{:.1} %", e * 100.0),
+                );
+            let _ = writeln!(
+                t,
+                "| {system} | {} | {} | {error} |",
+                cell("resident_bytes_per_key", 1),
+                cell("used_memory_bytes_per_key", 1),
+            );
+        }
+        targets.push(target_row(
+            "`memory_1m`: lethe / redis resident bytes per key",
+            sink.get(MEMORY_CASE, "lethe", "resident_over_redis"),
+            1.0,
+            false,
+        ));
+        targets.push(target_row(
+            "`memory_1m`: lethe `used_memory` error vs its allocator (fraction)",
+            sink.get(MEMORY_CASE, "lethe", "used_memory_error"),
+            0.10,
             false,
         ));
     }

@@ -388,8 +388,16 @@ fn section(cx: &Ctx<'_>, name: &str) -> String {
         }
         "memory" => {
             out.push_str("# Memory\r\n");
+            // What the budget counts: every entry weighed by what it costs (the engine's
+            // bytes per entry and the heap its key and value own, in jemalloc size classes).
             kv(&mut out, "used_memory", &stats.weight);
             kv(&mut out, "maxmemory", &stats.capacity);
+            if let Some(a) = crate::allocator::stats() {
+                kv(&mut out, "mem_allocator", &"jemalloc");
+                kv(&mut out, "allocator_allocated", &a.allocated);
+                kv(&mut out, "allocator_active", &a.active);
+                kv(&mut out, "allocator_resident", &a.resident);
+            }
             kv(&mut out, "maxmemory_policy", &"lethe-w-tinylfu");
         }
         "stats" => {
