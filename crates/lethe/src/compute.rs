@@ -14,6 +14,35 @@
 //! but hands the closure a mutable view ([`EntryMut`]) instead of asking it for a new value,
 //! so a large value (a hash with many fields, a list) is changed without being copied.
 //!
+//! # Example
+//! ```
+//! use lethe::Cache;
+//!
+//! let cache: Cache<String, Vec<u64>> = Cache::new(1_000);
+//! // Append in place (no copy of the vector), creating the value when missing.
+//! for n in [1, 2, 3] {
+//!     cache.compute("log".to_string(), |e| match e.get_mut() {
+//!         Some(v) => v.push(n),
+//!         None => {
+//!             e.insert(vec![n]).expect("no version floor here");
+//!         }
+//!     });
+//! }
+//! assert_eq!(cache.get("log"), Some(vec![1, 2, 3]));
+//!
+//! // Move the last element from one key to another: nobody sees it in both or in neither.
+//! cache.insert("other".to_string(), Vec::new());
+//! let (from, to) = ("log".to_string(), "other".to_string());
+//! let mut lock = cache.lock([&from, &to]);
+//! let moved = lock.compute(&from, |e| e.get_mut().and_then(|v| v.pop()));
+//! if let Some(n) = moved {
+//!     lock.compute(&to, |e| e.get_mut().map(|v| v.push(n)));
+//! }
+//! drop(lock);
+//! assert_eq!(cache.get("log"), Some(vec![1, 2]));
+//! assert_eq!(cache.get("other"), Some(vec![3]));
+//! ```
+//!
 //! # Calling back into the cache
 //! Code running under the locks (a compute closure, or anything while a [`KeyLock`] is alive)
 //! must not call methods of the same cache other than the [`KeyLock`]'s own: a shard lock is
