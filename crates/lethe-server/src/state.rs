@@ -300,9 +300,22 @@ impl ServerState {
 
     /// The engine drops an entry heavier than one shard's share of the capacity (reporting it
     /// as evicted); refusing it up front lets the client know, with Redis's out-of-memory error.
+    ///
+    /// The error is distinct from Redis's maxmemory OOM (which means "the cache is full"): this
+    /// value could never be stored under the current `--max-memory`, however empty the cache.
     pub fn check_fits(&self, key: &SmallBytes, value: &Value) -> Result<(), CommandError> {
-        if u64::from(Keyspace::weigh(key, value)) > self.keyspace.max_entry_weight() {
-            return Err(oom());
+        let weight = u64::from(Keyspace::weigh(key, value));
+        let max = self.keyspace.max_entry_weight();
+        if weight > max {
+            return Err(CommandError::new(
+                ErrorKind::OutOfMemory,
+                format!(
+                    "ERR value too large for this cache: the entry takes {weight} bytes, one \
+                     entry may take at most {max} (one shard's share of maxmemory {}); raise \
+                     --max-memory to store it",
+                    self.cache().capacity()
+                ),
+            ));
         }
         Ok(())
     }
@@ -422,14 +435,6 @@ pub fn refused(r: Rejected) -> CommandError {
         RejectReason::BadTag => "invalid tag".to_string(),
         _ => r.to_string(),
     })
-}
-
-/// Redis's out-of-memory error.
-pub fn oom() -> CommandError {
-    CommandError::new(
-        ErrorKind::OutOfMemory,
-        "OOM command not allowed when used memory > 'maxmemory'.",
-    )
 }
 
 #[cfg(test)]

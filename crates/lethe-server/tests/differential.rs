@@ -817,7 +817,7 @@ fn command_info_matches_for_every_shared_command() {
         assert_eq!(r.raw(&["HELLO", proto])[..1], l.raw(&["HELLO", proto])[..1]);
         for name in &names {
             // Containers list their subcommands in Redis's hash order, and Lethe has fewer.
-            if matches!(name.as_str(), "client" | "config" | "command") {
+            if matches!(name.as_str(), "client" | "config" | "command" | "object") {
                 continue;
             }
             run_both(&mut r, &mut l, &[&["COMMAND", "INFO", name]]);
@@ -828,6 +828,15 @@ fn command_info_matches_for_every_shared_command() {
             &[
                 &["COMMAND", "INFO", "get", "nosuch", "set"],
                 &["COMMAND", "INFO", "client|id", "client|list", "config|get"],
+                &[
+                    "COMMAND",
+                    "INFO",
+                    "object|encoding",
+                    "object|help",
+                    "object|freq",
+                    "object|idletime",
+                    "object|refcount",
+                ],
                 &["COMMAND", "COUNT", "x"],
                 &["COMMAND", "FOO"],
                 &["COMMAND", "LIST", "FILTERBY", "PATTERN", "ech*"],
@@ -1056,5 +1065,124 @@ fn multi_key_string_commands_match() {
         &["TTL", "a"],
         &["GETEX", "a", "EXAT", "1"],
         &["EXISTS", "a"],
+    ]);
+}
+
+#[test]
+fn incrbyfloat_keys_glob_and_exec_edges_match() {
+    compare(&[
+        // Redis computes in long double and prints 17 decimals: the same text here.
+        &["SET", "f", "1000"],
+        &["INCRBYFLOAT", "f", "0.1"],
+        &["INCRBYFLOAT", "f", "-0.1"],
+        &["SET", "g", "123456789.123"],
+        &["INCRBYFLOAT", "g", "0.000001"],
+        &["INCRBYFLOAT", "h", "1.23456789012345678"],
+        &["INCRBYFLOAT", "h", "5.0e3"],
+        &["INCRBYFLOAT", "h", "abc"],
+        &["INCRBYFLOAT", "h", "1e5000"],
+        &["HINCRBYFLOAT", "hf", "x", "10.5"],
+        &["HINCRBYFLOAT", "hf", "x", "0.1"],
+        &["HINCRBYFLOAT", "hf", "x", "1000.1"],
+        &["HSET", "hf", "s", "text"],
+        &["HINCRBYFLOAT", "hf", "s", "1"],
+        &["HINCRBYFLOAT", "hf", "x", "nope"],
+        // KEYS classes as Redis's stringmatchlen reads them.
+        &["SET", "abcxe", "1"],
+        &["SET", "zz!e", "1"],
+        &["KEYS", "abc[^]e"],
+        &["KEYS", "abc[]e"],
+        &["KEYS", "abc[!]e"],
+        &["KEYS", "zz[!]e"],
+        &["KEYS", "zz[^]e"],
+        &["KEYS", "abc[w-y]e"],
+        &["KEYS", "abc[y-w]e"],
+        // EXEC with arguments.
+        &["MULTI"],
+        &["SET", "t", "1"],
+        &["EXEC", "now"],
+        &["EXEC"],
+        &["GET", "t"],
+    ]);
+}
+
+#[test]
+fn more_key_and_hash_commands_match() {
+    compare(&[
+        &["SET", "a", "1"],
+        &["SET", "b", "2"],
+        &["RENAMENX", "a", "b"],
+        &["RENAMENX", "a", "a"],
+        &["RENAMENX", "a", "c"],
+        &["RENAMENX", "nosuch", "d"],
+        &["MGET", "a", "c"],
+        &["COPY", "c", "d"],
+        &["COPY", "c", "d"],
+        &["COPY", "c", "d", "REPLACE"],
+        &["COPY", "c", "c"],
+        &["COPY", "c", "e", "DB"],
+        &["COPY", "c", "e", "DB", "x"],
+        &["COPY", "c", "e", "DB", "16"],
+        &["COPY", "c", "e", "FOO"],
+        &["COPY", "c", "c", "DB", "1"],
+        &["SELECT", "1"],
+        &["GET", "c"],
+        &["SELECT", "0"],
+        &["SET", "ttl", "v", "EX", "1000"],
+        &["COPY", "ttl", "ttl2"],
+        &["TTL", "ttl2"],
+        &["MOVE", "ttl", "0"],
+        &["MOVE", "ttl", "99"],
+        &["MOVE", "nosuch", "2"],
+        &["MOVE", "ttl", "2"],
+        &["EXISTS", "ttl"],
+        &["SELECT", "2"],
+        &["TTL", "ttl"],
+        &["SET", "c", "in-2"],
+        &["SELECT", "1"],
+        &["MOVE", "c", "2"],
+        &["SELECT", "0"],
+        &["SET", "n", "123"],
+        &["SET", "s", "hello"],
+        &["HSET", "h", "f", "v"],
+        &["OBJECT", "ENCODING", "n"],
+        &["OBJECT", "ENCODING", "s"],
+        &["OBJECT", "ENCODING", "h"],
+        &["OBJECT", "ENCODING", "nosuch"],
+        &["OBJECT", "REFCOUNT", "n"],
+        &["OBJECT", "REFCOUNT", "s"],
+        &["OBJECT", "FREQ", "s"],
+        &["OBJECT", "HELP"],
+        &["OBJECT", "HELP", "x"],
+        &["OBJECT", "ENCODING"],
+        &["OBJECT", "nosuch", "k"],
+        &["SUBSTR", "s", "1", "3"],
+        &["SUBSTR", "s", "-3", "-1"],
+        &["HSETNX", "h", "f", "other"],
+        &["HSETNX", "h", "g", "new"],
+        &["HSETNX", "s", "f", "v"],
+        &["HGET", "h", "g"],
+        &["HSTRLEN", "h", "g"],
+        &["HSTRLEN", "h", "nosuch"],
+        &["HSTRLEN", "nosuch", "f"],
+        &["HSTRLEN", "s", "f"],
+        &["HRANDFIELD", "nosuch"],
+        &["HRANDFIELD", "nosuch", "3"],
+        &["HRANDFIELD", "s"],
+        &["HRANDFIELD", "h", "0"],
+        &["HSET", "one", "only", "1"],
+        &["HRANDFIELD", "one"],
+        &["HRANDFIELD", "one", "5"],
+        &["HRANDFIELD", "one", "-2"],
+        &["HRANDFIELD", "one", "1", "WITHVALUES"],
+        &["HRANDFIELD", "one", "1", "NOPE"],
+        &["HRANDFIELD", "one", "x"],
+        &["HSCAN", "one", "0"],
+        &["HSCAN", "one", "0", "MATCH", "on*"],
+        &["HSCAN", "one", "0", "MATCH", "x*"],
+        &["HSCAN", "nosuch", "0"],
+        &["HSCAN", "s", "0"],
+        &["HSCAN", "one", "0", "COUNT", "0"],
+        &["HSCAN", "one", "abc"],
     ]);
 }

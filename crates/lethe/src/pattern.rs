@@ -96,19 +96,27 @@ fn literal_prefix(p: &[u8]) -> Vec<u8> {
 
 /// Matches one byte against the class starting after `[` at `p[i..]`; returns whether it matched
 /// and the index after the closing `]`.
+/// A `[...]` class at `p[i..]` (just after the `[`) against `c`: whether it matches, and where
+/// the pattern goes on. Exactly Redis's `stringmatchlen`: only `^` negates, a `]` right after
+/// `[` (or `[^`) closes an empty class, `\\` escapes, `x-y` is a range in either order (even
+/// `x-]`), and an unterminated class ends the pattern.
 fn match_class(p: &[u8], mut i: usize, c: u8) -> (bool, usize) {
-    let negate = i < p.len() && (p[i] == b'^' || p[i] == b'!');
+    let negate = i < p.len() && p[i] == b'^';
     if negate {
         i += 1;
     }
     let mut matched = false;
-    let mut first = true;
-    while i < p.len() && (p[i] != b']' || first) {
-        first = false;
+    loop {
+        if i >= p.len() {
+            break;
+        }
         if p[i] == b'\\' && i + 1 < p.len() {
             matched |= p[i + 1] == c;
             i += 2;
-        } else if i + 2 < p.len() && p[i + 1] == b'-' && p[i + 2] != b']' {
+        } else if p[i] == b']' {
+            i += 1;
+            break;
+        } else if i + 2 < p.len() && p[i + 1] == b'-' {
             let (lo, hi) = if p[i] <= p[i + 2] {
                 (p[i], p[i + 2])
             } else {
@@ -121,9 +129,7 @@ fn match_class(p: &[u8], mut i: usize, c: u8) -> (bool, usize) {
             i += 1;
         }
     }
-    // Skip the closing bracket if there is one.
-    let end = if i < p.len() { i + 1 } else { i };
-    (matched != negate, end)
+    (matched != negate, i)
 }
 
 fn glob_match(p: &[u8], s: &[u8]) -> bool {
@@ -203,7 +209,9 @@ mod tests {
         assert!(m("h?llo", "hello") && m("h?llo", "hallo") && !m("h?llo", "hllo"));
         assert!(m("h[ae]llo", "hello") && !m("h[ae]llo", "hillo"));
         assert!(m("h[^e]llo", "hallo") && !m("h[^e]llo", "hello"));
-        assert!(m("h[!e]llo", "hallo"));
+        // Only `^` negates, as in Redis; `]` right after `[^` closes an empty class.
+        assert!(!m("h[!e]llo", "hallo") && m("h[!e]llo", "h!llo"));
+        assert!(m("abc[^]e", "abcxe") && !m("abc[]e", "abcxe"));
         assert!(m("h[a-b]llo", "hbllo") && !m("h[a-b]llo", "hcllo"));
         assert!(m("h[b-a]llo", "hallo"));
         assert!(m("a\\*b", "a*b") && !m("a\\*b", "axb"));
@@ -211,7 +219,8 @@ mod tests {
         assert!(m("**a**", "bab"));
         assert!(m("*a*b", "xxaxxb") && !m("*a*b", "xxaxxbx"));
         assert!(!m("", "a") && m("", ""));
-        assert!(m("[]]", "]"));
+        // An empty class matches nothing (Redis), so `[]]` matches no key.
+        assert!(!m("[]]", "]") && !m("[]]", "]]"));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! on a hash of any size costs what it sets, under the key's shard lock, so concurrent writers
 //! to one hash never lose each other's fields.
 
-use super::strings::put;
+use super::long_double::LongDouble;
+use super::strings::{long_double, put};
 use super::{Command, CommandError, Ctx, ErrorKind, Reply, bool_reply};
 use crate::frame::Frame;
 use crate::keyspace::{Hash, Txn, Value};
@@ -310,4 +311,264 @@ impl Command for HIncrBy {
             })
         })?
     }
+}
+
+#[derive(Debug)]
+pub struct HSetNx(Bytes, Bytes, Bytes);
+
+impl Command for HSetNx {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(HSetNx(
+            args.next_bytes()?,
+            args.next_bytes()?,
+            args.next_bytes()?,
+        ))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let HSetNx(key, field, value) = self;
+        let state = cx.state;
+        let set = cx.write([&key[..]], |t| {
+            t.compute(&key, |e| {
+                match e.get() {
+                    Some(v) if v.as_hash()?.contains(&field) => return Ok(false),
+                    Some(_) => {
+                        if let Some(Value::Hash(h)) = e.get_mut() {
+                            h.insert(&field, &value);
+                        }
+                    }
+                    None => {
+                        let mut hash = Hash::new();
+                        hash.insert(&field, &value);
+                        put(state, e, Value::Hash(Box::new(hash)))?;
+                    }
+                }
+                Ok::<_, CommandError>(true)
+            })
+        })??;
+        Ok(bool_reply(set))
+    }
+}
+
+#[derive(Debug)]
+pub struct HStrLen(Bytes, Bytes);
+
+impl Command for HStrLen {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(HStrLen(args.next_bytes()?, args.next_bytes()?))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        cx.read([&self.0[..]], |t| {
+            let len = get_hash(t, &self.0)?
+                .and_then(|h| h.get(&self.1))
+                .map_or(0, <[u8]>::len);
+            Ok(Frame::Integer(len as i64))
+        })?
+    }
+}
+
+#[derive(Debug)]
+pub struct HIncrByFloat(Bytes, Bytes, Bytes);
+
+impl Command for HIncrByFloat {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        let (key, field, increment) = (args.next_bytes()?, args.next_bytes()?, args.next_bytes()?);
+        crate::parse::parse_float(&increment)
+            .ok_or_else(|| CommandError::err("value is not a valid float"))?;
+        Ok(HIncrByFloat(key, field, increment))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let HIncrByFloat(key, field, increment) = self;
+        let state = cx.state;
+        cx.write([&key[..]], |t| {
+            t.compute(&key, |e| {
+                let current = match e.get() {
+                    None => None,
+                    Some(v) => v.as_hash()?.get(&field),
+                };
+                let current = match current {
+                    None => LongDouble::from_i64(0),
+                    Some(text) => long_double(text)
+                        .map_err(|_| CommandError::err("hash value is not a float"))?,
+                };
+                let text = current
+                    .add(long_double(&increment)?)
+                    .ok_or_else(|| CommandError::err("increment would produce NaN or Infinity"))?
+                    .to_human();
+                match e.get_mut() {
+                    Some(v) => {
+                        v.as_hash_mut()?.insert(&field, text.as_bytes());
+                    }
+                    None => {
+                        let mut hash = Hash::new();
+                        hash.insert(&field, text.as_bytes());
+                        put(state, e, Value::Hash(Box::new(hash)))?;
+                    }
+                }
+                Ok(Frame::Bulk(Bytes::from(text)))
+            })
+        })?
+    }
+}
+
+/// `HRANDFIELD key [count [WITHVALUES]]`.
+#[derive(Debug)]
+pub struct HRandField {
+    key: Bytes,
+    count: Option<i64>,
+    with_values: bool,
+}
+
+impl Command for HRandField {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        let key = args.next_bytes()?;
+        let count = match args.try_next() {
+            None => None,
+            Some(raw) => Some(parse_int(&raw).ok_or_else(CommandError::not_integer)?),
+        };
+        let with_values = match args.try_next() {
+            None => false,
+            Some(w) if count.is_some() && w.eq_ignore_ascii_case(b"withvalues") => true,
+            Some(_) => return Err(CommandError::syntax()),
+        };
+        if args.remaining() > 0 {
+            return Err(CommandError::syntax());
+        }
+        // Redis refuses counts whose reply could not be sized.
+        if let Some(c) = count {
+            let limit = if with_values { i64::MAX / 2 } else { i64::MAX };
+            if c < -limit {
+                return Err(CommandError::err("value is out of range"));
+            }
+        }
+        Ok(HRandField {
+            key,
+            count,
+            with_values,
+        })
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let resp3 = cx.session.protocol == crate::frame::Protocol::Resp3;
+        cx.read([&self.key[..]], |t| {
+            let hash = get_hash(t, &self.key)?;
+            let Some(count) = self.count else {
+                return Ok(match hash {
+                    None => Frame::Null,
+                    Some(h) => {
+                        let i = fastrand::usize(..h.len());
+                        h.iter().nth(i).map_or(Frame::Null, |(f, _)| bulk(f))
+                    }
+                });
+            };
+            let Some(h) = hash else {
+                return Ok(Frame::Array(Vec::new()));
+            };
+            let fields: Vec<(&[u8], &[u8])> = h.iter().collect();
+            let picked: Vec<(&[u8], &[u8])> = if count >= 0 {
+                // Distinct fields, at most all of them.
+                let mut all = fields;
+                fastrand::shuffle(&mut all);
+                all.truncate(count as usize);
+                all
+            } else {
+                (0..count.unsigned_abs())
+                    .map(|_| fields[fastrand::usize(..fields.len())])
+                    .collect()
+            };
+            Ok(Frame::Array(if !self.with_values {
+                picked.into_iter().map(|(f, _)| bulk(f)).collect()
+            } else if resp3 {
+                picked
+                    .into_iter()
+                    .map(|(f, v)| Frame::Array(vec![bulk(f), bulk(v)]))
+                    .collect()
+            } else {
+                picked
+                    .into_iter()
+                    .flat_map(|(f, v)| [bulk(f), bulk(v)])
+                    .collect()
+            }))
+        })?
+    }
+}
+
+/// `HSCAN key cursor [MATCH pattern] [COUNT count]`: a small (listpack) hash in one call, as
+/// Redis does; a large one in the stable order of its fields' hashes, as SCAN.
+#[derive(Debug)]
+pub struct HScan {
+    key: Bytes,
+    cursor: u64,
+    pattern: Option<Bytes>,
+    count: usize,
+}
+
+impl Command for HScan {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        let key = args.next_bytes()?;
+        let raw = args.next_bytes()?;
+        let cursor =
+            super::keys::parse_cursor(&raw).ok_or_else(|| CommandError::err("invalid cursor"))?;
+        let mut scan = HScan {
+            key,
+            cursor,
+            pattern: None,
+            count: 10,
+        };
+        while let Some(opt) = args.try_next() {
+            if args.remaining() == 0 {
+                return Err(CommandError::syntax());
+            }
+            match String::from_utf8_lossy(&opt).to_ascii_uppercase().as_str() {
+                "COUNT" => {
+                    let n = args.next_int()?;
+                    if n < 1 {
+                        return Err(CommandError::syntax());
+                    }
+                    scan.count = usize::try_from(n).unwrap_or(usize::MAX);
+                }
+                "MATCH" => scan.pattern = Some(args.next_bytes()?),
+                _ => return Err(CommandError::syntax()),
+            }
+        }
+        Ok(scan)
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let glob = self.pattern.as_ref().map(lethe::Glob::new);
+        let keep = |f: &[u8]| glob.as_ref().is_none_or(|g| g.matches(f));
+        cx.read([&self.key[..]], |t| {
+            let Some(h) = get_hash(t, &self.key)? else {
+                return Ok(scan_reply(0, Vec::new()));
+            };
+            if h.encoding() == "listpack" {
+                let items = h
+                    .iter()
+                    .filter(|(f, _)| keep(f))
+                    .flat_map(|(f, v)| [bulk(f), bulk(v)])
+                    .collect();
+                return Ok(scan_reply(0, items));
+            }
+            let mut ahead: Vec<(u64, &[u8], &[u8])> = h
+                .iter()
+                .map(|(f, v)| (super::keys::scan_position(f), f, v))
+                .filter(|(pos, _, _)| *pos >= self.cursor)
+                .collect();
+            ahead.sort_unstable();
+            let next = ahead.get(self.count).map_or(0, |(pos, _, _)| *pos);
+            let items = ahead
+                .into_iter()
+                .take(self.count)
+                .filter(|(_, f, _)| keep(f))
+                .flat_map(|(_, f, v)| [bulk(f), bulk(v)])
+                .collect();
+            Ok(scan_reply(next, items))
+        })?
+    }
+}
+
+fn scan_reply(cursor: u64, items: Vec<Frame>) -> Frame {
+    Frame::Array(vec![Frame::bulk(cursor.to_string()), Frame::Array(items)])
 }

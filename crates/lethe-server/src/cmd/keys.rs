@@ -258,7 +258,7 @@ fn db_keys(cx: &Ctx<'_>, pattern: Option<&[u8]>) -> Vec<Bytes> {
 
 /// A key's place in SCAN order: a stable 63-bit hash, shifted so that no key sits at 0 (the
 /// cursor that starts and ends a scan).
-fn scan_position(key: &[u8]) -> u64 {
+pub(super) fn scan_position(key: &[u8]) -> u64 {
     let mut h = DefaultHasher::new();
     key.hash(&mut h);
     (h.finish() >> 1) + 1
@@ -267,7 +267,7 @@ fn scan_position(key: &[u8]) -> u64 {
 /// A cursor as Redis reads it (`strtoul` over the whole argument, no leading space): an
 /// optional sign and digits, a negative number wrapping around as in C, and the empty string
 /// meaning 0 (`strtoul` converts nothing and stops at the end).
-fn parse_cursor(raw: &[u8]) -> Option<u64> {
+pub(super) fn parse_cursor(raw: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(raw).ok()?;
     if text.is_empty() {
         return Some(0);
@@ -398,6 +398,237 @@ impl Command for Rename {
         })?
     }
 }
+
+#[derive(Debug)]
+pub struct RenameNx(Bytes, Bytes);
+
+impl Command for RenameNx {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(RenameNx(args.next_bytes()?, args.next_bytes()?))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let RenameNx(from, to) = self;
+        let state = cx.state;
+        cx.write([&from[..], &to[..]], |t| {
+            let Some(expires_at) = t.metadata(&from).map(|m| m.expires_at) else {
+                return Err(CommandError::err("no such key"));
+            };
+            // Since Redis 3.2 the same name is not an error, just nothing done.
+            if from == to || t.exists(&to) {
+                return Ok(Frame::Integer(0));
+            }
+            let value = t
+                .remove(&from)
+                .ok_or_else(|| CommandError::err("no such key"))?;
+            state.check_fits(&t.key(&to), &value)?;
+            t.insert(&to, value, &lethe::InsertOptions::new())
+                .map_err(crate::state::refused)?;
+            if let Some(at) = expires_at {
+                t.expire_at(&to, at, ExpireCondition::Always);
+            }
+            Ok(Frame::Integer(1))
+        })?
+    }
+}
+
+/// The database number argument of COPY and MOVE.
+fn database_arg(raw: &[u8]) -> Result<u8, CommandError> {
+    let n = crate::parse::parse_int(raw).ok_or_else(CommandError::not_integer)?;
+    u8::try_from(n)
+        .ok()
+        .filter(|&db| db < crate::keyspace::DATABASES)
+        .ok_or_else(|| CommandError::err("DB index is out of range"))
+}
+
+/// Copies the live value of `from` (database `src`) to `to` (database `dst`) with its TTL,
+/// under locks held on both; `replace` overwrites, `remove` moves. 1 if done.
+fn copy_value(
+    cx: &mut Ctx<'_>,
+    (src, from): (u8, &[u8]),
+    (dst, to): (u8, &[u8]),
+    replace: bool,
+    remove: bool,
+) -> Result<i64, CommandError> {
+    let state = cx.state;
+    cx.write_across([(src, from), (dst, to)], |t| {
+        t.use_db(src);
+        let Some(meta) = t.metadata(from) else {
+            return Ok(0);
+        };
+        let value = t
+            .peek(from)
+            .cloned()
+            .ok_or_else(|| CommandError::err("no such key"))?;
+        t.use_db(dst);
+        if t.exists(to) && !replace {
+            return Ok(0);
+        }
+        state.check_fits(&t.key(to), &value)?;
+        t.insert(to, value, &lethe::InsertOptions::new())
+            .map_err(crate::state::refused)?;
+        if let Some(at) = meta.expires_at {
+            t.expire_at(to, at, ExpireCondition::Always);
+        }
+        if remove {
+            t.use_db(src);
+            t.delete(from);
+        }
+        Ok(1)
+    })?
+}
+
+#[derive(Debug)]
+pub struct Copy {
+    from: Bytes,
+    to: Bytes,
+    db: Option<Bytes>,
+    replace: bool,
+}
+
+impl Command for Copy {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        let mut copy = Copy {
+            from: args.next_bytes()?,
+            to: args.next_bytes()?,
+            db: None,
+            replace: false,
+        };
+        while let Some(opt) = args.try_next() {
+            match String::from_utf8_lossy(&opt).to_ascii_uppercase().as_str() {
+                "REPLACE" => copy.replace = true,
+                "DB" if args.remaining() > 0 => copy.db = Some(args.next_bytes()?),
+                _ => return Err(CommandError::syntax()),
+            }
+        }
+        Ok(copy)
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let src = cx.session.db;
+        let dst = match &self.db {
+            Some(raw) => database_arg(raw)?,
+            None => src,
+        };
+        if src == dst && self.from == self.to {
+            return Err(CommandError::err(
+                "source and destination objects are the same",
+            ));
+        }
+        let done = copy_value(cx, (src, &self.from), (dst, &self.to), self.replace, false)?;
+        Ok(Frame::Integer(done))
+    }
+}
+
+#[derive(Debug)]
+pub struct Move(Bytes, Bytes);
+
+impl Command for Move {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(Move(args.next_bytes()?, args.next_bytes()?))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let src = cx.session.db;
+        let dst = database_arg(&self.1)?;
+        if src == dst {
+            return Err(CommandError::err(
+                "source and destination objects are the same",
+            ));
+        }
+        let done = copy_value(cx, (src, &self.0), (dst, &self.0), false, true)?;
+        Ok(Frame::Integer(done))
+    }
+}
+
+/// `OBJECT ENCODING|REFCOUNT|IDLETIME|FREQ key` and `OBJECT HELP`.
+#[derive(Debug)]
+pub struct Object(Bytes, Option<Bytes>);
+
+impl Command for Object {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        let sub = args.next_bytes()?;
+        let key = args.try_next();
+        let name = String::from_utf8_lossy(&sub).to_ascii_lowercase();
+        let wants_key = match name.as_str() {
+            "help" => false,
+            "encoding" | "refcount" | "idletime" | "freq" => true,
+            _ => {
+                return Err(CommandError::err(&format!(
+                    "unknown subcommand '{}'. Try OBJECT HELP.",
+                    String::from_utf8_lossy(&sub)
+                )));
+            }
+        };
+        if args.remaining() > 0 || key.is_some() != wants_key {
+            return Err(CommandError::new(
+                super::ErrorKind::Arity,
+                format!("ERR wrong number of arguments for 'object|{name}' command"),
+            ));
+        }
+        Ok(Object(sub, key))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let sub = String::from_utf8_lossy(&self.0).to_ascii_lowercase();
+        let Some(key) = self.1 else {
+            return Ok(Frame::Array(
+                OBJECT_HELP
+                    .iter()
+                    .map(|l| Frame::Simple((*l).into()))
+                    .collect(),
+            ));
+        };
+        cx.read([&key[..]], |t| {
+            let Some(value) = t.peek(&key) else {
+                return Ok(Frame::Null);
+            };
+            Ok(match sub.as_str() {
+                "encoding" => Frame::bulk(value.encoding()),
+                // Redis shares the integers below 10,000 and reports them as immortal.
+                "refcount" => Frame::Integer(match value {
+                    crate::keyspace::Value::Int(n) if (0..10_000).contains(n) => 2_147_483_647,
+                    _ => 1,
+                }),
+                "idletime" => {
+                    let idle = t
+                        .metadata(&key)
+                        .map_or(0, |m| now_ns().saturating_sub(m.last_access.as_nanos()));
+                    Frame::Integer((idle / 1_000_000_000) as i64)
+                }
+                _ => {
+                    return Err(CommandError::err(
+                        "An LFU maxmemory policy is not selected, access frequency not \
+                         tracked. Please note that when switching between policies at runtime \
+                         LRU and LFU data will take some time to adjust.",
+                    ));
+                }
+            })
+        })?
+    }
+}
+
+fn now_ns() -> u64 {
+    u64::try_from(now_millis()).unwrap_or(0) * 1_000_000
+}
+
+const OBJECT_HELP: &[&str] = &[
+    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>. The returned integer is",
+    "    proportional to the logarithm of the recent access frequency of the key.",
+    "IDLETIME <key>",
+    "    Return the idle time of the <key>, that is the approximated number of",
+    "    seconds elapsed since the last access to the key.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value associated with the specified",
+    "    <key>.",
+    "HELP",
+    "    Prints this help.",
+];
 
 #[derive(Debug)]
 pub struct DbSize;

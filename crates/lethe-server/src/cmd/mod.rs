@@ -16,6 +16,7 @@ mod connection;
 mod hashes;
 mod keys;
 mod lethe;
+mod long_double;
 mod pubsub;
 mod server_info;
 mod strings;
@@ -193,6 +194,23 @@ impl<'a> Ctx<'a> {
         self.access(names, true, f)
     }
 
+    /// [`Ctx::write`] for keys of any databases (`(database, name)`): COPY and MOVE. The
+    /// [`Txn`] starts in the client's database; [`Txn::use_db`] switches it.
+    pub fn write_across<'k, R>(
+        &mut self,
+        keys: impl IntoIterator<Item = (u8, &'k [u8])>,
+        f: impl FnOnce(&mut Txn<'_, 'a>) -> R,
+    ) -> Result<R, CommandError> {
+        let keys: smallvec::SmallVec<[SmallBytes; 2]> = keys
+            .into_iter()
+            .map(|(db, n)| {
+                self.state.note_database(db);
+                stored_key(db, n)
+            })
+            .collect();
+        self.access_stored(keys, true, f)
+    }
+
     fn access<'k, R>(
         &mut self,
         names: impl IntoIterator<Item = &'k [u8]>,
@@ -202,6 +220,16 @@ impl<'a> Ctx<'a> {
         let db = self.session.db;
         let keys: smallvec::SmallVec<[SmallBytes; 2]> =
             names.into_iter().map(|n| stored_key(db, n)).collect();
+        self.access_stored(keys, write, f)
+    }
+
+    fn access_stored<R>(
+        &mut self,
+        keys: smallvec::SmallVec<[SmallBytes; 2]>,
+        write: bool,
+        f: impl FnOnce(&mut Txn<'_, 'a>) -> R,
+    ) -> Result<R, CommandError> {
+        let db = self.session.db;
         if let Some(lock) = self.held.as_mut() {
             // Key specs name every key a command touches, so this holds for every command
             // EXEC runs under its locks; a key outside them is a bug, reported, not a deadlock.
@@ -572,6 +600,12 @@ table! {
         keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
         doc: Doc::new("string", "2.4.0", "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.", "Get a substring of the string stored at a key"),
     }
+    "substr" 4 strings::GetRange {
+        flags: f::READONLY,
+        acl: acl::STRING,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("string", "1.0.0", "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.", "Get a substring of the string stored at a key"),
+    }
     "setrange" 4 strings::SetRange {
         flags: f::WRITE | f::DENYOOM,
         acl: acl::STRING,
@@ -722,6 +756,35 @@ table! {
         keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1), KeySpec::range(ks::OW | ks::UPDATE, 2, 0, 1)],
         doc: Doc::new("generic", "1.0.0", "O(1)", "Rename a key"),
     }
+    "renamenx" 3 keys::RenameNx {
+        flags: f::WRITE | f::FAST,
+        acl: acl::KEYSPACE,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1), KeySpec::range(ks::OW | ks::INSERT, 2, 0, 1)],
+        doc: Doc::new("generic", "1.0.0", "O(1)", "Rename a key, only if the new key does not exist"),
+    }
+    "copy" -3 keys::Copy {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::KEYSPACE,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1), KeySpec::range(ks::OW | ks::UPDATE, 2, 0, 1)],
+        doc: Doc::new("generic", "6.2.0", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.", "Copy a key"),
+    }
+    "move" 3 keys::Move {
+        flags: f::WRITE | f::FAST,
+        acl: acl::KEYSPACE,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("generic", "1.0.0", "O(1)", "Move a key to another database"),
+    }
+    "object" -2 keys::Object {
+        flags: 0,
+        doc: Doc::new("generic", "2.2.3", "Depends on subcommand.", "A container for object introspection commands"),
+        subs: &[
+            Sub { name: "object|idletime", arity: 3, meta: Meta { flags: f::READONLY, acl: acl::KEYSPACE, tips: &["nondeterministic_output"], keys: &[KeySpec::range(ks::RO, 2, 0, 1)], doc: Doc::new("generic", "2.2.3", "O(1)", "Get the time since a Redis object was last accessed"), ..Meta::NONE } },
+            Sub { name: "object|encoding", arity: 3, meta: Meta { flags: f::READONLY, acl: acl::KEYSPACE, tips: &["nondeterministic_output"], keys: &[KeySpec::range(ks::RO, 2, 0, 1)], doc: Doc::new("generic", "2.2.3", "O(1)", "Inspect the internal encoding of a Redis object"), ..Meta::NONE } },
+            Sub { name: "object|help", arity: 2, meta: Meta { flags: f::LOADING | f::STALE, acl: acl::KEYSPACE, doc: Doc::new("generic", "6.2.0", "O(1)", "Show helpful text about the different subcommands"), ..Meta::NONE } },
+            Sub { name: "object|freq", arity: 3, meta: Meta { flags: f::READONLY, acl: acl::KEYSPACE, tips: &["nondeterministic_output"], keys: &[KeySpec::range(ks::RO, 2, 0, 1)], doc: Doc::new("generic", "4.0.0", "O(1)", "Get the logarithmic access frequency counter of a Redis object"), ..Meta::NONE } },
+            Sub { name: "object|refcount", arity: 3, meta: Meta { flags: f::READONLY, acl: acl::KEYSPACE, tips: &["nondeterministic_output"], keys: &[KeySpec::range(ks::RO, 2, 0, 1)], doc: Doc::new("generic", "2.2.3", "O(1)", "Get the number of references to the value of the key"), ..Meta::NONE } },
+        ],
+    }
     "dbsize" 1 keys::DbSize {
         flags: f::READONLY | f::FAST,
         acl: acl::KEYSPACE,
@@ -808,6 +871,38 @@ table! {
         acl: acl::HASH,
         keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::UPDATE, 1, 0, 1)],
         doc: Doc::new("hash", "2.0.0", "O(1)", "Increment the integer value of a hash field by the given number"),
+    }
+    "hsetnx" 4 hashes::HSetNx {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::HASH,
+        keys: &[KeySpec::range(ks::RW | ks::INSERT, 1, 0, 1)],
+        doc: Doc::new("hash", "2.0.0", "O(1)", "Set the value of a hash field, only if the field does not exist"),
+    }
+    "hstrlen" 3 hashes::HStrLen {
+        flags: f::READONLY | f::FAST,
+        acl: acl::HASH,
+        keys: &[KeySpec::range(ks::RO, 1, 0, 1)],
+        doc: Doc::new("hash", "3.2.0", "O(1)", "Get the length of the value of a hash field"),
+    }
+    "hincrbyfloat" 4 hashes::HIncrByFloat {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::HASH,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("hash", "2.6.0", "O(1)", "Increment the float value of a hash field by the given amount"),
+    }
+    "hrandfield" -2 hashes::HRandField {
+        flags: f::READONLY,
+        acl: acl::HASH,
+        tips: &["nondeterministic_output"],
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("hash", "6.2.0", "O(N) where N is the number of fields returned", "Get one or multiple random fields from a hash"),
+    }
+    "hscan" -3 hashes::HScan {
+        flags: f::READONLY,
+        acl: acl::HASH,
+        tips: &["nondeterministic_output"],
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("hash", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..", "Incrementally iterate hash fields and associated values"),
     }
     "auth" -2 connection::Auth {
         flags: f::NOSCRIPT | f::LOADING | f::STALE | f::FAST | f::NO_AUTH | f::ALLOW_BUSY,
@@ -1038,7 +1133,12 @@ pub(crate) fn lockable_keys(args: &[Bytes]) -> Option<(Vec<Bytes>, bool)> {
     if KEYSPACE_FREE.contains(&spec.name) {
         return Some((Vec::new(), false));
     }
-    if spec.meta.keys.is_empty() || spec.name.starts_with("lethe.") || spec.name == "select" {
+    // Commands naming keys of other databases than the client's: their key specs cannot say.
+    const OTHER_DATABASES: &[&str] = &["select", "copy", "move"];
+    if spec.meta.keys.is_empty()
+        || spec.name.starts_with("lethe.")
+        || OTHER_DATABASES.contains(&spec.name)
+    {
         return None;
     }
     let keys = command::key_positions(&spec.meta, args.len())
@@ -1059,8 +1159,17 @@ fn run_command(
     let spec = match check(&args, id, cx) {
         Ok(spec) => spec,
         Err(e) => {
-            // A command rejected while queueing poisons the transaction, as in Redis.
             if cx.session.tx.queue.is_some() {
+                // An EXEC refused (its arity) discards the transaction, as in Redis.
+                if id.is_some_and(|id| COMMANDS[id.0].name == "exec") {
+                    cx.session.tx.clear();
+                    let why = e.text.strip_prefix("ERR ").unwrap_or(&e.text);
+                    return Err(CommandError::new(
+                        ErrorKind::Other,
+                        format!("EXECABORT Transaction discarded because of: {why}"),
+                    ));
+                }
+                // Any other command rejected while queueing poisons the transaction.
                 cx.session.tx.failed = true;
             }
             return Err(e);

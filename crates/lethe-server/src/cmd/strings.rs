@@ -4,6 +4,7 @@
 //! that order so error precedence matches (`SET k v EX abc NX XX` is a syntax error, not a
 //! number error).
 
+use super::long_double::{LongDouble, Parsed};
 use super::{Command, CommandError, Ctx, ErrorKind, Reply, bool_reply};
 use crate::frame::{Frame, MAX_BULK};
 use crate::keyspace::{Entry, Txn, Value, duration_millis, now_millis, timestamp_millis};
@@ -692,11 +693,14 @@ impl Command for DecrBy {
 }
 
 #[derive(Debug)]
-pub struct IncrByFloat(Bytes, f64);
+pub struct IncrByFloat(Bytes, Bytes);
 
 impl Command for IncrByFloat {
     fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
-        Ok(IncrByFloat(args.next_bytes()?, args.next_float()?))
+        let key = args.next_bytes()?;
+        let increment = args.next_bytes()?;
+        parse_float(&increment).ok_or_else(not_a_float)?;
+        Ok(IncrByFloat(key, increment))
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
@@ -704,16 +708,14 @@ impl Command for IncrByFloat {
         cx.write([&self.0[..]], |t| {
             t.compute(&self.0, |e| {
                 let current = match e.get() {
-                    None => 0.0,
-                    Some(v) => v
-                        .with_bytes(parse_float)?
-                        .ok_or_else(|| CommandError::err("value is not a valid float"))?,
+                    None => LongDouble::from_i64(0),
+                    Some(Value::Int(n)) => LongDouble::from_i64(*n),
+                    Some(v) => v.with_bytes(long_double)??,
                 };
-                let new = current + self.1;
-                if !new.is_finite() {
-                    return Err(CommandError::err("increment would produce NaN or Infinity"));
-                }
-                let text = format_incr_float(new);
+                let text = current
+                    .add(long_double(&self.1)?)
+                    .ok_or_else(|| CommandError::err("increment would produce NaN or Infinity"))?
+                    .to_human();
                 put(state, e, Value::string(text.as_bytes()))?;
                 Ok(Frame::Bulk(Bytes::from(text)))
             })
@@ -721,25 +723,18 @@ impl Command for IncrByFloat {
     }
 }
 
-/// Redis computes in `long double` and prints 17 decimals with trailing zeros trimmed, so
-/// `0.1 + 0.2` reads back as `0.3`. Rounding the `f64` sum to 15 significant digits (all an
-/// `f64` holds reliably) and printing the shortest form gives the same text for ordinary values.
-fn format_incr_float(v: f64) -> String {
-    let rounded: f64 = format!("{v:.14e}").parse().unwrap_or(v);
-    let s = rounded.to_string();
-    if s == "-0" { "0".into() } else { s }
+fn not_a_float() -> CommandError {
+    CommandError::err("value is not a valid float")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::format_incr_float;
-
-    #[test]
-    fn incr_float_prints_like_redis() {
-        assert_eq!(format_incr_float(0.1 + 0.2), "0.3");
-        assert_eq!(format_incr_float(10.5 + 0.1), "10.6");
-        assert_eq!(format_incr_float(5200.0), "5200");
-        assert_eq!(format_incr_float(-0.0), "0");
-        assert_eq!(format_incr_float(1e20), "100000000000000000000");
+/// A float argument or stored value as Redis's `long double`: decimal text exactly, other
+/// spellings `strtold` takes (hexadecimal) through `f64`; infinities cannot be incremented.
+pub(crate) fn long_double(text: &[u8]) -> Result<LongDouble, CommandError> {
+    let v = parse_float(text).ok_or_else(not_a_float)?;
+    match LongDouble::parse(text) {
+        Some(Parsed::Value(ld)) => Ok(ld),
+        Some(Parsed::OutOfRange) => Err(not_a_float()),
+        None => LongDouble::from_f64(v)
+            .ok_or_else(|| CommandError::err("increment would produce NaN or Infinity")),
     }
 }

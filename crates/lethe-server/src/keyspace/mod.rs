@@ -238,6 +238,12 @@ impl<'t, 'l> Txn<'t, 'l> {
         self.db
     }
 
+    /// Makes key names refer to database `db` from now on (COPY and MOVE, whose locks cover
+    /// keys of two databases).
+    pub fn use_db(&mut self, db: u8) {
+        self.db = db;
+    }
+
     /// The stored form of `name`.
     #[inline]
     pub fn key(&self, name: &[u8]) -> SmallBytes {
