@@ -620,3 +620,82 @@ fn stats_in_resp2_and_resp3_and_per_tag() {
     let map = c.cmd(&["LETHE.STATS"]);
     assert!(map.starts_with("%20\r\n"), "{map}");
 }
+
+#[test]
+fn attach_gives_keys_of_any_type_tags_and_dependencies() {
+    let lethe = Lethe::start();
+    let mut c = lethe.client();
+    assert_eq!(c.cmd(&["HSET", "profile:42", "name", "Ada"]), ":1\r\n");
+    assert_eq!(c.cmd(&["EXPIRE", "profile:42", "100"]), ":1\r\n");
+    assert_eq!(
+        c.cmd(&["LETHE.ATTACH", "profile:42", "TAGS", "1", "user:42"]),
+        ":1\r\n"
+    );
+    // The value and its deadline stay; the tag is there.
+    assert_eq!(c.cmd(&["HGET", "profile:42", "name"]), bulk("Ada"));
+    assert_eq!(c.cmd(&["TTL", "profile:42"]), ":100\r\n");
+    assert_eq!(c.cmd(&["LETHE.TAGS", "profile:42"]), array(&["user:42"]));
+    // A page (a plain string) depending on the hash goes with it.
+    assert_eq!(c.cmd(&["SET", "page:42", "<h1>Ada</h1>"]), OK);
+    assert_eq!(
+        c.cmd(&[
+            "LETHE.ATTACH",
+            "page:42",
+            "DEPENDS",
+            "1",
+            "profile:42",
+            "EX",
+            "50"
+        ]),
+        ":1\r\n"
+    );
+    assert_eq!(c.cmd(&["TTL", "page:42"]), ":50\r\n");
+    // The page inherits its dependency's tag, so both count under it.
+    assert_eq!(c.cmd(&["LETHE.INVALIDATE", "TAG", "user:42"]), ":2\r\n");
+    assert_eq!(c.cmd(&["EXISTS", "profile:42", "page:42"]), ":0\r\n");
+    // Missing keys and bad options.
+    assert_eq!(
+        c.cmd(&["LETHE.ATTACH", "nosuch", "TAGS", "1", "t"]),
+        ":0\r\n"
+    );
+    assert_eq!(
+        c.cmd(&["LETHE.ATTACH", "k", "VERSION", "3", "IFNEWER"]),
+        "-ERR IFNEWER is not allowed in an attach\r\n"
+    );
+    assert_eq!(
+        c.cmd(&["LETHE.ATTACH", "k", "TAGS", "1", "a::b"]),
+        ":0\r\n",
+        "a missing key is reported before the tag is checked"
+    );
+    assert_eq!(c.cmd(&["SET", "k", "v"]), OK);
+    assert!(
+        c.cmd(&["LETHE.ATTACH", "k", "TAGS", "1", "a::b"])
+            .starts_with("-ERR")
+    );
+    // A version makes the key's version that one.
+    assert_eq!(c.cmd(&["LETHE.ATTACH", "k", "VERSION", "9"]), ":1\r\n");
+    assert_eq!(c.cmd(&["LETHE.VERSION", "k"]), ":9\r\n");
+}
+
+#[test]
+fn attach_never_undoes_a_concurrent_write() {
+    let lethe = Lethe::start();
+    let mut c = lethe.client();
+    assert_eq!(c.cmd(&["SET", "n", "0"]), OK);
+    let mut writer = lethe.client();
+    let handle = std::thread::spawn(move || {
+        for _ in 0..500 {
+            assert!(writer.cmd(&["INCR", "n"]).starts_with(':'));
+        }
+    });
+    for i in 0..200 {
+        let tag = format!("t:{i}");
+        let reply = c.cmd(&["LETHE.ATTACH", "n", "TAGS", "1", &tag]);
+        assert!(
+            reply == ":1\r\n" || reply.starts_with("-ERR attach gave up"),
+            "{reply}"
+        );
+    }
+    handle.join().unwrap();
+    assert_eq!(c.cmd(&["GET", "n"]), bulk("500"));
+}

@@ -225,6 +225,66 @@ impl Command for Set {
     }
 }
 
+/// `LETHE.ATTACH key [options]`: gives an existing key of any type (a hash, a set, a string
+/// written by `SET`) the tags, dependencies, version, TTL or policy `LETHE.SET` would, keeping
+/// its value and, unless a TTL is given, its deadline. `:1` if attached, `:0` if the key does
+/// not exist.
+///
+/// The entry is rewritten with its current value only if it was not written in between
+/// (compare-and-set on its version, retried): a concurrent write is never undone. Like any
+/// write, it invalidates the keys that depend on this one.
+#[derive(Debug)]
+pub struct Attach {
+    key: Bytes,
+    write: WriteArgs,
+}
+
+/// How often ATTACH retries when a concurrent write beat it.
+const ATTACH_RETRIES: usize = 64;
+
+impl Command for Attach {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        let attach = Attach {
+            key: args.next_bytes()?,
+            write: WriteArgs::parse(args, "lethe.attach")?,
+        };
+        if attach.write.if_newer {
+            return Err(CommandError::err("IFNEWER is not allowed in an attach"));
+        }
+        Ok(attach)
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let mut options = self.write.options(cx)?;
+        if options.ttl.is_none() {
+            options.keep_ttl = true;
+        }
+        let key = stored_key(cx.session.db, &self.key);
+        let cache = cx.state.cache();
+        for _ in 0..ATTACH_RETRIES {
+            let Some(meta) = cache.metadata(key.as_bytes()) else {
+                return Ok(Frame::Integer(0));
+            };
+            // Read after the version: if it is newer than `meta.version`, the write below is
+            // refused and retried.
+            let Some(value) = cache.peek_value(key.as_bytes()) else {
+                return Ok(Frame::Integer(0));
+            };
+            let mut attempt = options.clone();
+            attempt.condition = Some(WriteCondition::IfVersion(meta.version));
+            match cx.state.try_set(key.clone(), value, &attempt, cx.changes)? {
+                Ok(_) => return Ok(Frame::Integer(1)),
+                Err(r) if r.reason == lethe::RejectReason::VersionMismatch => continue,
+                Err(r) if r.reason == lethe::RejectReason::Missing => return Ok(Frame::Integer(0)),
+                Err(r) => return Err(rejected(r)),
+            }
+        }
+        Err(CommandError::err(
+            "attach gave up: the key is written too often to attach to it",
+        ))
+    }
+}
+
 /// What `LETHE.INVALIDATE` removes.
 #[derive(Debug)]
 pub enum Invalidate {

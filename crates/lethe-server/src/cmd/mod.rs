@@ -928,6 +928,12 @@ table! {
         keys: &[KeySpec::range(ks::OW | ks::UPDATE, 1, 0, 1)],
         doc: Doc::new("module", LETHE, "O(1)", "Set a string value with tags, dependencies, a version and a TTL"),
     }
+    "lethe.attach" -2 lethe::Attach {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::KEYSPACE,
+        keys: &[KeySpec::range(ks::RW | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("module", LETHE, "O(1)", "Give an existing key of any type tags, dependencies, a version or a TTL, keeping its value"),
+    }
     "lethe.invalidate" -3 lethe::Invalidate {
         flags: f::WRITE,
         acl: acl::KEYSPACE,
