@@ -15,20 +15,20 @@
 
 pub mod allocator;
 pub mod cdc;
-pub mod clients;
-pub mod cmd;
+pub(crate) mod clients;
+pub(crate) mod cmd;
 pub mod config;
 pub mod connection;
 pub mod frame;
 pub mod http;
 pub mod keyspace;
 pub mod limits;
-pub mod metrics;
-pub mod parse;
-pub mod pubsub;
+pub(crate) mod metrics;
+pub(crate) mod parse;
+pub(crate) mod pubsub;
 pub mod server;
 pub mod state;
-pub mod tag_stats;
-pub mod tracking;
+pub(crate) mod tag_stats;
+pub(crate) mod tracking;
 
 pub use server::{run, run_with, run_with_http, run_with_limits, run_with_metrics};

@@ -40,12 +40,6 @@ impl Parse {
     pub fn next_int(&mut self) -> Result<i64, CommandError> {
         parse_int(&self.next_bytes()?).ok_or_else(CommandError::not_integer)
     }
-
-    /// The next argument as a float (`value is not a valid float`).
-    pub fn next_float(&mut self) -> Result<f64, CommandError> {
-        parse_float(&self.next_bytes()?)
-            .ok_or_else(|| CommandError::err("value is not a valid float"))
-    }
 }
 
 /// Redis's `string2ll`: an optional `-`, then digits without leading zeros (except `0` itself),

@@ -106,12 +106,8 @@ impl Session {
         !self.authenticated && self.limits.requirepass().is_some()
     }
 
-    /// Copies what CLIENT LIST shows of this session to the shared [`ClientInfo`].
-    pub fn publish_state(&self) {
-        self.publish_state_and(|_| {});
-    }
-
-    /// [`Self::publish_state`], also applying `also` to the shared state under the same lock.
+    /// Copies what CLIENT LIST shows of this session to the shared [`ClientInfo`], also
+    /// applying `also` to the shared state under the same lock.
     pub fn publish_state_and(&self, also: impl FnOnce(&mut crate::clients::ClientState)) {
         self.client.update(|s| {
             also(s);
@@ -1104,12 +1100,8 @@ impl CommandId {
     }
 }
 
-/// Runs one request (name first) and returns its reply, errors included.
-pub fn dispatch(args: Vec<Bytes>, cx: &mut Ctx<'_>) -> Frame {
-    dispatch_command(args, cx).0
-}
-
-/// [`dispatch`], also telling which command of the table ran (or was refused: wrong arity,
+/// Runs one request (name first) and returns its reply, errors included, and which command
+/// of the table ran (or was refused: wrong arity,
 /// not allowed in the client's state); `None` for a name the server does not know.
 pub fn dispatch_command(args: Vec<Bytes>, cx: &mut Ctx<'_>) -> (Frame, Option<CommandId>) {
     let id = position(&args[0]).map(CommandId);
