@@ -61,6 +61,14 @@ pub struct CdcConfig {
     /// known to be empty or consistent at first start.
     #[serde(default = "yes")]
     pub flush_on_slot_create: bool,
+    /// Hold each decoded commit until other sessions can see it (a fresh snapshot on a side
+    /// connection no longer lists its transaction as running) before applying it. On by
+    /// default: without it, an invalidation can reach the cache while the commit is still
+    /// invisible (for as long as a synchronous standby takes to acknowledge it), and a reader
+    /// can then cache the old row after the invalidation. Turning it off trades that guarantee
+    /// for one query round trip per batch of commits; it exists to measure the difference.
+    #[serde(default = "yes")]
+    pub apply_after_visible: bool,
     /// The prefix of `pg_logical_emit_message` messages that carry explicit invalidations.
     #[serde(default = "default_name")]
     pub message_prefix: String,
@@ -162,6 +170,7 @@ impl CdcConfig {
             publication: default_name(),
             create_publication: true,
             flush_on_slot_create: true,
+            apply_after_visible: true,
             message_prefix: default_name(),
             status_interval_ms: default_status_interval_ms(),
             reconnect_min_ms: default_reconnect_min_ms(),

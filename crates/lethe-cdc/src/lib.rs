@@ -148,6 +148,7 @@ mod target;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod trigger;
+mod visibility;
 
 pub use config::{CdcConfig, TableRule};
 pub use error::{Error, ErrorKind, Result};

@@ -76,6 +76,9 @@ pub struct CdcMetrics {
     target_retries: AtomicU64,
     rejected_messages: AtomicU64,
     connected: AtomicU64,
+    visible_commits: AtomicU64,
+    visibility_wait_us: AtomicU64,
+    visibility_wait_max_us: AtomicU64,
     /// Start of the window the invalidation rate is measured over, and the count then.
     rate_window: Mutex<Option<(Instant, u64)>>,
 }
@@ -110,6 +113,13 @@ pub struct MetricsSnapshot {
     /// Invalidations applied per second, over the time since the previous snapshot at least
     /// a second ago (0 for the first snapshot).
     pub invalidations_per_sec: u64,
+    /// Commits held until a snapshot showed them visible to other sessions, then applied.
+    pub visible_commits: u64,
+    /// Their total time between decoding and being seen visible, in microseconds (the latency
+    /// the visibility check adds; divide by `visible_commits` for the mean).
+    pub visibility_wait_us: u64,
+    /// The longest such wait, in microseconds.
+    pub visibility_wait_max_us: u64,
 }
 
 impl MetricsSnapshot {
@@ -136,6 +146,9 @@ impl MetricsSnapshot {
             ("cdc_reconnects", self.reconnects),
             ("cdc_target_retries", self.target_retries),
             ("cdc_rejected_messages", self.rejected_messages),
+            ("cdc_visible_commits", self.visible_commits),
+            ("cdc_visibility_wait_us", self.visibility_wait_us),
+            ("cdc_visibility_wait_max_us", self.visibility_wait_max_us),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -195,6 +208,9 @@ impl CdcMetrics {
             target_retries: self.target_retries.load(Relaxed),
             rejected_messages: self.rejected_messages.load(Relaxed),
             connected: self.connected.load(Relaxed) != 0,
+            visible_commits: self.visible_commits.load(Relaxed),
+            visibility_wait_us: self.visibility_wait_us.load(Relaxed),
+            visibility_wait_max_us: self.visibility_wait_max_us.load(Relaxed),
         }
     }
 
@@ -243,6 +259,14 @@ impl CdcMetrics {
 
     pub(crate) fn rejected_message(&self) {
         self.rejected_messages.fetch_add(1, Relaxed);
+    }
+
+    /// A held commit was seen visible `wait` after it was decoded.
+    pub(crate) fn visible_after(&self, wait: std::time::Duration) {
+        let us = u64::try_from(wait.as_micros()).unwrap_or(u64::MAX);
+        self.visible_commits.fetch_add(1, Relaxed);
+        self.visibility_wait_us.fetch_add(us, Relaxed);
+        self.visibility_wait_max_us.fetch_max(us, Relaxed);
     }
 
     pub(crate) fn set_connected(&self, on: bool) {

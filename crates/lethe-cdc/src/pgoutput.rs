@@ -170,6 +170,8 @@ pub(crate) enum Logical {
         final_lsn: Lsn,
         /// Commit time, microseconds since 2000-01-01.
         commit_time: i64,
+        /// The transaction's id (32 bits: without its epoch).
+        xid: u32,
     },
     Commit {
         commit_lsn: Lsn,
@@ -244,10 +246,11 @@ pub(crate) fn decode_logical(data: Bytes) -> Result<Logical> {
         b'B' => {
             let final_lsn = r.u64()?;
             let commit_time = r.i64()?;
-            let _xid = r.u32()?;
+            let xid = r.u32()?;
             Logical::Begin {
                 final_lsn,
                 commit_time,
+                xid,
             }
         }
         b'C' => {

@@ -2,6 +2,10 @@
 //! with backoff), buffers each transaction's invalidations until its commit, hands them to every
 //! target, and only then confirms the transaction to PostgreSQL.
 //!
+//! A decoded commit is held until other sessions can see it (see `visibility`), then applied;
+//! commits are applied and confirmed in stream order, so a commit that is still invisible holds
+//! back the ones after it (they wait for the same synchronous standby anyway).
+//!
 //! Ordering is what makes it lossless: a transaction's end LSN is reported as flushed only
 //! after every target applied it, so a crash, a lost connection or a PostgreSQL restart replays
 //! from the slot whatever was not yet acknowledged everywhere (replays are harmless, since
@@ -17,12 +21,14 @@ use crate::pgoutput::{self, Logical, Lsn, ServerMessage, format_lsn};
 use crate::replication::ReplicationConn;
 use crate::rules::{self, CompiledRules};
 use crate::target::{Batch, Target};
+use crate::visibility;
 use lethe::Operation;
 use lethe::rules::Target as Invalidation;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 /// Change data capture from PostgreSQL into Lethe targets. Build with [`Cdc::new`], then
@@ -180,7 +186,8 @@ impl Cdc {
                 return Err(e);
             }
         }
-        drop(client);
+        // Kept as the side connection the visibility checks run on.
+        let side = client;
 
         let mut conn = tokio::select! {
             r = ReplicationConn::connect(&pg) => r?,
@@ -201,6 +208,10 @@ impl Cdc {
             targets,
             relations: HashMap::new(),
             tx: None,
+            side,
+            pending: VecDeque::new(),
+            recheck: None,
+            recheck_step: RECHECK_MIN,
             // Already confirmed (or the new slot's start): reporting it again is harmless,
             // and metrics start from a real position.
             confirmed: start,
@@ -254,6 +265,7 @@ struct Relation {
 
 /// The transaction being received.
 struct Tx {
+    xid: u32,
     items: Vec<Invalidation>,
     seen: HashSet<Invalidation>,
     flush: Option<FlushReason>,
@@ -267,12 +279,39 @@ impl Tx {
     }
 }
 
+/// A decoded commit waiting to be visible to other sessions before it is applied.
+struct Committed {
+    xid: u32,
+    commit_lsn: Lsn,
+    end_lsn: Lsn,
+    commit_time: i64,
+    items: Vec<Invalidation>,
+    flush: Option<FlushReason>,
+    decoded: Instant,
+}
+
+/// First delay before looking again at a commit that was not visible yet; doubled per look.
+const RECHECK_MIN: Duration = Duration::from_micros(250);
+/// Longest delay between looks: the most a commit waits past its visibility.
+const RECHECK_MAX: Duration = Duration::from_millis(10);
+/// Commits held at most; past this the stream is not read until some become visible.
+const MAX_PENDING: usize = 50_000;
+/// A snapshot query slower than this ends the session (the side connection is presumed dead).
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// One streaming session's state.
 struct Stream<'a> {
     cdc: &'a Cdc,
     targets: &'a [Box<dyn Target>],
     relations: HashMap<u32, Relation>,
     tx: Option<Tx>,
+    /// An ordinary connection for the visibility checks.
+    side: tokio_postgres::Client,
+    /// Decoded commits not applied yet, in stream order.
+    pending: VecDeque<Committed>,
+    /// When to look at the oldest pending commit's visibility again (`None`: at once).
+    recheck: Option<Instant>,
+    recheck_step: Duration,
     /// Everything up to here is applied by every target (or needed nothing).
     confirmed: Lsn,
     /// The last position sent to PostgreSQL.
@@ -294,13 +333,32 @@ impl Stream<'_> {
         let silence_limit = interval * 3 + Duration::from_secs(5);
         let mut last_heard = tokio::time::Instant::now();
         loop {
+            // Held commits are looked at once nothing more can be read at once (so one
+            // snapshot answers for a whole burst), or when too many are held.
+            let due = self.recheck.is_none_or(|t| Instant::now() >= t);
+            if !self.pending.is_empty()
+                && due
+                && (!conn.has_buffered_message() || self.pending.len() >= MAX_PENDING)
+            {
+                self.apply_visible(stop, backoff).await?;
+            }
+            while self.pending.len() >= MAX_PENDING {
+                // Back-pressure: stop reading until the oldest commits become visible.
+                tokio::select! {
+                    () = tokio::time::sleep(self.recheck_step) => {}
+                    () = stop.as_mut() => return Ok(SessionEnd::Shutdown),
+                }
+                self.apply_visible(stop, backoff).await?;
+            }
             // Confirm promptly when there is nothing more to read right now; under load,
             // confirmations are batched by the ticker instead.
             if self.confirmed > self.reported && !conn.has_buffered_message() {
                 self.report(conn, false).await?;
             }
+            let recheck = self.recheck.unwrap_or_else(Instant::now);
             let data = tokio::select! {
                 r = conn.recv() => r?,
+                () = tokio::time::sleep_until(recheck), if !self.pending.is_empty() => continue,
                 _ = ticker.tick() => {
                     if last_heard.elapsed() > silence_limit {
                         return Err(Error::new(
@@ -326,7 +384,7 @@ impl Stream<'_> {
             match pgoutput::decode_server_message(data)? {
                 ServerMessage::Keepalive { wal_end, reply } => {
                     self.cdc.metrics.server_position(wal_end);
-                    if self.tx.is_none() && wal_end > self.confirmed {
+                    if self.tx.is_none() && self.pending.is_empty() && wal_end > self.confirmed {
                         // Between transactions, everything the server has sent was applied:
                         // WAL up to here held nothing for us (or only what was applied).
                         self.confirmed = wal_end;
@@ -361,8 +419,9 @@ impl Stream<'_> {
     ) -> Result<()> {
         let rules = &self.cdc.rules;
         match msg {
-            Logical::Begin { .. } => {
+            Logical::Begin { xid, .. } => {
                 self.tx = Some(Tx {
+                    xid,
                     items: Vec::new(),
                     seen: HashSet::new(),
                     flush: None,
@@ -438,27 +497,96 @@ impl Stream<'_> {
                     .tx
                     .take()
                     .ok_or_else(|| Error::protocol("pgoutput: commit without begin"))?;
-                if let Some(reason) = tx.flush {
-                    warn!(
-                        lsn = %format_lsn(commit_lsn),
-                        reason = reason.as_str(),
-                        "a truncate cannot be mapped to entries: flushing every target"
-                    );
-                    apply::flush_all(&self.cdc.metrics, self.targets, reason, stop, backoff)
-                        .await?;
+                let committed = Committed {
+                    xid: tx.xid,
+                    commit_lsn,
+                    end_lsn,
+                    commit_time,
+                    items: tx.items,
+                    flush: tx.flush,
+                    decoded: Instant::now(),
+                };
+                if self.cdc.config.apply_after_visible {
+                    self.pending.push_back(committed);
+                } else {
+                    self.apply(committed, stop, backoff).await?;
                 }
-                let count = tx.items.len();
-                if count > 0 {
-                    let batch = Batch::new(commit_lsn, end_lsn, tx.items);
-                    apply::apply_all(&self.cdc.metrics, self.targets, &batch, stop, backoff)
-                        .await?;
-                }
-                let lag_ms = (pgoutput::pg_now() - commit_time).max(0) as u64 / 1000;
-                self.cdc.metrics.applied(end_lsn, count, lag_ms);
-                self.confirmed = self.confirmed.max(end_lsn);
             }
             Logical::Other => {}
         }
+        Ok(())
+    }
+
+    /// Applies the held commits that a fresh snapshot shows visible, oldest first, stopping at
+    /// the first one still running; schedules the next look if any is left.
+    async fn apply_visible(&mut self, stop: &mut Stop<'_>, backoff: &Backoff) -> Result<()> {
+        let snapshot = tokio::select! {
+            r = tokio::time::timeout(SNAPSHOT_TIMEOUT, visibility::current(&self.side)) => {
+                r.map_err(|_| {
+                    Error::new(
+                        ErrorKind::Connection,
+                        format!("no snapshot from PostgreSQL within {SNAPSHOT_TIMEOUT:?}"),
+                    )
+                })??
+            }
+            () = stop.as_mut() => return Err(Error::new(ErrorKind::Shutdown, "stopped")),
+        };
+        tracing::trace!(?snapshot, pending = self.pending.len(), "visibility check");
+        let mut applied = false;
+        while self
+            .pending
+            .front()
+            .is_some_and(|c| snapshot.is_visible(c.xid))
+        {
+            let committed = self.pending.pop_front().expect("front checked");
+            self.cdc.metrics.visible_after(committed.decoded.elapsed());
+            self.apply(committed, stop, backoff).await?;
+            applied = true;
+        }
+        if self.pending.is_empty() {
+            self.recheck = None;
+            self.recheck_step = RECHECK_MIN;
+        } else {
+            if applied {
+                self.recheck_step = RECHECK_MIN;
+            }
+            self.recheck = Some(Instant::now() + self.recheck_step);
+            self.recheck_step = (self.recheck_step * 2).min(RECHECK_MAX);
+        }
+        Ok(())
+    }
+
+    /// Applies one committed transaction to every target, then counts it as confirmable.
+    async fn apply(
+        &mut self,
+        committed: Committed,
+        stop: &mut Stop<'_>,
+        backoff: &Backoff,
+    ) -> Result<()> {
+        let Committed {
+            commit_lsn,
+            end_lsn,
+            commit_time,
+            items,
+            flush,
+            ..
+        } = committed;
+        if let Some(reason) = flush {
+            warn!(
+                lsn = %format_lsn(commit_lsn),
+                reason = reason.as_str(),
+                "a truncate cannot be mapped to entries: flushing every target"
+            );
+            apply::flush_all(&self.cdc.metrics, self.targets, reason, stop, backoff).await?;
+        }
+        let count = items.len();
+        if count > 0 {
+            let batch = Batch::new(commit_lsn, end_lsn, items);
+            apply::apply_all(&self.cdc.metrics, self.targets, &batch, stop, backoff).await?;
+        }
+        let lag_ms = (pgoutput::pg_now() - commit_time).max(0) as u64 / 1000;
+        self.cdc.metrics.applied(end_lsn, count, lag_ms);
+        self.confirmed = self.confirmed.max(end_lsn);
         Ok(())
     }
 

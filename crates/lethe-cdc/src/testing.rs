@@ -280,6 +280,130 @@ impl PgCluster {
     }
 }
 
+/// A synchronous standby that only receives WAL (`pg_receivewal --synchronous`), named
+/// `application_name` in `synchronous_standby_names`. While it is [paused](SyncStandby::pause),
+/// commits on the primary wait after flushing their WAL, invisible to other sessions, while
+/// logical decoding already streams them: the situation a slow synchronous replica creates in
+/// production, made deterministic. Killed on drop.
+#[derive(Debug)]
+pub struct SyncStandby {
+    child: std::process::Child,
+    dir: PathBuf,
+    paused: bool,
+}
+
+impl SyncStandby {
+    /// Whether the receiver is stopped now.
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Stops the receiver (SIGSTOP): it acknowledges nothing until [`SyncStandby::resume`].
+    pub fn pause(&mut self) {
+        self.signal("-STOP");
+        self.paused = true;
+    }
+
+    /// Lets the receiver run again (SIGCONT); waiting commits complete.
+    pub fn resume(&mut self) {
+        self.signal("-CONT");
+        self.paused = false;
+    }
+
+    fn signal(&self, which: &str) {
+        let status = Command::new("kill")
+            .arg(which)
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {which} of pg_receivewal failed");
+    }
+}
+
+impl Drop for SyncStandby {
+    fn drop(&mut self) {
+        if self.paused {
+            self.signal("-CONT");
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl PgCluster {
+    /// Starts a [`SyncStandby`] and makes it the synchronous standby (`synchronous_standby_names`,
+    /// reloaded), waiting until the primary reports it `sync`. From then on every commit waits
+    /// for it.
+    pub async fn sync_standby(&self) -> SyncStandby {
+        const NAME: &str = "lethe_sync_standby";
+        let dir = self.dir.join("receivewal");
+        std::fs::create_dir_all(&dir).expect("create the receiver's directory");
+        let child = Command::new(self.bin.join("pg_receivewal"))
+            .arg("-d")
+            .arg(format!(
+                "host=127.0.0.1 port={} user=postgres application_name={NAME}",
+                self.port
+            ))
+            .arg("-D")
+            .arg(&dir)
+            .args(["--synchronous", "--no-loop", "-s", "1"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start pg_receivewal");
+        let standby = SyncStandby {
+            child,
+            dir,
+            paused: false,
+        };
+        let sql = self.client().await;
+        // One statement per call: ALTER SYSTEM refuses to run in a multi-statement batch.
+        for stmt in [
+            format!("ALTER SYSTEM SET synchronous_standby_names = '{NAME}'"),
+            "SELECT pg_reload_conf()".to_owned(),
+        ] {
+            sql.batch_execute(&stmt)
+                .await
+                .expect("set synchronous_standby_names");
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let row = sql
+                .query_opt(
+                    "SELECT 1 FROM pg_stat_replication WHERE application_name = $1 \
+                     AND sync_state = 'sync'",
+                    &[&NAME],
+                )
+                .await
+                .expect("read pg_stat_replication");
+            if row.is_some() {
+                return standby;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pg_receivewal never became the synchronous standby; server log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops waiting for a synchronous standby (commits complete at once again).
+    pub async fn no_sync_standby(&self) {
+        let sql = self.client().await;
+        for stmt in [
+            "ALTER SYSTEM RESET synchronous_standby_names",
+            "SELECT pg_reload_conf()",
+        ] {
+            sql.batch_execute(stmt)
+                .await
+                .expect("reset synchronous_standby_names");
+        }
+    }
+}
+
 impl Drop for PgCluster {
     fn drop(&mut self) {
         if self.running {
