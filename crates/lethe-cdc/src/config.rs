@@ -69,6 +69,11 @@ pub struct CdcConfig {
     /// for one query round trip per batch of commits; it exists to measure the difference.
     #[serde(default = "yes")]
     pub apply_after_visible: bool,
+    /// How long a fence set by a rule's `version` column lasts, in milliseconds: it must
+    /// outlast the longest time between a reader's database read and its fill. Fences are
+    /// kept per key for this long, so memory is the change rate times this.
+    #[serde(default = "default_fence_hold_ms")]
+    pub fence_hold_ms: u64,
     /// The prefix of `pg_logical_emit_message` messages that carry explicit invalidations.
     #[serde(default = "default_name")]
     pub message_prefix: String,
@@ -98,6 +103,7 @@ pub struct CdcConfig {
 /// | `changed` | no | columns; on an update, fire only if one of them changed |
 /// | `when` | no | column conditions, as in the engine's `[[rule]]` |
 /// | `keys`, `tags`, `prefixes`, `globs` | at least one | templates over the row: `{col}` (new value, or old on a delete), `{old.col}`, `{new.col}`, `{id}` (a one-column primary key) |
+/// | `version` | no | an integer column that rises with every change of a row: each key the rule invalidates is also *fenced* at the new value (on a delete, the old value + 1, when known) for `fence_hold_ms`, so a fill or versioned write carrying an older version is refused ([`lethe::Cache::fence`]) |
 ///
 /// Several entries may name the same table; each fires on its own.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -129,6 +135,8 @@ pub struct TableRule {
     /// Glob templates.
     #[serde(default)]
     pub globs: Vec<String>,
+    /// A version column: the keys this rule invalidates are fenced at the row's new version.
+    pub version: Option<String>,
 }
 
 impl TableRule {
@@ -147,6 +155,10 @@ fn default_name() -> String {
 
 fn yes() -> bool {
     true
+}
+
+fn default_fence_hold_ms() -> u64 {
+    10_000
 }
 
 fn default_status_interval_ms() -> u64 {
@@ -171,6 +183,7 @@ impl CdcConfig {
             create_publication: true,
             flush_on_slot_create: true,
             apply_after_visible: true,
+            fence_hold_ms: default_fence_hold_ms(),
             message_prefix: default_name(),
             status_interval_ms: default_status_interval_ms(),
             reconnect_min_ms: default_reconnect_min_ms(),
@@ -284,6 +297,10 @@ impl CdcConfig {
                 format!("connection string does not parse: {e}"),
             )
         })
+    }
+
+    pub(crate) fn fence_hold(&self) -> Duration {
+        Duration::from_millis(self.fence_hold_ms)
     }
 
     pub(crate) fn status_interval(&self) -> Duration {

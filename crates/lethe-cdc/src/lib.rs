@@ -155,7 +155,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use metrics::{CdcMetrics, FlushReason, MetricsSnapshot};
 pub use rules::TableName;
 pub use runner::Cdc;
-pub use target::{Batch, BoxFuture, EmbeddedTarget, RespTarget, Target};
+pub use target::{Batch, BoxFuture, EmbeddedTarget, Fence, RespTarget, Target};
 pub use trigger::{
     InstallReport, TriggerListener, install_triggers, trigger_sql, uninstall_sql,
     uninstall_triggers,

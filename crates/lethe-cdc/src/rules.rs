@@ -102,6 +102,8 @@ pub(crate) struct TableSpec {
 pub(crate) struct CompiledRules {
     pub rules: RuleSet,
     pub tables: Vec<TableSpec>,
+    /// Each rule's version column, by rule index.
+    pub versions: Vec<Option<String>>,
 }
 
 impl CompiledRules {
@@ -111,6 +113,7 @@ impl CompiledRules {
         let mut rules = Vec::new();
         let mut tables: Vec<TableSpec> = Vec::new();
         let mut names = BTreeSet::new();
+        let mut versions = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
             let table = TableName::parse(&entry.table)?;
             let name = entry
@@ -190,6 +193,7 @@ impl CompiledRules {
                 }
             }
             rules.push(toml::Value::Table(rule));
+            versions.push(entry.version.clone());
         }
         doc.insert("rule".into(), toml::Value::Array(rules));
         let text = toml::to_string(&doc)
@@ -199,7 +203,11 @@ impl CompiledRules {
             // names the rule) is kept.
             Error::new(ErrorKind::Rule, format!("table rule: {}", e.message()))
         })?;
-        Ok(CompiledRules { rules, tables })
+        Ok(CompiledRules {
+            rules,
+            tables,
+            versions,
+        })
     }
 
     /// Every table the rules name.
@@ -246,9 +254,49 @@ impl CompiledRules {
             for &i in &spec.rules {
                 let rule = &self.rules.rules()[i];
                 check_rule(rule, &spec.table, cat, &identity, spec.id_column.is_some())?;
+                if let Some(col) = &self.versions[i] {
+                    if !cat.columns.contains(col) {
+                        return Err(Error::new(
+                            ErrorKind::Catalog,
+                            format!(
+                                "rule `{}` names version column `{col}`, which table {} does \
+                                 not have",
+                                rule.name(),
+                                spec.table
+                            ),
+                        ));
+                    }
+                }
             }
         }
         Ok(())
+    }
+
+    /// The fences a row change sets: each key rendered by a matching rule with a version
+    /// column, at the new row's version (on a delete, the old row's + 1: anything read before
+    /// the delete is older). Nothing when the value is missing or not an integer.
+    pub fn fences(&self, spec: &TableSpec, event: &Event) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        for &i in &spec.rules {
+            let Some(col) = &self.versions[i] else {
+                continue;
+            };
+            let version = match event.operation {
+                Operation::Delete => event.old.get(col).and_then(as_version).map(|v| v + 1),
+                _ => event.new.get(col).and_then(as_version),
+            };
+            let Some(version) = version else { continue };
+            let rule = &self.rules.rules()[i];
+            if !rule.matches(event) {
+                continue;
+            }
+            for target in rule.render(event) {
+                if let Target::Key(k) = target {
+                    out.push((k.as_str().to_owned(), version));
+                }
+            }
+        }
+        out
     }
 
     /// What a truncate of this table invalidates: the rules' literal templates, and whether any
@@ -385,6 +433,15 @@ pub(crate) enum Column {
     Unknown,
     /// The value in PostgreSQL's text representation.
     Text(String),
+}
+
+/// A version column's value as a version: a non-negative integer (or integer text).
+fn as_version(v: &FieldValue) -> Option<u64> {
+    match v {
+        FieldValue::Int(i) => u64::try_from(*i).ok(),
+        FieldValue::Text(t) => t.parse().ok(),
+        _ => None,
+    }
 }
 
 /// Converts a column's text to a field value by type: integers and booleans become typed so

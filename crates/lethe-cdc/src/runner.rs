@@ -20,7 +20,7 @@ use crate::metrics::{CdcMetrics, FlushReason};
 use crate::pgoutput::{self, Logical, Lsn, ServerMessage, format_lsn};
 use crate::replication::ReplicationConn;
 use crate::rules::{self, CompiledRules};
-use crate::target::{Batch, Target};
+use crate::target::{Batch, Fence, Target};
 use crate::visibility;
 use lethe::Operation;
 use lethe::rules::Target as Invalidation;
@@ -267,6 +267,7 @@ struct Relation {
 struct Tx {
     xid: u32,
     items: Vec<Invalidation>,
+    fences: Vec<Fence>,
     seen: HashSet<Invalidation>,
     flush: Option<FlushReason>,
 }
@@ -286,6 +287,7 @@ struct Committed {
     end_lsn: Lsn,
     commit_time: i64,
     items: Vec<Invalidation>,
+    fences: Vec<Fence>,
     flush: Option<FlushReason>,
     decoded: Instant,
 }
@@ -423,6 +425,7 @@ impl Stream<'_> {
                 self.tx = Some(Tx {
                     xid,
                     items: Vec::new(),
+                    fences: Vec::new(),
                     seen: HashSet::new(),
                     flush: None,
                 });
@@ -503,6 +506,7 @@ impl Stream<'_> {
                     end_lsn,
                     commit_time,
                     items: tx.items,
+                    fences: tx.fences,
                     flush: tx.flush,
                     decoded: Instant::now(),
                 };
@@ -568,6 +572,7 @@ impl Stream<'_> {
             end_lsn,
             commit_time,
             items,
+            fences,
             flush,
             ..
         } = committed;
@@ -581,7 +586,7 @@ impl Stream<'_> {
         }
         let count = items.len();
         if count > 0 {
-            let batch = Batch::new(commit_lsn, end_lsn, items);
+            let batch = Batch::new(commit_lsn, end_lsn, items).with_fences(fences);
             apply::apply_all(&self.cdc.metrics, self.targets, &batch, stop, backoff).await?;
         }
         let lag_ms = (pgoutput::pg_now() - commit_time).max(0) as u64 / 1000;
@@ -611,6 +616,12 @@ impl Stream<'_> {
         };
         let rules = &self.cdc.rules;
         let event = rules::row_event(&rules.tables[spec], op, &rel.columns, old, new);
+        let hold = self.cdc.config.fence_hold();
+        let fences: Vec<_> = rules
+            .fences(&rules.tables[spec], &event)
+            .into_iter()
+            .map(|(key, version)| Fence::new(key, version, hold))
+            .collect();
         let items = rules.rules.evaluate(&event);
         let metrics = &self.cdc.metrics;
         let items: Vec<_> = items
@@ -621,6 +632,7 @@ impl Stream<'_> {
         for item in items {
             tx.push(item);
         }
+        tx.fences.extend(fences);
         Ok(())
     }
 

@@ -30,6 +30,32 @@ pub struct Batch {
     /// What to invalidate: keys, tags, prefixes, globs ([`lethe::rules::Target`]; its
     /// `to_invalidation` gives the cache's [`lethe::Invalidation`]).
     pub invalidations: Vec<Invalidation>,
+    /// Version fences to set before invalidating (rules with a `version` column): key, the
+    /// row's new version, and how long the fence holds ([`lethe::Cache::fence`]).
+    pub fences: Vec<Fence>,
+}
+
+/// A version fence on one key: writes of it carrying an older version are refused for `hold`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Fence {
+    /// The key.
+    pub key: String,
+    /// The row's new version.
+    pub version: u64,
+    /// How long the fence holds.
+    pub hold: std::time::Duration,
+}
+
+impl Fence {
+    /// A fence on `key` at `version` for `hold`.
+    pub fn new(key: impl Into<String>, version: u64, hold: std::time::Duration) -> Fence {
+        Fence {
+            key: key.into(),
+            version,
+            hold,
+        }
+    }
 }
 
 impl Batch {
@@ -39,7 +65,14 @@ impl Batch {
             commit_lsn,
             end_lsn,
             invalidations,
+            fences: Vec::new(),
         }
+    }
+
+    /// The same batch with version fences to set before its invalidations.
+    pub fn with_fences(mut self, fences: Vec<Fence>) -> Batch {
+        self.fences = fences;
+        self
     }
 }
 
@@ -50,6 +83,8 @@ impl Batch {
 /// [`Target::apply`] receives one committed transaction's invalidations as a [`Batch`] and
 /// must:
 ///
+/// - set its [`Batch::fences`] (where the target supports them) before invalidating, so no
+///   fill slips in between;
 /// - apply all of them, **idempotently**: the same batch may arrive again after a reconnect or
 ///   restart (PostgreSQL replays from the slot's confirmed position), and applying it twice must
 ///   be harmless, which invalidation naturally is;
@@ -104,6 +139,9 @@ where
 
     fn apply<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            for f in &batch.fences {
+                self.cache.fence(&K::from(f.key.clone()), f.version, f.hold);
+            }
             for item in &batch.invalidations {
                 let inv: CacheInvalidation<K> = item.to_invalidation();
                 // Tags were validated when the batch was built; an error here cannot be fixed
@@ -125,7 +163,9 @@ where
 }
 
 /// One or more Lethe servers, sent `LETHE.INVALIDATE` over RESP (and `FLUSHALL` to flush). A
-/// batch counts as applied when every server acknowledged it.
+/// batch counts as applied when every server acknowledged it. Version fences are not sent (the
+/// protocol has no command for them yet): with a `version` rule, run change capture inside the
+/// server (`lethe serve --cdc`) or embedded, where they are applied.
 pub struct RespTarget {
     name: String,
     servers: Vec<Server>,

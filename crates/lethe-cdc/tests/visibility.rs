@@ -181,3 +181,54 @@ async fn the_wait_is_measured_and_ends_with_visibility() {
     pg.no_sync_standby().await;
     running.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_rule_fences_the_key_against_older_fills() {
+    let (pg, sql) = database(SCHEMA).await;
+    let rules = format!("{ITEM_RULES}version = \"version\"\n");
+    let mut config = config(&pg, &rules);
+    config.fence_hold_ms = 60_000;
+    let cache = new_cache();
+    let running = Running::embedded(config, &cache);
+    running.connected().await;
+    exec(&sql, "UPDATE items SET version = 5 WHERE id = 1").await;
+    Mode::Replication.barrier(&sql, &cache).await;
+    // A reader that read version 4 before the change fills after its invalidation: refused,
+    // however the lease was obtained.
+    let key = "item:1".to_string();
+    let LeaseOutcome::Granted(lease) = cache.lease(&key) else {
+        panic!("expected a lease");
+    };
+    let refused = cache
+        .fill(lease, "4".into(), &InsertOptions::new().version(4))
+        .unwrap_err();
+    assert_eq!(refused.reason, lethe::RejectReason::Fenced);
+    let LeaseOutcome::Granted(lease) = cache.lease(&key) else {
+        panic!("expected a lease");
+    };
+    assert!(
+        cache
+            .fill(lease, "5".into(), &InsertOptions::new().version(5))
+            .is_ok()
+    );
+    assert_eq!(cache.stats().writes_fenced, 1);
+    // Other rows are not fenced.
+    let other = cache.try_insert(
+        "item:2".into(),
+        "1".into(),
+        &InsertOptions::new().version(1),
+    );
+    assert!(other.is_ok());
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_column_the_table_lacks_is_refused_at_start() {
+    let (pg, _sql) = database(SCHEMA).await;
+    let rules = format!("{ITEM_RULES}version = \"revision\"\n");
+    let err = Mode::Replication.start_error(config(&pg, &rules)).await;
+    assert!(
+        err.to_string().contains("version column `revision`"),
+        "{err}"
+    );
+}

@@ -8,6 +8,7 @@
 //! `LETHE.INVALIDATE` ([`ServerState::invalidate`]), to every database in use, and clients
 //! caching the keys (CLIENT TRACKING) are told before the transaction counts as applied.
 
+use crate::keyspace::stored_key;
 use crate::state::{Databases, Invalidate, ServerState};
 use lethe_cdc::{Batch, BoxFuture, Cdc, CdcConfig, CdcMetrics, FlushReason, Target};
 use prometheus_client::collector::Collector;
@@ -45,6 +46,14 @@ impl Target for DbTarget {
 
     fn apply<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, lethe_cdc::Result<()>> {
         Box::pin(async move {
+            // Fences first: from before the invalidation on, a fill of an older version is
+            // refused. Set in every database in use, as the invalidation is.
+            for f in &batch.fences {
+                for db in self.db.databases_in_use() {
+                    let key = stored_key(db, f.key.as_bytes());
+                    self.db.cache().fence(&key, f.version, f.hold);
+                }
+            }
             for item in &batch.invalidations {
                 // Tags were validated when the batch was built; what the engine still refuses
                 // cannot be fixed by retrying, so it is logged, not retried.
@@ -109,6 +118,9 @@ pub fn info_section(metrics: &CdcMetrics, out: &mut String) {
     kv("cdc_reconnects", &s.reconnects);
     kv("cdc_target_retries", &s.target_retries);
     kv("cdc_rejected_messages", &s.rejected_messages);
+    kv("cdc_visible_commits", &s.visible_commits);
+    kv("cdc_visibility_wait_us", &s.visibility_wait_us);
+    kv("cdc_visibility_wait_max_us", &s.visibility_wait_max_us);
     for (reason, n) in &s.flushes {
         kv(&format!("cdc_flushes_{}", reason.as_str()), n);
     }

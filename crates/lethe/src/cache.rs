@@ -379,7 +379,7 @@ where
         key: K,
         value: V,
         options: &InsertOptions<K>,
-        lease: Option<u64>,
+        lease: Option<crate::lease::Grant>,
     ) -> Result<Inserted, Rejected> {
         let hash = self.hash(&key);
         let weight = self.inner.weigher.weigh(&key, &value);
@@ -686,6 +686,9 @@ where
             .load(std::sync::atomic::Ordering::Relaxed);
         s.fills_refused = shared
             .fills_refused
+            .load(std::sync::atomic::Ordering::Relaxed);
+        s.writes_fenced = shared
+            .writes_fenced
             .load(std::sync::atomic::Ordering::Relaxed);
         s.tags = shared.tags.len() as u64;
         s.dependency_edges = self.inner.graph.edge_count() as u64;

@@ -23,6 +23,27 @@ use std::fmt;
 pub struct Lease<K> {
     pub(crate) key: K,
     pub(crate) token: u64,
+    pub(crate) epoch: u64,
+}
+
+/// A granted lease's identity (the random token a fill must present) and its place in the
+/// invalidation order (the epoch things it covers are compared with). Kept apart so tokens
+/// handed to clients reveal nothing and cannot be guessed from earlier ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Grant {
+    pub(crate) token: u64,
+    pub(crate) epoch: u64,
+}
+
+impl Grant {
+    /// A grant at `epoch` with a fresh random token: 63 bits from the thread's
+    /// cryptographically secure generator, never 0, so it fits a signed 64-bit integer (a RESP
+    /// integer) and cannot be predicted from tokens seen before.
+    pub(crate) fn new(epoch: u64) -> Grant {
+        use rand::Rng;
+        let token = rand::thread_rng().gen_range(1..=i64::MAX as u64);
+        Grant { token, epoch }
+    }
 }
 
 impl<K: fmt::Debug> fmt::Debug for Lease<K> {
@@ -40,7 +61,9 @@ impl<K> Lease<K> {
         &self.key
     }
 
-    /// The lease's token: the invalidation epoch at which it was issued.
+    /// The lease's token: a random number in `1..=i64::MAX`, unguessable (drawn from a
+    /// cryptographically secure generator), which a fill must present. It says nothing about
+    /// when the lease was issued.
     pub fn token(&self) -> u64 {
         self.token
     }
@@ -66,7 +89,7 @@ pub enum LeaseOutcome<K, V> {
 pub(crate) struct LeaseSlot<K> {
     pub(crate) key: K,
     pub(crate) hash: u64,
-    pub(crate) token: u64,
+    pub(crate) grant: Grant,
     pub(crate) expires: u64,
     pub(crate) revoked: bool,
 }
@@ -108,7 +131,7 @@ impl RemovalLog {
 }
 
 mod cache_impl {
-    use super::{Lease, LeaseOutcome};
+    use super::{Grant, Lease, LeaseOutcome};
     use crate::cache::Cache;
     use crate::clock::Timestamp;
     use crate::entry::{InsertOptions, Lookup};
@@ -142,14 +165,15 @@ mod cache_impl {
                         shard.slots.meta(idx).record_read(e, now);
                         LeaseOutcome::Hit(e.value.clone())
                     }
-                    LeaseState::Granted(token) => {
+                    LeaseState::Granted(grant) => {
                         self.inner
                             .shared
                             .leases_granted
                             .fetch_add(1, Ordering::Relaxed);
                         LeaseOutcome::Granted(Lease {
                             key: key.clone(),
-                            token,
+                            token: grant.token,
+                            epoch: grant.epoch,
                         })
                     }
                     LeaseState::Pending(stale) => LeaseOutcome::Pending {
@@ -174,7 +198,12 @@ mod cache_impl {
             value: V,
             options: &InsertOptions<K>,
         ) -> Result<Inserted, Rejected> {
-            let token = lease.token;
+            let grant = Grant {
+                token: lease.token,
+                epoch: lease.epoch,
+            };
+            // Compared with what the fill covers: its place in the invalidation order.
+            let token = lease.epoch;
             let refuse = |reason| {
                 self.inner
                     .shared
@@ -210,7 +239,7 @@ mod cache_impl {
             let key = lease.key.clone();
             // The store checks the tags again under the shard lock (see the module docs).
             let result = self
-                .store(lease.key, value, options, Some(token))
+                .store(lease.key, value, options, Some(grant))
                 .inspect_err(|_| {
                     self.inner
                         .shared

@@ -10,7 +10,7 @@
 use crate::collections::HashSet;
 use crate::entry::{Entry, EntryMeta, Extras, InsertOptions};
 use crate::expiry::{self, ExpireCondition, ExpiryPolicy, NEVER};
-use crate::lease::LeaseSlot;
+use crate::lease::{Grant, LeaseSlot};
 use crate::listener::{Pending, RemovalCause, Removed};
 use crate::pattern::Glob;
 use crate::policy::{Policy, PolicyEntries};
@@ -20,7 +20,7 @@ use crate::sync::{Arc, AtomicU64, Ordering};
 use crate::tag_index::{DEAD_TAG, Membership, TagIndex, fingerprint};
 use crate::tags::TagNode;
 use crate::timer::TimerWheel;
-use crate::version::{Inserted, RejectReason, Rejected, WriteCondition};
+use crate::version::{Fences, Inserted, RejectReason, Rejected, WriteCondition};
 use hashbrown::HashTable;
 use smallvec::SmallVec;
 use std::borrow::Borrow;
@@ -164,8 +164,8 @@ pub(crate) struct Write<'a, K> {
     pub(crate) tag_fp: u128,
     /// Highest prefix floor for the key.
     pub(crate) floor: u64,
-    /// Lease token, for a fill.
-    pub(crate) lease: Option<u64>,
+    /// The lease, for a fill.
+    pub(crate) lease: Option<Grant>,
     /// The entry's extras, allocated before the lock was taken (tags are filled in here).
     pub(crate) extras: Option<Box<Extras<K>>>,
 }
@@ -174,7 +174,7 @@ pub(crate) struct Write<'a, K> {
 #[derive(Debug)]
 pub(crate) enum LeaseState {
     Hit(u32),
-    Granted(u64),
+    Granted(Grant),
     Pending(Option<u32>),
 }
 
@@ -201,6 +201,8 @@ pub(crate) struct Shard<K, V> {
     /// Dead tag sets whose entries are still to be reclaimed.
     reclaim: Vec<u32>,
     leases: HashTable<LeaseSlot<K>>,
+    /// Per-key version fences ([`crate::Cache::fence`]).
+    pub(crate) fences: Fences<K>,
 }
 
 /// Slots reclaimed after tag invalidations per write: bounds the pause a write sees.
@@ -234,6 +236,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             key_index,
             reclaim: Vec::new(),
             leases: HashTable::new(),
+            fences: Fences::default(),
         }
     }
 
@@ -351,6 +354,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             if !self.leases.is_empty() {
                 self.expire_leases(now);
             }
+            self.fences.prune(now);
         }
     }
 
@@ -474,8 +478,8 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         let existing = existing.filter(|&i| self.slots.is_live(i));
         let current = existing.map(|i| self.slots.meta(i).version);
         match w.lease {
-            Some(token) => {
-                if !self.take_lease(hash, &key, token, w.now) {
+            Some(grant) => {
+                if !self.take_lease(hash, &key, grant.token, w.now) {
                     return Err(Rejected::new(RejectReason::LeaseInvalid, current));
                 }
             }
@@ -485,6 +489,12 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             .options
             .version
             .unwrap_or_else(|| current.map_or(1, |v| v.wrapping_add(1)));
+        if let Some(v) = w.options.version {
+            if v < self.fences.floor(hash, &key, w.now) {
+                self.shared.writes_fenced.fetch_add(1, Ordering::Relaxed);
+                return Err(Rejected::new(RejectReason::Fenced, current));
+            }
+        }
         if let Some(c) = w.options.condition {
             let refused = match c {
                 WriteCondition::IfAbsent => current.map(|_| RejectReason::Exists),
@@ -543,10 +553,10 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 .fold(w.floor, u64::max);
             // A fill is checked under the lock, where tag invalidations mark this shard's
             // sets: an invalidation of one of its tags after the lease was issued refuses it.
-            let invalidated = w.lease.is_some_and(|token| {
+            let invalidated = w.lease.is_some_and(|grant| {
                 members
                     .iter()
-                    .any(|&(l, _)| self.slots.tags.node(l).latest_invalidation() > token)
+                    .any(|&(l, _)| self.slots.tags.node(l).latest_invalidation() > grant.epoch)
             });
             (floor, invalidated)
         } else {
@@ -749,7 +759,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
     fn take_lease(&mut self, hash: u64, key: &K, token: u64, now: u64) -> bool {
         match self
             .leases
-            .find_entry(hash, |l| l.key == *key && l.token == token)
+            .find_entry(hash, |l| l.key == *key && l.grant.token == token)
         {
             Ok(found) => {
                 let (l, _) = found.remove();
@@ -862,7 +872,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
     pub(crate) fn release_lease(&mut self, hash: u64, key: &K, token: u64) {
         if let Ok(found) = self
             .leases
-            .find_entry(hash, |l| l.key == *key && l.token == token)
+            .find_entry(hash, |l| l.key == *key && l.grant.token == token)
         {
             found.remove();
             self.shared.leases.fetch_sub(1, Ordering::SeqCst);
@@ -898,22 +908,22 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             found.remove();
             self.shared.leases.fetch_sub(1, Ordering::SeqCst);
         }
-        // Counted before the token is taken: a removal that misses the count happened before
-        // the token, so the lease need not see it.
+        // Counted before the epoch is taken: a removal that misses the count happened before
+        // the epoch, so the lease need not see it.
         self.shared.leases.fetch_add(1, Ordering::SeqCst);
-        let token = self.shared.next_epoch();
+        let grant = Grant::new(self.shared.next_epoch());
         self.leases.insert_unique(
             hash,
             LeaseSlot {
                 key: key.clone(),
                 hash,
-                token,
+                grant,
                 expires: now.saturating_add(timeout),
                 revoked: false,
             },
             |l| l.hash,
         );
-        LeaseState::Granted(token)
+        LeaseState::Granted(grant)
     }
 
     fn expire_leases(&mut self, now: u64) {

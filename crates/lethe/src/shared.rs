@@ -24,6 +24,8 @@ pub(crate) struct Shared {
     tagged: AtomicBool,
     pub(crate) leases_granted: AtomicU64,
     pub(crate) fills_refused: AtomicU64,
+    /// Versioned writes and fills refused by a fence.
+    pub(crate) writes_fenced: AtomicU64,
 }
 
 impl Shared {
@@ -37,6 +39,7 @@ impl Shared {
             tagged: AtomicBool::new(false),
             leases_granted: AtomicU64::new(0),
             fills_refused: AtomicU64::new(0),
+            writes_fenced: AtomicU64::new(0),
         }
     }
 

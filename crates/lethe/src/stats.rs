@@ -109,6 +109,9 @@ pub struct Stats {
     /// Lease fills refused because something they covered was invalidated, or the lease was
     /// no longer valid.
     pub fills_refused: u64,
+    /// Versioned writes and fills refused because their version was below a key's fence
+    /// ([`crate::Cache::fence`]): data older than an applied invalidation.
+    pub writes_fenced: u64,
     /// Tag names in use.
     pub tags: u64,
     /// Dependency edges (dependency -> dependent) in the graph.

@@ -8,10 +8,19 @@
 //! number is expected to be small); tag floors live in the tag nodes and are checked like tag
 //! invalidations.
 //!
+//! A *fence* is a floor on one key that lasts a hold time ([`crate::Cache::fence`]): change
+//! capture sets one at the new row version when it invalidates the key, so a fill or versioned
+//! write carrying an older version, read before the change and arriving after its invalidation,
+//! is refused ([`RejectReason::Fenced`]) whatever the timing, not only when a lease catches it.
+//! Fences live in the key's shard and are checked under its lock, like the write itself; they
+//! are forgotten once their hold time passes, so their number is bounded by the invalidation
+//! rate times the hold time.
+//!
 //! ETags are computed from the value on demand (a 128-bit content hash with fixed keys, so the
 //! same value always yields the same tag, across processes and restarts): no memory per entry.
 
 use crate::sync::{AtomicBool, Ordering, RwLock};
+use hashbrown::HashTable;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 
@@ -60,6 +69,9 @@ pub enum RejectReason {
     InvalidatedSinceLease,
     /// A tag name is malformed (empty level).
     BadTag,
+    /// The write's version is below a fence set on the key ([`crate::Cache::fence`]) within
+    /// the fence's hold time: it carries data older than an applied invalidation.
+    Fenced,
 }
 
 /// A refused write, with the stored version when there is one.
@@ -169,9 +181,94 @@ impl PrefixFloors {
     }
 }
 
+/// One key's fence.
+#[derive(Debug)]
+struct Fence<K> {
+    key: K,
+    hash: u64,
+    version: u64,
+    expires: u64,
+}
+
+/// The fences of one shard's keys, under the shard's lock.
+#[derive(Debug)]
+pub(crate) struct Fences<K> {
+    table: HashTable<Fence<K>>,
+}
+
+impl<K> Default for Fences<K> {
+    fn default() -> Self {
+        Fences {
+            table: HashTable::new(),
+        }
+    }
+}
+
+impl<K: Eq> Fences<K> {
+    /// Raises `key`'s fence to `version` (fences only rise) until at least `expires`.
+    pub(crate) fn raise(&mut self, hash: u64, key: K, version: u64, expires: u64) {
+        match self.table.find_mut(hash, |f| f.key == key) {
+            Some(f) => {
+                f.version = f.version.max(version);
+                f.expires = f.expires.max(expires);
+            }
+            None => {
+                self.table.insert_unique(
+                    hash,
+                    Fence {
+                        key,
+                        hash,
+                        version,
+                        expires,
+                    },
+                    |f| f.hash,
+                );
+            }
+        }
+    }
+
+    /// `key`'s fence at `now` (0: none).
+    pub(crate) fn floor(&self, hash: u64, key: &K, now: u64) -> u64 {
+        if self.table.is_empty() {
+            return 0;
+        }
+        self.table
+            .find(hash, |f| f.key == *key)
+            .filter(|f| now < f.expires)
+            .map_or(0, |f| f.version)
+    }
+
+    /// Forgets the fences whose hold time passed.
+    pub(crate) fn prune(&mut self, now: u64) {
+        if !self.table.is_empty() {
+            self.table.retain(|f| now < f.expires);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.table.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fences_rise_and_lapse() {
+        let mut f = Fences::default();
+        assert_eq!(f.floor(1, &"a", 0), 0);
+        f.raise(1, "a", 5, 100);
+        f.raise(1, "a", 3, 50);
+        assert_eq!(f.floor(1, &"a", 10), 5);
+        assert_eq!(f.floor(1, &"b", 10), 0);
+        assert_eq!(f.floor(1, &"a", 100), 0, "lapsed at its hold time");
+        f.prune(99);
+        assert_eq!(f.len(), 1);
+        f.prune(100);
+        assert_eq!(f.len(), 0);
+    }
 
     #[test]
     fn etags_are_content_hashes_with_an_http_form() {
@@ -279,6 +376,32 @@ mod cache_impl {
                 |shard| shard.below_floor(&nodes, floor),
             );
             Ok(self.publish(Invalidation::TagFloor(tag.to_owned(), floor), Some(removed)))
+        }
+
+        /// Fences `key` at `version` for `hold`: until then, a write or fill of the key
+        /// carrying an explicit version ([`InsertOptions::version`]) below `version` is refused
+        /// with [`crate::RejectReason::Fenced`] (counted in [`crate::CacheStats::writes_fenced`]),
+        /// and a stored entry below it is removed now (cause [`RemovalCause::Stale`]). Writes
+        /// without a version are not judged (leases protect those). Fences only rise; a later
+        /// fence on the key extends the hold.
+        ///
+        /// Meant to be set with the invalidation of a change whose new version is known (a
+        /// version column, a commit LSN): a reader that read the row before the change and
+        /// fills after the invalidation carries an older version and is refused, whatever the
+        /// timing.
+        pub fn fence(&self, key: &K, version: u64, hold: std::time::Duration) {
+            let hash = self.hash(key);
+            let hold = u64::try_from(hold.as_nanos()).unwrap_or(u64::MAX);
+            self.write(hash, |shard, now, pending| {
+                shard
+                    .fences
+                    .raise(hash, key.clone(), version, now.saturating_add(hold));
+                if let Some(idx) = shard.find_live(hash, key, now) {
+                    if shard.slots.meta(idx).version < version {
+                        shard.discard(idx, RemovalCause::Stale, pending);
+                    }
+                }
+            });
         }
 
         /// Whether the cached value is at least as recent as the source's: true when the entry

@@ -2,6 +2,7 @@
 
 use super::common::*;
 use lethe::{InsertOptions, Inserted, LeaseOutcome, RejectReason};
+use std::time::Duration;
 
 #[test]
 fn lease_on_a_miss_is_granted_once_and_fill_stores() {
@@ -337,4 +338,84 @@ fn a_used_lease_cannot_fill_twice() {
     c.remove("k");
     assert!(c.fill(l, s("v0"), &InsertOptions::new()).is_err());
     assert_eq!(c.get("k"), None);
+}
+
+#[test]
+fn lease_tokens_are_random_and_a_guessed_token_fills_nothing() {
+    let (c, _) = cache();
+    let mut tokens = Vec::new();
+    for i in 0..64 {
+        let l = granted(&c, &format!("k{i}"));
+        assert!(l.token() >= 1 && l.token() <= i64::MAX as u64);
+        tokens.push(l.token());
+        c.release(&l);
+    }
+    // Sequential tokens would differ by small steps; random ones are spread over 63 bits.
+    let mut sorted = tokens.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), tokens.len(), "tokens repeat");
+    let close = tokens
+        .windows(2)
+        .filter(|w| w[0].abs_diff(w[1]) < 1 << 32)
+        .count();
+    assert!(close < 4, "tokens look sequential: {tokens:?}");
+    // A fill is matched by its token: another key's lease, or the same key's earlier one,
+    // fills nothing (the server hands out tokens and matches them back to leases this way).
+    let l = granted(&c, "x");
+    c.release(&l);
+    let l2 = granted(&c, "x");
+    assert_ne!(l.token(), l2.token());
+    assert_eq!(
+        c.fill(l, s("old"), &InsertOptions::new())
+            .unwrap_err()
+            .reason,
+        RejectReason::LeaseInvalid
+    );
+    assert_eq!(c.fill(l2, s("v"), &InsertOptions::new()), Ok(Inserted::New));
+}
+
+#[test]
+fn a_fence_refuses_older_versions_for_its_hold_time_and_only_those() {
+    let (c, clock, _) = setup(|b| b);
+    // A reader leased and read version 1; the row moved to version 2 and its invalidation
+    // came with a fence at 2 before the reader filled.
+    c.insert_with_options(s("item:1"), s("v1"), &InsertOptions::new().version(1));
+    c.fence(&s("item:1"), 2, Duration::from_millis(300));
+    assert_eq!(
+        c.get("item:1"),
+        None,
+        "the entry below the fence is removed"
+    );
+    let l = granted(&c, "item:1");
+    let refused = c
+        .fill(l, s("v1"), &InsertOptions::new().version(1))
+        .unwrap_err();
+    assert_eq!(refused.reason, RejectReason::Fenced);
+    // Versioned writes are judged alike; the fence's own version and newer ones pass.
+    let older = c.try_insert(s("item:1"), s("v1"), &InsertOptions::new().version(1));
+    assert_eq!(older.unwrap_err().reason, RejectReason::Fenced);
+    let l = granted(&c, "item:1");
+    assert!(c.fill(l, s("v2"), &InsertOptions::new().version(2)).is_ok());
+    assert!(
+        c.insert_if_newer(s("item:1"), s("v3"), 3).is_ok(),
+        "newer versions pass"
+    );
+    // Writes without a version are not judged by fences (leases cover those).
+    c.insert(s("item:1"), s("unversioned"));
+    // Other keys are not fenced.
+    c.insert_with_options(s("item:2"), s("v1"), &InsertOptions::new().version(1));
+    assert_eq!(c.get("item:2").as_deref(), Some("v1"));
+    let stats = c.stats();
+    assert_eq!(stats.writes_fenced, 2);
+    // Fences lapse after their hold time; they only ever rise while they last.
+    c.fence(&s("item:3"), 5, Duration::from_millis(50));
+    c.fence(&s("item:3"), 4, Duration::from_millis(50));
+    let below = c.try_insert(s("item:3"), s("v"), &InsertOptions::new().version(4));
+    assert_eq!(below.unwrap_err().reason, RejectReason::Fenced);
+    clock.advance(Duration::from_millis(80));
+    assert!(
+        c.try_insert(s("item:3"), s("v"), &InsertOptions::new().version(4))
+            .is_ok()
+    );
 }
