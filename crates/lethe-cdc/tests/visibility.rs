@@ -232,3 +232,45 @@ async fn a_version_column_the_table_lacks_is_refused_at_start() {
         "{err}"
     );
 }
+
+/// Trigger mode has no such gap: PostgreSQL delivers a notification to listeners only once
+/// its transaction is visible to their snapshots (the listener skips queue entries of
+/// transactions still running), so a commit held by a synchronous standby is not heard until
+/// it completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_mode_hears_a_commit_only_once_it_is_visible() {
+    let (pg, sql) = database(SCHEMA).await;
+    let (cache, running) = embedded(Mode::Trigger, &pg, ITEM_RULES).await;
+    let mut standby = pg.sync_standby().await;
+    Mode::Trigger.barrier(&sql, &cache).await;
+    put(&cache, "item:1", &[]);
+    standby.pause();
+    let writer_sql = pg.client().await;
+    let writer = tokio::spawn(async move {
+        writer_sql
+            .batch_execute("UPDATE items SET version = 2 WHERE id = 1")
+            .await
+            .unwrap();
+    });
+    // The commit is flushed and waits for the standby; give a notification every chance.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert!(
+        !writer.is_finished(),
+        "the commit must wait for the standby"
+    );
+    assert_eq!(version(&sql).await, 1, "still invisible");
+    assert!(
+        has(&cache, "item:1"),
+        "a notification of an invisible commit was applied"
+    );
+    standby.resume();
+    writer.await.unwrap();
+    let c = cache.clone();
+    assert!(
+        eventually(WAIT, || !has(&c, "item:1")).await,
+        "never invalidated once visible"
+    );
+    drop(standby);
+    pg.no_sync_standby().await;
+    running.stop().await.unwrap();
+}
