@@ -32,12 +32,22 @@ impl LetheServer {
     /// Starts `binary serve` with a keyspace budget of `max_memory` bytes and waits until it
     /// answers `PING`.
     pub fn start(binary: &Path, max_memory: u64) -> Result<Self, String> {
+        LetheServer::start_with(binary, max_memory, &[])
+    }
+
+    /// [`LetheServer::start`] with more `serve` arguments (e.g. `--cdc FILE`).
+    pub fn start_with(
+        binary: &Path,
+        max_memory: u64,
+        extra: &[std::ffi::OsString],
+    ) -> Result<Self, String> {
         let process = ServerProcess::start("lethe serve", |port| {
             let mut cmd = Command::new(binary);
             cmd.arg("serve")
                 .args(["--bind", "127.0.0.1"])
                 .args(["--port", &port.to_string()])
-                .args(["--max-memory", &max_memory.to_string()]);
+                .args(["--max-memory", &max_memory.to_string()])
+                .args(extra);
             // Settings the user's environment might carry must not leak into the measurement.
             for var in [
                 "LETHE_CONFIG",

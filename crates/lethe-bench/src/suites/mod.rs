@@ -2,9 +2,10 @@
 //! through [`crate::report`]. The invalidation suite reuses the throughput suite's measurement
 //! loop for its tagged-throughput case; otherwise suites know nothing about each other. The
 //! invalidation and server suites start their servers through [`crate::redis_server`] and
-//! [`crate::lethe_server`]; the cdc suite starts its own PostgreSQL through `lethe_cdc::testing`.
+//! [`crate::lethe_server`]; the cdc and consistency suites start their own PostgreSQL through `lethe_cdc::testing`.
 
 pub mod cdc;
+pub mod consistency;
 pub mod hitratio;
 pub mod invalidation;
 pub mod memory;
