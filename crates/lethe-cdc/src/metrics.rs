@@ -79,6 +79,7 @@ pub struct CdcMetrics {
     visible_commits: AtomicU64,
     visibility_wait_us: AtomicU64,
     visibility_wait_max_us: AtomicU64,
+    visibility_bypassed: AtomicU64,
     /// Start of the window the invalidation rate is measured over, and the count then.
     rate_window: Mutex<Option<(Instant, u64)>>,
 }
@@ -120,6 +121,9 @@ pub struct MetricsSnapshot {
     pub visibility_wait_us: u64,
     /// The longest such wait, in microseconds.
     pub visibility_wait_max_us: u64,
+    /// Commits applied before they were visible, because the primary waited on change capture
+    /// itself as a synchronous standby (an error is logged; fix `synchronous_standby_names`).
+    pub visibility_bypassed: u64,
 }
 
 impl MetricsSnapshot {
@@ -149,6 +153,7 @@ impl MetricsSnapshot {
             ("cdc_visible_commits", self.visible_commits),
             ("cdc_visibility_wait_us", self.visibility_wait_us),
             ("cdc_visibility_wait_max_us", self.visibility_wait_max_us),
+            ("cdc_visibility_bypassed", self.visibility_bypassed),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -211,6 +216,7 @@ impl CdcMetrics {
             visible_commits: self.visible_commits.load(Relaxed),
             visibility_wait_us: self.visibility_wait_us.load(Relaxed),
             visibility_wait_max_us: self.visibility_wait_max_us.load(Relaxed),
+            visibility_bypassed: self.visibility_bypassed.load(Relaxed),
         }
     }
 
@@ -267,6 +273,11 @@ impl CdcMetrics {
         self.visible_commits.fetch_add(1, Relaxed);
         self.visibility_wait_us.fetch_add(us, Relaxed);
         self.visibility_wait_max_us.fetch_max(us, Relaxed);
+    }
+
+    /// A held commit was applied before it was visible (see `visibility_bypassed`).
+    pub(crate) fn visibility_bypassed(&self) {
+        self.visibility_bypassed.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn set_connected(&self, on: bool) {

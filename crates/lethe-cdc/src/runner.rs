@@ -212,6 +212,7 @@ impl Cdc {
             pending: VecDeque::new(),
             recheck: None,
             recheck_step: RECHECK_MIN,
+            self_wait_checked: None,
             // Already confirmed (or the new slot's start): reporting it again is harmless,
             // and metrics start from a real position.
             confirmed: start,
@@ -314,6 +315,9 @@ struct Stream<'a> {
     /// When to look at the oldest pending commit's visibility again (`None`: at once).
     recheck: Option<Instant>,
     recheck_step: Duration,
+    /// When it was last checked whether the primary waits on this session (see
+    /// `visibility::waited_on`).
+    self_wait_checked: Option<Instant>,
     /// Everything up to here is applied by every target (or needed nothing).
     confirmed: Lsn,
     /// The last position sent to PostgreSQL.
@@ -546,6 +550,31 @@ impl Stream<'_> {
             self.cdc.metrics.visible_after(committed.decoded.elapsed());
             self.apply(committed, stop, backoff).await?;
             applied = true;
+        }
+        let stuck = self
+            .pending
+            .front()
+            .is_some_and(|c| c.decoded.elapsed() >= visibility::SELF_WAIT_CHECK)
+            && self
+                .self_wait_checked
+                .is_none_or(|t| t.elapsed() >= visibility::SELF_WAIT_CHECK);
+        if stuck {
+            self.self_wait_checked = Some(Instant::now());
+            if visibility::waited_on(&self.side, &self.cdc.config.slot).await? {
+                error!(
+                    slot = self.cdc.config.slot,
+                    held = self.pending.len(),
+                    "synchronous_standby_names makes change capture (application_name \
+                     lethe-cdc) a synchronous standby: commits wait for it to confirm them, so \
+                     it cannot wait for them to become visible; applying them now, before they \
+                     are visible (a reader may cache an old row meanwhile). Remove lethe-cdc \
+                     (or `*`) from synchronous_standby_names"
+                );
+                while let Some(committed) = self.pending.pop_front() {
+                    self.cdc.metrics.visibility_bypassed();
+                    self.apply(committed, stop, backoff).await?;
+                }
+            }
         }
         if self.pending.is_empty() {
             self.recheck = None;

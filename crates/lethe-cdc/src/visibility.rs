@@ -10,11 +10,21 @@
 //! (`pg_current_snapshot()`) shows its transaction as finished: from then on every new
 //! snapshot, hence every read a cache filler starts afterwards, sees the new row.
 //!
+//! One exception keeps the database live: when `synchronous_standby_names` makes change
+//! capture's own connection a synchronous standby, commits wait for change capture to confirm
+//! them, which would wait for them forever. A commit still invisible after [`SELF_WAIT_CHECK`]
+//! makes the runner ask whether that is the case; if so it logs an error naming the setting and
+//! applies the held commits without waiting (counted in `visibility_bypassed`).
+//!
 //! One query answers for every pending commit at once: a transaction is visible in a snapshot
 //! when its id is below `xmin`, or below `xmax` and not in the in-progress list. The stream
 //! carries 32-bit transaction ids; the snapshot's 64-bit `xmax` supplies the epoch.
 
 use crate::error::{Error, Result};
+use std::time::Duration;
+
+/// How long a held commit waits before the runner checks whether the primary waits on it.
+pub(crate) const SELF_WAIT_CHECK: Duration = Duration::from_secs(1);
 
 /// A snapshot as `pg_current_snapshot()` reports it (`xmin:xmax:xip,...`), 64-bit ids.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +87,23 @@ pub(crate) async fn current(client: &tokio_postgres::Client) -> Result<Snapshot>
         .await
         .map_err(|e| Error::connection("reading the current snapshot", e))?;
     Snapshot::parse(row.get(0))
+}
+
+/// Whether the primary counts this slot's own walsender as a synchronous standby
+/// (`synchronous_standby_names` matching `lethe-cdc`, or `*`): commits then wait for change
+/// capture to confirm them, while change capture waits for them to be visible, and neither
+/// would ever proceed.
+pub(crate) async fn waited_on(client: &tokio_postgres::Client, slot: &str) -> Result<bool> {
+    let row = client
+        .query_one(
+            "SELECT coalesce(bool_or(r.sync_state IN ('sync', 'quorum')), false) \
+             FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid \
+             WHERE s.slot_name = $1",
+            &[&slot],
+        )
+        .await
+        .map_err(|e| Error::connection("reading pg_stat_replication", e))?;
+    Ok(row.get(0))
 }
 
 #[cfg(test)]

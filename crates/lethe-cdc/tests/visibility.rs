@@ -274,3 +274,55 @@ async fn trigger_mode_hears_a_commit_only_once_it_is_visible() {
     pg.no_sync_standby().await;
     running.stop().await.unwrap();
 }
+
+/// When `synchronous_standby_names` names change capture's own connection, commits wait for
+/// change capture to confirm them: waiting for their visibility would wait forever. Change
+/// capture notices, logs an error, and applies them anyway, so the database stays live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_capture_named_a_synchronous_standby_does_not_stall_commits() {
+    let (pg, sql) = database(SCHEMA).await;
+    let cache = new_cache();
+    let running = Running::embedded(config(&pg, ITEM_RULES), &cache);
+    running.connected().await;
+    Mode::Replication.barrier(&sql, &cache).await;
+    for stmt in [
+        "ALTER SYSTEM SET synchronous_standby_names = '\"lethe-cdc\"'",
+        "SELECT pg_reload_conf()",
+    ] {
+        exec(&sql, stmt).await;
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let row = sql
+            .query_opt(
+                "SELECT 1 FROM pg_stat_replication WHERE application_name = 'lethe-cdc' \
+                 AND sync_state = 'sync'",
+                &[],
+            )
+            .await
+            .unwrap();
+        if row.is_some() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never a sync standby");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    put(&cache, "item:1", &[]);
+    tokio::time::timeout(
+        WAIT,
+        sql.batch_execute("UPDATE items SET version = 2 WHERE id = 1"),
+    )
+    .await
+    .expect("the commit completes")
+    .unwrap();
+    let c = cache.clone();
+    assert!(eventually(WAIT, || !has(&c, "item:1")).await);
+    assert!(running.metrics.snapshot().visibility_bypassed >= 1);
+    for stmt in [
+        "ALTER SYSTEM RESET synchronous_standby_names",
+        "SELECT pg_reload_conf()",
+    ] {
+        exec(&sql, stmt).await;
+    }
+    running.stop().await.unwrap();
+}

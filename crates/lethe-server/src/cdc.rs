@@ -121,6 +121,7 @@ pub fn info_section(metrics: &CdcMetrics, out: &mut String) {
     kv("cdc_visible_commits", &s.visible_commits);
     kv("cdc_visibility_wait_us", &s.visibility_wait_us);
     kv("cdc_visibility_wait_max_us", &s.visibility_wait_max_us);
+    kv("cdc_visibility_bypassed", &s.visibility_bypassed);
     for (reason, n) in &s.flushes {
         kv(&format!("cdc_flushes_{}", reason.as_str()), n);
     }
