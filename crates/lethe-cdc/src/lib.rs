@@ -31,7 +31,12 @@
 //!   in `lethe-bench consistency`); behind a synchronous standby, the invalidation waits as
 //!   long as the commit (measured: [`MetricsSnapshot::visibility_wait_us`],
 //!   [`MetricsSnapshot::visibility_wait_max_us`]). `apply_after_visible = false` turns it off,
-//!   only to measure the difference.
+//!   only to measure the difference. One exception keeps the database live: if
+//!   `synchronous_standby_names` makes change capture's own connection (application name
+//!   `lethe-cdc`, or `*`) a synchronous standby, commits wait for change capture to confirm
+//!   them; a commit still invisible after 1 s triggers that check, and then the held commits
+//!   are applied without waiting, with an error logged naming the setting
+//!   ([`MetricsSnapshot::visibility_bypassed`]).
 //! - **Version fences.** A `[[table]]` rule with `version = "col"` (an integer column that rises
 //!   with every change of a row) fences every key it invalidates at the row's new version (the
 //!   old one + 1 on a delete, when the old row is sent) for `fence_hold_ms` (default 10 s),
