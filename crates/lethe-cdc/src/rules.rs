@@ -622,4 +622,33 @@ mod tests {
         let rules = compile("[[table]]\ntable = \"products\"\ntags = [\"products\"]\n").unwrap();
         assert!(!rules.truncate_targets(&rules.tables[0]).1);
     }
+
+    #[test]
+    fn version_rules_fence_the_keys_they_render() {
+        // `price` stands in for a version column here.
+        let rules = compile(
+            "[[table]]\ntable = \"products\"\nkeys = [\"p:{id}\"]\ntags = [\"all\"]\n\
+             version = \"price\"\n\
+             [[table]]\ntable = \"products\"\nname = \"unversioned\"\nkeys = [\"q:{id}\"]\n",
+        )
+        .unwrap();
+        let spec = &rules.tables[0];
+        let cols = vec![("id".to_owned(), 23), ("price".to_owned(), 20)];
+        let row = |price: &str| [Column::Text("7".into()), Column::Text(price.into())];
+        let update = row_event(spec, Operation::Update, &cols, None, Some(&row("12")));
+        // Keys of the versioned rule only; tags and the other rule's keys are not fenced.
+        assert_eq!(rules.fences(spec, &update), [("p:7".to_owned(), 12)]);
+        // A delete fences past the old version: anything read before it is older.
+        let delete = row_event(spec, Operation::Delete, &cols, Some(&row("12")), None);
+        assert_eq!(rules.fences(spec, &delete), [("p:7".to_owned(), 13)]);
+        // No usable version, no fence.
+        let bad = row_event(spec, Operation::Update, &cols, None, Some(&row("x")));
+        assert!(rules.fences(spec, &bad).is_empty());
+        let negative = row_event(spec, Operation::Update, &cols, None, Some(&row("-1")));
+        assert!(rules.fences(spec, &negative).is_empty());
+        let err =
+            compile("[[table]]\ntable = \"products\"\nkeys = [\"p:{id}\"]\nversion = \"rev\"\n")
+                .unwrap_err();
+        assert!(err.to_string().contains("version column `rev`"), "{err}");
+    }
 }
