@@ -41,8 +41,8 @@
 //!   with every change of a row) fences every key it invalidates at the row's new version (the
 //!   old one + 1 on a delete, when the old row is sent) for `fence_hold_ms` (default 10 s),
 //!   before invalidating it: a fill or versioned write carrying an older version is refused
-//!   ([`lethe::Cache::fence`], [`lethe::RejectReason::Fenced`]) whatever the timing. Fences
-//!   reach [`EmbeddedTarget`] and the server's own capture (`lethe serve --cdc`);
+//!   ([`lethe::Cache::fence`], [`lethe::RejectReason::Fenced`]) whatever the timing, in both
+//!   modes. Fences reach [`EmbeddedTarget`] and the server's own capture (`lethe serve --cdc`);
 //!   [`RespTarget`] does not send them (no server command for them yet). Tags and prefixes are
 //!   not fenced.
 //! - **At commit, nothing lost.** Changes are buffered per transaction and applied once its

@@ -184,15 +184,27 @@ async fn the_wait_is_measured_and_ends_with_visibility() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_rule_fences_the_key_against_older_fills() {
+    fences_older_fills(Mode::Replication).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_rule_fences_in_trigger_mode_too() {
+    fences_older_fills(Mode::Trigger).await;
+}
+
+async fn fences_older_fills(mode: Mode) {
     let (pg, sql) = database(SCHEMA).await;
     let rules = format!("{ITEM_RULES}version = \"version\"\n");
     let mut config = config(&pg, &rules);
     config.fence_hold_ms = 60_000;
+    if mode == Mode::Trigger {
+        lethe_cdc::install_triggers(&config).await.unwrap();
+    }
     let cache = new_cache();
-    let running = Running::embedded(config, &cache);
+    let running = mode.start(config, cache_target(&cache));
     running.connected().await;
     exec(&sql, "UPDATE items SET version = 5 WHERE id = 1").await;
-    Mode::Replication.barrier(&sql, &cache).await;
+    mode.barrier(&sql, &cache).await;
     // A reader that read version 4 before the change fills after its invalidation: refused,
     // however the lease was obtained.
     let key = "item:1".to_string();

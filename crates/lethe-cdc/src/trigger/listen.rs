@@ -11,7 +11,7 @@ use crate::config::CdcConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::{CdcMetrics, FlushReason};
 use crate::rules::{self, Column, CompiledRules, TableSpec, quote_ident};
-use crate::target::{Batch, Target};
+use crate::target::{Batch, Fence, Target};
 use lethe::Operation;
 use lethe::rules::Target as Invalidation;
 use serde_json::{Map, Value};
@@ -92,6 +92,8 @@ type ColumnTypes = HashMap<String, u32>;
 #[derive(Debug, PartialEq)]
 enum Decoded {
     Items(Vec<Invalidation>),
+    /// A row change: its invalidations, and the fences of rules with a `version` column.
+    Row(Vec<Invalidation>, Vec<Fence>),
     Flush(FlushReason, String),
     Nothing,
 }
@@ -376,8 +378,17 @@ impl TriggerListener {
     ) -> Result<()> {
         let mut pending = Vec::new();
         let mut seen = HashSet::new();
+        let mut fences = Vec::new();
         for note in notes {
             match self.decode(note.payload(), types) {
+                Decoded::Row(items, row_fences) => {
+                    fences.extend(row_fences);
+                    for item in items {
+                        if seen.insert(item.clone()) {
+                            pending.push(item);
+                        }
+                    }
+                }
                 Decoded::Items(items) => {
                     for item in items {
                         if seen.insert(item.clone()) {
@@ -393,6 +404,7 @@ impl TriggerListener {
                     );
                     pending.clear();
                     seen.clear();
+                    fences.clear();
                     apply::flush_all(&self.metrics, targets, reason, stop, backoff).await?;
                 }
                 Decoded::Nothing => {}
@@ -400,7 +412,7 @@ impl TriggerListener {
         }
         let count = pending.len();
         if count > 0 {
-            let batch = Batch::new(0, 0, pending);
+            let batch = Batch::new(0, 0, pending).with_fences(fences);
             apply::apply_all(&self.metrics, targets, &batch, stop, backoff).await?;
         }
         // One "transaction" per notification; the invalidations are counted once.
@@ -476,14 +488,14 @@ impl TriggerListener {
             return Decoded::Flush(FlushReason::NotifyOverflow, table.to_owned());
         }
         let types = types.get(index);
-        let items = self.row_items(
+        let (items, fences) = self.row_items(
             spec,
             op,
             types,
             obj.get("old").and_then(Value::as_object),
             obj.get("new").and_then(Value::as_object),
         );
-        Decoded::Items(items)
+        Decoded::Row(items, fences)
     }
 
     /// A row change through the rules, via the same event mapping as replication mode.
@@ -494,7 +506,7 @@ impl TriggerListener {
         types: Option<&ColumnTypes>,
         old: Option<&Map<String, Value>>,
         new: Option<&Map<String, Value>>,
-    ) -> Vec<Invalidation> {
+    ) -> (Vec<Invalidation>, Vec<Fence>) {
         let mut columns: Vec<(String, u32)> = Vec::new();
         for name in old.into_iter().chain(new).flat_map(|m| m.keys()) {
             if !columns.iter().any(|(n, _)| n == name) {
@@ -519,11 +531,19 @@ impl TriggerListener {
         let old_cols = matches!(op, Operation::Update | Operation::Delete).then(|| side(old));
         let new_cols = matches!(op, Operation::Create | Operation::Update).then(|| side(new));
         let event = rules::row_event(spec, op, &columns, old_cols.as_deref(), new_cols.as_deref());
+        let hold = self.config.fence_hold();
+        let fences = self
+            .rules
+            .fences(spec, &event)
+            .into_iter()
+            .map(|(key, version)| Fence::new(key, version, hold))
+            .collect();
         let items = self.rules.rules.evaluate(&event);
-        items
+        let items = items
             .into_iter()
             .filter(|t| apply::valid(&self.metrics, t))
-            .collect()
+            .collect();
+        (items, fences)
     }
 }
 
@@ -606,7 +626,9 @@ mod tests {
 
     fn items(d: Decoded) -> Vec<String> {
         match d {
-            Decoded::Items(v) => v.iter().map(|t| t.as_str().to_owned()).collect(),
+            Decoded::Items(v) | Decoded::Row(v, _) => {
+                v.iter().map(|t| t.as_str().to_owned()).collect()
+            }
             other => panic!("expected items, got {other:?}"),
         }
     }
