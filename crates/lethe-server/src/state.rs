@@ -433,6 +433,9 @@ pub fn refused(r: Rejected) -> CommandError {
         RejectReason::LeaseInvalid => "fill refused: lease invalid".to_string(),
         RejectReason::InvalidatedSinceLease => "fill refused: invalidated since lease".to_string(),
         RejectReason::BadTag => "invalid tag".to_string(),
+        RejectReason::Fenced => format!(
+            "write refused: below the version fence of a newer committed change (stored {stored})"
+        ),
         _ => r.to_string(),
     })
 }

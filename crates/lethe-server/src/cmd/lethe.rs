@@ -797,6 +797,7 @@ impl Command for Stats {
             ("invalidations", s.invalidations),
             ("leases_granted", s.leases_granted),
             ("fills_refused", s.fills_refused),
+            ("writes_fenced", s.writes_fenced),
             ("tags", s.tags),
             ("dependency_edges", s.dependency_edges),
         ];

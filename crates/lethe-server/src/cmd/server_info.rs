@@ -492,6 +492,7 @@ fn section(cx: &Ctx<'_>, name: &str) -> String {
             kv(&mut out, "lethe_invalidations", &stats.invalidations);
             kv(&mut out, "lethe_leases_granted", &stats.leases_granted);
             kv(&mut out, "lethe_fills_refused", &stats.fills_refused);
+            kv(&mut out, "lethe_writes_fenced", &stats.writes_fenced);
             kv(&mut out, "lethe_tags", &stats.tags);
             kv(&mut out, "lethe_dependency_edges", &stats.dependency_edges);
             for (cause, n) in stats.removals.iter() {
