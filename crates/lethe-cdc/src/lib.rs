@@ -42,9 +42,9 @@
 //!   old one + 1 on a delete, when the old row is sent) for `fence_hold_ms` (default 10 s),
 //!   before invalidating it: a fill or versioned write carrying an older version is refused
 //!   ([`lethe::Cache::fence`], [`lethe::RejectReason::Fenced`]) whatever the timing, in both
-//!   modes. Fences reach [`EmbeddedTarget`] and the server's own capture (`lethe serve --cdc`);
-//!   [`RespTarget`] does not send them (no server command for them yet). Tags and prefixes are
-//!   not fenced.
+//!   modes. Fences reach [`EmbeddedTarget`], the server's own capture (`lethe serve --cdc`) and
+//!   servers behind [`RespTarget`] (as `LETHE.FENCE`, ahead of the invalidations). Tags and
+//!   prefixes are not fenced.
 //! - **At commit, nothing lost.** Changes are buffered per transaction and applied once its
 //!   Commit arrived and is visible (above); its end LSN is confirmed to PostgreSQL (standby status update) only after
 //!   every target acknowledged it. A dropped connection, a PostgreSQL restart or a restart of

@@ -162,10 +162,9 @@ where
     }
 }
 
-/// One or more Lethe servers, sent `LETHE.INVALIDATE` over RESP (and `FLUSHALL` to flush). A
-/// batch counts as applied when every server acknowledged it. Version fences are not sent (the
-/// protocol has no command for them yet): with a `version` rule, run change capture inside the
-/// server (`lethe serve --cdc`) or embedded, where they are applied.
+/// One or more Lethe servers, sent `LETHE.FENCE` (version fences, first) and
+/// `LETHE.INVALIDATE` over RESP (and `FLUSHALL` to flush), in one pipeline per server. A batch
+/// counts as applied when every server acknowledged it.
 pub struct RespTarget {
     name: String,
     servers: Vec<Server>,
@@ -256,6 +255,15 @@ impl Target for RespTarget {
             let mut keys = Vec::new();
             let mut tags = Vec::new();
             let mut pipe = redis::pipe();
+            // Fences before the invalidations: a fill racing them is refused either way.
+            for f in &batch.fences {
+                let hold_ms = u64::try_from(f.hold.as_millis()).unwrap_or(u64::MAX).max(1);
+                pipe.cmd("LETHE.FENCE")
+                    .arg(&f.key)
+                    .arg(f.version)
+                    .arg(hold_ms)
+                    .ignore();
+            }
             for item in &batch.invalidations {
                 match item {
                     Invalidation::Key(k) => keys.push(k.as_str()),
@@ -276,7 +284,7 @@ impl Target for RespTarget {
                 // One command: the server applies several tags as one step.
                 pipe.cmd("LETHE.INVALIDATE").arg("TAG").arg(&tags).ignore();
             }
-            if batch.invalidations.is_empty() {
+            if batch.invalidations.is_empty() && batch.fences.is_empty() {
                 return Ok(());
             }
             self.run(&pipe).await

@@ -337,3 +337,52 @@ fn a_cdc_section_in_the_server_configuration_is_used() {
     assert!(stderr.contains("cannot connect to PostgreSQL"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn lethe_cdc_process_sends_version_fences_to_the_server() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let pg = PgCluster::start();
+    let sql = rt.block_on(pg.client());
+    rt.block_on(sql.batch_execute(
+        "CREATE TABLE items (id int PRIMARY KEY, version int NOT NULL);
+         INSERT INTO items VALUES (1, 1);",
+    ))
+    .unwrap();
+    let lethe = common::Lethe::start();
+    let mut c = lethe.client();
+    let dir = temp_dir("fences");
+    let config = write_config(
+        &dir,
+        &pg,
+        "[[cdc.table]]\ntable = \"items\"\nkeys = [\"item:{id}\"]\nversion = \"version\"\n",
+    );
+    let mut process = Command::new(env!("CARGO_BIN_EXE_lethe"))
+        .args(["cdc", "--config"])
+        .arg(&config)
+        .args(["--target", &format!("redis://127.0.0.1:{}", lethe.port)])
+        .env("LETHE_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start lethe cdc");
+    // Each round commits a newer version; once one is applied, a fill of the version read
+    // before it is refused by the fence that came with the invalidation.
+    let mut version = 1;
+    eventually("a fence applied", || {
+        version += 1;
+        rt.block_on(sql.execute("UPDATE items SET version = $1 WHERE id = 1", &[&version]))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let old = (version - 1).to_string();
+        let reply = c.cmd(&["LETHE.SET", "item:1", "old", "VERSION", &old]);
+        reply.starts_with("-ERR write refused: below the version fence")
+    });
+    let current = version.to_string();
+    assert_eq!(
+        c.cmd(&["LETHE.SET", "item:1", "new", "VERSION", &current]),
+        "+OK\r\n"
+    );
+    process.kill().unwrap();
+    process.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

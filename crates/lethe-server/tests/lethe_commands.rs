@@ -699,3 +699,34 @@ fn attach_never_undoes_a_concurrent_write() {
     handle.join().unwrap();
     assert_eq!(c.cmd(&["GET", "n"]), bulk("500"));
 }
+
+#[test]
+fn fence_refuses_older_versioned_writes_for_its_hold() {
+    let lethe = Lethe::start();
+    let mut c = lethe.client();
+    set_ok(&mut c, &["row", "v5", "VERSION", "5"]);
+    assert_eq!(c.cmd(&["LETHE.FENCE", "row", "7", "60000"]), OK);
+    // The stored version is below the fence: gone now.
+    assert_eq!(c.cmd(&["EXISTS", "row"]), ":0\r\n");
+    let refused = c.cmd(&["LETHE.SET", "row", "v6", "VERSION", "6"]);
+    assert!(
+        refused.starts_with("-ERR write refused: below the version fence"),
+        "{refused}"
+    );
+    set_ok(&mut c, &["row", "v7", "VERSION", "7"]);
+    // Writes without a version are not judged.
+    assert_eq!(c.cmd(&["SET", "other", "x"]), OK);
+    assert_eq!(c.cmd(&["LETHE.FENCE", "other", "3", "60000"]), OK);
+    assert_eq!(c.cmd(&["SET", "other", "y"]), OK);
+    // A short fence lapses.
+    assert_eq!(c.cmd(&["LETHE.FENCE", "brief", "9", "1"]), OK);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    set_ok(&mut c, &["brief", "old", "VERSION", "2"]);
+    for bad in [
+        &["LETHE.FENCE", "k", "x", "10"][..],
+        &["LETHE.FENCE", "k", "1", "0"],
+        &["LETHE.FENCE", "k", "1"],
+    ] {
+        assert!(c.cmd(bad).starts_with("-ERR"), "{bad:?}");
+    }
+}

@@ -285,6 +285,34 @@ impl Command for Attach {
     }
 }
 
+/// `LETHE.FENCE key version ms`: for `ms` milliseconds, a write or fill of `key` carrying a
+/// version below `version` is refused (and a stored entry below it goes now). What change
+/// capture sets with the invalidation of a row whose new version it knows, so a reader that
+/// read the row before the change can never fill the old version after it.
+#[derive(Debug)]
+pub struct Fence {
+    key: Bytes,
+    version: u64,
+    hold: Duration,
+}
+
+impl Command for Fence {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(Fence {
+            key: args.next_bytes()?,
+            version: next_u64(args)?,
+            hold: next_duration(args, 1, "lethe.fence")?,
+        })
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let key = stored_key(cx.session.db, &self.key);
+        cx.state.cache().fence(&key, self.version, self.hold);
+        cx.changes.record(&key);
+        Ok(Frame::ok())
+    }
+}
+
 /// What `LETHE.INVALIDATE` removes.
 #[derive(Debug)]
 pub enum Invalidate {

@@ -930,6 +930,12 @@ table! {
         keys: &[KeySpec::range(ks::RW | ks::UPDATE, 1, 0, 1)],
         doc: Doc::new("module", LETHE, "O(1)", "Give an existing key of any type tags, dependencies, a version or a TTL, keeping its value"),
     }
+    "lethe.fence" 4 lethe::Fence {
+        flags: f::WRITE | f::FAST,
+        acl: acl::KEYSPACE,
+        keys: &[KeySpec::range(ks::RW | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("module", LETHE, "O(1)", "Refuse writes and fills of a key below a version for a while"),
+    }
     "lethe.invalidate" -3 lethe::Invalidate {
         flags: f::WRITE,
         acl: acl::KEYSPACE,
