@@ -18,6 +18,7 @@ mod keys;
 mod lethe;
 mod pubsub;
 mod server_info;
+mod sets;
 mod strings;
 mod tracking;
 mod transactions;
@@ -809,6 +810,115 @@ table! {
         keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::UPDATE, 1, 0, 1)],
         doc: Doc::new("hash", "2.0.0", "O(1)", "Increment the integer value of a hash field by the given number"),
     }
+    "sadd" -3 sets::SAdd {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::SET,
+        keys: &[KeySpec::range(ks::RW | ks::INSERT, 1, 0, 1)],
+        doc: Doc::new("set", "1.0.0", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.", "Add one or more members to a set"),
+    }
+    "srem" -3 sets::SRem {
+        flags: f::WRITE | f::FAST,
+        acl: acl::SET,
+        keys: &[KeySpec::range(ks::RW | ks::DELETE, 1, 0, 1)],
+        doc: Doc::new("set", "1.0.0", "O(N) where N is the number of members to be removed.", "Remove one or more members from a set"),
+    }
+    "smembers" 2 sets::SMembers {
+        flags: f::READONLY,
+        acl: acl::SET,
+        tips: &["nondeterministic_output_order"],
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("set", "1.0.0", "O(N) where N is the set cardinality.", "Get all the members in a set"),
+    }
+    "sismember" 3 sets::SIsMember {
+        flags: f::READONLY | f::FAST,
+        acl: acl::SET,
+        keys: &[KeySpec::range(ks::RO, 1, 0, 1)],
+        doc: Doc::new("set", "1.0.0", "O(1)", "Determine if a given value is a member of a set"),
+    }
+    "smismember" -3 sets::SMIsMember {
+        flags: f::READONLY | f::FAST,
+        acl: acl::SET,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("set", "6.2.0", "O(N) where N is the number of elements being checked for membership", "Returns the membership associated with the given elements for a set"),
+    }
+    "scard" 2 sets::SCard {
+        flags: f::READONLY | f::FAST,
+        acl: acl::SET,
+        keys: &[KeySpec::range(ks::RO, 1, 0, 1)],
+        doc: Doc::new("set", "1.0.0", "O(1)", "Get the number of members in a set"),
+    }
+    "spop" -2 sets::SPop {
+        flags: f::WRITE | f::FAST,
+        acl: acl::SET,
+        tips: &["nondeterministic_output"],
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1)],
+        doc: Doc::new("set", "1.0.0", "Without the count argument O(1), otherwise O(N) where N is the value of the passed count.", "Remove and return one or multiple random members from a set"),
+    }
+    "srandmember" -2 sets::SRandMember {
+        flags: f::READONLY,
+        acl: acl::SET,
+        tips: &["nondeterministic_output"],
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("set", "1.0.0", "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.", "Get one or multiple random members from a set"),
+    }
+    "smove" 4 sets::SMove {
+        flags: f::WRITE | f::FAST,
+        acl: acl::SET,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1), KeySpec::range(ks::RW | ks::INSERT, 2, 0, 1)],
+        doc: Doc::new("set", "1.0.0", "O(1)", "Move a member from one set to another"),
+    }
+    "sinter" -2 sets::SetOp<0> {
+        flags: f::READONLY,
+        acl: acl::SET,
+        tips: &["nondeterministic_output_order"],
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, -1, 1)],
+        doc: Doc::new("set", "1.0.0", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", "Intersect multiple sets"),
+    }
+    "sunion" -2 sets::SetOp<1> {
+        flags: f::READONLY,
+        acl: acl::SET,
+        tips: &["nondeterministic_output_order"],
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, -1, 1)],
+        doc: Doc::new("set", "1.0.0", "O(N) where N is the total number of elements in all given sets.", "Add multiple sets"),
+    }
+    "sdiff" -2 sets::SetOp<2> {
+        flags: f::READONLY,
+        acl: acl::SET,
+        tips: &["nondeterministic_output_order"],
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, -1, 1)],
+        doc: Doc::new("set", "1.0.0", "O(N) where N is the total number of elements in all given sets.", "Subtract multiple sets"),
+    }
+    "sinterstore" -3 sets::SetOpStore<0> {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::SET,
+        keys: &[KeySpec::range(ks::RW | ks::UPDATE, 1, 0, 1), KeySpec::range(ks::RO | ks::ACCESS, 2, -1, 1)],
+        doc: Doc::new("set", "1.0.0", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", "Intersect multiple sets and store the resulting set in a key"),
+    }
+    "sunionstore" -3 sets::SetOpStore<1> {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::SET,
+        keys: &[KeySpec::range(ks::OW | ks::UPDATE, 1, 0, 1), KeySpec::range(ks::RO | ks::ACCESS, 2, -1, 1)],
+        doc: Doc::new("set", "1.0.0", "O(N) where N is the total number of elements in all given sets.", "Add multiple sets and store the resulting set in a key"),
+    }
+    "sdiffstore" -3 sets::SetOpStore<2> {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::SET,
+        keys: &[KeySpec::range(ks::OW | ks::UPDATE, 1, 0, 1), KeySpec::range(ks::RO | ks::ACCESS, 2, -1, 1)],
+        doc: Doc::new("set", "1.0.0", "O(N) where N is the total number of elements in all given sets.", "Subtract multiple sets and store the resulting set in a key"),
+    }
+    "sintercard" -3 sets::SInterCard {
+        flags: f::READONLY,
+        acl: acl::SET,
+        keys: &[KeySpec::keynum(ks::RO | ks::ACCESS, 1, 0, 1, 1)],
+        doc: Doc::new("set", "7.0.0", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", "Intersect multiple sets and return the cardinality of the result"),
+    }
+    "sscan" -3 sets::SScan {
+        flags: f::READONLY,
+        acl: acl::SET,
+        tips: &["nondeterministic_output"],
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("set", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..", "Incrementally iterate Set elements"),
+    }
     "auth" -2 connection::Auth {
         flags: f::NOSCRIPT | f::LOADING | f::STALE | f::FAST | f::NO_AUTH | f::ALLOW_BUSY,
         acl: acl::CONNECTION,
@@ -1041,7 +1151,8 @@ pub(crate) fn lockable_keys(args: &[Bytes]) -> Option<(Vec<Bytes>, bool)> {
     if spec.meta.keys.is_empty() || spec.name.starts_with("lethe.") || spec.name == "select" {
         return None;
     }
-    let keys = command::key_positions(&spec.meta, args.len())
+    let keys = command::key_positions(&spec.meta, args)
+        .into_iter()
         .map(|i| args[i].clone())
         .collect();
     Some((keys, spec.writes))
@@ -1080,7 +1191,8 @@ fn run_command(
     // The keys a read serves, for client tracking to remember.
     let served: Vec<Bytes> = match &cx.session.tracking {
         Some(_) if tracking && spec.meta.flags & f::READONLY != 0 => {
-            command::key_positions(&spec.meta, args.len())
+            command::key_positions(&spec.meta, &args)
+                .into_iter()
                 .map(|i| args[i].clone())
                 .collect()
         }

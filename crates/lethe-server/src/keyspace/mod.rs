@@ -30,11 +30,15 @@
 //! invalidations) reach tracking through the engine's listener and subscriber instead.
 
 pub mod hash;
+pub mod list;
 pub mod listpack;
+pub mod set;
 pub mod small;
 pub mod value;
 
 pub use hash::Hash;
+pub use list::List;
+pub use set::Set;
 pub use small::SmallBytes;
 pub use value::Value;
 
