@@ -16,6 +16,7 @@ mod connection;
 mod hashes;
 mod keys;
 mod lethe;
+mod lists;
 mod pubsub;
 mod server_info;
 mod sets;
@@ -918,6 +919,108 @@ table! {
         tips: &["nondeterministic_output"],
         keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
         doc: Doc::new("set", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..", "Incrementally iterate Set elements"),
+    }
+    "lpush" -3 lists::Push<0> {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::INSERT, 1, 0, 1)],
+        doc: Doc::new("list", "1.0.0", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.", "Prepend one or multiple elements to a list"),
+    }
+    "rpush" -3 lists::Push<1> {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::INSERT, 1, 0, 1)],
+        doc: Doc::new("list", "1.0.0", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.", "Append one or multiple elements to a list"),
+    }
+    "lpushx" -3 lists::Push<2> {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::INSERT, 1, 0, 1)],
+        doc: Doc::new("list", "2.2.0", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.", "Prepend an element to a list, only if the list exists"),
+    }
+    "rpushx" -3 lists::Push<3> {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::INSERT, 1, 0, 1)],
+        doc: Doc::new("list", "2.2.0", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.", "Append an element to a list, only if the list exists"),
+    }
+    "lpop" -2 lists::Pop<0> {
+        flags: f::WRITE | f::FAST,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1)],
+        doc: Doc::new("list", "1.0.0", "O(N) where N is the number of elements returned", "Remove and get the first elements in a list"),
+    }
+    "rpop" -2 lists::Pop<1> {
+        flags: f::WRITE | f::FAST,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1)],
+        doc: Doc::new("list", "1.0.0", "O(N) where N is the number of elements returned", "Remove and get the last elements in a list"),
+    }
+    "lrange" 4 lists::LRange {
+        flags: f::READONLY,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("list", "1.0.0", "O(S+N) where S is the distance of start offset from HEAD for small lists, from nearest end (HEAD or TAIL) for large lists; and N is the number of elements in the specified range.", "Get a range of elements from a list"),
+    }
+    "lindex" 3 lists::LIndex {
+        flags: f::READONLY,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("list", "1.0.0", "O(N) where N is the number of elements to traverse to get to the element at index. This makes asking for the first or the last element of the list O(1).", "Get an element from a list by its index"),
+    }
+    "linsert" 5 lists::LInsert {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::INSERT, 1, 0, 1)],
+        doc: Doc::new("list", "2.2.0", "O(N) where N is the number of elements to traverse before seeing the value pivot. This means that inserting somewhere on the left end on the list (head) can be considered O(1) and inserting somewhere on the right end (tail) is O(N).", "Insert an element before or after another element in a list"),
+    }
+    "llen" 2 lists::LLen {
+        flags: f::READONLY | f::FAST,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RO, 1, 0, 1)],
+        doc: Doc::new("list", "1.0.0", "O(1)", "Get the length of a list"),
+    }
+    "lmove" 5 lists::LMove {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1), KeySpec::range(ks::RW | ks::INSERT, 2, 0, 1)],
+        doc: Doc::new("list", "6.2.0", "O(1)", "Pop an element from a list, push it to another list and return it"),
+    }
+    "lmpop" -4 lists::LMPop {
+        flags: f::WRITE,
+        acl: acl::LIST,
+        keys: &[KeySpec::keynum(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1, 1)],
+        doc: Doc::new("list", "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", "Pop elements from a list"),
+    }
+    "lpos" -3 lists::LPos {
+        flags: f::READONLY,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("list", "6.0.6", "O(N) where N is the number of elements in the list, for the average case. When searching for elements near the head or the tail of the list, or when the MAXLEN option is provided, the command may run in constant time.", "Return the index of matching elements on a list"),
+    }
+    "lrem" 4 lists::LRem {
+        flags: f::WRITE,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::DELETE, 1, 0, 1)],
+        doc: Doc::new("list", "1.0.0", "O(N+M) where N is the length of the list and M is the number of elements removed.", "Remove elements from a list"),
+    }
+    "lset" 4 lists::LSet {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("list", "1.0.0", "O(N) where N is the length of the list. Setting either the first or the last element of the list is O(1).", "Set the value of an element in a list by its index"),
+    }
+    "ltrim" 4 lists::LTrim {
+        flags: f::WRITE,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::DELETE, 1, 0, 1)],
+        doc: Doc::new("list", "1.0.0", "O(N) where N is the number of elements to be removed by the operation.", "Trim a list to the specified range"),
+    }
+    "rpoplpush" 3 lists::RPopLPush {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1), KeySpec::range(ks::RW | ks::INSERT, 2, 0, 1)],
+        doc: Doc::new("list", "1.2.0", "O(1)", "Remove the last element in a list, prepend it to another list and return it"),
     }
     "auth" -2 connection::Auth {
         flags: f::NOSCRIPT | f::LOADING | f::STALE | f::FAST | f::NO_AUTH | f::ALLOW_BUSY,
