@@ -522,3 +522,132 @@ fn collection_key_specs_and_transactions_match() {
         &["EXEC"],
     ]);
 }
+
+#[test]
+fn blocking_commands_served_at_once_or_timing_out_match() {
+    compare(&[
+        &["RPUSH", "a", "1", "2", "3"],
+        &["BLPOP", "nokey", "a", "0"],
+        &["BRPOP", "a", "0"],
+        &["BLPOP", "nokey", "0.01"],
+        &["BRPOP", "nokey", "0.01"],
+        &["BLPOP", "a", "x"],
+        &["BLPOP", "a", "-1"],
+        &["BLPOP", "a", "-0.0001"],
+        &["BLPOP", "a", "inf"],
+        &["BLPOP", "a", "1e30"],
+        &["BLPOP", "a"],
+        &["SET", "str", "v"],
+        &["BLPOP", "str", "a", "0"],
+        &["BLPOP", "nokey", "str", "0.01"],
+        &["RPUSH", "a", "2", "3"],
+        &["BLMOVE", "a", "b", "LEFT", "RIGHT", "0"],
+        &["BRPOPLPUSH", "a", "b", "0"],
+        &["LRANGE", "b", "0", "-1"],
+        &["BLMOVE", "nokey", "b", "LEFT", "RIGHT", "0.01"],
+        &["BRPOPLPUSH", "nokey", "b", "0.01"],
+        &["BLMOVE", "a", "b", "UP", "RIGHT", "0"],
+        &["BLMOVE", "a", "b", "LEFT", "RIGHT", "x"],
+        &["BLMOVE", "b", "str", "LEFT", "RIGHT", "0"],
+        &["BLMOVE", "str", "b", "LEFT", "RIGHT", "0"],
+        &["BLMOVE", "nokey", "str", "LEFT", "RIGHT", "0.01"],
+        &["BRPOPLPUSH", "a", "b", "-1"],
+        &["BLMPOP", "0", "2", "nokey", "b", "LEFT", "COUNT", "5"],
+        &["BLMPOP", "0.01", "1", "nokey", "LEFT"],
+        &["BLMPOP", "x", "1", "b", "LEFT"],
+        &["BLMPOP", "-1", "1", "b", "LEFT"],
+        &["BLMPOP", "0", "0", "b", "LEFT"],
+        &["BLMPOP", "0", "3", "b", "LEFT"],
+        &["BLMPOP", "0", "1", "b", "UP"],
+        &["BLMPOP", "0", "1", "b", "LEFT", "COUNT", "0"],
+        &["BLMPOP", "x", "0", "b", "LEFT"],
+        &["BLMPOP", "0", "1", "str", "LEFT"],
+        &["BLMPOP", "0", "1", "b"],
+        &["MULTI"],
+        &["BLPOP", "nokey", "0"],
+        &["BRPOP", "nokey", "0"],
+        &["BLMOVE", "nokey", "b", "LEFT", "LEFT", "0"],
+        &["BRPOPLPUSH", "nokey", "b", "0"],
+        &["BLMPOP", "0", "1", "nokey", "LEFT"],
+        &["RPUSH", "q", "x"],
+        &["BLPOP", "q", "0"],
+        &["EXEC"],
+        &["COMMAND", "GETKEYS", "blmpop", "0", "2", "a", "b", "LEFT"],
+        &["COMMAND", "GETKEYS", "blpop", "a", "b", "0"],
+    ]);
+}
+
+/// Waits (bounded) until the server counts `n` blocked clients.
+fn until_blocked(c: &mut Client, n: usize) {
+    let want = format!("blocked_clients:{n}\r\n");
+    for _ in 0..500 {
+        if c.cmd(&["INFO", "clients"]).contains(&want) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("never saw {want:?}");
+}
+
+/// The same multi-client story on a server: two clients block on `k` (the first also on
+/// `other`), a third pushes two elements in one RPUSH and later one to `other`; what each
+/// client receives, in order.
+fn blocking_story(port: u16) -> Vec<String> {
+    let mut first = Client::connect(port);
+    let mut second = Client::connect(port);
+    let mut third = Client::connect(port);
+    let mut seen = Vec::new();
+    first.send(&common::encode(&["BLPOP", "other", "k", "0"]));
+    until_blocked(&mut third, 1);
+    second.send(&common::encode(&["BRPOP", "k", "5"]));
+    until_blocked(&mut third, 2);
+    seen.push(third.cmd(&["RPUSH", "k", "x", "y"]));
+    // First come, first served: the first blocked client gets the head.
+    seen.push(String::from_utf8_lossy(&first.read_reply()).into_owned());
+    seen.push(String::from_utf8_lossy(&second.read_reply()).into_owned());
+    until_blocked(&mut third, 0);
+    seen.push(third.cmd(&["EXISTS", "k"]));
+    // A push to a key of another type's name does not wake anyone; a BLMOVE moves atomically
+    // into a list that wakes a BLPOP on it.
+    first.send(&common::encode(&[
+        "BLMOVE", "src", "dst", "LEFT", "RIGHT", "0",
+    ]));
+    until_blocked(&mut third, 1);
+    second.send(&common::encode(&["BLPOP", "dst", "0"]));
+    until_blocked(&mut third, 2);
+    seen.push(third.cmd(&["LPUSH", "src", "moved"]));
+    seen.push(String::from_utf8_lossy(&first.read_reply()).into_owned());
+    seen.push(String::from_utf8_lossy(&second.read_reply()).into_owned());
+    seen.push(third.cmd(&["EXISTS", "src", "dst"]));
+    // A timeout while others push elsewhere.
+    seen.push(first.cmd(&["BLPOP", "k", "0.05"]));
+    // A client blocked in BLMPOP gets up to COUNT elements of the first list pushed to.
+    first.send(&common::encode(&[
+        "BLMPOP", "0", "2", "m1", "m2", "RIGHT", "COUNT", "2",
+    ]));
+    until_blocked(&mut third, 1);
+    seen.push(third.cmd(&["RPUSH", "m2", "a", "b", "c"]));
+    seen.push(String::from_utf8_lossy(&first.read_reply()).into_owned());
+    seen.push(third.cmd(&["LRANGE", "m2", "0", "-1"]));
+    // A blocked client that disconnects is never served: the element stays.
+    let mut gone = Client::connect(port);
+    gone.send(&common::encode(&["BLPOP", "lost", "0"]));
+    until_blocked(&mut third, 1);
+    drop(gone);
+    until_blocked(&mut third, 0);
+    seen.push(third.cmd(&["RPUSH", "lost", "kept"]));
+    seen.push(third.cmd(&["LRANGE", "lost", "0", "-1"]));
+    seen
+}
+
+#[test]
+fn blocked_clients_are_woken_in_order_as_in_redis() {
+    let Some(redis) = Redis::start() else {
+        unreachable!("Redis::start fails the test when redis-server is missing");
+    };
+    let lethe = Lethe::start();
+    let want = blocking_story(redis.port);
+    let got = blocking_story(lethe.port);
+    assert_eq!(got, want);
+    assert!(want[1].contains("x") && want[2].contains("y"), "{want:?}");
+}

@@ -37,7 +37,7 @@ pub(super) enum End {
 
 impl End {
     /// `LEFT` or `RIGHT`, any case; a syntax error otherwise.
-    fn parse(b: &[u8]) -> Result<End, CommandError> {
+    pub(super) fn parse(b: &[u8]) -> Result<End, CommandError> {
         if b.eq_ignore_ascii_case(b"LEFT") {
             Ok(End::Left)
         } else if b.eq_ignore_ascii_case(b"RIGHT") {

@@ -11,6 +11,7 @@
 //! docs, subcommands) for COMMAND (the `command` module); whether a command writes the
 //! keyspace, which the dispatcher needs, is read from the same flags.
 
+mod blocking;
 mod command;
 mod connection;
 mod hashes;
@@ -30,6 +31,7 @@ use crate::keyspace::{Changes, Lock, SmallBytes, Txn, WatchStamp, stored_key};
 use crate::parse::Parse;
 use crate::pubsub::Pushes;
 use crate::state::ServerState;
+pub use blocking::Blocked;
 use bytes::Bytes;
 use indexmap::IndexSet;
 use std::collections::HashMap;
@@ -68,6 +70,9 @@ pub struct Session {
     pub authenticated: bool,
     /// The selected database (`SELECT`).
     pub db: u8,
+    /// Set by a blocking command (BLPOP, ...) that found nothing: the connection loop waits on
+    /// it and retries, instead of replying now.
+    pub blocked: Option<blocking::Blocked>,
 }
 
 impl Session {
@@ -94,6 +99,7 @@ impl Session {
             tracking: None,
             caching: None,
             db: 0,
+            blocked: None,
         }
     }
 
@@ -154,6 +160,8 @@ pub struct Ctx<'a> {
     pub changes: &'a mut Changes,
     /// The locks EXEC took for all of its commands' keys, while it runs them.
     held: Option<Lock<'a>>,
+    /// Whether the command runs inside EXEC, where blocking commands never block.
+    deny_blocking: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -168,6 +176,7 @@ impl<'a> Ctx<'a> {
             session,
             changes,
             held: None,
+            deny_blocking: false,
         }
     }
 
@@ -212,7 +221,8 @@ impl<'a> Ctx<'a> {
                     "internal error: a key outside the transaction's locks",
                 ));
             }
-            return Ok(f(&mut Txn::new(lock, db, self.changes)));
+            let blocking = self.state.keyspace().blocking();
+            return Ok(f(&mut Txn::new(lock, db, self.changes, blocking)));
         }
         let keyspace = self.state.keyspace();
         let mut lock = if write {
@@ -220,7 +230,12 @@ impl<'a> Ctx<'a> {
         } else {
             keyspace.lock_read(&keys)
         };
-        Ok(f(&mut Txn::new(&mut lock, db, self.changes)))
+        Ok(f(&mut Txn::new(
+            &mut lock,
+            db,
+            self.changes,
+            keyspace.blocking(),
+        )))
     }
 
     /// Holds `lock` (EXEC's, on all of its commands' keys) for the commands run next.
@@ -1022,6 +1037,36 @@ table! {
         keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1), KeySpec::range(ks::RW | ks::INSERT, 2, 0, 1)],
         doc: Doc::new("list", "1.2.0", "O(1)", "Remove the last element in a list, prepend it to another list and return it"),
     }
+    "blpop" -3 blocking::BPop<0> {
+        flags: f::WRITE | f::NOSCRIPT | f::BLOCKING,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, -2, 1)],
+        doc: Doc::new("list", "2.0.0", "O(N) where N is the number of provided keys.", "Remove and get the first element in a list, or block until one is available"),
+    }
+    "brpop" -3 blocking::BPop<1> {
+        flags: f::WRITE | f::NOSCRIPT | f::BLOCKING,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, -2, 1)],
+        doc: Doc::new("list", "2.0.0", "O(N) where N is the number of provided keys.", "Remove and get the last element in a list, or block until one is available"),
+    }
+    "blmove" 6 blocking::BLMove {
+        flags: f::WRITE | f::DENYOOM | f::NOSCRIPT | f::BLOCKING,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1), KeySpec::range(ks::RW | ks::INSERT, 2, 0, 1)],
+        doc: Doc::new("list", "6.2.0", "O(1)", "Pop an element from a list, push it to another list and return it; or block until one is available"),
+    }
+    "blmpop" -5 blocking::BLMPop {
+        flags: f::WRITE | f::BLOCKING,
+        acl: acl::LIST,
+        keys: &[KeySpec::keynum(ks::RW | ks::ACCESS | ks::DELETE, 2, 0, 1, 1)],
+        doc: Doc::new("list", "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", "Pop elements from a list, or block until one is available"),
+    }
+    "brpoplpush" 4 blocking::BRPopLPush {
+        flags: f::WRITE | f::DENYOOM | f::NOSCRIPT | f::BLOCKING,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1), KeySpec::range(ks::RW | ks::INSERT, 2, 0, 1)],
+        doc: Doc::new("list", "2.2.0", "O(1)", "Pop an element from a list, push it to another list and return it; or block until one is available"),
+    }
     "auth" -2 connection::Auth {
         flags: f::NOSCRIPT | f::LOADING | f::STALE | f::FAST | f::NO_AUTH | f::ALLOW_BUSY,
         acl: acl::CONNECTION,
@@ -1236,7 +1281,10 @@ pub fn dispatch_command(args: Vec<Bytes>, cx: &mut Ctx<'_>) -> (Frame, Option<Co
 /// key locks) for it.
 pub(crate) fn execute_queued(args: Vec<Bytes>, cx: &mut Ctx<'_>) -> Reply {
     let id = position(&args[0]).map(CommandId);
-    run_command(args, id, cx, true)
+    let deny = std::mem::replace(&mut cx.deny_blocking, true);
+    let reply = run_command(args, id, cx, true);
+    cx.deny_blocking = deny;
+    reply
 }
 
 /// The key names of a queued command (args name first), per its key specs; `None` if the
