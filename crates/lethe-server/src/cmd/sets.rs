@@ -26,6 +26,14 @@ fn bulk(b: &[u8]) -> Frame {
     Frame::Bulk(Bytes::copy_from_slice(b))
 }
 
+/// A member as a reply: an integer's digits (formatted for the reply) are taken, not copied.
+fn member(m: Cow<'_, [u8]>) -> Frame {
+    match m {
+        Cow::Owned(v) => Frame::Bulk(v.into()),
+        Cow::Borrowed(b) => bulk(b),
+    }
+}
+
 fn rest(args: &mut Parse) -> Vec<Bytes> {
     std::iter::from_fn(|| args.try_next()).collect()
 }
@@ -128,8 +136,7 @@ impl Command for SMembers {
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         cx.read([&self.0[..]], |t| {
             Ok(Frame::Set(
-                get_set(t, &self.0)?
-                    .map_or_else(Vec::new, |s| s.iter().map(|m| bulk(&m)).collect()),
+                get_set(t, &self.0)?.map_or_else(Vec::new, |s| s.iter().map(member).collect()),
             ))
         })?
     }
@@ -232,7 +239,7 @@ impl Command for SPop {
                 let reply = match count {
                     None => bulk(&set.pop_random().expect("sets are never empty")),
                     Some(n) if n >= set.len() as u64 => {
-                        Frame::Set(set.iter().map(|m| bulk(&m)).collect())
+                        Frame::Set(set.iter().map(member).collect())
                     }
                     Some(n) => Frame::Set(
                         (0..n)
@@ -284,9 +291,7 @@ impl Command for SRandMember {
         cx.read([&self.0[..]], |t| {
             let set = get_set(t, &self.0)?;
             let Some(n) = count else {
-                return Ok(set
-                    .and_then(|s| s.random())
-                    .map_or(Frame::Null, |m| bulk(&m)));
+                return Ok(set.and_then(|s| s.random()).map_or(Frame::Null, member));
             };
             let Some(set) = set else {
                 return Ok(Frame::Array(Vec::new()));
@@ -300,15 +305,12 @@ impl Command for SRandMember {
                     return Err(CommandError::err("value is out of range"));
                 }
                 return Ok(Frame::Array(
-                    (0..want)
-                        .filter_map(|_| set.random())
-                        .map(|m| bulk(&m))
-                        .collect(),
+                    (0..want).filter_map(|_| set.random()).map(member).collect(),
                 ));
             }
             let n = n as u64;
             if n >= set.len() as u64 {
-                return Ok(Frame::Array(set.iter().map(|m| bulk(&m)).collect()));
+                return Ok(Frame::Array(set.iter().map(member).collect()));
             }
             // Distinct members: a partial Fisher-Yates shuffle of the indices.
             let mut idx: Vec<usize> = (0..set.len()).collect();
@@ -321,7 +323,7 @@ impl Command for SRandMember {
                 idx[..n]
                     .iter()
                     .filter_map(|&i| set.get_index(i))
-                    .map(|m| bulk(&m))
+                    .map(member)
                     .collect(),
             ))
         })?
@@ -452,7 +454,7 @@ impl<const OP: u8> Command for SetOp<OP> {
                 Op::Inter => members.iter().map(|m| bulk(m)).collect(),
                 _ => Set::from_members(members.iter().map(|m| &**m))
                     .iter()
-                    .map(|m| bulk(&m))
+                    .map(member)
                     .collect(),
             };
             Ok(Frame::Set(reply))

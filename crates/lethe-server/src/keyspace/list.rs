@@ -33,24 +33,54 @@ fn framed_len(len: usize) -> usize {
     2 * varint_len(len) + len
 }
 
-fn frame(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(framed_len(bytes.len()));
-    let mut n = bytes.len();
-    let mut prefix = Vec::with_capacity(4);
+/// The LEB128 length prefix of an element of `len` bytes, and how many bytes of it are used.
+fn prefix(mut len: usize) -> ([u8; 10], usize) {
+    let mut out = [0u8; 10];
+    let mut i = 0;
     loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            prefix.push(b);
-            break;
+        let b = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            out[i] = b;
+            return (out, i + 1);
         }
-        prefix.push(b | 0x80);
+        out[i] = b | 0x80;
+        i += 1;
     }
-    out.extend_from_slice(&prefix);
-    out.extend_from_slice(bytes);
-    out.extend(prefix.iter().rev());
-    out
 }
+
+/// `bytes` framed: `[len][bytes][len reversed]`, as an iterator of exactly its length.
+fn frame(bytes: &[u8]) -> impl ExactSizeIterator<Item = u8> + '_ {
+    let (p, n) = prefix(bytes.len());
+    let before = p.into_iter().take(n);
+    let after = p.into_iter().take(n).rev();
+    Framed {
+        inner: before.chain(bytes.iter().copied()).chain(after),
+        left: 2 * n + bytes.len(),
+    }
+}
+
+/// An iterator that knows its length (a chain of `take`s does not say it).
+struct Framed<I> {
+    inner: I,
+    left: usize,
+}
+
+impl<I: Iterator<Item = u8>> Iterator for Framed<I> {
+    type Item = u8;
+
+    fn next(&mut self) -> Option<u8> {
+        let b = self.inner.next()?;
+        self.left -= 1;
+        Some(b)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<I: Iterator<Item = u8>> ExactSizeIterator for Framed<I> {}
 
 /// One node: framed elements back to back.
 #[derive(Clone, Debug, Default)]
@@ -137,12 +167,12 @@ impl Node {
         }
     }
 
-    fn splice(&mut self, range: std::ops::Range<usize>, with: &[u8]) {
+    fn splice(&mut self, range: std::ops::Range<usize>, with: impl ExactSizeIterator<Item = u8>) {
         let grow = with.len().saturating_sub(range.len());
         if self.buf.len() + grow > self.buf.capacity() {
             self.buf.reserve_exact(grow);
         }
-        self.buf.splice(range, with.iter().copied());
+        self.buf.splice(range, with);
         if self.buf.capacity() > self.buf.len() + 256 {
             self.buf.shrink_to_fit();
         }
@@ -206,8 +236,8 @@ impl List {
         r
     }
 
-    /// After any change: drops empty nodes and settles the encoding.
-    fn settle(&mut self) {
+    /// After a change that may have emptied nodes anywhere: drops them, then [`Self::settle`].
+    fn drop_empty(&mut self) {
         if self.nodes.iter().any(|n| n.count == 0) {
             let mut freed = 0;
             self.nodes.retain(|n| {
@@ -217,6 +247,26 @@ impl List {
                 n.count > 0
             });
             self.heap -= freed;
+        }
+        self.settle();
+    }
+
+    /// After any change: drops an emptied end node and settles the encoding (O(1)).
+    fn settle(&mut self) {
+        for front in [true, false] {
+            let end = if front {
+                self.nodes.front()
+            } else {
+                self.nodes.back()
+            };
+            if end.is_some_and(|n| n.count == 0) {
+                let n = if front {
+                    self.nodes.pop_front()
+                } else {
+                    self.nodes.pop_back()
+                };
+                self.heap -= n.map_or(0, |n| n.heap());
+            }
         }
         if self.nodes.len() > 1 || self.nodes.front().is_some_and(|n| n.buf.len() > NODE_BYTES) {
             self.quick = true;
@@ -238,18 +288,14 @@ impl List {
 
     /// Appends `bytes` at the tail.
     pub fn push_back(&mut self, bytes: &[u8]) {
-        let framed = frame(bytes);
-        if !self
-            .nodes
-            .back()
-            .is_some_and(|n| Self::fits(n, framed.len()))
-        {
+        let size = framed_len(bytes.len());
+        if !self.nodes.back().is_some_and(|n| Self::fits(n, size)) {
             self.nodes.push_back(Node::default());
         }
         let last = self.nodes.len() - 1;
         self.with_node(last, |n| {
             let end = n.buf.len();
-            n.splice(end..end, &framed);
+            n.splice(end..end, frame(bytes));
             n.count += 1;
         });
         self.len += 1;
@@ -258,16 +304,12 @@ impl List {
 
     /// Prepends `bytes` at the head.
     pub fn push_front(&mut self, bytes: &[u8]) {
-        let framed = frame(bytes);
-        if !self
-            .nodes
-            .front()
-            .is_some_and(|n| Self::fits(n, framed.len()))
-        {
+        let size = framed_len(bytes.len());
+        if !self.nodes.front().is_some_and(|n| Self::fits(n, size)) {
             self.nodes.push_front(Node::default());
         }
         self.with_node(0, |n| {
-            n.splice(0..0, &framed);
+            n.splice(0..0, frame(bytes));
             n.count += 1;
         });
         self.len += 1;
@@ -282,7 +324,7 @@ impl List {
         let v = self.with_node(0, |n| {
             let at = n.at(0);
             let v = n.bytes(at).to_vec();
-            n.splice(0..at.end, &[]);
+            n.splice(0..at.end, std::iter::empty());
             n.count -= 1;
             v
         });
@@ -368,10 +410,9 @@ impl List {
     /// Replaces element `i` (below [`Self::len`]).
     pub fn set(&mut self, i: usize, bytes: &[u8]) {
         let (n, k) = self.locate(i);
-        let framed = frame(bytes);
         self.with_node(n, |node| {
             let at = node.nth(k);
-            node.splice(at.start..at.end, &framed);
+            node.splice(at.start..at.end, frame(bytes));
         });
         self.split_if_big(n);
         self.settle();
@@ -386,10 +427,9 @@ impl List {
             return self.push_back(bytes);
         }
         let (n, k) = self.locate(i);
-        let framed = frame(bytes);
         self.with_node(n, |node| {
             let at = node.nth(k).start;
-            node.splice(at..at, &framed);
+            node.splice(at..at, frame(bytes));
             node.count += 1;
         });
         self.len += 1;
@@ -418,7 +458,7 @@ impl List {
                     } else {
                         node.nth(k + take).start
                     };
-                    node.splice(from..to, &[]);
+                    node.splice(from..to, std::iter::empty());
                 }
                 node.count -= take as u32;
             });
@@ -427,7 +467,7 @@ impl List {
             k = 0;
         }
         self.len -= count;
-        self.settle();
+        self.drop_empty();
     }
 
     /// Removes up to `limit` elements equal to `value` (0: all), from the tail backwards if
@@ -467,7 +507,7 @@ impl List {
             elems.retain(|_| !*keep.next().unwrap());
             let mut buf = Vec::with_capacity(elems.iter().map(|e| framed_len(e.len())).sum());
             for e in &elems {
-                buf.extend_from_slice(&frame(e));
+                buf.extend(frame(e));
             }
             let count = elems.len() as u32;
             let gone = drop.iter().filter(|d| **d).count();
@@ -477,7 +517,7 @@ impl List {
             });
             self.len -= gone;
         }
-        self.settle();
+        self.drop_empty();
         removed
     }
 
