@@ -307,6 +307,22 @@ impl ServerState {
         Ok(())
     }
 
+    /// [`Self::check_fits`] for a collection about to grow in place by at most `extra` heap
+    /// bytes: refused before the change, since the engine would otherwise evict the whole
+    /// collection once it is past one shard's share.
+    pub fn check_grows(
+        &self,
+        key: &SmallBytes,
+        value: &Value,
+        extra: usize,
+    ) -> Result<(), CommandError> {
+        let weight = u64::from(Keyspace::weigh(key, value)).saturating_add(extra as u64);
+        if weight > self.keyspace.max_entry_weight() {
+            return Err(oom());
+        }
+        Ok(())
+    }
+
     /// The pub/sub registry.
     pub fn pubsub(&self) -> &PubSub {
         &self.pubsub

@@ -651,3 +651,31 @@ fn blocked_clients_are_woken_in_order_as_in_redis() {
     assert_eq!(got, want);
     assert!(want[1].contains("x") && want[2].contains("y"), "{want:?}");
 }
+
+/// A collection about to grow past what one value may weigh is refused with the OOM error and
+/// left as it was, never evicted whole (which would silently lose every element).
+#[test]
+fn collections_growing_past_the_value_limit_are_refused_and_kept() {
+    let limits = std::sync::Arc::new(lethe_server::limits::Limits::default());
+    let lethe = Lethe::start_with("127.0.0.1:0", limits, 8 << 20);
+    let mut c = lethe.client();
+    let batch: Vec<String> = (0..500).map(|i| format!("{i:0>60}")).collect();
+    for (key, push) in [("l", "RPUSH"), ("s", "SADD")] {
+        let mut refused = false;
+        for round in 0..400 {
+            let members: Vec<String> = batch.iter().map(|m| format!("{round}:{m}")).collect();
+            let mut cmd = vec![push, key];
+            cmd.extend(members.iter().map(String::as_str));
+            let reply = c.cmd(&cmd);
+            if reply.starts_with("-OOM") {
+                refused = true;
+                break;
+            }
+            assert!(reply.starts_with(':'), "{reply}");
+        }
+        assert!(refused, "{push} was never refused");
+        let len = c.cmd(&[if key == "l" { "LLEN" } else { "SCARD" }, key]);
+        let len: usize = len.trim_start_matches(':').trim().parse().unwrap();
+        assert!(len >= 500 && len % 500 == 0, "{key} kept {len} elements");
+    }
+}

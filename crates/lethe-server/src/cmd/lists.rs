@@ -78,7 +78,8 @@ fn push(
         match e.get() {
             None if only_existing => return Ok(0),
             Some(v) => {
-                v.as_list()?;
+                let extra = v.as_list()?.growth_bound(elements.iter().map(|e| e.len()));
+                state.check_grows(e.key(), v, extra)?;
             }
             None => {}
         }
@@ -296,14 +297,18 @@ impl Command for LInsert {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         let LInsert(key, after, pivot, element) = &self;
+        let state = cx.state;
         cx.write([&key[..]], |t| {
             t.compute(key, |e| {
                 let Some(v) = e.get() else {
                     return Ok(Frame::Integer(0));
                 };
-                let Some(at) = v.as_list()?.iter().position(|x| x == &pivot[..]) else {
+                let list = v.as_list()?;
+                let Some(at) = list.iter().position(|x| x == &pivot[..]) else {
                     return Ok(Frame::Integer(-1));
                 };
+                let extra = list.growth_bound(std::iter::once(element.len()));
+                state.check_grows(e.key(), v, extra)?;
                 let Some(Value::List(list)) = e.get_mut() else {
                     return Ok(Frame::Integer(0));
                 };
@@ -328,14 +333,17 @@ impl Command for LSet {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         let LSet(key, i, element) = &self;
+        let state = cx.state;
         cx.write([&key[..]], |t| {
             t.compute(key, |e| {
                 let Some(v) = e.get() else {
                     return Err(CommandError::err("no such key"));
                 };
-                let len = v.as_list()?.len();
-                let i = index(int_arg(i)?, len)
+                let list = v.as_list()?;
+                let i = index(int_arg(i)?, list.len())
                     .ok_or_else(|| CommandError::err("index out of range"))?;
+                let extra = list.growth_bound(std::iter::once(element.len()));
+                state.check_grows(e.key(), v, extra)?;
                 if let Some(Value::List(list)) = e.get_mut() {
                     list.set(i, element);
                 }

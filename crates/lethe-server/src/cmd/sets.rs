@@ -56,6 +56,8 @@ fn add_members(
             if members.iter().all(|m| set.contains(m)) {
                 return Ok(0);
             }
+            let extra = set.growth_bound(members.iter().map(|m| &m[..]));
+            state.check_grows(e.key(), v, extra)?;
         }
         match e.get_mut() {
             Some(v) => {

@@ -286,6 +286,13 @@ impl List {
         node.count == 0 || node.buf.len() + add <= NODE_BYTES
     }
 
+    /// At most how many heap bytes adding elements of `lens` bytes can add: their frames with
+    /// the allocator's rounding, a new node's, and the node deque's growth.
+    pub fn growth_bound(&self, lens: impl Iterator<Item = usize>) -> usize {
+        let framed: usize = lens.map(framed_len).sum();
+        framed + framed / 4 + NODE_BYTES + 2 * std::mem::size_of::<Node>() * (self.nodes.len() + 1)
+    }
+
     /// Appends `bytes` at the tail.
     pub fn push_back(&mut self, bytes: &[u8]) {
         let size = framed_len(bytes.len());

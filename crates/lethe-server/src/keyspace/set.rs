@@ -109,6 +109,21 @@ impl Set {
         }
     }
 
+    /// At most how many heap bytes adding `members` can add (whether or not they are new):
+    /// their strings, a conversion to a table, and the table doubling if it is full.
+    pub fn growth_bound<'a>(&self, members: impl ExactSizeIterator<Item = &'a [u8]>) -> usize {
+        let n = members.len();
+        let strings: usize = members.map(|m| alloc_size(m.len()) + 2).sum();
+        let slot = ENTRY + 9;
+        let table = match &self.repr {
+            Repr::Table(t) if t.len() + n <= t.capacity() => 0,
+            Repr::Table(t) => 2 * (t.len() + n) * slot + 64,
+            // Converting copies every member into a table.
+            _ => 2 * (self.len() + n) * (slot + MAX_LISTPACK_VALUE) + 64,
+        };
+        strings + table
+    }
+
     /// Whether `member` is in the set.
     pub fn contains(&self, member: &[u8]) -> bool {
         match &self.repr {
