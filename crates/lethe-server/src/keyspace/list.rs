@@ -293,11 +293,24 @@ impl List {
         framed + framed / 4 + NODE_BYTES + 2 * std::mem::size_of::<Node>() * (self.nodes.len() + 1)
     }
 
+    /// Adds an empty node at one end. The first node gets a deque of exactly one slot (most
+    /// lists are one node); more grow it as usual.
+    fn new_node(&mut self, front: bool) {
+        if self.nodes.capacity() == 0 {
+            self.nodes.reserve_exact(1);
+        }
+        if front {
+            self.nodes.push_front(Node::default());
+        } else {
+            self.nodes.push_back(Node::default());
+        }
+    }
+
     /// Appends `bytes` at the tail.
     pub fn push_back(&mut self, bytes: &[u8]) {
         let size = framed_len(bytes.len());
         if !self.nodes.back().is_some_and(|n| Self::fits(n, size)) {
-            self.nodes.push_back(Node::default());
+            self.new_node(false);
         }
         let last = self.nodes.len() - 1;
         self.with_node(last, |n| {
@@ -313,7 +326,7 @@ impl List {
     pub fn push_front(&mut self, bytes: &[u8]) {
         let size = framed_len(bytes.len());
         if !self.nodes.front().is_some_and(|n| Self::fits(n, size)) {
-            self.nodes.push_front(Node::default());
+            self.new_node(true);
         }
         self.with_node(0, |n| {
             n.splice(0..0, frame(bytes));

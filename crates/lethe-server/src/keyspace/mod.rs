@@ -31,6 +31,7 @@
 
 pub mod blocking;
 pub mod hash;
+pub mod intset;
 pub mod list;
 pub mod listpack;
 pub mod set;

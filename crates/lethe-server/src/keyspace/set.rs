@@ -11,6 +11,7 @@
 //! A set only ever converts upward (intset to listpack or hashtable, listpack to hashtable), as
 //! Redis does. The heap a set owns is kept up to date on every change, so weighing is O(1).
 
+use super::intset::IntSet;
 use super::listpack::Listpack;
 use super::small::{SmallBytes, alloc_size};
 use super::value::canonical_int;
@@ -31,9 +32,10 @@ const ENTRY: usize = 8 + std::mem::size_of::<SmallBytes>();
 
 #[derive(Clone, Debug)]
 enum Repr {
-    Ints(Vec<i64>),
+    Ints(IntSet),
     Listpack(Listpack),
-    Table(Table),
+    /// Boxed: a table is large, and small sets should not pay for it.
+    Table(Box<Table>),
 }
 
 /// A set value.
@@ -59,7 +61,7 @@ impl Set {
     /// An empty set (an intset until a member says otherwise).
     pub fn new() -> Set {
         Set {
-            repr: Repr::Ints(Vec::new()),
+            repr: Repr::Ints(IntSet::default()),
             strings: 0,
         }
     }
@@ -99,12 +101,15 @@ impl Set {
     /// Heap bytes held, as the allocator counts them (O(1)).
     pub fn heap_size(&self) -> usize {
         match &self.repr {
-            Repr::Ints(v) => alloc_size(v.capacity() * 8),
+            Repr::Ints(v) => v.heap_size(),
             Repr::Listpack(lp) => lp.heap_size(),
             Repr::Table(t) => {
                 let cap = t.capacity();
                 let buckets = (cap * 8 / 7).max(1).next_power_of_two();
-                alloc_size(cap * ENTRY) + alloc_size(buckets * 9 + 16) + self.strings
+                alloc_size(std::mem::size_of::<Table>())
+                    + alloc_size(cap * ENTRY)
+                    + alloc_size(buckets * 9 + 16)
+                    + self.strings
             }
         }
     }
@@ -127,7 +132,7 @@ impl Set {
     /// Whether `member` is in the set.
     pub fn contains(&self, member: &[u8]) -> bool {
         match &self.repr {
-            Repr::Ints(v) => canonical_int(member).is_some_and(|n| v.binary_search(&n).is_ok()),
+            Repr::Ints(v) => canonical_int(member).is_some_and(|n| v.contains(n)),
             Repr::Listpack(lp) => lp.iter().any(|m| m == member),
             Repr::Table(t) => t.contains(member),
         }
@@ -138,10 +143,9 @@ impl Set {
         match &mut self.repr {
             Repr::Ints(v) => {
                 if let Some(n) = canonical_int(member) {
-                    let Err(at) = v.binary_search(&n) else {
+                    let Err(at) = v.search(n) else {
                         return false;
                     };
-                    v.reserve_exact(1);
                     v.insert(at, n);
                     if v.len() > MAX_INTSET_ENTRIES {
                         self.convert_to_table();
@@ -149,9 +153,7 @@ impl Set {
                     return true;
                 }
                 // A non-integer: a listpack if everything fits one, else a table.
-                let widest = v
-                    .first()
-                    .map_or(0, |&lo| digits(lo).max(digits(*v.last().unwrap())));
+                let widest = v.bounds().map_or(0, |(lo, hi)| digits(lo).max(digits(hi)));
                 if v.len() < MAX_LISTPACK_ENTRIES
                     && member.len() <= MAX_LISTPACK_VALUE
                     && widest <= MAX_LISTPACK_VALUE
@@ -189,13 +191,10 @@ impl Set {
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match &mut self.repr {
             Repr::Ints(v) => {
-                let Some(at) = canonical_int(member).and_then(|n| v.binary_search(&n).ok()) else {
+                let Some(at) = canonical_int(member).and_then(|n| v.search(n).ok()) else {
                     return false;
                 };
                 v.remove(at);
-                if v.capacity() > v.len() + 8 {
-                    v.shrink_to_fit();
-                }
                 true
             }
             Repr::Listpack(lp) => match lp.positions().find(|(_, m)| *m == member) {
@@ -230,7 +229,7 @@ impl Set {
         match &self.repr {
             Repr::Ints(v) => v
                 .get(index)
-                .map(|n| Cow::Owned(itoa::Buffer::new().format(*n).as_bytes().to_vec())),
+                .map(|n| Cow::Owned(itoa::Buffer::new().format(n).as_bytes().to_vec())),
             Repr::Listpack(lp) => lp.iter().nth(index).map(Cow::Borrowed),
             Repr::Table(t) => t.get_index(index).map(|m| Cow::Borrowed(&**m)),
         }
@@ -254,9 +253,6 @@ impl Set {
         let member = match &mut self.repr {
             Repr::Ints(v) => {
                 let m = v.remove(i);
-                if v.capacity() > v.len() + 8 {
-                    v.shrink_to_fit();
-                }
                 itoa::Buffer::new().format(m).as_bytes().to_vec()
             }
             Repr::Listpack(lp) => {
@@ -281,7 +277,7 @@ impl Set {
         match &self.repr {
             Repr::Ints(v) => Box::new(
                 v.iter()
-                    .map(|n| Cow::Owned(itoa::Buffer::new().format(*n).as_bytes().to_vec())),
+                    .map(|n| Cow::Owned(itoa::Buffer::new().format(n).as_bytes().to_vec())),
             ),
             Repr::Listpack(lp) => Box::new(lp.iter().map(Cow::Borrowed)),
             Repr::Table(t) => Box::new(t.iter().map(|m| Cow::Borrowed(&**m))),
@@ -314,8 +310,8 @@ impl Set {
         if let Repr::Ints(v) = &self.repr {
             let mut lp = Listpack::new();
             let mut buf = itoa::Buffer::new();
-            for n in v {
-                lp.push(buf.format(*n).as_bytes());
+            for n in v.iter() {
+                lp.push(buf.format(n).as_bytes());
             }
             self.repr = Repr::Listpack(lp);
         }
@@ -329,7 +325,7 @@ impl Set {
             strings += m.heap_size();
             t.insert(m);
         }
-        self.repr = Repr::Table(t);
+        self.repr = Repr::Table(Box::new(t));
         self.strings = strings;
     }
 }
@@ -342,6 +338,15 @@ mod tests {
         let mut v: Vec<_> = s.iter().map(|m| m.into_owned()).collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn a_set_is_small_until_it_needs_a_table() {
+        assert!(
+            std::mem::size_of::<Set>() <= 48,
+            "{}",
+            std::mem::size_of::<Set>()
+        );
     }
 
     #[test]
