@@ -14,7 +14,7 @@
 //! read its pushes, also while its connection is blocked writing to it.
 
 use crate::clients::ClientInfo;
-use crate::cmd::{Ctx, Session, dispatch_command};
+use crate::cmd::{Blocked, Ctx, Session, dispatch_command};
 use crate::connection::{Connection, FLUSH_AT, Request};
 use crate::frame::{Frame, ParseLimits};
 use crate::keyspace::Changes;
@@ -291,6 +291,8 @@ async fn serve_requests(
     let mut last_io = Instant::now();
     // The `cmd=` of CLIENT LIST for the running command, rebuilt in place for each command.
     let mut label = String::new();
+    // A request read while the client was blocked (BLPOP, ...), served next.
+    let mut pending: Option<Request> = None;
     loop {
         if *stop.borrow() || client.is_killed() {
             break;
@@ -301,7 +303,9 @@ async fn serve_requests(
         };
         // A request already buffered (the rest of a pipeline) is served without waiting on
         // anything; pushes that arrived meanwhile still go first (below).
-        let event = if let Some(request) = conn.try_read_request(parse) {
+        let event = if let Some(request) = pending.take() {
+            Event::Request(request)
+        } else if let Some(request) = conn.try_read_request(parse) {
             Event::Request(request)
         } else {
             let idle = idle_deadline(limits.timeout(), last_io, session.subscriptions() > 0);
@@ -382,6 +386,31 @@ async fn serve_requests(
                 written.reset(db.tracking().active());
                 let (reply, command) =
                     dispatch_command(args, &mut Ctx::new(db, session, &mut written));
+                let reply = match session.blocked.take() {
+                    None => reply,
+                    Some(blocked) => {
+                        // Earlier replies go out before the client waits.
+                        tokio::select! {
+                            r = conn.flush() => r?,
+                            _ = overflow.wait() => return over_limit(session.id),
+                        }
+                        let waited = wait_blocked(
+                            blocked,
+                            &mut conn,
+                            db,
+                            session,
+                            &mut written,
+                            &mut stop,
+                            &client,
+                            parse,
+                            &mut pending,
+                        );
+                        match waited.await? {
+                            Some(reply) => reply,
+                            None => break,
+                        }
+                    }
+                };
                 let finished = Instant::now();
                 session.publish_state_and(|s| {
                     if s.cmd != label {
@@ -415,6 +444,63 @@ async fn serve_requests(
         }
     }
     conn.flush().await
+}
+
+/// A blocked client's registration, given up however its wait ends (served, timed out,
+/// disconnected, killed, an I/O error), which passes any wake-up on to the next client.
+struct Registration<'a> {
+    blocking: &'a crate::keyspace::Blocking,
+    waiter: Arc<crate::keyspace::Waiter>,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.blocking.unregister(&self.waiter);
+    }
+}
+
+/// Waits for a blocked client (BLPOP, ...) to be served, retrying its command on every
+/// wake-up: its reply, or `None` when the connection must close (the client went away, was
+/// killed, or the server is stopping). The next request the client sends meanwhile is read (so
+/// that a client that disconnects is noticed and never served an element it cannot receive)
+/// and kept in `pending`.
+#[allow(clippy::too_many_arguments)]
+async fn wait_blocked(
+    mut blocked: Blocked,
+    conn: &mut Connection,
+    db: &ServerState,
+    session: &mut Session,
+    written: &mut Changes,
+    stop: &mut watch::Receiver<bool>,
+    client: &ClientInfo,
+    parse: ParseLimits,
+    pending: &mut Option<Request>,
+) -> io::Result<Option<Frame>> {
+    let waiter = blocked.waiter.clone();
+    let _registered = Registration {
+        blocking: db.keyspace().blocking(),
+        waiter: waiter.clone(),
+    };
+    let deadline = blocked.deadline;
+    loop {
+        tokio::select! {
+            _ = waiter.ready() => {
+                written.reset(db.tracking().active());
+                if let Some(reply) = blocked.retry(&mut Ctx::new(db, session, written)) {
+                    return Ok(Some(reply));
+                }
+            }
+            _ = sleep_until(deadline) => {
+                return Ok(Some(std::mem::replace(&mut blocked.timeout_reply, Frame::Null)));
+            }
+            _ = stop.changed() => return Ok(None),
+            _ = client.killed() => return Ok(None),
+            r = conn.read_request(parse), if pending.is_none() => match r? {
+                Request::Closed => return Ok(None),
+                other => *pending = Some(other),
+            },
+        }
+    }
 }
 
 /// Logs a client closed for going over its output buffer limit (counted where it happened,

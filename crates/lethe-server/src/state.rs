@@ -304,7 +304,10 @@ impl ServerState {
     /// The error is distinct from Redis's maxmemory OOM (which means "the cache is full"): this
     /// value could never be stored under the current `--max-memory`, however empty the cache.
     pub fn check_fits(&self, key: &SmallBytes, value: &Value) -> Result<(), CommandError> {
-        let weight = u64::from(Keyspace::weigh(key, value));
+        self.fits(u64::from(Keyspace::weigh(key, value)))
+    }
+
+    fn fits(&self, weight: u64) -> Result<(), CommandError> {
         let max = self.keyspace.max_entry_weight();
         if weight > max {
             return Err(CommandError::new(
@@ -318,6 +321,18 @@ impl ServerState {
             ));
         }
         Ok(())
+    }
+
+    /// [`Self::check_fits`] for a collection about to grow in place by at most `extra` heap
+    /// bytes: refused before the change, since the engine would otherwise evict the whole
+    /// collection once it is past one shard's share.
+    pub fn check_grows(
+        &self,
+        key: &SmallBytes,
+        value: &Value,
+        extra: usize,
+    ) -> Result<(), CommandError> {
+        self.fits(u64::from(Keyspace::weigh(key, value)).saturating_add(extra as u64))
     }
 
     /// The pub/sub registry.

@@ -22,3 +22,26 @@ fn redis_py_works_unchanged() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
 }
+
+/// The classic Redis tag pattern (SETEX + SADD tag:x, later SMEMBERS + DEL), sets, lists and a
+/// blocking pop, driven by redis-py exactly as applications write them against Redis.
+#[test]
+fn redis_py_tag_pattern_and_collections_work_unchanged() {
+    let lethe = common::Lethe::start();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/py/redis_py_collections.py"
+    );
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(lethe.port.to_string())
+        .output()
+        .expect("python3 is needed (scripts/test-all installs redis-py)");
+    assert!(
+        out.status.success(),
+        "redis-py collections script failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+}

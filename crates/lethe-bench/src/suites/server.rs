@@ -18,6 +18,10 @@
 //! - `mset10:P16`: `-t mset` (one MSET of 10 keys per request, keys from the whole keyspace).
 //! - `hset_1k:P16`: `HSET hash:1k f:__rand_int__ xxx` with `-r 1000`, after the hash was
 //!   loaded with its 1,000 fields: every request updates a field of a 1,000-field hash.
+//! - `sadd:P16`: `-t sadd` (`SADD myset element:__rand_int__`: one set growing to up to
+//!   100,000 members, a hash table).
+//! - `lpush:P16`, `lpop:P16`: `-t lpush` then `-t lpop` (one list, `mylist`, grown by N pushes
+//!   at its head and emptied again by N pops).
 //! - `tagged_set`: one logical write = a value stored with two tags, `t:{k % 1000}` and
 //!   `g:{k % 100}`, for a uniformly random `k` below 100,000. On Lethe it is one command,
 //!   `LETHE.SET key:k xxx TAGS 2 t:.. g:..`; on Redis the usual emulation, `SET key:k xxx`,
@@ -190,6 +194,10 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
         // Ten keys per request: a tenth of the requests for about the same work.
         ("mset10:P16", Load::Test("mset"), KEYSPACE, deep / 10),
         ("hset_1k:P16", Load::Command(HSET_1K), HASH_FIELDS, deep),
+        ("sadd:P16", Load::Test("sadd"), KEYSPACE, deep),
+        // LPUSH grows one list that LPOP, run next, empties again.
+        ("lpush:P16", Load::Test("lpush"), KEYSPACE, deep),
+        ("lpop:P16", Load::Test("lpop"), KEYSPACE, deep),
     ] {
         bench_cases.push(BenchCase {
             name: name.into(),
@@ -759,9 +767,8 @@ fn render(sink: &Sink) -> String {
                 TARGET_TAGGED,
             ),
             c if c.ends_with(":P1") => (format!("`{c}`: lethe / redis ops/s"), TARGET_P1),
-            c @ ("incr_hot:P16" | "mset10:P16" | "hset_1k:P16") => {
-                (format!("`{c}`: lethe / redis ops/s"), TARGET_NEW_CASES)
-            }
+            c @ ("incr_hot:P16" | "mset10:P16" | "hset_1k:P16" | "sadd:P16" | "lpush:P16"
+            | "lpop:P16") => (format!("`{c}`: lethe / redis ops/s"), TARGET_NEW_CASES),
             c => (format!("`{c}`: lethe / redis ops/s"), TARGET_P16),
         };
         targets.push(target_row(

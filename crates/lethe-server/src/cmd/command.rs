@@ -38,8 +38,10 @@ pub(super) mod f {
     pub const NO_AUTH: u32 = 1 << 12;
     pub const MAY_REPLICATE: u32 = 1 << 13;
     pub const NO_MULTI: u32 = 1 << 14;
-    pub const ALLOW_BUSY: u32 = 1 << 15;
-    pub(crate) const NAMES: [&str; 16] = [
+    /// Derived from the key specs (a `keynum` spec), never set in a table row.
+    pub const MOVABLEKEYS: u32 = 1 << 15;
+    pub const ALLOW_BUSY: u32 = 1 << 16;
+    pub(crate) const NAMES: [&str; 17] = [
         "write",
         "readonly",
         "denyoom",
@@ -55,6 +57,7 @@ pub(super) mod f {
         "no_auth",
         "may_replicate",
         "no_multi",
+        "movablekeys",
         "allow_busy",
     ];
 }
@@ -138,8 +141,9 @@ pub(super) mod ks {
 }
 
 /// Where a command's keys are: from argument `begin`, up to `last` (relative to `begin`, or
-/// negative from the end), every `step` arguments. Every command here has this
-/// `index`/`range` form.
+/// negative from the end), every `step` arguments (Redis's `index`/`range` form); or, for a
+/// `keynum` spec, as many keys as argument `begin + last` says, from `begin + first` on, every
+/// `step` arguments (LMPOP, SINTERCARD).
 #[derive(Debug)]
 pub(super) struct KeySpec {
     flags: u32,
@@ -147,6 +151,8 @@ pub(super) struct KeySpec {
     begin: i64,
     last: i64,
     step: i64,
+    /// For a `keynum` spec, where the first key is relative to `begin`.
+    keynum_first: Option<i64>,
 }
 
 impl KeySpec {
@@ -167,6 +173,25 @@ impl KeySpec {
             begin,
             last,
             step,
+            keynum_first: None,
+        }
+    }
+
+    /// A `keynum` spec: the key count at `begin + keynumidx`, the keys from `begin + first`.
+    pub(super) const fn keynum(
+        flags: u32,
+        begin: i64,
+        keynumidx: i64,
+        first: i64,
+        step: i64,
+    ) -> KeySpec {
+        KeySpec {
+            flags,
+            notes: "",
+            begin,
+            last: keynumidx,
+            step,
+            keynum_first: Some(first),
         }
     }
 }
@@ -229,6 +254,15 @@ pub(super) struct Sub {
     pub(super) meta: Meta,
 }
 
+/// The flags, with `movablekeys` where a key spec is `keynum`, as Redis derives it.
+fn flags(meta: &Meta) -> u32 {
+    if meta.keys.iter().any(|k| k.keynum_first.is_some()) {
+        meta.flags | f::MOVABLEKEYS
+    } else {
+        meta.flags
+    }
+}
+
 /// The ACL categories Redis adds from the flags, plus the explicit ones.
 fn categories(meta: &Meta) -> u32 {
     let mut c = meta.acl;
@@ -255,14 +289,16 @@ fn categories(meta: &Meta) -> u32 {
 /// Redis's legacy (first, last, step) key positions, derived from the key specs as Redis does:
 /// one spec gives its own range; several merge into one range with step 1.
 fn legacy_range(keys: &[KeySpec]) -> (i64, i64, i64) {
-    let Some((head, rest)) = keys.split_first() else {
+    // Redis leaves `keynum` specs out of the legacy range (the command has `movablekeys`).
+    let ranges: Vec<&KeySpec> = keys.iter().filter(|k| k.keynum_first.is_none()).collect();
+    let Some((head, rest)) = ranges.split_first() else {
         return (0, 0, 0);
     };
     let absolute = |k: &KeySpec| {
         if k.last < 0 { k.last } else { k.begin + k.last }
     };
     let (mut first, mut last, mut step) = (head.begin, absolute(head), head.step);
-    for k in rest {
+    for &k in rest {
         first = first.min(k.begin);
         let l = absolute(k);
         last = if last < 0 || l < 0 {
@@ -304,6 +340,23 @@ fn key_spec(k: &KeySpec) -> Frame {
             ),
         ]),
     ));
+    if let Some(first) = k.keynum_first {
+        map.push(pair(
+            "find_keys",
+            Frame::Map(vec![
+                pair("type", Frame::bulk("keynum")),
+                pair(
+                    "spec",
+                    Frame::Map(vec![
+                        pair("keynumidx", Frame::Integer(k.last)),
+                        pair("firstkey", Frame::Integer(first)),
+                        pair("keystep", Frame::Integer(k.step)),
+                    ]),
+                ),
+            ]),
+        ));
+        return Frame::Map(map);
+    }
     map.push(pair(
         "find_keys",
         Frame::Map(vec![
@@ -337,7 +390,7 @@ fn info(name: &str, arity: i32, meta: &Meta) -> Frame {
     Frame::Array(vec![
         Frame::bulk(Bytes::copy_from_slice(name.as_bytes())),
         Frame::Integer(arity.into()),
-        Frame::Set(names(meta.flags, &f::NAMES)),
+        Frame::Set(names(flags(meta), &f::NAMES)),
         Frame::Integer(first),
         Frame::Integer(last),
         Frame::Integer(step),
@@ -492,7 +545,8 @@ fn get_keys(args: &[Bytes]) -> Reply {
     if meta.keys.is_empty() {
         return Err(CommandError::err("The command has no key arguments"));
     }
-    let keys: Vec<Frame> = key_positions(meta, args.len())
+    let keys: Vec<Frame> = key_positions(meta, args)
+        .into_iter()
         .map(|i| Frame::Bulk(args[i].clone()))
         .collect();
     if keys.is_empty() {
@@ -501,19 +555,46 @@ fn get_keys(args: &[Bytes]) -> Reply {
     Ok(Frame::Array(keys))
 }
 
-/// Where a command's keys are among its `argc` arguments (the name at 0), per its key specs.
-pub(super) fn key_positions(meta: &Meta, argc: usize) -> impl Iterator<Item = usize> + '_ {
-    let argc = argc as i64;
-    meta.keys.iter().flat_map(move |k| {
+/// Where a command's keys are among its arguments `args` (the name at 0), per its key specs.
+/// A `keynum` spec whose count is not a number, or names more keys than there are arguments,
+/// gives none (the command itself refuses such arguments).
+pub(super) fn key_positions(meta: &Meta, args: &[Bytes]) -> Vec<usize> {
+    let argc = args.len() as i64;
+    let mut out = Vec::new();
+    for k in meta.keys {
+        let step = k.step.max(1) as usize;
+        if let Some(first) = k.keynum_first {
+            let Some(n) = args
+                .get((k.begin + k.last) as usize)
+                .and_then(|a| crate::parse::parse_int(a))
+                .filter(|n| *n > 0)
+            else {
+                continue;
+            };
+            let from = k.begin + first;
+            let Some(to) = n
+                .checked_sub(1)
+                .and_then(|n| n.checked_mul(k.step))
+                .and_then(|n| n.checked_add(from))
+                .filter(|to| *to < argc)
+            else {
+                continue;
+            };
+            out.extend((from..=to).step_by(step).map(|i| i as usize));
+            continue;
+        }
         let end = if k.last >= 0 {
             k.begin + k.last
         } else {
             argc + k.last
         };
-        (k.begin..=end.min(argc - 1))
-            .step_by(k.step.max(1) as usize)
-            .map(|i| i as usize)
-    })
+        out.extend(
+            (k.begin..=end.min(argc - 1))
+                .step_by(step)
+                .map(|i| i as usize),
+        );
+    }
+    out
 }
 
 /// COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern].

@@ -267,7 +267,7 @@ pub(super) fn scan_position(key: &[u8]) -> u64 {
 /// A cursor as Redis reads it (`strtoul` over the whole argument, no leading space): an
 /// optional sign and digits, a negative number wrapping around as in C, and the empty string
 /// meaning 0 (`strtoul` converts nothing and stops at the end).
-pub(super) fn parse_cursor(raw: &[u8]) -> Option<u64> {
+pub(crate) fn parse_cursor(raw: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(raw).ok()?;
     if text.is_empty() {
         return Some(0);

@@ -11,14 +11,17 @@
 //! docs, subcommands) for COMMAND (the `command` module); whether a command writes the
 //! keyspace, which the dispatcher needs, is read from the same flags.
 
+mod blocking;
 mod command;
 mod connection;
 mod hashes;
 mod keys;
 mod lethe;
+mod lists;
 mod long_double;
 mod pubsub;
 mod server_info;
+mod sets;
 mod strings;
 mod tracking;
 mod transactions;
@@ -29,6 +32,7 @@ use crate::keyspace::{Changes, Lock, SmallBytes, Txn, WatchStamp, stored_key};
 use crate::parse::Parse;
 use crate::pubsub::Pushes;
 use crate::state::ServerState;
+pub use blocking::Blocked;
 use bytes::Bytes;
 use indexmap::IndexSet;
 use std::collections::HashMap;
@@ -67,6 +71,9 @@ pub struct Session {
     pub authenticated: bool,
     /// The selected database (`SELECT`).
     pub db: u8,
+    /// Set by a blocking command (BLPOP, ...) that found nothing: the connection loop waits on
+    /// it and retries, instead of replying now.
+    pub blocked: Option<blocking::Blocked>,
 }
 
 impl Session {
@@ -93,6 +100,7 @@ impl Session {
             tracking: None,
             caching: None,
             db: 0,
+            blocked: None,
         }
     }
 
@@ -149,6 +157,8 @@ pub struct Ctx<'a> {
     pub changes: &'a mut Changes,
     /// The locks EXEC took for all of its commands' keys, while it runs them.
     held: Option<Lock<'a>>,
+    /// Whether the command runs inside EXEC, where blocking commands never block.
+    deny_blocking: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -163,6 +173,7 @@ impl<'a> Ctx<'a> {
             session,
             changes,
             held: None,
+            deny_blocking: false,
         }
     }
 
@@ -234,7 +245,8 @@ impl<'a> Ctx<'a> {
                     "internal error: a key outside the transaction's locks",
                 ));
             }
-            return Ok(f(&mut Txn::new(lock, db, self.changes)));
+            let blocking = self.state.keyspace().blocking();
+            return Ok(f(&mut Txn::new(lock, db, self.changes, blocking)));
         }
         let keyspace = self.state.keyspace();
         let mut lock = if write {
@@ -242,7 +254,12 @@ impl<'a> Ctx<'a> {
         } else {
             keyspace.lock_read(&keys)
         };
-        Ok(f(&mut Txn::new(&mut lock, db, self.changes)))
+        Ok(f(&mut Txn::new(
+            &mut lock,
+            db,
+            self.changes,
+            keyspace.blocking(),
+        )))
     }
 
     /// Holds `lock` (EXEC's, on all of its commands' keys) for the commands run next.
@@ -900,6 +917,247 @@ table! {
         keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
         doc: Doc::new("hash", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..", "Incrementally iterate hash fields and associated values"),
     }
+    "sadd" -3 sets::SAdd {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::SET,
+        keys: &[KeySpec::range(ks::RW | ks::INSERT, 1, 0, 1)],
+        doc: Doc::new("set", "1.0.0", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.", "Add one or more members to a set"),
+    }
+    "srem" -3 sets::SRem {
+        flags: f::WRITE | f::FAST,
+        acl: acl::SET,
+        keys: &[KeySpec::range(ks::RW | ks::DELETE, 1, 0, 1)],
+        doc: Doc::new("set", "1.0.0", "O(N) where N is the number of members to be removed.", "Remove one or more members from a set"),
+    }
+    "smembers" 2 sets::SMembers {
+        flags: f::READONLY,
+        acl: acl::SET,
+        tips: &["nondeterministic_output_order"],
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("set", "1.0.0", "O(N) where N is the set cardinality.", "Get all the members in a set"),
+    }
+    "sismember" 3 sets::SIsMember {
+        flags: f::READONLY | f::FAST,
+        acl: acl::SET,
+        keys: &[KeySpec::range(ks::RO, 1, 0, 1)],
+        doc: Doc::new("set", "1.0.0", "O(1)", "Determine if a given value is a member of a set"),
+    }
+    "smismember" -3 sets::SMIsMember {
+        flags: f::READONLY | f::FAST,
+        acl: acl::SET,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("set", "6.2.0", "O(N) where N is the number of elements being checked for membership", "Returns the membership associated with the given elements for a set"),
+    }
+    "scard" 2 sets::SCard {
+        flags: f::READONLY | f::FAST,
+        acl: acl::SET,
+        keys: &[KeySpec::range(ks::RO, 1, 0, 1)],
+        doc: Doc::new("set", "1.0.0", "O(1)", "Get the number of members in a set"),
+    }
+    "spop" -2 sets::SPop {
+        flags: f::WRITE | f::FAST,
+        acl: acl::SET,
+        tips: &["nondeterministic_output"],
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1)],
+        doc: Doc::new("set", "1.0.0", "Without the count argument O(1), otherwise O(N) where N is the value of the passed count.", "Remove and return one or multiple random members from a set"),
+    }
+    "srandmember" -2 sets::SRandMember {
+        flags: f::READONLY,
+        acl: acl::SET,
+        tips: &["nondeterministic_output"],
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("set", "1.0.0", "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.", "Get one or multiple random members from a set"),
+    }
+    "smove" 4 sets::SMove {
+        flags: f::WRITE | f::FAST,
+        acl: acl::SET,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1), KeySpec::range(ks::RW | ks::INSERT, 2, 0, 1)],
+        doc: Doc::new("set", "1.0.0", "O(1)", "Move a member from one set to another"),
+    }
+    "sinter" -2 sets::SetOp<0> {
+        flags: f::READONLY,
+        acl: acl::SET,
+        tips: &["nondeterministic_output_order"],
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, -1, 1)],
+        doc: Doc::new("set", "1.0.0", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", "Intersect multiple sets"),
+    }
+    "sunion" -2 sets::SetOp<1> {
+        flags: f::READONLY,
+        acl: acl::SET,
+        tips: &["nondeterministic_output_order"],
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, -1, 1)],
+        doc: Doc::new("set", "1.0.0", "O(N) where N is the total number of elements in all given sets.", "Add multiple sets"),
+    }
+    "sdiff" -2 sets::SetOp<2> {
+        flags: f::READONLY,
+        acl: acl::SET,
+        tips: &["nondeterministic_output_order"],
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, -1, 1)],
+        doc: Doc::new("set", "1.0.0", "O(N) where N is the total number of elements in all given sets.", "Subtract multiple sets"),
+    }
+    "sinterstore" -3 sets::SetOpStore<0> {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::SET,
+        keys: &[KeySpec::range(ks::RW | ks::UPDATE, 1, 0, 1), KeySpec::range(ks::RO | ks::ACCESS, 2, -1, 1)],
+        doc: Doc::new("set", "1.0.0", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", "Intersect multiple sets and store the resulting set in a key"),
+    }
+    "sunionstore" -3 sets::SetOpStore<1> {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::SET,
+        keys: &[KeySpec::range(ks::OW | ks::UPDATE, 1, 0, 1), KeySpec::range(ks::RO | ks::ACCESS, 2, -1, 1)],
+        doc: Doc::new("set", "1.0.0", "O(N) where N is the total number of elements in all given sets.", "Add multiple sets and store the resulting set in a key"),
+    }
+    "sdiffstore" -3 sets::SetOpStore<2> {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::SET,
+        keys: &[KeySpec::range(ks::OW | ks::UPDATE, 1, 0, 1), KeySpec::range(ks::RO | ks::ACCESS, 2, -1, 1)],
+        doc: Doc::new("set", "1.0.0", "O(N) where N is the total number of elements in all given sets.", "Subtract multiple sets and store the resulting set in a key"),
+    }
+    "sintercard" -3 sets::SInterCard {
+        flags: f::READONLY,
+        acl: acl::SET,
+        keys: &[KeySpec::keynum(ks::RO | ks::ACCESS, 1, 0, 1, 1)],
+        doc: Doc::new("set", "7.0.0", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", "Intersect multiple sets and return the cardinality of the result"),
+    }
+    "sscan" -3 sets::SScan {
+        flags: f::READONLY,
+        acl: acl::SET,
+        tips: &["nondeterministic_output"],
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("set", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..", "Incrementally iterate Set elements"),
+    }
+    "lpush" -3 lists::Push<0> {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::INSERT, 1, 0, 1)],
+        doc: Doc::new("list", "1.0.0", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.", "Prepend one or multiple elements to a list"),
+    }
+    "rpush" -3 lists::Push<1> {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::INSERT, 1, 0, 1)],
+        doc: Doc::new("list", "1.0.0", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.", "Append one or multiple elements to a list"),
+    }
+    "lpushx" -3 lists::Push<2> {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::INSERT, 1, 0, 1)],
+        doc: Doc::new("list", "2.2.0", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.", "Prepend an element to a list, only if the list exists"),
+    }
+    "rpushx" -3 lists::Push<3> {
+        flags: f::WRITE | f::DENYOOM | f::FAST,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::INSERT, 1, 0, 1)],
+        doc: Doc::new("list", "2.2.0", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.", "Append an element to a list, only if the list exists"),
+    }
+    "lpop" -2 lists::Pop<0> {
+        flags: f::WRITE | f::FAST,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1)],
+        doc: Doc::new("list", "1.0.0", "O(N) where N is the number of elements returned", "Remove and get the first elements in a list"),
+    }
+    "rpop" -2 lists::Pop<1> {
+        flags: f::WRITE | f::FAST,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1)],
+        doc: Doc::new("list", "1.0.0", "O(N) where N is the number of elements returned", "Remove and get the last elements in a list"),
+    }
+    "lrange" 4 lists::LRange {
+        flags: f::READONLY,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("list", "1.0.0", "O(S+N) where S is the distance of start offset from HEAD for small lists, from nearest end (HEAD or TAIL) for large lists; and N is the number of elements in the specified range.", "Get a range of elements from a list"),
+    }
+    "lindex" 3 lists::LIndex {
+        flags: f::READONLY,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("list", "1.0.0", "O(N) where N is the number of elements to traverse to get to the element at index. This makes asking for the first or the last element of the list O(1).", "Get an element from a list by its index"),
+    }
+    "linsert" 5 lists::LInsert {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::INSERT, 1, 0, 1)],
+        doc: Doc::new("list", "2.2.0", "O(N) where N is the number of elements to traverse before seeing the value pivot. This means that inserting somewhere on the left end on the list (head) can be considered O(1) and inserting somewhere on the right end (tail) is O(N).", "Insert an element before or after another element in a list"),
+    }
+    "llen" 2 lists::LLen {
+        flags: f::READONLY | f::FAST,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RO, 1, 0, 1)],
+        doc: Doc::new("list", "1.0.0", "O(1)", "Get the length of a list"),
+    }
+    "lmove" 5 lists::LMove {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1), KeySpec::range(ks::RW | ks::INSERT, 2, 0, 1)],
+        doc: Doc::new("list", "6.2.0", "O(1)", "Pop an element from a list, push it to another list and return it"),
+    }
+    "lmpop" -4 lists::LMPop {
+        flags: f::WRITE,
+        acl: acl::LIST,
+        keys: &[KeySpec::keynum(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1, 1)],
+        doc: Doc::new("list", "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", "Pop elements from a list"),
+    }
+    "lpos" -3 lists::LPos {
+        flags: f::READONLY,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("list", "6.0.6", "O(N) where N is the number of elements in the list, for the average case. When searching for elements near the head or the tail of the list, or when the MAXLEN option is provided, the command may run in constant time.", "Return the index of matching elements on a list"),
+    }
+    "lrem" 4 lists::LRem {
+        flags: f::WRITE,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::DELETE, 1, 0, 1)],
+        doc: Doc::new("list", "1.0.0", "O(N+M) where N is the length of the list and M is the number of elements removed.", "Remove elements from a list"),
+    }
+    "lset" 4 lists::LSet {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::UPDATE, 1, 0, 1)],
+        doc: Doc::new("list", "1.0.0", "O(N) where N is the length of the list. Setting either the first or the last element of the list is O(1).", "Set the value of an element in a list by its index"),
+    }
+    "ltrim" 4 lists::LTrim {
+        flags: f::WRITE,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::DELETE, 1, 0, 1)],
+        doc: Doc::new("list", "1.0.0", "O(N) where N is the number of elements to be removed by the operation.", "Trim a list to the specified range"),
+    }
+    "rpoplpush" 3 lists::RPopLPush {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1), KeySpec::range(ks::RW | ks::INSERT, 2, 0, 1)],
+        doc: Doc::new("list", "1.2.0", "O(1)", "Remove the last element in a list, prepend it to another list and return it"),
+    }
+    "blpop" -3 blocking::BPop<0> {
+        flags: f::WRITE | f::NOSCRIPT | f::BLOCKING,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, -2, 1)],
+        doc: Doc::new("list", "2.0.0", "O(N) where N is the number of provided keys.", "Remove and get the first element in a list, or block until one is available"),
+    }
+    "brpop" -3 blocking::BPop<1> {
+        flags: f::WRITE | f::NOSCRIPT | f::BLOCKING,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, -2, 1)],
+        doc: Doc::new("list", "2.0.0", "O(N) where N is the number of provided keys.", "Remove and get the last element in a list, or block until one is available"),
+    }
+    "blmove" 6 blocking::BLMove {
+        flags: f::WRITE | f::DENYOOM | f::NOSCRIPT | f::BLOCKING,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1), KeySpec::range(ks::RW | ks::INSERT, 2, 0, 1)],
+        doc: Doc::new("list", "6.2.0", "O(1)", "Pop an element from a list, push it to another list and return it; or block until one is available"),
+    }
+    "blmpop" -5 blocking::BLMPop {
+        flags: f::WRITE | f::BLOCKING,
+        acl: acl::LIST,
+        keys: &[KeySpec::keynum(ks::RW | ks::ACCESS | ks::DELETE, 2, 0, 1, 1)],
+        doc: Doc::new("list", "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", "Pop elements from a list, or block until one is available"),
+    }
+    "brpoplpush" 4 blocking::BRPopLPush {
+        flags: f::WRITE | f::DENYOOM | f::NOSCRIPT | f::BLOCKING,
+        acl: acl::LIST,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS | ks::DELETE, 1, 0, 1), KeySpec::range(ks::RW | ks::INSERT, 2, 0, 1)],
+        doc: Doc::new("list", "2.2.0", "O(1)", "Pop an element from a list, push it to another list and return it; or block until one is available"),
+    }
     "auth" -2 connection::Auth {
         flags: f::NOSCRIPT | f::LOADING | f::STALE | f::FAST | f::NO_AUTH | f::ALLOW_BUSY,
         acl: acl::CONNECTION,
@@ -1122,7 +1380,10 @@ pub fn dispatch_command(args: Vec<Bytes>, cx: &mut Ctx<'_>) -> (Frame, Option<Co
 /// key locks) for it.
 pub(crate) fn execute_queued(args: Vec<Bytes>, cx: &mut Ctx<'_>) -> Reply {
     let id = position(&args[0]).map(CommandId);
-    run_command(args, id, cx, true)
+    let deny = std::mem::replace(&mut cx.deny_blocking, true);
+    let reply = run_command(args, id, cx, true);
+    cx.deny_blocking = deny;
+    reply
 }
 
 /// The key names of a queued command (args name first), per its key specs; `None` if the
@@ -1145,7 +1406,8 @@ pub(crate) fn lockable_keys(args: &[Bytes]) -> Option<(Vec<Bytes>, bool)> {
     {
         return None;
     }
-    let keys = command::key_positions(&spec.meta, args.len())
+    let keys = command::key_positions(&spec.meta, args)
+        .into_iter()
         .map(|i| args[i].clone())
         .collect();
     Some((keys, spec.writes))
@@ -1193,7 +1455,8 @@ fn run_command(
     // The keys a read serves, for client tracking to remember.
     let served: Vec<Bytes> = match &cx.session.tracking {
         Some(_) if tracking && spec.meta.flags & f::READONLY != 0 => {
-            command::key_positions(&spec.meta, args.len())
+            command::key_positions(&spec.meta, &args)
+                .into_iter()
                 .map(|i| args[i].clone())
                 .collect()
         }

@@ -379,7 +379,11 @@ fn section(cx: &Ctx<'_>, name: &str) -> String {
             kv(&mut out, "connected_clients", &all.len());
             kv(&mut out, "maxclients", &cx.session.limits.max_clients());
             kv(&mut out, "pubsub_clients", &pubsub);
-            kv(&mut out, "blocked_clients", &0);
+            kv(
+                &mut out,
+                "blocked_clients",
+                &cx.state.keyspace().blocking().blocked(),
+            );
             kv(
                 &mut out,
                 "tracking_clients",

@@ -29,12 +29,19 @@
 //! thread-local channel is needed. Removals the engine makes on its own (expiry, eviction,
 //! invalidations) reach tracking through the engine's listener and subscriber instead.
 
+pub mod blocking;
 pub mod hash;
+pub mod intset;
+pub mod list;
 pub mod listpack;
+pub mod set;
 pub mod small;
 pub mod value;
 
+pub use blocking::{Blocking, Waiter};
 pub use hash::Hash;
+pub use list::List;
+pub use set::Set;
 pub use small::SmallBytes;
 pub use value::Value;
 
@@ -166,6 +173,7 @@ impl Gate {
 pub struct Keyspace {
     cache: Store,
     gate: Gate,
+    blocking: Blocking,
 }
 
 impl Keyspace {
@@ -174,6 +182,7 @@ impl Keyspace {
         Keyspace {
             cache,
             gate: Gate::new(),
+            blocking: Blocking::default(),
         }
     }
 
@@ -191,6 +200,11 @@ impl Keyspace {
     /// The gate commands hold shared and whole-keyspace transactions exclusively.
     pub fn gate(&self) -> &Gate {
         &self.gate
+    }
+
+    /// The clients blocked on list keys.
+    pub fn blocking(&self) -> &Blocking {
+        &self.blocking
     }
 
     /// Locks the shards of `keys` (stored form) for writing.
@@ -219,18 +233,31 @@ impl Keyspace {
 /// A command's access to its keys, under the locks of their shards.
 ///
 /// Methods take key names as the client gave them, in the command's database. Writes are
-/// recorded in the command's [`Changes`].
+/// recorded in the command's [`Changes`]; a write that leaves a list at a key wakes a client
+/// blocked on it ([`Blocking::signal`]).
 #[derive(Debug)]
 pub struct Txn<'t, 'l> {
     lock: &'t mut Lock<'l>,
     db: u8,
     changes: &'t mut Changes,
+    blocking: &'t Blocking,
 }
 
 impl<'t, 'l> Txn<'t, 'l> {
-    /// Access through `lock` for database `db`, recording writes in `changes`.
-    pub fn new(lock: &'t mut Lock<'l>, db: u8, changes: &'t mut Changes) -> Txn<'t, 'l> {
-        Txn { lock, db, changes }
+    /// Access through `lock` for database `db`, recording writes in `changes` and waking
+    /// clients in `blocking`.
+    pub fn new(
+        lock: &'t mut Lock<'l>,
+        db: u8,
+        changes: &'t mut Changes,
+        blocking: &'t Blocking,
+    ) -> Txn<'t, 'l> {
+        Txn {
+            lock,
+            db,
+            changes,
+            blocking,
+        }
     }
 
     /// The database the command runs in.
@@ -292,12 +319,15 @@ impl<'t, 'l> Txn<'t, 'l> {
     /// recorded as a change if `f` changed anything.
     pub fn compute<R>(&mut self, name: &[u8], f: impl FnOnce(&mut Entry<'_>) -> R) -> R {
         let key = self.key(name);
-        let (result, changed) = self.lock.compute(&key, |e| {
+        let (result, changed, list) = self.lock.compute(&key, |e| {
             let r = f(e);
-            (r, e.is_changed())
+            (r, e.is_changed(), matches!(e.get(), Some(Value::List(_))))
         });
         if changed {
             self.changes.record(&key);
+            if list {
+                self.blocking.signal(&key);
+            }
         }
         result
     }
@@ -310,9 +340,13 @@ impl<'t, 'l> Txn<'t, 'l> {
         options: &InsertOptions<SmallBytes>,
     ) -> Result<Inserted, Rejected> {
         let key = self.key(name);
+        let list = matches!(value, Value::List(_));
         let result = self.lock.insert(key.clone(), value, options);
         if result.is_ok() {
             self.changes.record(&key);
+            if list {
+                self.blocking.signal(&key);
+            }
         }
         result
     }

@@ -5,6 +5,8 @@
 //! box each, mutated where they are by the commands (the engine's `compute`), never copied.
 
 use super::hash::Hash;
+use super::list::List;
+use super::set::Set;
 use super::small::SmallBytes;
 use crate::cmd::CommandError;
 use bytes::Bytes;
@@ -18,6 +20,10 @@ pub enum Value {
     Int(i64),
     /// A hash.
     Hash(Box<Hash>),
+    /// A list.
+    List(Box<List>),
+    /// A set.
+    Set(Box<Set>),
 }
 
 /// The longest string Redis keeps in one allocation with its object header (`embstr`); longer
@@ -46,6 +52,8 @@ impl Value {
         match self {
             Value::Str(_) | Value::Int(_) => "string",
             Value::Hash(_) => "hash",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
         }
     }
 
@@ -56,6 +64,8 @@ impl Value {
             Value::Str(s) if s.len() <= EMBSTR_MAX => "embstr",
             Value::Str(_) => "raw",
             Value::Hash(h) => h.encoding(),
+            Value::List(l) => l.encoding(),
+            Value::Set(s) => s.encoding(),
         }
     }
 
@@ -65,6 +75,8 @@ impl Value {
             Value::Str(s) => s.heap_size(),
             Value::Int(_) => 0,
             Value::Hash(h) => super::small::alloc_size(std::mem::size_of::<Hash>()) + h.heap_size(),
+            Value::List(l) => super::small::alloc_size(std::mem::size_of::<List>()) + l.heap_size(),
+            Value::Set(s) => super::small::alloc_size(std::mem::size_of::<Set>()) + s.heap_size(),
         }
     }
 
@@ -105,6 +117,38 @@ impl Value {
     pub fn as_hash_mut(&mut self) -> Result<&mut Hash, CommandError> {
         match self {
             Value::Hash(h) => Ok(h),
+            _ => Err(CommandError::wrong_type()),
+        }
+    }
+
+    /// The set; WRONGTYPE for other types.
+    pub fn as_set(&self) -> Result<&Set, CommandError> {
+        match self {
+            Value::Set(s) => Ok(s),
+            _ => Err(CommandError::wrong_type()),
+        }
+    }
+
+    /// The set, to change; WRONGTYPE for other types.
+    pub fn as_set_mut(&mut self) -> Result<&mut Set, CommandError> {
+        match self {
+            Value::Set(s) => Ok(s),
+            _ => Err(CommandError::wrong_type()),
+        }
+    }
+
+    /// The list; WRONGTYPE for other types.
+    pub fn as_list(&self) -> Result<&List, CommandError> {
+        match self {
+            Value::List(l) => Ok(l),
+            _ => Err(CommandError::wrong_type()),
+        }
+    }
+
+    /// The list, to change; WRONGTYPE for other types.
+    pub fn as_list_mut(&mut self) -> Result<&mut List, CommandError> {
+        match self {
+            Value::List(l) => Ok(l),
             _ => Err(CommandError::wrong_type()),
         }
     }
