@@ -45,15 +45,15 @@ impl Lethe {
         let listener = TcpListener::bind(addr).unwrap();
         Lethe::serve(listener, move |listener, stopped| {
             let db = std::sync::Arc::new(lethe_server::db::Db::new(capacity));
-            Box::pin(lethe_server::run_with_limits(
-                listener,
-                None,
-                db,
-                limits,
-                async {
-                    let _ = stopped.await;
-                },
-            ))
+            Box::pin(
+                lethe_server::Server::builder(listener)
+                    .db(db)
+                    .limits(limits)
+                    .build()
+                    .run(async {
+                        let _ = stopped.await;
+                    }),
+            )
         })
     }
 
