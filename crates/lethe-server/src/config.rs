@@ -350,7 +350,10 @@ mod tests {
     fn http_and_tls_settings_are_read_and_checked() {
         let c = Config::default();
         assert_eq!(c.http_bind, "127.0.0.1");
-        assert_eq!(c.http_options().unwrap(), crate::http::HttpOptions::default());
+        assert_eq!(
+            c.http_options().unwrap(),
+            crate::http::HttpOptions::default()
+        );
         let file = parse_toml(
             "bind = \"0.0.0.0\"\nhttp-max-clients = 3\nhttp-timeout = 2\nhttp-max-body = 10\n\
              shutdown-timeout = 1\ntls-cert-file = \"c.pem\"\n",

@@ -302,7 +302,8 @@ async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
             );
         }
     };
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 fn too_large(max: usize) -> Response {
@@ -337,7 +338,9 @@ fn credentials(value: &[u8]) -> Option<Vec<u8>> {
     if !scheme.eq_ignore_ascii_case(b"basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest)
+        .ok()?;
     let colon = decoded.iter().position(|&b| b == b':')?;
     match &decoded[..colon] {
         b"" | b"default" => Some(decoded[colon + 1..].to_vec()),
@@ -564,15 +567,24 @@ mod tests {
     fn credentials_come_as_bearer_or_basic_for_the_default_user() {
         use base64::Engine;
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        assert_eq!(credentials(b"Bearer s3cret").as_deref(), Some(&b"s3cret"[..]));
-        assert_eq!(credentials(b"bearer  s3cret ").as_deref(), Some(&b"s3cret"[..]));
+        assert_eq!(
+            credentials(b"Bearer s3cret").as_deref(),
+            Some(&b"s3cret"[..])
+        );
+        assert_eq!(
+            credentials(b"bearer  s3cret ").as_deref(),
+            Some(&b"s3cret"[..])
+        );
         let basic = format!("Basic {}", b64("default:pw:with:colons"));
         assert_eq!(
             credentials(basic.as_bytes()).as_deref(),
             Some(&b"pw:with:colons"[..])
         );
         let anonymous = format!("Basic {}", b64(":pw"));
-        assert_eq!(credentials(anonymous.as_bytes()).as_deref(), Some(&b"pw"[..]));
+        assert_eq!(
+            credentials(anonymous.as_bytes()).as_deref(),
+            Some(&b"pw"[..])
+        );
         let other_user = format!("Basic {}", b64("admin:pw"));
         assert_eq!(credentials(other_user.as_bytes()), None);
         assert_eq!(credentials(b"Basic !!!"), None);

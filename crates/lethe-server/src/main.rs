@@ -26,7 +26,7 @@ enum Commands {
     /// Settings come from the defaults, then the configuration file, then the environment and
     /// flags. Logs go to standard error; set LETHE_LOG (e.g. `debug`) for more than startup and
     /// shutdown.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Stream committed PostgreSQL changes into one or more Lethe servers over RESP, as its own
     /// process (logical replication; see the lethe-cdc crate docs for the settings PostgreSQL
     /// needs). Runs until SIGINT or SIGTERM; restarts resume from the replication slot.
@@ -197,7 +197,7 @@ fn main() -> ExitCode {
         .log_internal_errors(false)
         .init();
     match cli.command {
-        Commands::Serve(args) => serve(args),
+        Commands::Serve(args) => serve(*args),
         Commands::Cdc(args) => cdc(args),
     }
 }

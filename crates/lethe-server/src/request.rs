@@ -77,7 +77,11 @@ impl ProtocolError {
     /// as Redis's error replies do, so the reply stays one line).
     fn expected_dollar(got: u8) -> ProtocolError {
         let mut text = b"Protocol error: expected '$', got '".to_vec();
-        text.push(if got == b'\r' || got == b'\n' { b' ' } else { got });
+        text.push(if got == b'\r' || got == b'\n' {
+            b' '
+        } else {
+            got
+        });
         text.push(b'\'');
         ProtocolError { text }
     }
@@ -90,7 +94,11 @@ impl ProtocolError {
 
 impl fmt::Debug for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ProtocolError({:?})", String::from_utf8_lossy(&self.text))
+        write!(
+            f,
+            "ProtocolError({:?})",
+            String::from_utf8_lossy(&self.text)
+        )
     }
 }
 
@@ -226,20 +234,18 @@ impl RequestParser {
                     let len = match *bulk {
                         Some(len) => len,
                         None => {
-                            let Some(&tag) = buf.first() else {
-                                return Ok(None);
-                            };
-                            if tag != b'$' {
-                                return Err(ProtocolError::expected_dollar(tag));
-                            }
-                            let Some(line) = line(&mut self.scanned, buf, 1) else {
+                            // As Redis: the line first, then its first byte is checked.
+                            let Some(line) = line(&mut self.scanned, buf, 0) else {
                                 return if buf.len() > MAX_INLINE {
                                     Err(ProtocolError::new("too big bulk count string"))
                                 } else {
                                     Ok(None)
                                 };
                             };
-                            let len = match parse_len(&buf[1..line]) {
+                            if buf[0] != b'$' {
+                                return Err(ProtocolError::expected_dollar(buf[0]));
+                            }
+                            let len = match parse_len(&buf[1.min(line)..line]) {
                                 Some(n) if (0..=limits.max_bulk).contains(&n) => n,
                                 _ => return Err(ProtocolError::new("invalid bulk length")),
                             };
@@ -333,7 +339,8 @@ impl RequestParser {
         if let [rest @ .., b'\r'] = text {
             text = rest;
         }
-        let args = split_args(text).ok_or_else(|| ProtocolError::new("unbalanced quotes in request"));
+        let args =
+            split_args(text).ok_or_else(|| ProtocolError::new("unbalanced quotes in request"));
         buf.advance(nl + 1);
         args.map(Some)
     }
@@ -626,14 +633,18 @@ mod tests {
 
     #[test]
     fn strict_lengths_as_redis() {
-        for bad in ["*+1\r\n", "*01\r\n", "* 1\r\n", "*\r\n", "*1x\r\n", "*-0\r\n"] {
+        for bad in [
+            "*+1\r\n", "*01\r\n", "* 1\r\n", "*\r\n", "*1x\r\n", "*-0\r\n",
+        ] {
             assert_eq!(
                 err(bad.as_bytes()),
                 "Protocol error: invalid multibulk length",
                 "{bad:?}"
             );
         }
-        for bad in ["$04\r\n", "$+3\r\n", "$-0\r\n", "$-1\r\n", "$\r\n", "$3 \r\n"] {
+        for bad in [
+            "$04\r\n", "$+3\r\n", "$-0\r\n", "$-1\r\n", "$\r\n", "$3 \r\n",
+        ] {
             let input = format!("*1\r\n{bad}");
             assert_eq!(
                 err(input.as_bytes()),
@@ -653,9 +664,10 @@ mod tests {
 
     #[test]
     fn the_offending_byte_is_quoted_raw() {
-        let e = whole(b"*1\r\n\xff").unwrap_err();
+        assert_eq!(whole(b"*1\r\n\xff"), Ok(None));
+        let e = whole(b"*1\r\n\xff\r\n").unwrap_err();
         assert_eq!(e.text(), b"Protocol error: expected '$', got '\xff'");
-        let e = whole(b"*1\r\n\r").unwrap_err();
+        let e = whole(b"*1\r\n\r\n").unwrap_err();
         assert_eq!(e.text(), b"Protocol error: expected '$', got ' '");
     }
 

@@ -22,10 +22,10 @@ use crate::connection::{Connection, FLUSH_AT, Request};
 use crate::db::Db;
 use crate::frame::Frame;
 use crate::http::HttpOptions;
-use crate::request::ParseLimits;
 use crate::limits::{ConnectionGuard, Limits};
 use crate::metrics::Metrics;
 use crate::pubsub::PushReceiver;
+use crate::request::ParseLimits;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
@@ -138,7 +138,15 @@ impl Server {
             limits,
             tls,
         };
-        accept_loop(listener, shared, stop_rx, shutdown, shutdown_timeout, stop_tx).await;
+        accept_loop(
+            listener,
+            shared,
+            stop_rx,
+            shutdown,
+            shutdown_timeout,
+            stop_tx,
+        )
+        .await;
         if let Some(task) = http {
             if let Err(e) = task.await {
                 warn!(error = %e, "HTTP server task failed");
@@ -377,8 +385,7 @@ async fn client_loop(
     let info = Arc::new(ClientInfo::new(id, addr, laddr, fd, pushes.clone()));
     db.clients().register(info.clone());
     let mut session = Session::new(info, pushes, limits);
-    let result =
-        serve_requests(conn, db, &shared.metrics, stop, &mut session, push_rx).await;
+    let result = serve_requests(conn, db, &shared.metrics, stop, &mut session, push_rx).await;
     // However the connection ended, publishers and CLIENT LIST must stop finding it.
     session.leave_pubsub(db);
     db.tracking().disable(id);

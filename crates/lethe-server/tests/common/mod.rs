@@ -202,6 +202,11 @@ impl Client {
         self.writer.set_read_timeout(Some(d)).unwrap();
     }
 
+    /// Wraps a stream the test already wrote to.
+    pub fn from_tcp(s: TcpStream) -> Client {
+        Client::from_stream(s)
+    }
+
     fn from_stream(s: TcpStream) -> Client {
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         Client {
