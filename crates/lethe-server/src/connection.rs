@@ -220,3 +220,85 @@ impl Connection {
         self.stream.shutdown().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    fn request(args: &[&[u8]]) -> Vec<u8> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn big_arguments_arrive_whole_and_the_buffer_shrinks_after() {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let mut conn = Connection::new(server);
+        let big = vec![b'v'; 3 << 20];
+        let mut wire = request(&[b"SET", b"k", &big]);
+        // Many mid-sized arguments, which do go through the input buffer.
+        let mid = vec![b'm'; 30_000];
+        let many: Vec<&[u8]> = std::iter::once(&b"MSET"[..])
+            .chain(std::iter::repeat_n(&mid[..], 20))
+            .collect();
+        wire.extend_from_slice(&request(&many));
+        wire.extend_from_slice(&request(&[b"PING"]));
+        let writer = tokio::spawn(async move {
+            let mut client = client;
+            client.write_all(&wire).await.unwrap();
+            client
+        });
+        let limits = ParseLimits::default();
+        let Request::Command(args) = conn.read_request(limits).await.unwrap() else {
+            panic!("a command")
+        };
+        assert_eq!(args[2].len(), big.len());
+        assert!(args[2].iter().all(|&b| b == b'v'));
+        let Request::Command(args) = conn.read_request(limits).await.unwrap() else {
+            panic!("a command")
+        };
+        assert_eq!(args.len(), 21);
+        let Request::Command(args) = conn.read_request(limits).await.unwrap() else {
+            panic!("a command")
+        };
+        assert_eq!(args, vec![Bytes::from_static(b"PING")]);
+        assert!(
+            conn.input_capacity() <= SHRINK_ABOVE,
+            "an idle connection keeps {} bytes",
+            conn.input_capacity()
+        );
+        drop(writer.await.unwrap());
+        assert!(matches!(
+            conn.read_request(limits).await.unwrap(),
+            Request::Closed
+        ));
+    }
+
+    #[tokio::test]
+    async fn protocol_errors_are_sent_raw_and_end_the_connection() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut conn = Connection::new(server);
+        client.write_all(b"*1\r\n\xff\r\n").await.unwrap();
+        let Request::ProtocolError(text) = conn
+            .read_request(ParseLimits::default())
+            .await
+            .unwrap()
+        else {
+            panic!("a protocol error")
+        };
+        conn.queue_raw_error(&text);
+        conn.shutdown().await.unwrap();
+        let mut out = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut client, &mut out)
+            .await
+            .unwrap();
+        assert_eq!(out, b"-ERR Protocol error: expected '$', got '\xff'\r\n");
+        assert!(conn.try_read_request(ParseLimits::default()).is_none());
+    }
+}

@@ -578,3 +578,92 @@ fn maxclients_is_fitted_to_the_descriptor_limit() {
     // The server is still fine for those it serves.
     assert_eq!(held[0].raw(&["PING"]), b"+PONG\r\n");
 }
+
+/// RESP and HTTP over TLS, with the certificate loaded from PEM files as `--tls-cert-file` and
+/// `--tls-key-file` do; a plain-text client gets nothing served.
+#[test]
+fn resp_and_http_speak_tls_when_configured() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("lethe-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, generated.cert.pem()).unwrap();
+    std::fs::write(&key_path, generated.key_pair.serialize_pem()).unwrap();
+    let acceptor = lethe_server::tls::acceptor(&cert_path, &key_path).unwrap();
+    assert!(lethe_server::tls::acceptor(&key_path, &key_path).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let resp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let http_l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (rp, hp) = (
+        resp.local_addr().unwrap().port(),
+        http_l.local_addr().unwrap().port(),
+    );
+    resp.set_nonblocking(true).unwrap();
+    http_l.set_nonblocking(true).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = rt.spawn(async move {
+        lethe_server::Server::builder(tokio::net::TcpListener::from_std(resp).unwrap())
+            .http(
+                tokio::net::TcpListener::from_std(http_l).unwrap(),
+                HttpOptions::default(),
+            )
+            .tls(acceptor)
+            .build()
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(generated.cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    rt.block_on(async {
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", rp)).await.unwrap();
+        let mut tls = connector.connect(name.clone(), tcp).await.unwrap();
+        tls.write_all(&encode(&["SET", "k", "over tls"])).await.unwrap();
+        tls.write_all(&encode(&["GET", "k"])).await.unwrap();
+        let mut buf = vec![0u8; 64];
+        let mut got = Vec::new();
+        while got.len() < b"+OK\r\n$8\r\nover tls\r\n".len() {
+            let n = tls.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed early: {got:?}");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"+OK\r\n$8\r\nover tls\r\n");
+
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", hp)).await.unwrap();
+        let mut tls = connector.connect(name, tcp).await.unwrap();
+        tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        let _ = tls.read_to_end(&mut out).await;
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+
+        // Plain text on the TLS port is not a RESP client.
+        let mut plain = tokio::net::TcpStream::connect(("127.0.0.1", rp)).await.unwrap();
+        plain.write_all(&encode(&["PING"])).await.unwrap();
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut out)).await;
+        assert!(!out.starts_with(b"+PONG"), "{out:?}");
+    });
+    let _ = stop.send(());
+    rt.block_on(server).unwrap();
+}
