@@ -139,6 +139,8 @@ mod apply;
 mod checks;
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod metrics;
 pub mod pgoutput;
 mod replication;

@@ -285,10 +285,7 @@ mod tests {
         let (mut client, server) = tokio::io::duplex(1024);
         let mut conn = Connection::new(server);
         client.write_all(b"*1\r\n\xff\r\n").await.unwrap();
-        let Request::ProtocolError(text) = conn
-            .read_request(ParseLimits::default())
-            .await
-            .unwrap()
+        let Request::ProtocolError(text) = conn.read_request(ParseLimits::default()).await.unwrap()
         else {
             panic!("a protocol error")
         };

@@ -634,9 +634,13 @@ fn resp_and_http_speak_tls_when_configured() {
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     rt.block_on(async {
         let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", rp)).await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", rp))
+            .await
+            .unwrap();
         let mut tls = connector.connect(name.clone(), tcp).await.unwrap();
-        tls.write_all(&encode(&["SET", "k", "over tls"])).await.unwrap();
+        tls.write_all(&encode(&["SET", "k", "over tls"]))
+            .await
+            .unwrap();
         tls.write_all(&encode(&["GET", "k"])).await.unwrap();
         let mut buf = vec![0u8; 64];
         let mut got = Vec::new();
@@ -647,7 +651,9 @@ fn resp_and_http_speak_tls_when_configured() {
         }
         assert_eq!(got, b"+OK\r\n$8\r\nover tls\r\n");
 
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", hp)).await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", hp))
+            .await
+            .unwrap();
         let mut tls = connector.connect(name, tcp).await.unwrap();
         tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             .await
@@ -658,7 +664,9 @@ fn resp_and_http_speak_tls_when_configured() {
         assert!(out.starts_with("HTTP/1.1 200"), "{out}");
 
         // Plain text on the TLS port is not a RESP client.
-        let mut plain = tokio::net::TcpStream::connect(("127.0.0.1", rp)).await.unwrap();
+        let mut plain = tokio::net::TcpStream::connect(("127.0.0.1", rp))
+            .await
+            .unwrap();
         plain.write_all(&encode(&["PING"])).await.unwrap();
         let mut out = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut out)).await;
