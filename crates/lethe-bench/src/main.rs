@@ -30,8 +30,8 @@ use crate::systems::System;
 #[derive(Debug, Parser)]
 #[command(name = "lethe-bench", version)]
 struct Cli {
-    /// Which suite to run (`all` runs throughput, hitratio, memory, invalidation, server and
-    /// cdc in turn).
+    /// Which suite to run (`all` runs throughput, hitratio, memory, invalidation, server, cdc
+    /// and robustness in turn).
     #[arg(value_enum)]
     suite: SuiteArg,
 
@@ -64,6 +64,7 @@ enum SuiteArg {
     Invalidation,
     Server,
     Cdc,
+    Robustness,
     All,
 }
 
@@ -87,6 +88,7 @@ fn main() -> ExitCode {
     let run_invalidation = matches!(cli.suite, SuiteArg::Invalidation | SuiteArg::All);
     let run_server = matches!(cli.suite, SuiteArg::Server | SuiteArg::All);
     let run_cdc = matches!(cli.suite, SuiteArg::Cdc | SuiteArg::All);
+    let run_robustness = matches!(cli.suite, SuiteArg::Robustness | SuiteArg::All);
 
     let mut failed = false;
     if run_throughput {
@@ -117,6 +119,12 @@ fn main() -> ExitCode {
     if run_cdc {
         if let Err(e) = suites::cdc::run(&ctx) {
             eprintln!("error: cdc suite failed: {e}");
+            failed = true;
+        }
+    }
+    if run_robustness {
+        if let Err(e) = suites::robustness::run(&ctx) {
+            eprintln!("error: robustness suite failed: {e}");
             failed = true;
         }
     }

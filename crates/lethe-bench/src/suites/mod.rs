@@ -8,5 +8,6 @@ pub mod cdc;
 pub mod hitratio;
 pub mod invalidation;
 pub mod memory;
+pub mod robustness;
 pub mod server;
 pub mod throughput;
