@@ -389,8 +389,30 @@ pub fn parse_request(
 
 /// Redis's `string2ll` for protocol lengths: an optional `-`, then digits without a leading
 /// zero (`0` alone excepted), within `i64`. `+1`, `01`, `-0` and the empty string are refused.
-fn parse_len(digits: &[u8]) -> Option<i64> {
-    crate::parse::parse_int(digits)
+fn parse_len(text: &[u8]) -> Option<i64> {
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, text),
+    };
+    match digits {
+        [] | [b'0', _, ..] => return None,
+        [b'0'] => return (!negative).then_some(0),
+        // 19 digits always fit in a u64; i64 has 19 digits at most.
+        _ if digits.len() > 19 => return None,
+        _ => {}
+    }
+    let mut n: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(d - b'0');
+    }
+    if negative {
+        (n <= i64::MIN.unsigned_abs()).then(|| 0i64.wrapping_sub_unsigned(n))
+    } else {
+        i64::try_from(n).ok()
+    }
 }
 
 /// Command names common enough that a request naming one (spelt as clients usually do, all
@@ -748,6 +770,37 @@ mod tests {
         assert!(big.buffer().capacity() <= BIG_ARG_STEP);
         big.reserve();
         assert!(big.buffer().capacity() <= 2 * BIG_ARG_STEP);
+    }
+
+    #[test]
+    fn lengths_are_read_as_redis_string2ll() {
+        for text in [
+            "0",
+            "1",
+            "-1",
+            "12",
+            "-0",
+            "+1",
+            "01",
+            "-01",
+            "",
+            "-",
+            "1x",
+            " 1",
+            "1 ",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "99999999999999999999",
+            "18446744073709551616",
+        ] {
+            assert_eq!(
+                parse_len(text.as_bytes()),
+                crate::parse::parse_int(text.as_bytes()),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

@@ -245,13 +245,14 @@ async fn accept_loop(
                             warn!(%peer, "out of file descriptors: refusing a client");
                             shared.limits.rejected();
                             let guard = shared.limits.connection();
+                            // A few bytes into a fresh socket's empty buffer: this does not wait.
                             refuse(socket, MAX_CLIENTS_REACHED, guard).await;
                         }
-                        reserve.restore();
                     } else {
-                        warn!(error = %e, "accept failed");
+                        warn!(error = %e, "accept failed: out of file descriptors");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
+                    reserve.restore();
                 }
                 // The listener itself is fine: keep going after a pause rather than spinning.
                 Err(e) => {

@@ -4,13 +4,15 @@
 //! Both servers run on free loopback ports (Lethe a release build with a 1 GiB budget, Redis
 //! with persistence off), one after the other for each case. Cases:
 //!
-//! - `trickle`: 4 clients each send a request of `A` arguments (`DEL` and `A` small keys) at
-//!   full speed except its last bulk argument, whose 64 KiB payload they then trickle at
-//!   10 KB/s (1 KiB every 100 ms) for `D` seconds before completing it. A parser that starts
-//!   over on every read does `A` arguments' work per trickled piece; one that keeps its place
-//!   does the piece's. Meanwhile a fifth client sends `PING` every 10 ms: `ping_max_ms` and
-//!   `ping_p50_ms` are its worst and median round trips (how much the trickling clients delay
-//!   everyone else).
+//! - `trickle`: 4 clients each send a request of `A` arguments (`DEL` and `A` small keys, none
+//!   of which exists) at full speed except its last bulk argument, whose payload they then
+//!   trickle at 10 KB/s (1 KiB every 100 ms) for `D` seconds before completing it. A parser that
+//!   starts over on every read does `A` arguments' work per trickled piece; one that keeps its
+//!   place does the piece's. Meanwhile a fifth client sends `PING` every 10 ms: `ping_max_ms`
+//!   and `ping_p50_ms` are its worst and median round trips (how much the trickling clients
+//!   delay everyone else).
+//! - `trickle_parse`: the same with `GET` as the command, which both servers refuse for its
+//!   arity once the request is read: reading and parsing only, without `DEL`'s `A` removals.
 //! - `mset_16x16mb`: one `MSET` of 16 values of 16 MiB each (4 MiB in `--quick`), sent at full
 //!   speed; the case ends with the reply. Large arguments are where copying and re-scanning
 //!   show.
@@ -32,8 +34,6 @@ use crate::systems::System;
 const SUITE: &str = "robustness";
 /// Trickling clients.
 const TRICKLERS: usize = 4;
-/// Size of the trickled last argument.
-const LAST_ARG: usize = 64 * 1024;
 /// Trickled bytes per step, and the pause between steps (10 KB/s).
 const STEP_BYTES: usize = 1024;
 const STEP_PAUSE: Duration = Duration::from_millis(100);
@@ -102,12 +102,11 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
         });
     }
     let mode = format!(
-        "{} run(s) per figure, median; trickle: {} clients × {} arguments, last {} KiB at \
-         10 KB/s for {} s; MSET of {} × {} MiB",
+        "{} run(s) per figure, median; trickle: {} clients × {} arguments, the last one \
+         trickled at 10 KB/s for {} s; MSET of {} × {} MiB",
         settings.runs,
         TRICKLERS,
         settings.args,
-        LAST_ARG / 1024,
         settings.trickle.as_secs(),
         MSET_VALUES,
         settings.value_bytes >> 20
@@ -120,9 +119,10 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
     );
     report.note(
         "Methodology (full detail in `crates/lethe-bench/src/suites/robustness.rs`): \
-         `trickle` has 4 clients each send a request of many small arguments at full speed \
-         except the last one's 64 KiB, which they trickle at 10 KB/s, while a fifth client \
-         PINGs every 10 ms; `mset_16x16mb` sends one MSET of 16 large values. `cpu_s` is the \
+         `trickle` has 4 clients each send a `DEL` of many missing keys at full speed except \
+         the last argument, which they trickle at 10 KB/s, while a fifth client PINGs every \
+         10 ms; `trickle_parse` is the same request under `GET`, refused for its arity once \
+         read (reading and parsing only); `mset_16x16mb` sends one MSET of 16 large values. `cpu_s` is the \
          server process's user + system CPU time over the case (`/proc/<pid>/stat`), \
          `ping_*_ms` the PING client's round trips during the trickle. Servers run one after \
          the other, in the same run.",
@@ -131,7 +131,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
         report.note("**redis-server did not start; Redis figures are missing.**");
     }
     let mut rows: Vec<(String, &'static str, &'static str, f64)> = Vec::new();
-    for case in ["trickle", "mset_16x16mb"] {
+    for case in ["trickle", "trickle_parse", "mset_16x16mb"] {
         if !ctx.selects_case(case) {
             continue;
         }
@@ -141,8 +141,9 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
             let mut pmax = Vec::new();
             for _ in 0..settings.runs {
                 match case {
-                    "trickle" => {
-                        let (c, median, max) = trickle(t, &settings)?;
+                    "trickle" | "trickle_parse" => {
+                        let command = if case == "trickle" { "DEL" } else { "GET" };
+                        let (c, median, max) = trickle(t, &settings, command)?;
                         cpu.push(c);
                         p50.push(median);
                         pmax.push(max);
@@ -257,15 +258,17 @@ fn read_line(r: &mut BufReader<TcpStream>) -> Result<String, String> {
 }
 
 /// The `trickle` case on `t`: (server CPU s, PING p50 ms, PING max ms).
-fn trickle(t: &Target, s: &Settings) -> Result<(f64, f64, f64), String> {
-    let mut head = format!("*{}\r\n$3\r\nDEL\r\n", s.args + 2).into_bytes();
+fn trickle(t: &Target, s: &Settings, command: &'static str) -> Result<(f64, f64, f64), String> {
+    let steps = (s.trickle.as_millis() / STEP_PAUSE.as_millis()) as usize;
+    // The last argument lasts the whole trickle.
+    let last_arg = steps * STEP_BYTES;
+    let mut head = format!("*{}\r\n$3\r\n{command}\r\n", s.args + 2).into_bytes();
     for i in 0..s.args {
         let key = format!("k{i}");
         let _ = write!(head, "${}\r\n{key}\r\n", key.len());
     }
-    let _ = write!(head, "${LAST_ARG}\r\n");
+    let _ = write!(head, "${last_arg}\r\n");
     let head = std::sync::Arc::new(head);
-    let steps = (s.trickle.as_millis() / STEP_PAUSE.as_millis()) as usize;
     let cpu_before = cpu_seconds(t.pid)?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let pinger = {
@@ -295,20 +298,21 @@ fn trickle(t: &Target, s: &Settings) -> Result<(f64, f64, f64), String> {
             std::thread::spawn(move || -> Result<(), String> {
                 let mut w = connect(port)?;
                 w.write_all(&head).map_err(|e| e.to_string())?;
-                let mut sent = 0;
                 for _ in 0..steps {
-                    let n = STEP_BYTES.min(LAST_ARG - sent);
-                    w.write_all(&vec![b'x'; n]).map_err(|e| e.to_string())?;
-                    sent += n;
                     std::thread::sleep(STEP_PAUSE);
+                    w.write_all(&[b'x'; STEP_BYTES])
+                        .map_err(|e| e.to_string())?;
                 }
-                let mut rest = vec![b'x'; LAST_ARG - sent];
-                rest.extend_from_slice(b"\r\n");
-                w.write_all(&rest).map_err(|e| e.to_string())?;
+                w.write_all(b"\r\n").map_err(|e| e.to_string())?;
                 let mut r = BufReader::new(w);
                 let line = read_line(&mut r)?;
-                if !line.starts_with(':') {
-                    return Err(format!("DEL answered {line:?}"));
+                let expected = if command == "DEL" {
+                    ":"
+                } else {
+                    "-ERR wrong number"
+                };
+                if !line.starts_with(expected) {
+                    return Err(format!("{command} answered {line:?}"));
                 }
                 Ok(())
             })
