@@ -675,3 +675,56 @@ fn resp_and_http_speak_tls_when_configured() {
     let _ = stop.send(());
     rt.block_on(server).unwrap();
 }
+
+/// Binding RESP to every interface leaves the admin port on loopback unless `--http-bind` says
+/// otherwise; TLS settings that cannot work stop the server at start with a clear message.
+#[test]
+fn the_admin_port_stays_on_loopback_and_bad_tls_settings_refuse_to_start() {
+    let ip = non_loopback_ip().expect("this test needs a non-loopback interface address");
+    let http_port = free_port();
+    let b = Binary::start(
+        "",
+        &[
+            "--bind",
+            "0.0.0.0",
+            "--requirepass",
+            "pw",
+            "--http-port",
+            &http_port.to_string(),
+        ],
+    );
+    // RESP answers on the outside address (with a password, protected mode lets it in).
+    let mut remote = Client::connect_to(ip, b.port);
+    assert_eq!(
+        remote.raw(&["PING"]),
+        b"-NOAUTH Authentication required.\r\n"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(("127.0.0.1", http_port)).is_err() {
+        assert!(Instant::now() < deadline, "no HTTP port on loopback");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        TcpStream::connect((ip, http_port)).is_err(),
+        "the admin port answers on {ip}"
+    );
+    drop(b);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_lethe"))
+        .args(["serve", "--port", &free_port().to_string()])
+        .args(["--tls-cert-file", "/nonexistent/cert.pem"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tls-key-file"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_lethe"))
+        .args(["serve", "--port", &free_port().to_string()])
+        .args(["--tls-cert-file", "/nonexistent/cert.pem"])
+        .args(["--tls-key-file", "/nonexistent/key.pem"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/cert.pem"), "{err}");
+}
