@@ -30,8 +30,8 @@ use crate::systems::System;
 #[derive(Debug, Parser)]
 #[command(name = "lethe-bench", version)]
 struct Cli {
-    /// Which suite to run (`all` runs throughput, hitratio, memory, invalidation, server, cdc
-    /// and consistency in turn).
+    /// Which suite to run (`all` runs throughput, hitratio, memory, invalidation, server, cdc,
+    /// consistency and robustness in turn).
     #[arg(value_enum)]
     suite: SuiteArg,
 
@@ -65,6 +65,7 @@ enum SuiteArg {
     Server,
     Cdc,
     Consistency,
+    Robustness,
     All,
 }
 
@@ -89,6 +90,7 @@ fn main() -> ExitCode {
     let run_server = matches!(cli.suite, SuiteArg::Server | SuiteArg::All);
     let run_cdc = matches!(cli.suite, SuiteArg::Cdc | SuiteArg::All);
     let run_consistency = matches!(cli.suite, SuiteArg::Consistency | SuiteArg::All);
+    let run_robustness = matches!(cli.suite, SuiteArg::Robustness | SuiteArg::All);
 
     let mut failed = false;
     if run_throughput {
@@ -125,6 +127,12 @@ fn main() -> ExitCode {
     if run_consistency {
         if let Err(e) = suites::consistency::run(&ctx) {
             eprintln!("error: consistency suite failed: {e}");
+            failed = true;
+        }
+    }
+    if run_robustness {
+        if let Err(e) = suites::robustness::run(&ctx) {
+            eprintln!("error: robustness suite failed: {e}");
             failed = true;
         }
     }

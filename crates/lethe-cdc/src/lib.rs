@@ -173,6 +173,8 @@ mod apply;
 mod checks;
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod metrics;
 pub mod pgoutput;
 mod replication;

@@ -31,6 +31,21 @@ pub struct Config {
     pub proto_max_bulk_len: u64,
     /// Output buffer limits in Redis's syntax (`pubsub 32mb 8mb 60`), over Redis's defaults.
     pub client_output_buffer_limit: Option<String>,
+    /// Address the HTTP admin API binds (its own, loopback unless asked otherwise).
+    pub http_bind: String,
+    /// Most HTTP connections at once.
+    pub http_max_clients: usize,
+    /// Seconds an HTTP request's headers, then its body, may take; also the keep-alive idle
+    /// time.
+    pub http_timeout: u64,
+    /// Largest HTTP request body in bytes.
+    pub http_max_body: usize,
+    /// PEM certificate chain: with `tls_key_file`, both ports speak TLS only.
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<std::path::PathBuf>,
+    /// Seconds open connections get to finish once shutdown begins.
+    pub shutdown_timeout: u64,
 }
 
 impl Default for Config {
@@ -48,6 +63,14 @@ impl Default for Config {
             timeout: 0,
             proto_max_bulk_len: limits::DEFAULT_PROTO_MAX_BULK_LEN,
             client_output_buffer_limit: None,
+            // The admin port can purge and read everything: loopback, whatever `bind` says.
+            http_bind: "127.0.0.1".into(),
+            http_max_clients: crate::http::DEFAULT_MAX_CLIENTS,
+            http_timeout: crate::http::DEFAULT_TIMEOUT.as_secs(),
+            http_max_body: crate::http::DEFAULT_MAX_BODY,
+            tls_cert_file: None,
+            tls_key_file: None,
+            shutdown_timeout: crate::server::DEFAULT_SHUTDOWN_TIMEOUT.as_secs(),
         }
     }
 }
@@ -76,6 +99,20 @@ pub struct Overrides {
     pub proto_max_bulk_len: Option<u64>,
     /// `client-output-buffer-limit`, Redis's syntax.
     pub client_output_buffer_limit: Option<String>,
+    /// HTTP admin API address.
+    pub http_bind: Option<String>,
+    /// Most HTTP connections at once.
+    pub http_max_clients: Option<usize>,
+    /// HTTP header and body timeout in seconds.
+    pub http_timeout: Option<u64>,
+    /// Largest HTTP request body in bytes.
+    pub http_max_body: Option<usize>,
+    /// TLS certificate chain (PEM).
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// TLS private key (PEM).
+    pub tls_key_file: Option<std::path::PathBuf>,
+    /// Shutdown drain deadline in seconds.
+    pub shutdown_timeout: Option<u64>,
     /// The `[cdc]` section: change capture into this server, read by `lethe_cdc::CdcConfig`
     /// from the same file (here only so the section is not an unknown setting).
     pub cdc: Option<toml::Table>,
@@ -115,6 +152,27 @@ impl Config {
         if let Some(l) = o.client_output_buffer_limit {
             self.client_output_buffer_limit = Some(l);
         }
+        if let Some(b) = o.http_bind {
+            self.http_bind = b;
+        }
+        if let Some(n) = o.http_max_clients {
+            self.http_max_clients = n;
+        }
+        if let Some(n) = o.http_timeout {
+            self.http_timeout = n;
+        }
+        if let Some(n) = o.http_max_body {
+            self.http_max_body = n;
+        }
+        if let Some(p) = o.tls_cert_file {
+            self.tls_cert_file = Some(p);
+        }
+        if let Some(p) = o.tls_key_file {
+            self.tls_key_file = Some(p);
+        }
+        if let Some(n) = o.shutdown_timeout {
+            self.shutdown_timeout = n;
+        }
         self
     }
 
@@ -138,6 +196,45 @@ impl Config {
             check("client-output-buffer-limit", text.clone())?;
         }
         Ok(l)
+    }
+}
+
+impl Config {
+    /// The HTTP admin API's bounds; the error names an out-of-range setting.
+    pub fn http_options(&self) -> Result<crate::http::HttpOptions, ConfigError> {
+        let invalid = |message: &str| ConfigError {
+            kind: ConfigErrorKind::Invalid,
+            message: message.into(),
+        };
+        if self.http_max_clients == 0 {
+            return Err(invalid("http-max-clients: must be at least 1"));
+        }
+        if self.http_timeout == 0 {
+            return Err(invalid("http-timeout: must be at least 1 second"));
+        }
+        Ok(crate::http::HttpOptions {
+            max_clients: self.http_max_clients,
+            timeout: std::time::Duration::from_secs(self.http_timeout),
+            max_body: self.http_max_body,
+        })
+    }
+
+    /// The TLS acceptor, when both files are given; an error when only one is, or when they
+    /// do not load.
+    pub fn tls(&self) -> Result<Option<tokio_rustls::TlsAcceptor>, ConfigError> {
+        let invalid = |message: String| ConfigError {
+            kind: ConfigErrorKind::Invalid,
+            message,
+        };
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => crate::tls::acceptor(cert, key)
+                .map(Some)
+                .map_err(|e| invalid(format!("TLS: {e}"))),
+            _ => Err(invalid(
+                "TLS needs both tls-cert-file and tls-key-file".into(),
+            )),
+        }
     }
 }
 
@@ -247,6 +344,36 @@ mod tests {
         let defaults = Config::default().limits().unwrap();
         assert_eq!(defaults.requirepass(), None);
         assert_eq!(defaults.max_clients(), 10_000);
+    }
+
+    #[test]
+    fn http_and_tls_settings_are_read_and_checked() {
+        let c = Config::default();
+        assert_eq!(c.http_bind, "127.0.0.1");
+        assert_eq!(
+            c.http_options().unwrap(),
+            crate::http::HttpOptions::default()
+        );
+        let file = parse_toml(
+            "bind = \"0.0.0.0\"\nhttp-max-clients = 3\nhttp-timeout = 2\nhttp-max-body = 10\n\
+             shutdown-timeout = 1\ntls-cert-file = \"c.pem\"\n",
+        )
+        .unwrap();
+        let c = Config::default().apply(file);
+        // Binding RESP everywhere does not expose the admin port.
+        assert_eq!(c.http_bind, "127.0.0.1");
+        let o = c.http_options().unwrap();
+        assert_eq!((o.max_clients, o.timeout.as_secs(), o.max_body), (3, 2, 10));
+        assert_eq!(c.shutdown_timeout, 1);
+        let Err(err) = c.tls() else {
+            panic!("a certificate without a key is refused")
+        };
+        assert!(err.to_string().contains("tls-key-file"), "{err}");
+        let zero = Config {
+            http_max_clients: 0,
+            ..Config::default()
+        };
+        assert!(zero.http_options().is_err());
     }
 
     #[test]

@@ -346,9 +346,33 @@ pub fn protected_refuses(limits: &Limits, peer: std::net::IpAddr) -> bool {
     limits.protected_mode() && limits.requirepass().is_none() && !peer.to_canonical().is_loopback()
 }
 
+/// Whether invalidating by `prefix` would remove every key (the empty prefix). Such a purge
+/// must be asked for explicitly (FLUSHALL, or `"all": true` over HTTP): a prefix built from an
+/// empty variable must not silently empty the cache.
+pub fn prefix_matches_everything(prefix: &[u8]) -> bool {
+    prefix.is_empty()
+}
+
+/// Whether the glob `pattern` matches every key (only `*`s), with the same rule as
+/// [`prefix_matches_everything`].
+pub fn glob_matches_everything(pattern: &[u8]) -> bool {
+    !pattern.is_empty() && pattern.iter().all(|&b| b == b'*')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_match_everything_purges_are_flagged() {
+        assert!(prefix_matches_everything(b""));
+        assert!(!prefix_matches_everything(b"a"));
+        assert!(glob_matches_everything(b"*"));
+        assert!(glob_matches_everything(b"***"));
+        for g in [&b""[..], b"a*", b"*a", b"?", b"\\*"] {
+            assert!(!glob_matches_everything(g), "{g:?}");
+        }
+    }
 
     #[test]
     fn memory_values_take_redis_units() {

@@ -33,7 +33,7 @@ enum Commands {
     /// Settings come from the defaults, then the configuration file, then the environment and
     /// flags. Logs go to standard error; set LETHE_LOG (e.g. `debug`) for more than startup and
     /// shutdown.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Stream committed PostgreSQL changes into one or more Lethe servers over RESP, as its own
     /// process (logical replication; see the lethe-cdc crate docs for the settings PostgreSQL
     /// needs). Runs until SIGINT or SIGTERM; restarts resume from the replication slot.
@@ -152,9 +152,36 @@ struct ServeArgs {
     /// 8mb 60].
     #[arg(long, env = "LETHE_CLIENT_OUTPUT_BUFFER_LIMIT", value_name = "LIMITS")]
     client_output_buffer_limit: Option<String>,
+    /// Address of the HTTP admin API; it is separate from --bind so exposing RESP does not
+    /// expose purges [default: 127.0.0.1].
+    #[arg(long, env = "LETHE_HTTP_BIND")]
+    http_bind: Option<String>,
+    /// Most HTTP admin connections at once; more get 503 [default: 128].
+    #[arg(long, env = "LETHE_HTTP_MAX_CLIENTS")]
+    http_max_clients: Option<usize>,
+    /// Seconds an HTTP request's headers, then its body, may take to arrive (slower requests
+    /// are closed); also how long an idle keep-alive connection stays open [default: 10].
+    #[arg(long, env = "LETHE_HTTP_TIMEOUT", value_name = "SECONDS")]
+    http_timeout: Option<u64>,
+    /// Largest HTTP request body; larger ones get 413 unread [default: 1048576].
+    #[arg(long, env = "LETHE_HTTP_MAX_BODY", value_name = "BYTES")]
+    http_max_body: Option<usize>,
+    /// TLS certificate chain (PEM, leaf first). With --tls-key-file, the RESP and HTTP ports
+    /// speak TLS only [default: no TLS].
+    #[arg(long, env = "LETHE_TLS_CERT_FILE", value_name = "FILE")]
+    tls_cert_file: Option<PathBuf>,
+    /// Private key of --tls-cert-file (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "LETHE_TLS_KEY_FILE", value_name = "FILE")]
+    tls_key_file: Option<PathBuf>,
+    /// On SIGINT/SIGTERM, seconds open connections get to finish before they are closed; a
+    /// second signal exits at once [default: 5].
+    #[arg(long, env = "LETHE_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]
+    shutdown_timeout: Option<u64>,
     /// TOML configuration file with `bind`, `port`, `max-memory`, `http-port` and the limits
     /// (`requirepass`, `protected-mode`, `max-clients`, `timeout`, `proto-max-bulk-len`,
-    /// `client-output-buffer-limit`), and optionally a `[cdc]` section.
+    /// `client-output-buffer-limit`), `http-bind`, `http-max-clients`, `http-timeout`,
+    /// `http-max-body`, `tls-cert-file`, `tls-key-file`, `shutdown-timeout`, and optionally a
+    /// `[cdc]` section.
     #[arg(long, env = "LETHE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Change capture into this server: a TOML file with the PostgreSQL connection and
@@ -177,7 +204,7 @@ fn main() -> ExitCode {
         .log_internal_errors(false)
         .init();
     match cli.command {
-        Commands::Serve(args) => serve(args),
+        Commands::Serve(args) => serve(*args),
         Commands::Cdc(args) => cdc(args),
     }
 }
@@ -382,15 +409,52 @@ fn serve(args: ServeArgs) -> ExitCode {
         timeout: args.timeout,
         proto_max_bulk_len: args.proto_max_bulk_len,
         client_output_buffer_limit: args.client_output_buffer_limit,
+        http_bind: args.http_bind,
+        http_max_clients: args.http_max_clients,
+        http_timeout: args.http_timeout,
+        http_max_body: args.http_max_body,
+        tls_cert_file: args.tls_cert_file,
+        tls_key_file: args.tls_key_file,
+        shutdown_timeout: args.shutdown_timeout,
         cdc: None,
     });
-    let limits = match cfg.limits() {
-        Ok(l) => Arc::new(l),
+    let settings = cfg
+        .limits()
+        .and_then(|l| Ok((l, cfg.http_options()?, cfg.tls()?)));
+    let (limits, http_options, tls) = match settings {
+        Ok((l, h, t)) => (Arc::new(l), h, t),
         Err(e) => {
             tracing::error!(error = %e, "invalid setting");
             return ExitCode::FAILURE;
         }
     };
+    // As Redis: raise the descriptor limit for maxclients, or lower maxclients to fit it.
+    let reserve = lethe_server::descriptors::RESERVED
+        + cfg.http_port.map_or(0, |_| cfg.http_max_clients as u64);
+    match lethe_server::descriptors::fit_max_clients(limits.max_clients(), reserve) {
+        Ok(fitted) => {
+            if fitted.max_clients < limits.max_clients() {
+                tracing::warn!(
+                    requested = limits.max_clients(),
+                    max_clients = fitted.max_clients,
+                    descriptor_limit = fitted.soft_after,
+                    "the open files limit is too low for maxclients: maxclients lowered; raise \
+                     it with ulimit -n"
+                );
+                limits.set_max_clients(fitted.max_clients);
+            } else if fitted.soft_after > fitted.soft_before {
+                tracing::info!(
+                    from = fitted.soft_before,
+                    to = fitted.soft_after,
+                    "raised the open files limit for maxclients"
+                );
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serve clients");
+            return ExitCode::FAILURE;
+        }
+    }
     let Some(runtime) = runtime() else {
         return ExitCode::FAILURE;
     };
@@ -420,10 +484,11 @@ fn serve(args: ServeArgs) -> ExitCode {
             .map_or_else(|_| format!("{}:{}", cfg.bind, cfg.port), |a| a.to_string());
         let http = match cfg.http_port {
             None => None,
-            Some(port) => match tokio::net::TcpListener::bind((cfg.bind.as_str(), port)).await {
+            Some(port) => match tokio::net::TcpListener::bind((cfg.http_bind.as_str(), port)).await
+            {
                 Ok(l) => Some(l),
                 Err(e) => {
-                    tracing::error!(bind = %cfg.bind, port, error = %e, "cannot listen for HTTP");
+                    tracing::error!(bind = %cfg.http_bind, port, error = %e, "cannot listen for HTTP");
                     return ExitCode::FAILURE;
                 }
             },
@@ -439,6 +504,10 @@ fn serve(args: ServeArgs) -> ExitCode {
         tokio::spawn(async move {
             signal.await;
             let _ = stop_tx.send(true);
+            // A second signal means now: whatever is still draining is abandoned.
+            shutdown_signal().await;
+            tracing::warn!("second signal: exiting without waiting for connections");
+            std::process::exit(1);
         });
         let shutdown = stopped();
         let capture =
@@ -453,14 +522,25 @@ fn serve(args: ServeArgs) -> ExitCode {
         if let Some(l) = &http {
             let http_addr = l
                 .local_addr()
-                .map_or_else(|_| format!("{}:?", cfg.bind), |a| a.to_string());
+                .map_or_else(|_| format!("{}:?", cfg.http_bind), |a| a.to_string());
             tracing::info!(addr = %http_addr, "HTTP admin API listening");
-            println!("HTTP admin API on http://{http_addr} (/metrics, /healthz, /invalidate)");
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            println!("HTTP admin API on {scheme}://{http_addr} (/metrics, /healthz, /invalidate)");
         }
         if capture.is_some() {
             println!("change capture from PostgreSQL is streaming into this server");
         }
-        lethe_server::run_with_limits(listener, http, db, limits, shutdown).await;
+        let mut server = lethe_server::Server::builder(listener)
+            .db(db.clone())
+            .limits(limits)
+            .shutdown_timeout(std::time::Duration::from_secs(cfg.shutdown_timeout));
+        if let Some(l) = http {
+            server = server.http(l, http_options);
+        }
+        if let Some(tls) = tls {
+            server = server.tls(tls);
+        }
+        server.build().run(shutdown).await;
         if let Some(task) = capture {
             match task.await {
                 Ok(Ok(())) => {}

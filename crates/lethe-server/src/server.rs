@@ -1,8 +1,11 @@
 //! The accept loop: one task per connection, and graceful shutdown.
 //!
-//! On shutdown the listener stops accepting, each connection finishes the command it is running
-//! (a command is never interrupted between its read and its reply), sends what it has buffered
-//! and closes; `run` returns once every connection has.
+//! [`Server::builder`] takes the listeners the caller bound; [`Server::run`] takes the future
+//! that starts shutdown. On shutdown the listeners stop accepting, each connection finishes the
+//! command it is running (a command is never interrupted between its read and its reply), sends
+//! what it has buffered and closes. Connections still open after the shutdown timeout (a client
+//! that does not read its replies, or sends half a request) are closed: nothing a client does can
+//! hold the process.
 //!
 //! Between commands a connection also waits on its pub/sub channel (published messages are
 //! written as soon as they arrive) and on its kill switch (`CLIENT KILL` from another client).
@@ -16,85 +19,246 @@
 use crate::clients::ClientInfo;
 use crate::cmd::{Blocked, Ctx, Session, dispatch_command};
 use crate::connection::{Connection, FLUSH_AT, Request};
-use crate::frame::{Frame, ParseLimits};
+use crate::frame::Frame;
+use crate::http::HttpOptions;
 use crate::keyspace::Changes;
 use crate::limits::{ConnectionGuard, Limits};
 use crate::metrics::Metrics;
 use crate::pubsub::PushReceiver;
+use crate::request::ParseLimits;
 use crate::state::ServerState;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 /// Default keyspace budget when the caller gives none: 1 GiB of keys and values.
 pub const DEFAULT_CAPACITY_BYTES: u64 = 1 << 30;
+/// How long connections may take to finish once shutdown begins, unless configured.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Serves clients on `listener` with a fresh keyspace of the default capacity until `shutdown`
 /// completes.
 pub async fn run(listener: TcpListener, shutdown: impl Future) {
-    run_with(
-        listener,
-        Arc::new(ServerState::new(DEFAULT_CAPACITY_BYTES)),
-        shutdown,
-    )
-    .await;
+    Server::builder(listener).build().run(shutdown).await;
 }
 
 /// [`run`] over a given keyspace.
 pub async fn run_with(listener: TcpListener, db: Arc<ServerState>, shutdown: impl Future) {
-    run_with_metrics(listener, db, Arc::new(Metrics::new()), shutdown).await;
+    Server::builder(listener).db(db).build().run(shutdown).await;
 }
 
-/// [`run_with`], counting clients and commands in `metrics`.
-pub async fn run_with_metrics(
+/// A configured server: RESP on a listener, optionally the HTTP admin API on another, over
+/// one keyspace, one set of limits and one set of metrics. Built with [`Server::builder`];
+/// [`Server::run`] serves until the caller's shutdown future completes.
+pub struct Server {
     listener: TcpListener,
+    http: Option<(TcpListener, HttpOptions)>,
+    db: Arc<ServerState>,
+    limits: Arc<Limits>,
+    metrics: Arc<Metrics>,
+    tls: Option<TlsAcceptor>,
+    shutdown_timeout: Duration,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("listener", &self.listener)
+            .field("http", &self.http)
+            .field("tls", &self.tls.is_some())
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings of a [`Server`] before it runs. Every setting has a default: a fresh keyspace of
+/// [`DEFAULT_CAPACITY_BYTES`], Redis's default limits, no HTTP, no TLS and
+/// [`DEFAULT_SHUTDOWN_TIMEOUT`].
+#[derive(Debug)]
+pub struct Builder {
+    server: Server,
+}
+
+impl Server {
+    /// A server for RESP clients accepted on `listener` (the caller binds it, so it chooses the
+    /// address and may use port 0).
+    pub fn builder(listener: TcpListener) -> Builder {
+        Builder {
+            server: Server {
+                listener,
+                http: None,
+                db: Arc::new(ServerState::new(DEFAULT_CAPACITY_BYTES)),
+                limits: Arc::new(Limits::new()),
+                metrics: Arc::new(Metrics::new()),
+                tls: None,
+                shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            },
+        }
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting on both ports and lets open
+    /// connections finish what they are doing; whatever is still open after the shutdown
+    /// timeout is closed. Returns once every connection is gone, so at most about the timeout
+    /// after `shutdown` completed.
+    pub async fn run(self, shutdown: impl Future) {
+        let Server {
+            listener,
+            http,
+            db,
+            limits,
+            metrics,
+            tls,
+            shutdown_timeout,
+        } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let http = http.map(|(l, options)| {
+            tokio::spawn(crate::http::serve(
+                l,
+                crate::http::Shared {
+                    db: db.clone(),
+                    metrics: metrics.clone(),
+                    limits: limits.clone(),
+                    tls: tls.clone(),
+                },
+                options,
+                stop_rx.clone(),
+                shutdown_timeout,
+            ))
+        });
+        let upkeep = tokio::spawn(maintenance(db.clone(), stop_rx.clone()));
+        let shared = Shared {
+            db,
+            metrics,
+            limits,
+            tls,
+        };
+        accept_loop(
+            listener,
+            shared,
+            stop_rx,
+            shutdown,
+            shutdown_timeout,
+            stop_tx,
+        )
+        .await;
+        if let Some(task) = http {
+            if let Err(e) = task.await {
+                warn!(error = %e, "HTTP server task failed");
+            }
+        }
+        let _ = upkeep.await;
+    }
+}
+
+impl Builder {
+    /// Serve this keyspace (shared with the caller, which may feed it directly).
+    pub fn db(mut self, db: Arc<ServerState>) -> Builder {
+        self.server.db = db;
+        self
+    }
+
+    /// Enforce these limits (which CONFIG SET may change while serving).
+    pub fn limits(mut self, limits: Arc<Limits>) -> Builder {
+        self.server.limits = limits;
+        self
+    }
+
+    /// Count clients and commands here.
+    pub fn metrics(mut self, metrics: Arc<Metrics>) -> Builder {
+        self.server.metrics = metrics;
+        self
+    }
+
+    /// Also serve the HTTP admin API ([`crate::http`]) on `listener`.
+    pub fn http(mut self, listener: TcpListener, options: HttpOptions) -> Builder {
+        self.server.http = Some((listener, options));
+        self
+    }
+
+    /// Speak TLS on both ports (RESP and HTTP) with this configuration.
+    pub fn tls(mut self, tls: TlsAcceptor) -> Builder {
+        self.server.tls = Some(tls);
+        self
+    }
+
+    /// How long open connections get to finish once shutdown begins.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
+        self.server.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The server, ready to [`Server::run`].
+    pub fn build(self) -> Server {
+        self.server
+    }
+}
+
+/// What every RESP connection shares.
+#[derive(Clone)]
+struct Shared {
     db: Arc<ServerState>,
     metrics: Arc<Metrics>,
-    shutdown: impl Future,
-) {
-    accept_loop(listener, db, metrics, Arc::new(Limits::new()), shutdown).await;
+    limits: Arc<Limits>,
+    tls: Option<TlsAcceptor>,
 }
 
 async fn accept_loop(
     listener: TcpListener,
-    db: Arc<ServerState>,
-    metrics: Arc<Metrics>,
-    limits: Arc<Limits>,
+    shared: Shared,
+    stop_rx: watch::Receiver<bool>,
     shutdown: impl Future,
+    shutdown_timeout: Duration,
+    stop_tx: watch::Sender<bool>,
 ) {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let upkeep = tokio::spawn(maintenance(db.clone(), stop_rx.clone()));
     let mut connections = JoinSet::new();
     let mut next_id: u64 = 0;
+    // A descriptor kept in reserve: when accepting fails for want of descriptors, it is freed
+    // for long enough to accept the waiting client and tell it why it is refused (otherwise it
+    // would wait in the backlog with no answer, and the accept loop would spin on the error).
+    let mut reserve = crate::descriptors::Reserve::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    let guard = limits.connection();
-                    if limits.connected() as u64 > limits.max_clients() {
+                    let guard = shared.limits.connection();
+                    if shared.limits.connected() as u64 > shared.limits.max_clients() {
                         debug!(%peer, "refusing a client: maxclients reached");
-                        limits.rejected();
-                        connections.spawn(refuse(socket, "-ERR max number of clients reached\r\n", guard));
+                        shared.limits.rejected();
+                        connections.spawn(refuse(socket, MAX_CLIENTS_REACHED, guard));
                         continue;
                     }
                     next_id += 1;
                     debug!(%peer, id = next_id, "client connected");
-                    let (db, stop) = (db.clone(), stop_rx.clone());
-                    let client = Client { limits: limits.clone(), id: next_id, _guard: guard };
-                    connections.spawn(serve_client(socket, db, metrics.clone(), stop, client));
+                    let client = Client { limits: shared.limits.clone(), id: next_id, _guard: guard };
+                    connections.spawn(serve_client(socket, shared.clone(), stop_rx.clone(), client));
                 }
-                // Out of file descriptors and the like: the listener itself is fine, so keep
-                // going after a pause rather than spinning.
+                Err(e) if crate::descriptors::is_exhausted(&e) => {
+                    if reserve.release() {
+                        if let Ok((socket, peer)) = listener.accept().await {
+                            warn!(%peer, "out of file descriptors: refusing a client");
+                            shared.limits.rejected();
+                            let guard = shared.limits.connection();
+                            // A few bytes into a fresh socket's empty buffer: this does not wait.
+                            refuse(socket, MAX_CLIENTS_REACHED, guard).await;
+                        }
+                    } else {
+                        warn!(error = %e, "accept failed: out of file descriptors");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    reserve.restore();
+                }
+                // The listener itself is fine: keep going after a pause rather than spinning.
                 Err(e) => {
                     warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
             // Reap finished connections so the set does not grow with every client ever seen.
@@ -105,12 +269,31 @@ async fn accept_loop(
     drop(listener);
     info!(
         connections = connections.len(),
-        "shutting down: waiting for open connections"
+        timeout_ms = shutdown_timeout.as_millis() as u64,
+        "shutting down: letting open connections finish"
     );
     let _ = stop_tx.send(true);
-    while connections.join_next().await.is_some() {}
-    let _ = upkeep.await;
+    drain(&mut connections, shutdown_timeout, "RESP").await;
 }
+
+/// Waits for `tasks` to finish, at most `timeout`; then aborts the rest (a client that does not
+/// read its replies, or sends half a request, cannot hold the process).
+pub(crate) async fn drain(tasks: &mut JoinSet<()>, timeout: Duration, what: &str) {
+    let drained = tokio::time::timeout(timeout, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!(
+            connections = tasks.len(),
+            "{what}: closing connections still open after the shutdown timeout"
+        );
+        tasks.shutdown().await;
+    }
+}
+
+/// Redis's refusal of a client beyond `maxclients` (or beyond the descriptors available).
+const MAX_CLIENTS_REACHED: &str = "-ERR max number of clients reached\r\n";
 
 /// How often the keyspace is tidied in the background.
 const MAINTENANCE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
@@ -136,59 +319,19 @@ async fn maintenance(db: Arc<ServerState>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Serves RESP on `listener` and, when `http` is given, the HTTP admin API on it
-/// ([`crate::http`]), over one keyspace and one set of metrics, until `shutdown` completes; both
-/// then stop accepting and drain, and this returns once both have.
-pub async fn run_with_http(
-    listener: TcpListener,
-    http: Option<TcpListener>,
-    db: Arc<ServerState>,
-    shutdown: impl Future,
-) {
-    run_with_limits(listener, http, db, Arc::new(Limits::new()), shutdown).await;
-}
-
-/// [`run_with_http`] under `limits` (which CONFIG SET may change while serving).
-pub async fn run_with_limits(
-    listener: TcpListener,
-    http: Option<TcpListener>,
-    db: Arc<ServerState>,
-    limits: Arc<Limits>,
-    shutdown: impl Future,
-) {
-    let metrics = Arc::new(Metrics::new());
-    let (stop_tx, mut stop_rx) = watch::channel(false);
-    let http = http.map(|l| {
-        tokio::spawn(crate::http::serve(
-            l,
-            db.clone(),
-            metrics.clone(),
-            async move {
-                // An error means the sender is gone, which only happens once RESP stopped.
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            },
-        ))
-    });
-    accept_loop(listener, db, metrics, limits, async {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    })
-    .await;
-    if let Some(task) = http {
-        match task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!(error = %e, "HTTP server failed"),
-            Err(e) => warn!(error = %e, "HTTP server task failed"),
-        }
-    }
-}
-
 /// Sends a refusal line (`-ERR max number of clients reached`) and closes, as Redis does for
 /// a client it will not serve.
 async fn refuse(mut socket: TcpStream, line: &'static str, _guard: ConnectionGuard) {
-    let _ = socket.write_all(line.as_bytes()).await;
-    let _ = socket.shutdown().await;
+    let write = async {
+        let _ = socket.write_all(line.as_bytes()).await;
+        let _ = socket.shutdown().await;
+    };
+    // A client that does not read its refusal does not keep its descriptor.
+    let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, write).await;
 }
+
+/// How long a TLS handshake (or a refusal's write) may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A connection admitted by the accept loop: its id, and its place under `maxclients`.
 struct Client {
@@ -199,46 +342,52 @@ struct Client {
 
 async fn serve_client(
     socket: TcpStream,
-    db: Arc<ServerState>,
-    metrics: Arc<Metrics>,
+    shared: Shared,
     stop: watch::Receiver<bool>,
     client: Client,
 ) {
-    let _connected = metrics.client_connected();
+    let _connected = shared.metrics.client_connected();
     let id = client.id;
-    if let Err(e) = client_loop(socket, &db, &metrics, stop, client).await {
+    if let Err(e) = client_loop(socket, &shared, stop, client).await {
         debug!(id, error = %e, "client connection ended with an error");
     }
 }
 
 async fn client_loop(
     socket: TcpStream,
-    db: &ServerState,
-    metrics: &Metrics,
+    shared: &Shared,
     stop: watch::Receiver<bool>,
     admitted: Client,
 ) -> io::Result<()> {
-    let (id, limits) = (admitted.id, admitted.limits.clone());
+    let (id, limits, db) = (admitted.id, admitted.limits.clone(), &*shared.db);
     let _ = socket.set_nodelay(true);
     let unknown = || std::net::SocketAddr::from(([0, 0, 0, 0], 0));
     let addr = socket.peer_addr().unwrap_or_else(|_| unknown());
-    if crate::limits::protected_refuses(&limits, addr.ip()) {
-        debug!(%addr, "refusing a non-loopback client: protected mode");
-        limits.rejected();
-        refuse(socket, crate::limits::DENIED, admitted._guard).await;
-        return Ok(());
-    }
     let laddr = socket.local_addr().unwrap_or_else(|_| unknown());
     #[cfg(unix)]
     let fd = i64::from(std::os::fd::AsRawFd::as_raw_fd(&socket));
     #[cfg(not(unix))]
     let fd = -1;
+    let mut conn = match &shared.tls {
+        None => Connection::new(socket),
+        Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(socket)).await {
+            Ok(Ok(stream)) => Connection::new(stream),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake")),
+        },
+    };
+    if crate::limits::protected_refuses(&limits, addr.ip()) {
+        debug!(%addr, "refusing a non-loopback client: protected mode");
+        limits.rejected();
+        conn.queue_raw(crate::limits::DENIED.as_bytes());
+        let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, conn.shutdown()).await;
+        return Ok(());
+    }
     let (pushes, push_rx) = crate::pubsub::channel(limits.clone());
     let info = Arc::new(ClientInfo::new(id, addr, laddr, fd, pushes.clone()));
     db.clients().register(info.clone());
-    let conn = Connection::new(socket);
     let mut session = Session::new(info, pushes, limits);
-    let result = serve_requests(conn, db, metrics, stop, &mut session, push_rx).await;
+    let result = serve_requests(conn, db, &shared.metrics, stop, &mut session, push_rx).await;
     // However the connection ended, publishers and CLIENT LIST must stop finding it.
     session.leave_pubsub(db);
     db.tracking().disable(id);
@@ -436,14 +585,17 @@ async fn serve_requests(
             }
             Request::Closed => break,
             Request::ProtocolError(text) => {
-                debug!(id = session.id, %text, "closing client after a protocol error");
-                conn.write_frame(&Frame::error(format!("ERR {text}")), session.protocol)
-                    .await?;
+                debug!(
+                    id = session.id,
+                    text = %String::from_utf8_lossy(&text),
+                    "closing client after a protocol error"
+                );
+                conn.queue_raw_error(&text);
                 break;
             }
         }
     }
-    conn.flush().await
+    conn.shutdown().await
 }
 
 /// A blocked client's registration, given up however its wait ends (served, timed out,

@@ -45,10 +45,14 @@ impl Served {
             rt.block_on(async move {
                 let resp = tokio::net::TcpListener::from_std(resp).unwrap();
                 let http = tokio::net::TcpListener::from_std(http).unwrap();
-                lethe_server::run_with_http(resp, Some(http), served_db, async {
-                    let _ = stopped.await;
-                })
-                .await;
+                lethe_server::Server::builder(resp)
+                    .db(served_db)
+                    .http(http, lethe_server::http::HttpOptions::default())
+                    .build()
+                    .run(async {
+                        let _ = stopped.await;
+                    })
+                    .await;
             });
         });
         Served {
@@ -261,7 +265,7 @@ fn invalidate_purges_tags_keys_prefixes_and_globs_and_counts_them() {
     let j = r.json();
     assert_eq!(
         j["invalidated"],
-        serde_json::json!({"keys": 1, "prefixes": 2, "globs": 1, "tags": 2})
+        serde_json::json!({"keys": 1, "prefixes": 2, "globs": 1, "tags": 2, "all": 0})
     );
     let seq = j["seq"].as_u64().unwrap();
     assert_eq!(seq, s.db.cache().last_seq());

@@ -473,6 +473,15 @@ fn help_documents_every_limit() {
         "LETHE_PROTO_MAX_BULK_LEN",
         "--client-output-buffer-limit",
         "LETHE_CLIENT_OUTPUT_BUFFER_LIMIT",
+        "--http-bind",
+        "LETHE_HTTP_BIND",
+        "--http-max-clients",
+        "--http-timeout",
+        "--http-max-body",
+        "--tls-cert-file",
+        "--tls-key-file",
+        "--shutdown-timeout",
+        "LETHE_SHUTDOWN_TIMEOUT",
     ] {
         assert!(help.contains(needle), "help lacks {needle}:\n{help}");
     }

@@ -9,6 +9,7 @@ pub mod consistency;
 pub mod hitratio;
 pub mod invalidation;
 pub mod memory;
+pub mod robustness;
 pub mod server;
 pub mod server_memory;
 pub mod throughput;

@@ -322,6 +322,22 @@ pub enum Invalidate {
     Keys(Vec<Bytes>),
 }
 
+/// A prefix or glob matching every key is refused: emptying the cache takes FLUSHALL (a
+/// prefix built from an empty variable must not do it silently).
+fn everything_refused(arg: Bytes, kind: &str) -> Result<Bytes, CommandError> {
+    let everything = if kind == "prefix" {
+        crate::limits::prefix_matches_everything(&arg)
+    } else {
+        crate::limits::glob_matches_everything(&arg)
+    };
+    if everything {
+        return Err(CommandError::err(&format!(
+            "this {kind} matches every key; use FLUSHALL to invalidate everything"
+        )));
+    }
+    Ok(arg)
+}
+
 impl Command for Invalidate {
     fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
         let kind = keyword(&args.next_bytes()?);
@@ -344,8 +360,8 @@ impl Command for Invalidate {
                     .map(|t| utf8(t, "tag"))
                     .collect::<Result<_, _>>()?,
             ),
-            "PREFIX" => Invalidate::Prefix(single(args)?),
-            "GLOB" => Invalidate::Glob(single(args)?),
+            "PREFIX" => Invalidate::Prefix(everything_refused(single(args)?, "prefix")?),
+            "GLOB" => Invalidate::Glob(everything_refused(single(args)?, "glob")?),
             "KEY" => Invalidate::Keys(rest(args)?),
             _ => return Err(CommandError::syntax()),
         })

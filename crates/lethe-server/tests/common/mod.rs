@@ -45,15 +45,15 @@ impl Lethe {
         let listener = TcpListener::bind(addr).unwrap();
         Lethe::serve(listener, move |listener, stopped| {
             let db = std::sync::Arc::new(lethe_server::state::ServerState::new(capacity));
-            Box::pin(lethe_server::run_with_limits(
-                listener,
-                None,
-                db,
-                limits,
-                async {
-                    let _ = stopped.await;
-                },
-            ))
+            Box::pin(
+                lethe_server::Server::builder(listener)
+                    .db(db)
+                    .limits(limits)
+                    .build()
+                    .run(async {
+                        let _ = stopped.await;
+                    }),
+            )
         })
     }
 
@@ -204,6 +204,11 @@ impl Client {
     /// Sets how long reads wait before failing.
     pub fn set_read_timeout(&mut self, d: Duration) {
         self.writer.set_read_timeout(Some(d)).unwrap();
+    }
+
+    /// Wraps a stream the test already wrote to.
+    pub fn from_tcp(s: TcpStream) -> Client {
+        Client::from_stream(s)
     }
 
     fn from_stream(s: TcpStream) -> Client {

@@ -1,0 +1,6 @@
+#![no_main]
+//! The `http_purge` target of `lethe_fuzz`, under libFuzzer.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| lethe_fuzz::http_purge(data));
