@@ -679,3 +679,36 @@ fn collections_growing_past_the_value_limit_are_refused_and_kept() {
         assert!(len >= 500 && len % 500 == 0, "{key} kept {len} elements");
     }
 }
+
+#[test]
+fn hashes_growing_past_the_value_limit_are_refused_and_kept() {
+    let limits = std::sync::Arc::new(lethe_server::limits::Limits::new());
+    let lethe = Lethe::start_with("127.0.0.1:0", limits, 8 << 20);
+    let mut c = lethe.client();
+    let mut refused = false;
+    let mut fields = 0;
+    for round in 0..400 {
+        let pairs: Vec<String> = (0..250)
+            .flat_map(|i| [format!("{round}:{i:0>40}"), format!("{i:0>20}")])
+            .collect();
+        let mut cmd = vec!["HSET", "h"];
+        cmd.extend(pairs.iter().map(String::as_str));
+        let reply = c.cmd(&cmd);
+        if reply.starts_with("-ERR value too large for this cache") {
+            refused = true;
+            break;
+        }
+        assert_eq!(reply, ":250\r\n");
+        fields += 250;
+        let len = c.cmd(&["HLEN", "h"]);
+        assert_eq!(
+            len,
+            format!(":{fields}\r\n"),
+            "round {round}: {}",
+            c.cmd(&["INFO", "memory"])
+        );
+    }
+    assert!(refused, "HSET was never refused");
+    // Nothing evicted and nothing half applied.
+    assert_eq!(c.cmd(&["HLEN", "h"]), format!(":{fields}\r\n"));
+}

@@ -44,6 +44,14 @@ fn set_fields(
 ) -> Result<i64, CommandError> {
     t.compute(key, |e| {
         let mut added = 0;
+        if let Some(v) = e.get() {
+            // Refused before the change: grown past one entry's share, the engine would evict
+            // the whole hash.
+            let extra = v
+                .as_hash()?
+                .growth_bound(pairs.iter().map(|(f, v)| (&f[..], &v[..])));
+            state.check_grows(e.key(), v, extra)?;
+        }
         match e.get_mut() {
             Some(v) => {
                 let hash = v.as_hash_mut()?;
@@ -332,7 +340,11 @@ impl Command for HSetNx {
             t.compute(&key, |e| {
                 match e.get() {
                     Some(v) if v.as_hash()?.contains(&field) => return Ok(false),
-                    Some(_) => {
+                    Some(v) => {
+                        let extra = v
+                            .as_hash()?
+                            .growth_bound([(&field[..], &value[..])].into_iter());
+                        state.check_grows(e.key(), v, extra)?;
                         if let Some(Value::Hash(h)) = e.get_mut() {
                             h.insert(&field, &value);
                         }

@@ -80,6 +80,27 @@ impl Hash {
         }
     }
 
+    /// An upper bound of the heap bytes setting `pairs` could add: their strings, and a table
+    /// that doubles (or the conversion from a listpack) when they do not fit its capacity.
+    pub fn growth_bound<'a>(
+        &self,
+        pairs: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
+    ) -> usize {
+        let n = pairs.len();
+        let strings: usize = pairs
+            .map(|(f, v)| alloc_size(f.len()) + alloc_size(v.len()) + 4)
+            .sum();
+        let table = match &self.repr {
+            Repr::Table(t) if t.len() + n <= t.capacity() => 0,
+            Repr::Table(t) => alloc_size(2 * (t.len() + n) * TABLE_SLOT) + 64,
+            // Converting copies every field and value into a table.
+            Repr::Listpack(lp) => {
+                alloc_size(2 * (self.len() + n) * TABLE_SLOT) + lp.heap_size() + 64
+            }
+        };
+        strings + table
+    }
+
     fn find(lp: &Listpack, field: &[u8]) -> Option<Pos> {
         let mut it = lp.positions();
         while let Some((pos, f)) = it.next() {
