@@ -280,8 +280,10 @@ pub fn command(data: &[u8]) {
         }
         let _ = client.run(args);
     }
-    // Pushes to itself (tracking, pub/sub) would pile up across inputs.
+    // Pushes to itself (tracking, pub/sub) would pile up across inputs; the background upkeep
+    // (expiry, reclamation, tracking) runs between inputs as the server's maintenance would.
     let _ = client.take_pushes();
+    client.state().maintain();
     // Keep the keyspace small so one input's cost does not grow with the run.
     if client.state().cache().len() > 10_000 {
         client.state().flush();

@@ -204,7 +204,23 @@ impl ServerState {
     /// Applies `what` to the databases `which`: returns the entries removed (keys, prefixes,
     /// globs) or, for tags, the live keys under them just before. Clients tracking the keys are
     /// told before this returns. A malformed tag fails the whole call with nothing applied.
+    ///
+    /// For sources outside the command dispatcher (HTTP purges, change capture): it holds the
+    /// keyspace's gate shared, so no transaction that holds the keyspace whole sees it half
+    /// applied. Commands, which run under the gate already, use [`Self::invalidate_held`].
     pub fn invalidate(&self, what: &[Invalidate], which: Databases) -> Result<usize, String> {
+        let _gate = self.keyspace.gate().shared();
+        self.invalidate_held(what, which)
+    }
+
+    /// [`Self::invalidate`] for a caller already holding the gate (a command: the dispatcher
+    /// holds it shared, an EXEC of whole-keyspace commands exclusively; taking it again here
+    /// would wait on itself).
+    pub(crate) fn invalidate_held(
+        &self,
+        what: &[Invalidate],
+        which: Databases,
+    ) -> Result<usize, String> {
         let cache = self.cache();
         let tags: Vec<&str> = what
             .iter()
@@ -213,7 +229,6 @@ impl ServerState {
                 _ => None,
             })
             .collect();
-        let _gate = self.keyspace.gate().shared();
         let mut n = 0;
         if !tags.is_empty() {
             // The engine hides tagged entries without counting them; the count is of the live

@@ -221,3 +221,28 @@ fn watch_retries_make_optimistic_increments_exact() {
         )
     );
 }
+
+#[test]
+fn transactions_holding_the_keyspace_whole_run_invalidations_and_let_others_go_on() {
+    let lethe = Lethe::start();
+    let mut c = lethe.client();
+    let mut other = lethe.client();
+    assert_eq!(c.cmd(&["SET", "a", "1"]), "+OK\r\n");
+    assert_eq!(c.cmd(&["LETHE.SET", "b", "2", "TAGS", "1", "t"]), "+OK\r\n");
+    assert_eq!(c.cmd(&["MULTI"]), "+OK\r\n");
+    assert_eq!(c.cmd(&["LETHE.INVALIDATE", "KEY", "a"]), "+QUEUED\r\n");
+    assert_eq!(c.cmd(&["LETHE.INVALIDATE", "TAG", "t"]), "+QUEUED\r\n");
+    assert_eq!(
+        c.cmd(&["LETHE.EVENT", "user", "update", "1"]),
+        "+QUEUED\r\n"
+    );
+    assert_eq!(c.cmd(&["KEYS", "*"]), "+QUEUED\r\n");
+    assert_eq!(c.cmd(&["FLUSHALL"]), "+QUEUED\r\n");
+    assert_eq!(
+        c.cmd(&["EXEC"]),
+        "*5\r\n:1\r\n:1\r\n:0\r\n*0\r\n+OK\r\n",
+        "EXEC of whole-keyspace commands ran to the end"
+    );
+    // The gate was released: another client's write goes through.
+    assert_eq!(other.cmd(&["SET", "a", "3"]), "+OK\r\n");
+}

@@ -377,7 +377,7 @@ impl Command for Invalidate {
         };
         let n = cx
             .state
-            .invalidate(&what, Databases::One(cx.session.db))
+            .invalidate_held(&what, Databases::One(cx.session.db))
             .map_err(|e| CommandError::err(&e))?;
         Ok(Frame::Integer(n as i64))
     }
@@ -790,7 +790,7 @@ impl Command for EventCmd {
         let targets = cx.state.rules().evaluate(&self.0);
         let what: Vec<_> = targets.iter().map(crate::state::Invalidate::from).collect();
         cx.state
-            .invalidate(&what, Databases::InUse)
+            .invalidate_held(&what, Databases::InUse)
             .map_err(|e| CommandError::err(&e))?;
         Ok(Frame::Integer(targets.len() as i64))
     }
