@@ -77,7 +77,7 @@ fn write_string(
     state: &ServerState,
     t: &mut Txn<'_, '_>,
     name: &[u8],
-    value: &[u8],
+    value: Value,
     deadline_ms: Option<i64>,
     keep_ttl: bool,
     condition: Option<WriteCondition>,
@@ -109,7 +109,6 @@ fn write_string(
         }
         return Ok(allowed);
     }
-    let value = Value::string(value);
     state.check_fits(&t.key(name), &value)?;
     Ok(t.insert(name, value, &options).is_ok())
 }
@@ -194,6 +193,7 @@ impl Command for Set {
             .map(|e| e.deadline_millis("set"))
             .transpose()?;
         let state = cx.state;
+        let value = Value::bulk(self.value);
         let (old, written) = cx.write([&self.key[..]], |t| {
             let old = if self.get {
                 get_string(t, &self.key)?
@@ -204,7 +204,7 @@ impl Command for Set {
                 state,
                 t,
                 &self.key,
-                &self.value,
+                value,
                 deadline,
                 self.keep_ttl,
                 self.condition,
@@ -296,7 +296,7 @@ impl Command for GetSet {
         let state = cx.state;
         cx.write([&self.0[..]], |t| {
             let old = get_string(t, &self.0)?;
-            write_string(state, t, &self.0, &self.1, None, false, None)?;
+            write_string(state, t, &self.0, Value::string(&self.1), None, false, None)?;
             Ok(bulk_or_null(old))
         })?
     }
@@ -339,19 +339,19 @@ fn pairs(args: &mut Parse, cmd: &str) -> Result<Vec<(Bytes, Bytes)>, CommandErro
 }
 
 /// The values of MSET's pairs, each checked to fit before anything is written: all or nothing.
+/// The values are taken out of `pairs` (so large ones are stored without a copy).
 fn fitting(
     state: &ServerState,
     db: u8,
-    pairs: &[(Bytes, Bytes)],
+    pairs: &mut [(Bytes, Bytes)],
 ) -> Result<Vec<Value>, CommandError> {
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            let value = Value::string(v);
-            state.check_fits(&crate::keyspace::stored_key(db, k), &value)?;
-            Ok(value)
-        })
-        .collect()
+    let mut values = Vec::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        let value = Value::bulk(std::mem::take(v));
+        state.check_fits(&crate::keyspace::stored_key(db, k), &value)?;
+        values.push(value);
+    }
+    Ok(values)
 }
 
 #[derive(Debug)]
@@ -364,9 +364,10 @@ impl Command for MSet {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         let state = cx.state;
-        let values = fitting(state, cx.session.db, &self.0)?;
-        cx.write(self.0.iter().map(|(k, _)| &k[..]), |t| {
-            for ((k, _), v) in self.0.iter().zip(values) {
+        let mut pairs = self.0;
+        let values = fitting(state, cx.session.db, &mut pairs)?;
+        cx.write(pairs.iter().map(|(k, _)| &k[..]), |t| {
+            for ((k, _), v) in pairs.iter().zip(values) {
                 t.insert(k, v, &InsertOptions::new()).map_err(refused)?;
             }
             Ok(Frame::ok())
@@ -384,12 +385,13 @@ impl Command for MSetNx {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         let state = cx.state;
-        let values = fitting(state, cx.session.db, &self.0)?;
-        cx.write(self.0.iter().map(|(k, _)| &k[..]), |t| {
-            if self.0.iter().any(|(k, _)| t.exists(k)) {
+        let mut pairs = self.0;
+        let values = fitting(state, cx.session.db, &mut pairs)?;
+        cx.write(pairs.iter().map(|(k, _)| &k[..]), |t| {
+            if pairs.iter().any(|(k, _)| t.exists(k)) {
                 return Ok(Frame::Integer(0));
             }
-            for ((k, _), v) in self.0.iter().zip(values) {
+            for ((k, _), v) in pairs.iter().zip(values) {
                 t.insert(k, v, &InsertOptions::new()).map_err(refused)?;
             }
             Ok(Frame::Integer(1))
@@ -412,7 +414,7 @@ impl Command for SetNx {
                 state,
                 t,
                 &self.0,
-                &self.1,
+                Value::string(&self.1),
                 None,
                 false,
                 Some(WriteCondition::IfAbsent),
@@ -446,7 +448,15 @@ impl Command for SetEx {
         let at = self.1.deadline_millis("setex")?;
         let state = cx.state;
         cx.write([&self.0[..]], |t| {
-            write_string(state, t, &self.0, &self.2, Some(at), false, None)
+            write_string(
+                state,
+                t,
+                &self.0,
+                Value::string(&self.2),
+                Some(at),
+                false,
+                None,
+            )
         })??;
         Ok(Frame::ok())
     }
@@ -465,7 +475,15 @@ impl Command for PSetEx {
         let at = self.1.deadline_millis("psetex")?;
         let state = cx.state;
         cx.write([&self.0[..]], |t| {
-            write_string(state, t, &self.0, &self.2, Some(at), false, None)
+            write_string(
+                state,
+                t,
+                &self.0,
+                Value::string(&self.2),
+                Some(at),
+                false,
+                None,
+            )
         })??;
         Ok(Frame::ok())
     }
