@@ -209,7 +209,10 @@ mod tests {
         let buf = Bytes::from(vec![b'y'; 1000]);
         let keep = buf.clone();
         assert!(matches!(Value::bulk(buf), Value::Str(s) if s.as_bytes() == &keep[..]));
-        assert!(matches!(Value::bulk(Bytes::from_static(b"42")), Value::Int(42)));
+        assert!(matches!(
+            Value::bulk(Bytes::from_static(b"42")),
+            Value::Int(42)
+        ));
     }
 
     #[test]
