@@ -375,28 +375,35 @@ impl Command for Rename {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let Rename(from, to) = self;
-        let state = cx.state;
-        cx.write([&from[..], &to[..]], |t| {
-            let Some(expires_at) = t.metadata(&from).map(|m| m.expires_at) else {
-                return Err(CommandError::err("no such key"));
-            };
-            if from == to {
-                return Ok(Frame::ok());
-            }
-            let value = t
-                .remove(&from)
-                .ok_or_else(|| CommandError::err("no such key"))?;
-            state.check_fits(&t.key(&to), &value)?;
-            t.insert(&to, value, &lethe::InsertOptions::new())
-                .map_err(crate::state::refused)?;
-            // The TTL moves with the value.
-            if let Some(at) = expires_at {
-                t.expire_at(&to, at, ExpireCondition::Always);
-            }
-            Ok(Frame::ok())
-        })?
+        rename(cx, &self.0, &self.1, false)?;
+        Ok(Frame::ok())
     }
+}
+
+/// RENAME and RENAMENX (`nx`): moves the value of `from` to `to` with its TTL, under the locks
+/// of both; false when nothing moved (the same name, or for RENAMENX an existing `to`).
+fn rename(cx: &mut Ctx<'_>, from: &[u8], to: &[u8], nx: bool) -> Result<bool, CommandError> {
+    let state = cx.state;
+    cx.write([from, to], |t| {
+        let Some(expires_at) = t.metadata(from).map(|m| m.expires_at) else {
+            return Err(CommandError::err("no such key"));
+        };
+        // Since Redis 3.2 the same name is not an error, just nothing done.
+        if from == to || (nx && t.exists(to)) {
+            return Ok(false);
+        }
+        let value = t
+            .remove(from)
+            .ok_or_else(|| CommandError::err("no such key"))?;
+        state.check_fits(&t.key(to), &value)?;
+        t.insert(to, value, &lethe::InsertOptions::new())
+            .map_err(crate::state::refused)?;
+        // The TTL moves with the value.
+        if let Some(at) = expires_at {
+            t.expire_at(to, at, ExpireCondition::Always);
+        }
+        Ok(true)
+    })?
 }
 
 #[derive(Debug)]
@@ -408,27 +415,7 @@ impl Command for RenameNx {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let RenameNx(from, to) = self;
-        let state = cx.state;
-        cx.write([&from[..], &to[..]], |t| {
-            let Some(expires_at) = t.metadata(&from).map(|m| m.expires_at) else {
-                return Err(CommandError::err("no such key"));
-            };
-            // Since Redis 3.2 the same name is not an error, just nothing done.
-            if from == to || t.exists(&to) {
-                return Ok(Frame::Integer(0));
-            }
-            let value = t
-                .remove(&from)
-                .ok_or_else(|| CommandError::err("no such key"))?;
-            state.check_fits(&t.key(&to), &value)?;
-            t.insert(&to, value, &lethe::InsertOptions::new())
-                .map_err(crate::state::refused)?;
-            if let Some(at) = expires_at {
-                t.expire_at(&to, at, ExpireCondition::Always);
-            }
-            Ok(Frame::Integer(1))
-        })?
+        Ok(bool_reply(rename(cx, &self.0, &self.1, true)?))
     }
 }
 
