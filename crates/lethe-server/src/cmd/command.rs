@@ -496,7 +496,7 @@ impl Command for CommandCmd {
             "docs" => {
                 let entry = |s: &Spec| (Frame::bulk(s.name), docs(&s.meta));
                 if args.is_empty() {
-                    return Ok(Frame::Map(COMMANDS.iter().map(entry).collect()));
+                    return Ok(Frame::Map(COMMANDS.iter().map(|s| entry(s)).collect()));
                 }
                 // Unknown names are left out, as in Redis.
                 Ok(Frame::Map(
@@ -649,7 +649,7 @@ mod tests {
 
     #[test]
     fn writes_flag_and_key_positions_agree_with_arity() {
-        for s in COMMANDS {
+        for s in COMMANDS.iter() {
             let (first, last, _) = legacy_range(s.meta.keys);
             // A fixed-arity command cannot name a key past its last argument.
             if s.arity > 0 {
