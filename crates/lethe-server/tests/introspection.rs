@@ -117,7 +117,7 @@ fn info_sections_and_config_get() {
             "# Lethe"
         ]
     );
-    assert!(text.contains("redis_version:7.0.15\r\n"), "{text}");
+    assert!(text.contains("redis_version:7.4.0\r\n"), "{text}");
     assert!(text.contains(&format!("tcp_port:{}\r\n", lethe.port)));
     assert!(text.contains("connected_clients:1\r\n"));
     let db0 = text.lines().find(|l| l.starts_with("db0:")).unwrap();

@@ -30,7 +30,7 @@ fn hello_3_switches_to_resp3_and_reset_back() {
     assert_eq!(c.raw(&["GET", "missing"]), b"$-1\r\n");
     assert_eq!(
         c.cmd(&["HELLO", "3"]),
-        "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n\
+        "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n7.4.0\r\n\
          $5\r\nproto\r\n:3\r\n$2\r\nid\r\n:1\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n\
          $4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
     );

@@ -8,8 +8,8 @@
 //! Reply shapes are Redis 7.0's: flags and categories are sets of simple strings, key specs
 //! maps, subcommands an array (COMMAND INFO) or map (COMMAND DOCS).
 //!
-//! For the Redis commands the metadata is Redis 7.0.15's; `LETHE.*` commands describe
-//! themselves the way a module's commands would (group `module`).
+//! For the Redis commands the metadata is Redis 7.0.15's (7.2/7.4's for commands 7.0 lacks);
+//! `LETHE.*` commands describe themselves the way a module's commands would (group `module`).
 
 use super::{COMMANDS, Command, CommandError, Ctx, Reply, Spec};
 use crate::frame::Frame;

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The Redis version whose replies Lethe reproduces; clients read it from `HELLO` to decide which
 /// commands they may use.
-pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
+pub const REDIS_COMPAT_VERSION: &str = "7.4.0";
 
 #[derive(Debug)]
 pub struct Ping(Option<Bytes>);
