@@ -79,6 +79,10 @@ const VALUE: &str = "xxx";
 const LOAD_BATCH: u64 = 10_000;
 /// The memory case's name.
 const MEMORY_CASE: &str = "memory_1m";
+/// The collection memory case's name (its rows are `memory_<type>_<members>`).
+const COLLECTIONS_CASE: &str = "memory_collections";
+/// Collection members loaded per measurement (a tenth with `--quick`).
+const COLLECTION_MEMBERS: u64 = 100_000;
 /// Targets from the issue.
 const TARGET_P1: f64 = 1.0;
 const TARGET_P16: f64 = 1.3;
@@ -110,6 +114,8 @@ const HASH_FIELDS: u64 = 1_000;
 /// The hot counters of `incr_hot`.
 const HOT_KEYS: u64 = 1_000;
 const HSET_1K: &[&str] = &["HSET", "hash:1k", "f:__rand_int__", VALUE];
+/// The first ten members with scores of the sorted set redis-benchmark's `zadd` test fills.
+const ZRANGE_10: &[&str] = &["ZRANGE", "myzset", "0", "9", "WITHSCORES"];
 
 #[derive(Debug)]
 struct Settings {
@@ -198,6 +204,9 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
         // LPUSH grows one list that LPOP, run next, empties again.
         ("lpush:P16", Load::Test("lpush"), KEYSPACE, deep),
         ("lpop:P16", Load::Test("lpop"), KEYSPACE, deep),
+        // ZADD fills redis-benchmark's `myzset` (up to 100,000 members), which ZRANGE reads.
+        ("zadd:P16", Load::Test("zadd"), KEYSPACE, deep),
+        ("zrange:P16", Load::Command(ZRANGE_10), KEYSPACE, deep),
     ] {
         bench_cases.push(BenchCase {
             name: name.into(),
@@ -215,7 +224,8 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
         .collect();
     let tagged = !tagged_cases.is_empty();
     let memory = ctx.selects_case(MEMORY_CASE);
-    if bench_cases.is_empty() && !tagged && !memory {
+    let collections = ctx.selects_case(COLLECTIONS_CASE);
+    if bench_cases.is_empty() && !tagged && !memory && !collections {
         eprintln!("[{SUITE}] no cases selected");
         return Ok(());
     }
@@ -401,6 +411,50 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
                 }
             }
             Err(e) => failed = Some(e),
+        }
+    }
+    if collections && failed.is_none() {
+        let members = if ctx.quick {
+            COLLECTION_MEMBERS / 10
+        } else {
+            COLLECTION_MEMBERS
+        };
+        'kinds: for kind in super::server_memory::COLLECTION_TYPES {
+            for size in super::server_memory::COLLECTION_SIZES {
+                let case = collection_case(kind, size);
+                match super::server_memory::run_collections(&lethe_bin, kind, size, members) {
+                    Ok((l, r)) => {
+                        eprintln!("[{SUITE}] {case}: lethe {l:?}, redis {r:?}");
+                        sink.push(&case, "lethe", "members", l.members as f64);
+                        sink.push(&case, "lethe", "bytes_per_member", l.allocated_per_member);
+                        sink.push(
+                            &case,
+                            "lethe",
+                            "resident_bytes_per_member",
+                            l.resident_per_member,
+                        );
+                        if let Some(r) = r {
+                            sink.push(&case, "redis", "bytes_per_member", r.allocated_per_member);
+                            sink.push(
+                                &case,
+                                "redis",
+                                "resident_bytes_per_member",
+                                r.resident_per_member,
+                            );
+                            sink.push(
+                                &case,
+                                "lethe",
+                                "bytes_over_redis",
+                                l.allocated_per_member / r.allocated_per_member.max(1.0),
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        break 'kinds;
+                    }
+                }
+            }
         }
     }
     if let Some(e) = &failed {
@@ -728,7 +782,7 @@ fn clock_ticks_per_second() -> f64 {
 fn render(sink: &Sink) -> String {
     let mut cases: Vec<&str> = Vec::new();
     for r in &sink.rows {
-        if r.0 != MEMORY_CASE && !cases.contains(&r.0.as_str()) {
+        if r.0 != MEMORY_CASE && !r.0.starts_with("memory_") && !cases.contains(&r.0.as_str()) {
             cases.push(&r.0);
         }
     }
@@ -768,7 +822,9 @@ fn render(sink: &Sink) -> String {
             ),
             c if c.ends_with(":P1") => (format!("`{c}`: lethe / redis ops/s"), TARGET_P1),
             c @ ("incr_hot:P16" | "mset10:P16" | "hset_1k:P16" | "sadd:P16" | "lpush:P16"
-            | "lpop:P16") => (format!("`{c}`: lethe / redis ops/s"), TARGET_NEW_CASES),
+            | "lpop:P16" | "zadd:P16" | "zrange:P16") => {
+                (format!("`{c}`: lethe / redis ops/s"), TARGET_NEW_CASES)
+            }
             c => (format!("`{c}`: lethe / redis ops/s"), TARGET_P16),
         };
         targets.push(target_row(
@@ -829,12 +885,65 @@ fn render(sink: &Sink) -> String {
             false,
         ));
     }
+    render_collections(sink, &mut t, &mut targets);
     let _ = writeln!(t, "\n| target | measured | required | met |");
     let _ = writeln!(t, "|---|---|---|---|");
     for row in &targets {
         let _ = writeln!(t, "| {} |", row.join(" | "));
     }
     t
+}
+
+/// The `memory_collections` row name of `kind` with `size` members.
+fn collection_case(kind: &str, size: u64) -> String {
+    format!("memory_{kind}_{size}")
+}
+
+fn render_collections(sink: &Sink, t: &mut String, targets: &mut Vec<[String; 4]>) {
+    let mut rows = Vec::new();
+    for kind in super::server_memory::COLLECTION_TYPES {
+        for size in super::server_memory::COLLECTION_SIZES {
+            let case = collection_case(kind, size);
+            if sink.get(&case, "lethe", "bytes_per_member").is_some() {
+                rows.push((kind, size, case));
+            }
+        }
+    }
+    let Some((_, _, first)) = rows.first() else {
+        return;
+    };
+    let members = sink.get(first, "lethe", "members").unwrap_or(0.0);
+    let _ = writeln!(
+        t,
+        "\nCollections, {} members per load into a fresh server each: bytes per member the \
+         allocator holds (Lethe `allocator_allocated`, Redis `used_memory`) and resident \
+         bytes per member:\n\n\
+         | collection | members each | lethe B/member | redis B/member | lethe/redis | lethe \
+         resident B/member | redis resident B/member |\n|---|---|---|---|---|---|---|",
+        thousands(members as u64)
+    );
+    let cell = |case: &str, system: &str, metric: &str, digits: usize| {
+        sink.get(case, system, metric)
+            .map_or_else(|| "–".into(), |v| format!("{v:.digits$}"))
+    };
+    for (kind, size, case) in &rows {
+        let _ = writeln!(
+            t,
+            "| {kind} | {} | {} | {} | {} | {} | {} |",
+            thousands(*size),
+            cell(case, "lethe", "bytes_per_member", 1),
+            cell(case, "redis", "bytes_per_member", 1),
+            cell(case, "lethe", "bytes_over_redis", 2),
+            cell(case, "lethe", "resident_bytes_per_member", 1),
+            cell(case, "redis", "resident_bytes_per_member", 1),
+        );
+        targets.push(target_row(
+            &format!("`{case}`: lethe / redis allocated bytes per member"),
+            sink.get(case, "lethe", "bytes_over_redis"),
+            1.0,
+            false,
+        ));
+    }
 }
 
 fn target_row(what: &str, measured: Option<f64>, bound: f64, at_least: bool) -> [String; 4] {

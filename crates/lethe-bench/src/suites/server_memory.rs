@@ -15,6 +15,13 @@
 //! Reported: `resident_bytes_per_key` = ΔRSS / keys for both; `used_memory_bytes_per_key` =
 //! Δused_memory / keys; and for Lethe `used_memory_error` = |Δused_memory − Δallocated| /
 //! Δallocated, the fraction by which its accounting misses what the allocator really holds.
+//!
+//! The `memory_collections` case does the same per collection member: hashes, sets and sorted
+//! sets of 10 members (10,000 keys) and of 10,000 members (10 keys), 100,000 members in each
+//! load (a tenth with `--quick`), each into a fresh server. Members are `m:<8 digits>` (not
+//! integers, so sets are not Redis's `intset`), hash values and sorted-set scores are small
+//! numbers. Reported per member: Δ of what the allocator holds (Lethe's
+//! `allocator_allocated`, Redis's `used_memory`, which is its allocator's count) and ΔRSS.
 
 use crate::lethe_server::LetheServer;
 use crate::redis_server::RedisServer;
@@ -130,6 +137,136 @@ pub fn run(binary: &Path, keys: u64) -> Result<(MemoryUse, Option<MemoryUse>), S
         )?),
         Err(e) => {
             eprintln!("[server] memory_1m: redis-server unavailable: {e}");
+            None
+        }
+    };
+    Ok((l, r))
+}
+
+/// Members per collection in the `memory_collections` case.
+pub const COLLECTION_SIZES: [u64; 2] = [10, 10_000];
+/// The collection types of the `memory_collections` case.
+pub const COLLECTION_TYPES: [&str; 3] = ["hash", "set", "zset"];
+/// Members per command while loading a collection.
+const MEMBERS_PER_COMMAND: u64 = 100;
+
+/// What one collection load cost, per member.
+#[derive(Debug, Clone, Copy)]
+pub struct MemberUse {
+    pub members: u64,
+    pub allocated_per_member: f64,
+    pub resident_per_member: f64,
+}
+
+fn load_collections(
+    con: &mut redis::Connection,
+    kind: &str,
+    size: u64,
+    members: u64,
+    name: &str,
+) -> Result<(), String> {
+    let keys = members / size;
+    let mut pipe = redis::pipe();
+    let mut queued = 0;
+    for k in 0..keys {
+        let key = format!("{kind}:{k:08}");
+        for start in (0..size).step_by(MEMBERS_PER_COMMAND as usize) {
+            let cmd = pipe.cmd(match kind {
+                "hash" => "HSET",
+                "set" => "SADD",
+                _ => "ZADD",
+            });
+            cmd.arg(&key);
+            for m in start..(start + MEMBERS_PER_COMMAND).min(size) {
+                match kind {
+                    "hash" => cmd.arg(format!("m:{m:08}")).arg(m % 1000),
+                    "set" => cmd.arg(format!("m:{m:08}")),
+                    _ => cmd.arg(m % 1000).arg(format!("m:{m:08}")),
+                };
+            }
+            cmd.ignore();
+            queued += 1;
+            if queued == 1_000 {
+                pipe.query::<()>(con)
+                    .map_err(|e| format!("loading {kind}s into {name} failed: {e}"))?;
+                pipe = redis::pipe();
+                queued = 0;
+            }
+        }
+    }
+    pipe.query::<()>(con)
+        .map_err(|e| format!("loading {kind}s into {name} failed: {e}"))?;
+    let card: u64 = redis::cmd(match kind {
+        "hash" => "HLEN",
+        "set" => "SCARD",
+        _ => "ZCARD",
+    })
+    .arg(format!("{kind}:{:08}", keys - 1))
+    .query(con)
+    .map_err(|e| format!("counting on {name} failed: {e}"))?;
+    if card != size {
+        return Err(format!(
+            "{name} holds {card} members of {kind}:{:08}, not {size}",
+            keys - 1
+        ));
+    }
+    Ok(())
+}
+
+fn measure_members(
+    con: &mut redis::Connection,
+    pid: u32,
+    kind: &str,
+    size: u64,
+    members: u64,
+    name: &str,
+    allocator_field: &str,
+) -> Result<MemberUse, String> {
+    let allocated = |con: &mut redis::Connection| {
+        info_field(con, allocator_field)
+            .ok_or_else(|| format!("{name}: no {allocator_field} in INFO"))
+    };
+    let (rss0, a0) = (resident(pid)?, allocated(con)?);
+    load_collections(con, kind, size, members, name)?;
+    let (rss1, a1) = (resident(pid)?, allocated(con)?);
+    Ok(MemberUse {
+        members,
+        allocated_per_member: a1.saturating_sub(a0) as f64 / members as f64,
+        resident_per_member: rss1.saturating_sub(rss0) as f64 / members as f64,
+    })
+}
+
+/// Runs one `memory_collections` measurement (`kind` of `size` members, `members` in all) on a
+/// fresh Lethe and, when it starts, a fresh Redis.
+pub fn run_collections(
+    binary: &Path,
+    kind: &str,
+    size: u64,
+    members: u64,
+) -> Result<(MemberUse, Option<MemberUse>), String> {
+    let lethe = LetheServer::start(binary, 16 << 30)?;
+    let l = measure_members(
+        &mut lethe.connection(),
+        lethe.pid(),
+        kind,
+        size,
+        members,
+        "lethe",
+        "allocator_allocated",
+    )?;
+    drop(lethe);
+    let r = match RedisServer::start() {
+        Ok(redis) => Some(measure_members(
+            &mut redis.connection(),
+            redis.pid(),
+            kind,
+            size,
+            members,
+            "redis",
+            "used_memory",
+        )?),
+        Err(e) => {
+            eprintln!("[server] memory_collections: redis-server unavailable: {e}");
             None
         }
     };
