@@ -19,6 +19,7 @@
 //!   a recreated stream, a deleted consumer, an unreadable message) and partitions longer than
 //!   [`BusConfig::partition_bound`] flush instead (counted by [`FlushReason`]).
 //! - [`attach`]: an in-process [`lethe::Cache`] as a member (a near cache).
+//! - `testing` (feature `testing`): a nats-server of the test's own and a TCP proxy to cut.
 //!
 //! # Guarantees
 //! A member applies every message of the stream after the point it joined, in stream order,
@@ -34,6 +35,7 @@ mod member;
 mod outbox;
 pub mod schema;
 mod stream;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use embedded::{Attached, BusKey, attach};

@@ -116,6 +116,66 @@ pub struct Overrides {
     /// The `[cdc]` section: change capture into this server, read by `lethe_cdc::CdcConfig`
     /// from the same file (here only so the section is not an unknown setting).
     pub cdc: Option<toml::Table>,
+    /// The `[bus]` section: membership of the invalidation bus.
+    pub bus: Option<BusSection>,
+}
+
+/// The `[bus]` section of the configuration file (`--bus` and `--node-id` override its `url`
+/// and `node-id`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BusSection {
+    /// NATS URL (`nats://127.0.0.1:4222`).
+    pub url: Option<String>,
+    /// This node's name on the bus.
+    pub node_id: Option<String>,
+    /// JetStream stream name [default: LETHE].
+    pub stream: Option<String>,
+    /// Subject namespace [default: default].
+    pub namespace: Option<String>,
+    /// Seconds the stream keeps a message [default: 86400].
+    pub max_age: Option<u64>,
+    /// Most messages the stream keeps [default: 10000000].
+    pub max_messages: Option<i64>,
+    /// Seconds this node serves while NATS is unreachable before it flushes [default: 30].
+    pub partition_bound: Option<u64>,
+}
+
+impl BusSection {
+    /// The bus settings, when a URL is given (`url` and `node_id` from the flags win).
+    pub fn to_config(
+        &self,
+        url: Option<String>,
+        node_id: Option<String>,
+    ) -> Result<Option<lethe_bus::BusConfig>, ConfigError> {
+        let Some(url) = url.or_else(|| self.url.clone()) else {
+            return Ok(None);
+        };
+        let node_id = node_id
+            .or_else(|| self.node_id.clone())
+            .ok_or_else(|| ConfigError {
+                kind: ConfigErrorKind::Invalid,
+                message: "the bus needs this node's name: --node-id NAME or node-id in [bus]"
+                    .into(),
+            })?;
+        let mut c = lethe_bus::BusConfig::new(url, node_id);
+        if let Some(s) = &self.stream {
+            c.stream = s.clone();
+        }
+        if let Some(n) = &self.namespace {
+            c.namespace = n.clone();
+        }
+        if let Some(a) = self.max_age {
+            c.max_age = std::time::Duration::from_secs(a);
+        }
+        if let Some(m) = self.max_messages {
+            c.max_messages = m;
+        }
+        if let Some(b) = self.partition_bound {
+            c.partition_bound = std::time::Duration::from_secs(b);
+        }
+        Ok(Some(c))
+    }
 }
 
 impl Config {

@@ -111,6 +111,7 @@ pub fn router(
 ) -> Router {
     let mut registry = metrics.registry(db.clone());
     crate::cdc::register(&mut registry, &db);
+    crate::bus::register(&mut registry, &db);
     let registry = Arc::new(registry);
     Router::new()
         .route("/healthz", get(healthz))

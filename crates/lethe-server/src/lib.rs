@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod allocator;
+pub mod bus;
 pub mod cdc;
 pub(crate) mod clients;
 pub(crate) mod cmd;

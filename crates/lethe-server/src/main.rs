@@ -189,6 +189,14 @@ struct ServeArgs {
     /// The server does not start if the database, its settings or the rules are wrong.
     #[arg(long, env = "LETHE_CDC", value_name = "FILE")]
     cdc: Option<PathBuf>,
+    /// Join the invalidation bus on this NATS server (JetStream), e.g. nats://127.0.0.1:4222:
+    /// invalidations made here reach every other member and theirs reach this server; needs
+    /// --node-id. Settings beyond these two go in `[bus]` of --config [default: off].
+    #[arg(long, env = "LETHE_BUS", value_name = "URL")]
+    bus: Option<String>,
+    /// This node's name on the bus (letters, digits, '-', '_'), unique among the members.
+    #[arg(long, env = "LETHE_NODE_ID", value_name = "NAME")]
+    node_id: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -379,10 +387,12 @@ fn cdc_run(args: CdcRunArgs) -> ExitCode {
 fn serve(args: ServeArgs) -> ExitCode {
     let mut cfg = Config::default();
     let mut file_has_cdc = false;
+    let mut bus_section = config::BusSection::default();
     if let Some(path) = &args.config {
         match config::load(path) {
             Ok(file) => {
                 file_has_cdc = file.cdc.is_some();
+                bus_section = file.bus.clone().unwrap_or_default();
                 cfg = cfg.apply(file);
             }
             Err(e) => {
@@ -395,6 +405,13 @@ fn serve(args: ServeArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "invalid change-capture configuration");
+            return ExitCode::FAILURE;
+        }
+    };
+    let bus_config = match bus_section.to_config(args.bus.clone(), args.node_id.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid bus configuration");
             return ExitCode::FAILURE;
         }
     };
@@ -417,6 +434,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         tls_key_file: args.tls_key_file,
         shutdown_timeout: args.shutdown_timeout,
         cdc: None,
+        bus: None,
     });
     let settings = cfg
         .limits()
@@ -460,6 +478,14 @@ fn serve(args: ServeArgs) -> ExitCode {
     };
     runtime.block_on(async {
         let db = Arc::new(ServerState::new(cfg.max_memory));
+        // The bus is joined before anything is served: from then on every invalidation any
+        // member publishes reaches this keyspace.
+        if let Some(bus) = &bus_config {
+            if let Err(e) = lethe_server::bus::join(&db, bus.clone()).await {
+                tracing::error!(error = %e, "cannot join the invalidation bus");
+                return ExitCode::FAILURE;
+            }
+        }
         // Change capture is checked before listening: a server that would serve stale data
         // because its rules name a missing column should not start.
         let cdc = match cdc_config {
@@ -529,6 +555,15 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
         if capture.is_some() {
             println!("change capture from PostgreSQL is streaming into this server");
+        }
+        if let Some(bus) = &bus_config {
+            println!(
+                "member {} of the invalidation bus on {} (stream {}, subject {})",
+                bus.node_id,
+                bus.url,
+                bus.stream,
+                bus.subject()
+            );
         }
         let mut server = lethe_server::Server::builder(listener)
             .db(db.clone())

@@ -103,6 +103,7 @@ pub struct ServerState {
     clients: Arc<Clients>,
     tracking: Arc<Tracking>,
     cdc: OnceLock<Arc<CdcMetrics>>,
+    bus: OnceLock<crate::bus::BusLink>,
     tag_stats: Arc<TagStats>,
     /// Databases ever written, one bit each.
     databases_used: AtomicU16,
@@ -154,6 +155,7 @@ impl ServerState {
             clients,
             tracking,
             cdc: OnceLock::new(),
+            bus: OnceLock::new(),
             tag_stats,
             databases_used: AtomicU16::new(1),
         }
@@ -221,6 +223,26 @@ impl ServerState {
         what: &[Invalidate],
         which: Databases,
     ) -> Result<usize, String> {
+        let n = self.apply_invalidations(what, which)?;
+        // Applied here first, then sent to the other members of the bus, if any.
+        if let Some(bus) = self.bus.get() {
+            bus.publish(what, which);
+        }
+        Ok(n)
+    }
+
+    /// [`Self::invalidate`] of what another member of the bus published: applied here and
+    /// not published again.
+    pub(crate) fn invalidate_unpublished(
+        &self,
+        what: &[Invalidate],
+        which: Databases,
+    ) -> Result<usize, String> {
+        let _gate = self.keyspace.gate().shared();
+        self.apply_invalidations(what, which)
+    }
+
+    fn apply_invalidations(&self, what: &[Invalidate], which: Databases) -> Result<usize, String> {
         let cache = self.cache();
         let tags: Vec<&str> = what
             .iter()
@@ -368,6 +390,16 @@ impl ServerState {
     /// The metrics of the change capture feeding this keyspace, if any.
     pub fn cdc_metrics(&self) -> Option<Arc<CdcMetrics>> {
         self.cdc.get().cloned()
+    }
+
+    /// Joins this keyspace to the invalidation bus (once; see [`crate::bus::join`]).
+    pub(crate) fn set_bus(&self, link: crate::bus::BusLink) {
+        let _ = self.bus.set(link);
+    }
+
+    /// The bus link, when this server is a member of one.
+    pub fn bus(&self) -> Option<&crate::bus::BusLink> {
+        self.bus.get()
     }
 
     /// Invalidations by tag.

@@ -327,8 +327,8 @@ impl Command for Info {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        const ALL: [&str; 7] = [
-            "server", "clients", "memory", "stats", "keyspace", "lethe", "cdc",
+        const ALL: [&str; 8] = [
+            "server", "clients", "memory", "stats", "keyspace", "lethe", "cdc", "bus",
         ];
         let asked: Vec<String> = self
             .0
@@ -344,6 +344,7 @@ impl Command for Info {
             .filter(|s| everything || asked.iter().any(|a| a == *s))
             // Change capture has a section only where it runs.
             .filter(|s| **s != "cdc" || cx.state.cdc_metrics().is_some())
+            .filter(|s| **s != "bus" || cx.state.bus().is_some())
             .map(|s| section(cx, s))
             .collect();
         Ok(Frame::Verbatim(Bytes::from(sections.join("\r\n"))))
@@ -477,6 +478,11 @@ fn section(cx: &Ctx<'_>, name: &str) -> String {
         "cdc" => {
             if let Some(m) = cx.state.cdc_metrics() {
                 crate::cdc::info_section(&m, &mut out);
+            }
+        }
+        "bus" => {
+            if let Some(bus) = cx.state.bus() {
+                bus.info_section(&mut out);
             }
         }
         _ => {

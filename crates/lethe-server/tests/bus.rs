@@ -1,0 +1,113 @@
+//! Servers as members of the invalidation bus, with a nats-server the test starts: an
+//! invalidation of each kind issued on one node disappears on every node and in an embedded
+//! cache on the same stream; a tracking client on another node gets the push; INFO reports it.
+
+mod common;
+
+use common::{Client, Lethe};
+use lethe_bus::testing::NatsServer;
+use lethe_bus::{BusConfig, attach};
+use lethe_server::state::ServerState;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn exists(c: &mut Client, key: &str) -> bool {
+    c.cmd(&["EXISTS", key]) == ":1\r\n"
+}
+
+#[test]
+fn invalidations_on_one_node_reach_every_node_and_embedded_cache() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let nats = NatsServer::start();
+    let nodes: Vec<(Arc<ServerState>, Lethe)> = (1..=3)
+        .map(|i| {
+            let db = Arc::new(ServerState::new(64 << 20));
+            rt.block_on(lethe_server::bus::join(
+                &db,
+                BusConfig::new(nats.url(), format!("node-{i}")),
+            ))
+            .expect("joins the bus");
+            let server = Lethe::start_over(db.clone());
+            (db, server)
+        })
+        .collect();
+    let near: lethe::Cache<String, String> = lethe::Cache::builder()
+        .max_capacity(1000)
+        .index_keys()
+        .build();
+    let attached = rt
+        .block_on(attach(&near, BusConfig::new(nats.url(), "app-1")))
+        .expect("the embedded cache joins");
+    let mut clients: Vec<Client> = nodes.iter().map(|(_, s)| s.client()).collect();
+
+    // Node 3 has a client caching a tagged key.
+    let mut tracker = nodes[2].1.client();
+    assert!(tracker.cmd(&["HELLO", "3"]).starts_with("%7"));
+    assert_eq!(tracker.cmd(&["CLIENT", "TRACKING", "on"]), "+OK\r\n");
+
+    for c in clients.iter_mut() {
+        for (k, tag) in [("profile:42", "user:42"), ("orders:42", "user:42")] {
+            assert_eq!(c.cmd(&["LETHE.SET", k, "v", "TAGS", "1", tag]), "+OK\r\n");
+        }
+        for k in ["k1", "session:1", "session:2", "page:1:x", "other"] {
+            assert_eq!(c.cmd(&["SET", k, "v"]), "+OK\r\n");
+        }
+    }
+    near.insert_with_options(
+        "profile:42".into(),
+        "v".into(),
+        &lethe::InsertOptions::new().tag("user:42"),
+    );
+    for k in ["k1", "session:1", "page:1:x", "other"] {
+        near.insert(k.into(), "v".into());
+    }
+    tracker.cmd(&["GET", "profile:42"]);
+
+    assert_eq!(clients[0].cmd(&["LETHE.INVALIDATE", "TAG", "user:42"]), ":2\r\n");
+    assert_eq!(clients[1].cmd(&["LETHE.INVALIDATE", "KEY", "k1"]), ":1\r\n");
+    assert_eq!(clients[2].cmd(&["LETHE.INVALIDATE", "PREFIX", "session:"]), ":2\r\n");
+    attached.invalidate_glob(b"page:*:x");
+
+    for (i, c) in clients.iter_mut().enumerate() {
+        eventually(&format!("node {} applies everything", i + 1), || {
+            ["profile:42", "orders:42", "k1", "session:1", "session:2", "page:1:x"]
+                .iter()
+                .all(|k| !exists(c, k))
+        });
+        assert!(exists(c, "other"), "node {} lost a key nobody invalidated", i + 1);
+    }
+    eventually("the embedded cache applies everything", || {
+        ["profile:42", "k1", "session:1", "page:1:x"]
+            .iter()
+            .all(|k| !near.contains(*k))
+    });
+    assert!(near.contains("other"));
+
+    // The tracking client on node 3 was told about the tag invalidated on node 1.
+    tracker.send(&common::encode(&["PING"]));
+    let push = String::from_utf8_lossy(&tracker.read_reply()).into_owned();
+    assert_eq!(push, ">2\r\n$10\r\ninvalidate\r\n*1\r\n$10\r\nprofile:42\r\n");
+
+    let info = clients[1].cmd(&["INFO", "bus"]);
+    for field in ["bus_node_id:node-2", "bus_connected:1", "bus_flushes_gap:0"] {
+        assert!(info.contains(field), "{field} missing from {info}");
+    }
+    let applied: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("bus_applied_messages:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    assert!(applied >= 3, "node 2 applied {applied} messages: {info}");
+    drop(attached);
+    for (_, s) in nodes {
+        s.shutdown();
+    }
+}
