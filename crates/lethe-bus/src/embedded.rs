@@ -78,6 +78,15 @@ where
         Item::Glob { glob, .. } => {
             cache.invalidate_glob(glob.as_bytes());
         }
+        Item::Fence {
+            key,
+            version,
+            hold_ms,
+        } => {
+            if let Some(k) = K::from_bus(key.as_bytes()) {
+                cache.fence(&k, *version, std::time::Duration::from_millis(*hold_ms));
+            }
+        }
         Item::Flush { .. } => cache.clear(),
     }
 }

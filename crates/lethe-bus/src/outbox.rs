@@ -21,11 +21,13 @@ pub const MAX_ITEMS: usize = 1_000;
 #[derive(Debug)]
 enum Queued {
     Items(Vec<Item>),
-    Lsn(
-        String,
-        Vec<Item>,
-        tokio::sync::oneshot::Sender<Result<u64, BusError>>,
-    ),
+    /// Published alone, with message id `<id>.<chunk>`, and waited for.
+    Acked {
+        id: String,
+        lsn: Option<String>,
+        items: Vec<Item>,
+        done: tokio::sync::oneshot::Sender<Result<u64, BusError>>,
+    },
 }
 
 /// Counters of an outbox.
@@ -72,13 +74,32 @@ impl Outbox {
     /// Publishes one committed transaction's items with a message id derived from its LSN (a
     /// replay after a restart is dropped by JetStream), and resolves once JetStream
     /// acknowledged it, with the stream sequence: only then may change capture confirm the LSN.
+    /// The LSN's text must be the same on a replay (PostgreSQL's `16/B374D848` form).
     pub async fn publish_lsn(&self, lsn: String, items: Vec<Item>) -> Result<u64, BusError> {
+        self.publish_acked(format!("lsn.{lsn}"), Some(lsn), items)
+            .await
+    }
+
+    /// Publishes `items` after everything queued before, with the message id `id` (the caller
+    /// makes it the same on a retry or replay of the same items, and unique otherwise), and
+    /// resolves once JetStream acknowledged them.
+    pub async fn publish_acked(
+        &self,
+        id: String,
+        lsn: Option<String>,
+        items: Vec<Item>,
+    ) -> Result<u64, BusError> {
         let (done, wait) = tokio::sync::oneshot::channel();
         self.stats
             .queued
             .fetch_add(items.len() as u64, Ordering::Relaxed);
         self.tx
-            .send(Queued::Lsn(lsn, items, done))
+            .send(Queued::Acked {
+                id,
+                lsn,
+                items,
+                done,
+            })
             .map_err(|_| BusError::jetstream("the bus outbox has stopped".into()))?;
         wait.await
             .map_err(|_| BusError::jetstream("the bus outbox has stopped".into()))?
@@ -103,12 +124,17 @@ async fn run(bus: Bus, mut rx: mpsc::UnboundedReceiver<Queued>, stats: Arc<Outbo
                 None => return,
             },
         };
-        let (lsn, mut items, done) = match first {
-            Queued::Items(items) => (None, items, None),
-            Queued::Lsn(lsn, items, done) => (Some(lsn), items, Some(done)),
+        let (fixed_id, lsn, mut items, done) = match first {
+            Queued::Items(items) => (None, None, items, None),
+            Queued::Acked {
+                id,
+                lsn,
+                items,
+                done,
+            } => (Some(id), lsn, items, Some(done)),
         };
-        // Batch what else is already queued (plain items only; an LSN message stands alone).
-        if lsn.is_none() {
+        // Batch what else is already queued (plain items only; an acked message stands alone).
+        if fixed_id.is_none() {
             while items.len() < MAX_ITEMS {
                 match rx.try_recv() {
                     Ok(Queued::Items(more)) => items.extend(more),
@@ -129,8 +155,8 @@ async fn run(bus: Bus, mut rx: mpsc::UnboundedReceiver<Queued>, stats: Arc<Outbo
         for (i, chunk) in chunks.into_iter().enumerate() {
             seq += 1;
             let count = chunk.len() as u64;
-            let id = match &lsn {
-                Some(l) => format!("lsn.{l}.{i}"),
+            let id = match &fixed_id {
+                Some(id) => format!("{id}.{i}"),
                 None => format!("{}.{incarnation:016x}.{seq}", bus.config.node_id),
             };
             let message = Message {

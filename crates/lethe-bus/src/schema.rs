@@ -12,6 +12,7 @@
 //!           {"kind":"tag","tag":"user:42"},
 //!           {"kind":"prefix","prefix":"session:","db":null},
 //!           {"kind":"glob","glob":"page:*:42"},
+//!           {"kind":"fence","key":"user:42","version":1207,"hold_ms":30000},
 //!           {"kind":"flush","db":null}]}
 //! ```
 //!
@@ -20,8 +21,8 @@
 //!   incarnation so a restarted member is not deduplicated against its earlier life).
 //! - `lsn`: the commit LSN, when the invalidations come from PostgreSQL change capture (the
 //!   message id is then derived from it, so a replay after a restart is deduplicated).
-//! - `items`, applied in order: a key, a tag (and its subtree), a key prefix, a Redis-style glob
-//!   or a flush. `db` names a server database (0-15); `null` or absent means every database
+//! - `items`, applied in order: a key, a tag (and its subtree), a key prefix, a Redis-style glob,
+//!   a version fence (writes of the key below `version` refused for `hold_ms`) or a flush. `db` names a server database (0-15); `null` or absent means every database
 //!   (and is the only meaning embedded caches have). Keys, prefixes and globs are JSON strings
 //!   when they are UTF-8, otherwise `{"base64":"..."}` (standard alphabet, padded).
 //!
@@ -74,6 +75,15 @@ pub enum Item {
         glob: Data,
         #[serde(default)]
         db: Option<u8>,
+    },
+    /// A version fence on a key (every database): until `hold_ms` from when a member applies
+    /// it, writes of the key carrying a version below `version` are refused there
+    /// ([`lethe::Cache::fence`]). Change capture sends it before the key's invalidation, so a
+    /// fill that read the row before the change cannot store it after.
+    Fence {
+        key: Data,
+        version: u64,
+        hold_ms: u64,
     },
     /// Everything (in one database, or all).
     Flush {
@@ -222,9 +232,10 @@ mod tests {
         let example = br#"{"v":1,"origin":"node-a","origin_seq":42,"lsn":"0/16B3748",
           "items":[{"kind":"key","key":"user:42","db":0},{"kind":"tag","tag":"user:42"},
           {"kind":"prefix","prefix":"session:","db":null},{"kind":"glob","glob":"page:*:42"},
+          {"kind":"fence","key":"user:42","version":1207,"hold_ms":30000},
           {"kind":"flush","db":null}]}"#;
         let m = Message::decode(example).unwrap();
-        assert_eq!(m.items.len(), 5);
+        assert_eq!(m.items.len(), 6);
         assert_eq!(
             m.items[0],
             Item::Key {

@@ -57,6 +57,11 @@ impl BusLink {
         self.outbox.send(items);
     }
 
+    /// Queues version fences this server set (before the invalidations they go with).
+    pub(crate) fn publish_fences(&self, fences: &[lethe_cdc::Fence]) {
+        self.outbox.send(fence_items(fences));
+    }
+
     /// The member's counters.
     pub fn member_stats(&self) -> &Arc<MemberStats> {
         self.member.stats()
@@ -112,6 +117,18 @@ impl Apply for ServerApply {
                 Item::Tag { tag } => (Invalidate::Tag(tag.clone()), None),
                 Item::Prefix { prefix, db } => (Invalidate::Prefix(bytes(prefix.as_bytes())), *db),
                 Item::Glob { glob, db } => (Invalidate::Glob(bytes(glob.as_bytes())), *db),
+                Item::Fence {
+                    key,
+                    version,
+                    hold_ms,
+                } => {
+                    state.fence_everywhere(
+                        key.as_bytes(),
+                        *version,
+                        std::time::Duration::from_millis(*hold_ms),
+                    );
+                    continue;
+                }
                 Item::Flush { db: Some(db) } => {
                     if usize::from(*db) < crate::keyspace::DATABASES as usize {
                         state.flush_db(*db);
@@ -143,6 +160,18 @@ impl Apply for ServerApply {
             state.flush();
         }
     }
+}
+
+/// Change capture's version fences as bus items.
+pub(crate) fn fence_items(fences: &[lethe_cdc::Fence]) -> Vec<Item> {
+    fences
+        .iter()
+        .map(|f| Item::Fence {
+            key: f.key.as_str().into(),
+            version: f.version,
+            hold_ms: u64::try_from(f.hold.as_millis()).unwrap_or(u64::MAX),
+        })
+        .collect()
 }
 
 fn bytes(b: &[u8]) -> Bytes {

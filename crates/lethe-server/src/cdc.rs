@@ -8,7 +8,6 @@
 //! `LETHE.INVALIDATE` ([`ServerState::invalidate`]), to every database in use, and clients
 //! caching the keys (CLIENT TRACKING) are told before the transaction counts as applied.
 
-use crate::keyspace::stored_key;
 use crate::state::{Databases, Invalidate, ServerState};
 use lethe_cdc::{Batch, BoxFuture, Cdc, CdcConfig, CdcMetrics, FlushReason, Target};
 use prometheus_client::collector::Collector;
@@ -49,10 +48,12 @@ impl Target for DbTarget {
             // Fences first: from before the invalidation on, a fill of an older version is
             // refused. Set in every database in use, as the invalidation is.
             for f in &batch.fences {
-                for db in self.db.databases_in_use() {
-                    let key = stored_key(db, f.key.as_bytes());
-                    self.db.cache().fence(&key, f.version, f.hold);
-                }
+                self.db
+                    .fence_everywhere(f.key.as_bytes(), f.version, f.hold);
+            }
+            // Other members of the bus get the fences before the invalidations they go with.
+            if let Some(bus) = self.db.bus() {
+                bus.publish_fences(&batch.fences);
             }
             for item in &batch.invalidations {
                 // Tags were validated when the batch was built; what the engine still refuses
@@ -72,6 +73,88 @@ impl Target for DbTarget {
         Box::pin(async move {
             self.db.flush();
             Ok(())
+        })
+    }
+}
+
+/// The invalidation bus as a change-capture target (`lethe cdc --target nats://..`): each
+/// committed transaction's fences and invalidations are one message, published with a message
+/// id derived from its commit LSN, and the transaction counts as applied (its LSN may be
+/// confirmed to PostgreSQL) only once JetStream acknowledged it. A replay after a restart
+/// carries the same id, which JetStream's duplicate window drops.
+#[derive(Debug)]
+pub struct BusTarget {
+    name: String,
+    outbox: lethe_bus::Outbox,
+}
+
+impl BusTarget {
+    /// Connects to the bus (creating the stream when missing) and starts publishing.
+    pub async fn connect(config: lethe_bus::BusConfig) -> Result<BusTarget, lethe_bus::BusError> {
+        let name = config.url.clone();
+        let bus = lethe_bus::Bus::connect(config).await?;
+        Ok(BusTarget {
+            name,
+            outbox: lethe_bus::Outbox::start(&bus),
+        })
+    }
+
+    async fn publish(
+        &self,
+        id: String,
+        lsn: Option<String>,
+        items: Vec<lethe_bus::Item>,
+    ) -> lethe_cdc::Result<()> {
+        self.outbox
+            .publish_acked(id, lsn, items)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                lethe_cdc::Error::new(
+                    lethe_cdc::ErrorKind::Target,
+                    format!("the bus at {}: {e}", self.name),
+                )
+            })
+    }
+}
+
+impl Target for BusTarget {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn apply<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, lethe_cdc::Result<()>> {
+        Box::pin(async move {
+            let mut items = crate::bus::fence_items(&batch.fences);
+            items.extend(batch.invalidations.iter().map(|t| match t {
+                lethe::rules::Target::Key(k) => lethe_bus::Item::Key {
+                    key: k.as_str().into(),
+                    db: None,
+                },
+                lethe::rules::Target::Tag(t) => lethe_bus::Item::Tag { tag: t.clone() },
+                lethe::rules::Target::Prefix(p) => lethe_bus::Item::Prefix {
+                    prefix: p.as_str().into(),
+                    db: None,
+                },
+                lethe::rules::Target::Glob(g) => lethe_bus::Item::Glob {
+                    glob: g.as_str().into(),
+                    db: None,
+                },
+            }));
+            if items.is_empty() {
+                return Ok(());
+            }
+            let at = lsn(batch.commit_lsn);
+            self.publish(format!("lsn.{at}"), Some(at), items).await
+        })
+    }
+
+    fn flush(&self, reason: FlushReason) -> BoxFuture<'_, lethe_cdc::Result<()>> {
+        Box::pin(async move {
+            // Every member flushes: change capture cannot say what it missed.
+            let id = format!("flush.{}.{:016x}", reason.as_str(), fastrand::u64(..));
+            self.publish(id, None, vec![lethe_bus::Item::Flush { db: None }])
+                .await
         })
     }
 }

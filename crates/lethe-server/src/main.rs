@@ -84,9 +84,10 @@ struct CdcRunArgs {
     /// under `[cdc]`.
     #[arg(long, env = "LETHE_CDC_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Lethe server to apply invalidations to, as a redis:// URL; repeat (or separate with
-    /// commas) for several; a transaction counts as applied once every one acknowledged it
-    /// [default: redis://127.0.0.1:6380].
+    /// Where to apply invalidations: a Lethe server as a redis:// URL, or the invalidation bus
+    /// as a nats:// URL (published once to JetStream, reaching every member); repeat (or
+    /// separate with commas) for several; a transaction counts as applied once every one
+    /// acknowledged it [default: redis://127.0.0.1:6380].
     #[arg(
         long = "target",
         env = "LETHE_CDC_TARGETS",
@@ -102,6 +103,9 @@ struct CdcRunArgs {
         default_value = "replication"
     )]
     mode: CdcMode,
+    /// This publisher's name on the bus (origin of its messages), for nats:// targets.
+    #[arg(long, env = "LETHE_NODE_ID", value_name = "NAME", default_value = "lethe-cdc")]
+    node_id: String,
     /// Check the settings, the database and the rules, then exit.
     #[arg(long)]
     check: bool,
@@ -327,13 +331,28 @@ fn cdc_run(args: CdcRunArgs) -> ExitCode {
         return ExitCode::FAILURE;
     };
     runtime.block_on(async move {
-        let resp = match RespTarget::new(targets.iter().map(String::as_str)) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(error = %e, "invalid target");
-                return ExitCode::FAILURE;
+        let (nats, resp): (Vec<&String>, Vec<&String>) =
+            targets.iter().partition(|t| t.starts_with("nats://"));
+        let mut sinks: Vec<Box<dyn lethe_cdc::Target>> = Vec::new();
+        if !resp.is_empty() {
+            match RespTarget::new(resp.iter().map(|s| s.as_str())) {
+                Ok(t) => sinks.push(Box::new(t)),
+                Err(e) => {
+                    tracing::error!(error = %e, "invalid target");
+                    return ExitCode::FAILURE;
+                }
             }
-        };
+        }
+        for url in nats {
+            let config = lethe_bus::BusConfig::new(url.as_str(), args.node_id.as_str());
+            match lethe_server::cdc::BusTarget::connect(config).await {
+                Ok(t) => sinks.push(Box::new(t)),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot publish to the bus");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         let run = match args.mode {
             CdcMode::Replication => {
                 let mut cdc = match Cdc::new(config) {
@@ -352,7 +371,7 @@ fn cdc_run(args: CdcRunArgs) -> ExitCode {
                     return ExitCode::SUCCESS;
                 }
                 println!("lethe cdc streaming into {}", targets.join(", "));
-                cdc.run(vec![Box::new(resp)], shutdown_signal()).await
+                cdc.run(sinks, shutdown_signal()).await
             }
             CdcMode::Triggers => {
                 let listener = match TriggerListener::new(config) {
@@ -371,7 +390,7 @@ fn cdc_run(args: CdcRunArgs) -> ExitCode {
                     listener.channel(),
                     targets.join(", ")
                 );
-                listener.run(vec![Box::new(resp)], shutdown_signal()).await
+                listener.run(sinks, shutdown_signal()).await
             }
         };
         match run {

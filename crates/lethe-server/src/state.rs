@@ -392,6 +392,14 @@ impl ServerState {
         self.cdc.get().cloned()
     }
 
+    /// Fences `key` at `version` for `hold` in every database in use ([`lethe::Cache::fence`]):
+    /// change capture's protection of a changed row against a fill that read it before.
+    pub fn fence_everywhere(&self, key: &[u8], version: u64, hold: Duration) {
+        for db in self.databases_in_use() {
+            self.cache().fence(&stored_key(db, key), version, hold);
+        }
+    }
+
     /// Joins this keyspace to the invalidation bus (once; see [`crate::bus::join`]).
     pub(crate) fn set_bus(&self, link: crate::bus::BusLink) {
         let _ = self.bus.set(link);

@@ -71,18 +71,35 @@ fn invalidations_on_one_node_reach_every_node_and_embedded_cache() {
     }
     tracker.cmd(&["GET", "profile:42"]);
 
-    assert_eq!(clients[0].cmd(&["LETHE.INVALIDATE", "TAG", "user:42"]), ":2\r\n");
+    assert_eq!(
+        clients[0].cmd(&["LETHE.INVALIDATE", "TAG", "user:42"]),
+        ":2\r\n"
+    );
     assert_eq!(clients[1].cmd(&["LETHE.INVALIDATE", "KEY", "k1"]), ":1\r\n");
-    assert_eq!(clients[2].cmd(&["LETHE.INVALIDATE", "PREFIX", "session:"]), ":2\r\n");
+    assert_eq!(
+        clients[2].cmd(&["LETHE.INVALIDATE", "PREFIX", "session:"]),
+        ":2\r\n"
+    );
     attached.invalidate_glob(b"page:*:x");
 
     for (i, c) in clients.iter_mut().enumerate() {
         eventually(&format!("node {} applies everything", i + 1), || {
-            ["profile:42", "orders:42", "k1", "session:1", "session:2", "page:1:x"]
-                .iter()
-                .all(|k| !exists(c, k))
+            [
+                "profile:42",
+                "orders:42",
+                "k1",
+                "session:1",
+                "session:2",
+                "page:1:x",
+            ]
+            .iter()
+            .all(|k| !exists(c, k))
         });
-        assert!(exists(c, "other"), "node {} lost a key nobody invalidated", i + 1);
+        assert!(
+            exists(c, "other"),
+            "node {} lost a key nobody invalidated",
+            i + 1
+        );
     }
     eventually("the embedded cache applies everything", || {
         ["profile:42", "k1", "session:1", "page:1:x"]
@@ -94,7 +111,10 @@ fn invalidations_on_one_node_reach_every_node_and_embedded_cache() {
     // The tracking client on node 3 was told about the tag invalidated on node 1.
     tracker.send(&common::encode(&["PING"]));
     let push = String::from_utf8_lossy(&tracker.read_reply()).into_owned();
-    assert_eq!(push, ">2\r\n$10\r\ninvalidate\r\n*1\r\n$10\r\nprofile:42\r\n");
+    assert_eq!(
+        push,
+        ">2\r\n$10\r\ninvalidate\r\n*1\r\n$10\r\nprofile:42\r\n"
+    );
 
     let info = clients[1].cmd(&["INFO", "bus"]);
     for field in ["bus_node_id:node-2", "bus_connected:1", "bus_flushes_gap:0"] {
@@ -107,6 +127,110 @@ fn invalidations_on_one_node_reach_every_node_and_embedded_cache() {
         .unwrap();
     assert!(applied >= 3, "node 2 applied {applied} messages: {info}");
     drop(attached);
+    for (_, s) in nodes {
+        s.shutdown();
+    }
+}
+
+/// `lethe cdc --target nats://..` publishes each committed transaction once; two server nodes
+/// and an embedded cache apply it; killed and restarted, it resumes from its slot and every
+/// change committed meanwhile reaches every member.
+#[test]
+fn lethe_cdc_into_the_bus_reaches_every_member_across_a_restart() {
+    use lethe_cdc::testing::PgCluster;
+    use std::process::{Command, Stdio};
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let nats = NatsServer::start();
+    let pg = PgCluster::start();
+    let sql = rt.block_on(pg.client());
+    rt.block_on(sql.batch_execute(
+        "CREATE TABLE items (id int PRIMARY KEY, v int NOT NULL);
+         INSERT INTO items SELECT g, 0 FROM generate_series(0, 99) g;",
+    ))
+    .unwrap();
+    let nodes: Vec<(Arc<ServerState>, Lethe)> = (1..=2)
+        .map(|i| {
+            let db = Arc::new(ServerState::new(64 << 20));
+            rt.block_on(lethe_server::bus::join(
+                &db,
+                BusConfig::new(nats.url(), format!("node-{i}")),
+            ))
+            .expect("joins the bus");
+            let server = Lethe::start_over(db.clone());
+            (db, server)
+        })
+        .collect();
+    let near: lethe::Cache<String, String> = lethe::Cache::builder().max_capacity(1000).build();
+    let _attached = rt
+        .block_on(attach(&near, BusConfig::new(nats.url(), "app-1")))
+        .expect("the embedded cache joins");
+    let mut clients: Vec<Client> = nodes.iter().map(|(_, s)| s.client()).collect();
+
+    let dir = std::env::temp_dir().join(format!("lethe-bus-cdc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("cdc.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "connection = \"{}\"\nslot = \"lethe_bus\"\npublication = \"lethe_bus\"\n\
+             [[table]]\ntable = \"items\"\nkeys = [\"item:{{id}}\"]\n",
+            pg.connection_string()
+        ),
+    )
+    .unwrap();
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_lethe"))
+            .args(["cdc", "--config"])
+            .arg(&config)
+            .args(["--target", &nats.url(), "--node-id", "cdc-1"])
+            .env("LETHE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start lethe cdc")
+    };
+    let cache_everywhere = |clients: &mut Vec<Client>, key: &str| {
+        for c in clients.iter_mut() {
+            c.cmd(&["SET", key, "cached"]);
+        }
+        near.insert(key.into(), "cached".into());
+    };
+    let gone_everywhere = |clients: &mut Vec<Client>, key: &str| {
+        clients.iter_mut().all(|c| !exists(c, key)) && !near.contains(key)
+    };
+
+    let mut process = start();
+    // A new slot flushes every member once; cache only once a change goes through.
+    eventually("the first change applied everywhere", || {
+        cache_everywhere(&mut clients, "item:0");
+        rt.block_on(sql.execute("UPDATE items SET v = v + 1 WHERE id = 0", &[]))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        gone_everywhere(&mut clients, "item:0")
+    });
+    cache_everywhere(&mut clients, "unrelated");
+
+    process.kill().unwrap();
+    process.wait().unwrap();
+    for id in 1..=50 {
+        cache_everywhere(&mut clients, &format!("item:{id}"));
+    }
+    for id in 1..=50 {
+        rt.block_on(sql.execute("UPDATE items SET v = v + 1 WHERE id = $1", &[&id]))
+            .unwrap();
+    }
+    let mut process = start();
+    eventually("changes committed while down applied everywhere", || {
+        (1..=50).all(|id| gone_everywhere(&mut clients, &format!("item:{id}")))
+    });
+    // The slot was there: no flush, so unrelated keys stayed on every member.
+    assert!(clients.iter_mut().all(|c| exists(c, "unrelated")));
+    assert!(near.contains("unrelated"));
+    process.kill().unwrap();
+    process.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
     for (_, s) in nodes {
         s.shutdown();
     }
