@@ -181,7 +181,10 @@ impl ServerState {
     /// The database numbers whose stored prefixes were ever written, in order (INFO).
     pub fn database_numbers_in_use(&self) -> Vec<u8> {
         let map = self.keyspace.databases();
-        let mut dbs: Vec<u8> = self.databases(Databases::InUse).map(|p| map.database(p)).collect();
+        let mut dbs: Vec<u8> = self
+            .databases(Databases::InUse)
+            .map(|p| map.database(p))
+            .collect();
         dbs.sort_unstable();
         dbs
     }

@@ -508,7 +508,10 @@ mod tests {
         assert_eq!(key("h_*->", "1"), Some(("h_1->".into(), None)));
         // An arrow before the star is part of the key name.
         assert_eq!(key("a->*", "1"), Some(("a->1".into(), None)));
-        assert_eq!(key("*_x->f->g", "1"), Some(("1_x".into(), Some("f->g".into()))));
+        assert_eq!(
+            key("*_x->f->g", "1"),
+            Some(("1_x".into(), Some("f->g".into())))
+        );
     }
 
     #[test]

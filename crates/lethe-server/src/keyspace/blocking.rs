@@ -107,7 +107,11 @@ impl Blocking {
             Some(SmallBytes::with_prefix(other, &key[1..]))
         };
         let mut queues = self.queues.lock();
-        let moved: Vec<SmallBytes> = queues.keys().filter(|k| swap(k).is_some()).cloned().collect();
+        let moved: Vec<SmallBytes> = queues
+            .keys()
+            .filter(|k| swap(k).is_some())
+            .cloned()
+            .collect();
         let mut taken: Vec<(SmallBytes, VecDeque<Arc<Waiter>>)> = moved
             .iter()
             .filter_map(|k| queues.remove(k).map(|q| (k.clone(), q)))

@@ -155,9 +155,26 @@ fn hostile_lengths_fail_without_allocating_them() {
     // A list claiming 2^64-1 elements, a string claiming 4 GiB, an LZF string claiming a huge
     // output: each refused, quickly.
     for body in [
-        &[TYPE_LIST, 0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff][..],
+        &[
+            TYPE_LIST, 0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ][..],
         &[TYPE_STRING, 0x80, 0xff, 0xff, 0xff, 0xff, b'x'],
-        &[TYPE_STRING, 0xc3, 0x02, 0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, b'a'],
+        &[
+            TYPE_STRING,
+            0xc3,
+            0x02,
+            0x81,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0,
+            b'a',
+        ],
         // A listpack whose header claims more bytes than it has.
         &[TYPE_HASH_LISTPACK, 7, 0xff, 0xff, 0, 0, 2, 0, 0xff],
         // An intset whose length disagrees with its size.
@@ -230,5 +247,72 @@ fn truncated_and_corrupted_payloads_never_panic() {
             *first %= 22;
         }
         let _ = restore(&wrap(&b));
+    }
+}
+
+#[test]
+fn older_and_newer_encodings_decode() {
+    // A ziplist of "a", 5 (an immediate), 300 (16-bit) and "b".
+    let zl = hex("17000000130000000400000161 03f6 02c02c01 040162 ff"
+        .replace(' ', "")
+        .as_str());
+    let mut list_zl = vec![TYPE_LIST_ZIPLIST, zl.len() as u8];
+    list_zl.extend_from_slice(&zl);
+    let mut quick = vec![TYPE_LIST_QUICKLIST, 2, zl.len() as u8];
+    quick.extend_from_slice(&zl);
+    quick.push(zl.len() as u8);
+    quick.extend_from_slice(&zl);
+    let mut hash_zl = vec![TYPE_HASH_ZIPLIST, zl.len() as u8];
+    hash_zl.extend_from_slice(&zl);
+    // A quicklist 2 of a plain node and a listpack node (Redis's listpack of a list above).
+    let lp = hex("1700000005008161028162020101ded402f270110104ff");
+    let mut quick2 = vec![
+        TYPE_LIST_QUICKLIST_2,
+        2,
+        1,
+        3,
+        b'b',
+        b'i',
+        b'g',
+        2,
+        lp.len() as u8,
+    ];
+    quick2.extend_from_slice(&lp);
+    // Redis 7.2's listpack set.
+    let set_lp = [
+        TYPE_SET_LISTPACK,
+        13,
+        13,
+        0,
+        0,
+        0,
+        2,
+        0,
+        0x81,
+        b'x',
+        2,
+        0x81,
+        b'y',
+        2,
+        0xff,
+    ];
+    for (body, kind, want) in [
+        (list_zl, "list", strs(&["a", "5", "300", "b"])),
+        (
+            quick,
+            "list",
+            strs(&["a", "5", "300", "b", "a", "5", "300", "b"]),
+        ),
+        (hash_zl, "hash", strs(&["300", "b", "a", "5"])),
+        (
+            quick2,
+            "list",
+            strs(&["big", "a", "b", "1", "-300", "70000"]),
+        ),
+        (set_lp.to_vec(), "set", strs(&["x", "y"])),
+    ] {
+        let v = restore(&wrap(&body)).unwrap_or_else(|e| panic!("{kind} {body:?}: {e:?}"));
+        assert_eq!(v.type_name(), kind);
+        assert_eq!(render(&v), want);
     }
 }
