@@ -172,6 +172,8 @@ impl Command for Restore {
                 }
                 rdb::Error::Format => CommandError::err("Bad data format"),
             })?;
+            // Refused before anything changes: REPLACE keeps the old value then.
+            state.check_fits(&t.key(key), &value)?;
             if self.replace {
                 t.delete(key);
             }
@@ -184,7 +186,6 @@ impl Command for Restore {
             if at.is_some_and(|at| at <= now_millis()) {
                 return Ok(Frame::ok());
             }
-            state.check_fits(&t.key(key), &value)?;
             t.insert(key, value, &lethe::InsertOptions::new())
                 .map_err(crate::state::refused)?;
             if let Some(at) = at {

@@ -15,6 +15,7 @@ use super::{Command, CommandError, Ctx, Reply};
 use crate::frame::Frame;
 use crate::keyspace::{List, Txn, Value};
 use crate::parse::Parse;
+use crate::state::ServerState;
 use bytes::Bytes;
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -73,10 +74,11 @@ impl<const RO: bool> Command for Sort<RO> {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         let key = self.key.clone();
+        let state = cx.state;
         if !self.reads_other_keys() {
             let names = std::iter::once(&key[..]).chain(self.store.as_deref());
             return if self.store.is_some() {
-                cx.write(names, |t| self.run(t, None))?
+                cx.write(names, |t| self.run(state, t, None))?
             } else {
                 cx.read(names, |t| match self.sorted(t, None)? {
                     Ok(sorted) => sorted.reply(),
@@ -96,7 +98,9 @@ impl<const RO: bool> Command for Sort<RO> {
             // Then everything under the locks of all of them; a key outside them means the
             // elements changed meanwhile: look again.
             let outcome = if self.store.is_some() {
-                cx.write(names.iter().copied(), |t| self.run(t, Some(&allowed)))?
+                cx.write(names.iter().copied(), |t| {
+                    self.run(state, t, Some(&allowed))
+                })?
             } else {
                 cx.read(names.iter().copied(), |t| {
                     match self.sorted(t, Some(&allowed))? {
@@ -420,7 +424,12 @@ impl<const RO: bool> Sort<RO> {
     }
 
     /// SORT ... STORE (or a SORT without patterns, which also runs here when it stores).
-    fn run(&self, t: &mut Txn<'_, '_>, allowed: Option<&HashSet<&[u8]>>) -> Reply {
+    fn run(
+        &self,
+        state: &ServerState,
+        t: &mut Txn<'_, '_>,
+        allowed: Option<&HashSet<&[u8]>>,
+    ) -> Reply {
         let sorted = match self.sorted(t, allowed)? {
             Ok(s) => s,
             Err(Retry) => return Err(retry_marker()),
@@ -436,11 +445,14 @@ impl<const RO: bool> Sort<RO> {
             list.push_back(v.as_deref().unwrap_or(b""));
         }
         let len = list.len();
+        let value = Value::List(Box::new(list));
+        if len > 0 {
+            state.check_fits(&t.key(dest), &value)?;
+        }
         // The destination is replaced whatever it held (and loses its TTL), or removed when
         // the result is empty.
         t.delete(dest);
         if len > 0 {
-            let value = Value::List(Box::new(list));
             t.insert(dest, value, &lethe::InsertOptions::new())
                 .map_err(crate::state::refused)?;
         }

@@ -11,10 +11,12 @@
 //!
 //! A transaction (MULTI/EXEC) locks the union of its commands' keys (from their key specs) the
 //! same way and runs every command under those locks, with WATCH checked under them too.
-//! Only commands that reach beyond named keys (FLUSHALL, KEYS, the LETHE.* invalidations, ...)
-//! are whole-keyspace operations: inside a transaction they make EXEC take the [`Gate`]
-//! exclusively, which every other command holds shared for its duration; outside one they are
-//! single engine calls, atomic by themselves.
+//! Only commands that reach beyond named keys (FLUSHALL, KEYS, the LETHE.* invalidations, SORT
+//! with BY/GET patterns, SWAPDB, ...) are whole-keyspace operations: inside a transaction they
+//! make EXEC take the [`Gate`] exclusively, which every other command holds shared for its
+//! duration; outside one they are single engine calls, atomic by themselves, or (SORT) lock
+//! every key they read at once. SWAPDB, which changes what every database number means, holds
+//! the gate exclusively outside a transaction too (see [`DatabaseMap`]).
 //!
 //! # Memory
 //! Keys are [`SmallBytes`] (inline up to 21 bytes after the database byte) and values 24 bytes
