@@ -161,9 +161,10 @@ fn encode_value(value: &Value, out: &mut Vec<u8>) {
                 write_string(f, out);
                 write_string(v, out);
             }
-        } // Sorted sets: type 5 (RDB_TYPE_ZSET_2), member strings each followed by the score
-          // as a little-endian binary double.
+        }
     }
+    // Sorted sets, once `Value::Zset` exists, get an arm above: type 5 (RDB_TYPE_ZSET_2), the
+    // length, then each member as a string followed by its score as a little-endian f64.
 }
 
 /// An RDB length: 6 bits, 14 bits, or a marker and 32 or 64 bits big-endian.
