@@ -126,6 +126,19 @@ fn sort_matches() {
         &["SORT"],
         &["SORT_RO"],
         &["SORT", "str", "LIMIT", "x", "1"],
+        // The keys COMMAND GETKEYS finds.
+        &["COMMAND", "GETKEYS", "SORT", "k", "STORE", "d"],
+        &[
+            "COMMAND", "GETKEYS", "SORT", "k", "BY", "w_*", "GET", "#", "STORE", "d", "LIMIT", "0",
+            "1",
+        ],
+        &[
+            "COMMAND", "GETKEYS", "sort", "k", "store", "a", "STORE", "b",
+        ],
+        &["COMMAND", "GETKEYS", "SORT", "k", "LIMIT", "STORE", "x"],
+        &["COMMAND", "GETKEYS", "SORT", "k", "GET", "store", "x"],
+        &["COMMAND", "GETKEYS", "SORT", "k", "STORE"],
+        &["COMMAND", "GETKEYS", "SORT_RO", "k", "BY", "x"],
         // Inside MULTI: patterns make it a whole-keyspace command.
         &["MULTI"],
         &["SORT", "words", "ALPHA", "BY", "nosort"],
@@ -590,4 +603,80 @@ fn swapdb_keeps_tags_dependencies_and_versions_with_the_values() {
     assert_eq!(c.cmd(&["GET", "x"]), "$3\r\nin1\r\n");
     assert_eq!(c.cmd(&["LETHE.INVALIDATE", "KEY", "x"]), ":1\r\n");
     assert_eq!(c.cmd(&["GET", "x"]), "$-1\r\n");
+}
+
+/// Runs `work(client, i)` on `n` connections at once.
+fn in_parallel(lethe: &Lethe, n: usize, work: impl Fn(&mut Client, usize) + Send + Sync + 'static) {
+    let work = std::sync::Arc::new(work);
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let mut c = lethe.client();
+            let work = work.clone();
+            std::thread::spawn(move || work(&mut c, i))
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+/// No client sees a SWAPDB half done: a database's two keys always come from the same side.
+#[test]
+fn swapdb_is_atomic_to_other_clients() {
+    let lethe = Lethe::start();
+    let mut c = lethe.client();
+    assert_eq!(c.cmd(&["MSET", "a", "0", "b", "0"]), "+OK\r\n");
+    assert_eq!(c.cmd(&["SELECT", "1"]), "+OK\r\n");
+    assert_eq!(c.cmd(&["MSET", "a", "1", "b", "1"]), "+OK\r\n");
+    in_parallel(&lethe, 4, |c, i| {
+        for _ in 0..300 {
+            if i == 0 {
+                assert_eq!(c.cmd(&["SWAPDB", "0", "1"]), "+OK\r\n");
+            } else {
+                let both = strings(&c.raw(&["MGET", "a", "b"]));
+                assert_eq!(both.len(), 2);
+                assert_eq!(both[0], both[1], "a database seen half swapped");
+            }
+        }
+    });
+}
+
+/// SORT reads the keys its patterns name under one lock with the sorted key: every GET of one
+/// SORT sees the same MSET, and elements added meanwhile bring their keys along.
+#[test]
+fn sort_patterns_read_one_consistent_state() {
+    let lethe = Lethe::start();
+    let mut c = lethe.client();
+    assert_eq!(c.cmd(&["RPUSH", "l", "1", "2", "3", "4", "5"]), ":5\r\n");
+    in_parallel(&lethe, 4, |c, i| {
+        for r in 0..300 {
+            match i {
+                0 => {
+                    let v = r.to_string();
+                    let mut mset = vec!["MSET"];
+                    let keys: Vec<String> = (1..=6).map(|k| format!("w_{k}")).collect();
+                    for k in &keys {
+                        mset.push(k);
+                        mset.push(&v);
+                    }
+                    assert_eq!(c.cmd(&mset), "+OK\r\n");
+                }
+                1 => {
+                    assert_eq!(c.cmd(&["RPUSH", "l", "6"]), ":6\r\n");
+                    assert_eq!(c.cmd(&["RPOP", "l"]), "$1\r\n6\r\n");
+                }
+                2 => {
+                    let got = strings(&c.raw(&["SORT", "l", "GET", "w_*"]));
+                    assert!(got.len() == 5 || got.len() == 6, "{got:?}");
+                    assert!(got.windows(2).all(|w| w[0] == w[1]), "{got:?}");
+                }
+                _ => {
+                    let n = c.cmd(&["SORT", "l", "BY", "w_*", "GET", "w_*", "STORE", "dst"]);
+                    assert!(n == ":5\r\n" || n == ":6\r\n", "{n}");
+                    let got = strings(&c.raw(&["LRANGE", "dst", "0", "-1"]));
+                    assert!(got.windows(2).all(|w| w[0] == w[1]), "{got:?}");
+                }
+            }
+        }
+    });
 }

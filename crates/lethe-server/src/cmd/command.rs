@@ -582,7 +582,12 @@ fn get_keys(args: &[Bytes]) -> Reply {
     if meta.keys.is_empty() {
         return Err(CommandError::err("The command has no key arguments"));
     }
-    let keys: Vec<Frame> = key_positions(meta, args)
+    let mut positions = key_positions(meta, args);
+    // SORT's STORE key has an `unknown` key spec; Redis finds it by scanning the options.
+    if name == "sort" {
+        positions.extend(super::sort::store_position(args));
+    }
+    let keys: Vec<Frame> = positions
         .into_iter()
         .map(|i| Frame::Bulk(args[i].clone()))
         .collect();

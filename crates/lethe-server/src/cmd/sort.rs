@@ -474,6 +474,26 @@ fn elements(t: &Txn<'_, '_>, key: &[u8]) -> Result<Option<(Vec<Vec<u8>>, bool)>,
     }
 }
 
+/// Where SORT's STORE destination is among `args` (the name at 0), as COMMAND GETKEYS reports
+/// it: Redis scans the options skipping LIMIT's two arguments and BY's and GET's one, and the
+/// last STORE wins.
+pub(super) fn store_position(args: &[Bytes]) -> Option<usize> {
+    let mut found = None;
+    let mut i = 2;
+    while i < args.len() {
+        let a = &args[i];
+        if a.eq_ignore_ascii_case(b"limit") {
+            i += 2;
+        } else if a.eq_ignore_ascii_case(b"get") || a.eq_ignore_ascii_case(b"by") {
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"store") && i + 1 < args.len() {
+            found = Some(i + 1);
+        }
+        i += 1;
+    }
+    found
+}
+
 /// The arguments of SORT inside MULTI: the keys EXEC must lock (the sorted key and the STORE
 /// destination), or `None` when BY or GET patterns read other keys (a whole-keyspace command).
 pub(super) fn lockable(args: &[Bytes]) -> Option<(Vec<Bytes>, bool)> {
