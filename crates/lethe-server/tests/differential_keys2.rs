@@ -586,6 +586,12 @@ fn swapdb_keeps_tags_dependencies_and_versions_with_the_values() {
     );
     assert_eq!(c.cmd(&["SWAPDB", "0", "1"]), ok);
     assert_eq!(c.cmd(&["DBSIZE"]), ":0\r\n");
+    // INFO counts the keys under the number that now holds them.
+    let info = c.cmd(&["INFO", "keyspace"]);
+    assert!(
+        info.contains("db1:keys=3,") && !info.contains("db0:"),
+        "{info}"
+    );
     assert_eq!(c.cmd(&["SELECT", "1"]), ok);
     assert_eq!(c.cmd(&["LETHE.TAGS", "p"]), "*1\r\n$6\r\nuser:1\r\n");
     assert_eq!(c.cmd(&["LETHE.KEYS.TAG", "user:1"]), "*1\r\n$1\r\np\r\n");
