@@ -111,6 +111,30 @@ pub const TARGETS: &[Target] = &[
         ],
     },
     Target {
+        name: "rdb_payload",
+        run: rdb_payload,
+        dictionary: &[
+            b"\x00",
+            b"\x01",
+            b"\x02",
+            b"\x04",
+            b"\x0b",
+            b"\x10",
+            b"\x12",
+            b"\x14",
+            b"\x80\xff\xff\xff\xff",
+            b"\x81\xff\xff\xff\xff\xff\xff\xff\xff",
+            b"\xc0",
+            b"\xc1",
+            b"\xc2",
+            b"\xc3",
+            b"\xf0",
+            b"\xf4",
+            b"\xfe",
+            b"\xff",
+        ],
+    },
+    Target {
         name: "server_config",
         run: server_config,
         dictionary: &[
@@ -298,6 +322,20 @@ pub fn http_purge(data: &[u8]) {
 /// A replication message from PostgreSQL.
 pub fn pgoutput(data: &[u8]) {
     let _ = lethe_cdc::fuzz::replication_message(data);
+}
+
+/// A DUMP payload for RESTORE: as given, and with a valid version and checksum appended so
+/// that mutations reach the value decoder; whatever decodes must dump and decode again.
+pub fn rdb_payload(data: &[u8]) {
+    use lethe_server::keyspace::rdb;
+    let _ = rdb::restore(data);
+    let mut payload = data.to_vec();
+    payload.extend_from_slice(&rdb::RDB_VERSION.to_le_bytes());
+    let crc = rdb::crc64(&payload);
+    payload.extend_from_slice(&crc.to_le_bytes());
+    if let Ok(value) = rdb::restore(&payload) {
+        assert!(rdb::restore(&rdb::dump(&value)).is_ok());
+    }
 }
 
 /// Change-capture rules and their key templates.

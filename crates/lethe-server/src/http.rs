@@ -19,7 +19,6 @@
 //! bodies each within [`HttpOptions::timeout`] (a silent or half-sent request is closed), and a
 //! body over [`HttpOptions::max_body`] gets 413 before it is read.
 
-use crate::keyspace::stored_key;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::state::{Databases, Invalidate, ServerState};
@@ -505,7 +504,7 @@ async fn get_key(
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let key = stored_key(0, key.as_bytes());
+    let key = app.db.keyspace().key(0, key.as_bytes());
     let Some(found) = app.db.cache().get_with_metadata(key.as_bytes()) else {
         return error(StatusCode::NOT_FOUND, "no such key");
     };

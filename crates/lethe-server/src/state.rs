@@ -180,14 +180,25 @@ impl ServerState {
         }
     }
 
-    /// The databases ever written, in order.
+    /// The database numbers whose stored prefixes were ever written, in order (INFO).
+    pub fn database_numbers_in_use(&self) -> Vec<u8> {
+        let map = self.keyspace.databases();
+        let mut dbs: Vec<u8> = self
+            .databases(Databases::InUse)
+            .map(|p| map.database(p))
+            .collect();
+        dbs.sort_unstable();
+        dbs
+    }
+
+    /// The database prefixes ever written, in order.
     pub fn databases_in_use(&self) -> Vec<u8> {
         self.databases(Databases::InUse).collect()
     }
 
     fn databases(&self, which: Databases) -> impl Iterator<Item = u8> {
         let used = match which {
-            Databases::One(db) => 1u16 << db,
+            Databases::One(db) => 1u16 << self.keyspace.databases().prefix(db),
             Databases::InUse => self.databases_used.load(Ordering::Relaxed),
         };
         (0..DATABASES).filter(move |db| used & (1 << db) != 0)
@@ -459,6 +470,7 @@ impl ServerState {
 
     /// Empties database `db`; tracking clients get one flush message, as for FLUSHALL.
     pub fn flush_db(&self, db: u8) {
+        let db = self.keyspace.databases().prefix(db);
         if self.databases(Databases::InUse).all(|d| d == db) {
             return self.flush();
         }
@@ -470,6 +482,7 @@ impl ServerState {
     pub fn db_size(&self, db: u8) -> usize {
         // The engine counts expired entries until reclaimed; Redis's count excludes them.
         self.cache().run_pending_tasks();
+        let db = self.keyspace.databases().prefix(db);
         if self.databases(Databases::InUse).all(|d| d == db) {
             self.cache().len()
         } else {

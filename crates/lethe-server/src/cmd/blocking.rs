@@ -11,7 +11,7 @@
 use super::lists::{End, MPopArgs, move_element};
 use super::{Command, CommandError, Ctx, Reply};
 use crate::frame::Frame;
-use crate::keyspace::{Txn, Waiter, stored_key};
+use crate::keyspace::{Txn, Waiter};
 use crate::parse::{Parse, parse_float};
 use crate::state::ServerState;
 use bytes::Bytes;
@@ -94,7 +94,6 @@ fn serve_or_block(
 ) -> Reply {
     let state = cx.state;
     let deny = cx.deny_blocking;
-    let db = cx.session.db;
     let outcome = cx.write(keys.iter().map(|k| &k[..]), |t| {
         if let Some(reply) = attempt(state, t, false)? {
             return Ok(Ok(reply));
@@ -103,7 +102,7 @@ fn serve_or_block(
             return Ok(Ok(empty_reply));
         }
         // Registered under the keys' locks: no push can come between the look and this.
-        let stored = wait_keys.iter().map(|k| stored_key(db, k)).collect();
+        let stored = wait_keys.iter().map(|k| t.key(k)).collect();
         Ok::<_, CommandError>(Err(state.keyspace().blocking().register(stored)))
     })??;
     match outcome {

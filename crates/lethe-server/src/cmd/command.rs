@@ -153,6 +153,9 @@ pub(super) struct KeySpec {
     step: i64,
     /// For a `keynum` spec, where the first key is relative to `begin`.
     keynum_first: Option<i64>,
+    /// Redis's `unknown` begin_search and find_keys: the keys cannot be told from the
+    /// arguments' positions (SORT's BY, GET and STORE).
+    unknown: bool,
 }
 
 impl KeySpec {
@@ -174,6 +177,20 @@ impl KeySpec {
             last,
             step,
             keynum_first: None,
+            unknown: false,
+        }
+    }
+
+    /// An `unknown` spec (begin_search and find_keys both unknown), with its notes.
+    pub(super) const fn unknown(flags: u32, notes: &'static str) -> KeySpec {
+        KeySpec {
+            flags,
+            notes,
+            begin: 0,
+            last: 0,
+            step: 0,
+            keynum_first: None,
+            unknown: true,
         }
     }
 
@@ -192,6 +209,7 @@ impl KeySpec {
             last: keynumidx,
             step,
             keynum_first: Some(first),
+            unknown: false,
         }
     }
 }
@@ -254,9 +272,14 @@ pub(super) struct Sub {
     pub(super) meta: Meta,
 }
 
-/// The flags, with `movablekeys` where a key spec is `keynum`, as Redis derives it.
+/// The flags, with `movablekeys` where a key spec is `keynum` or `unknown`, as Redis derives
+/// it.
 fn flags(meta: &Meta) -> u32 {
-    if meta.keys.iter().any(|k| k.keynum_first.is_some()) {
+    if meta
+        .keys
+        .iter()
+        .any(|k| k.keynum_first.is_some() || k.unknown)
+    {
         meta.flags | f::MOVABLEKEYS
     } else {
         meta.flags
@@ -290,7 +313,10 @@ fn categories(meta: &Meta) -> u32 {
 /// one spec gives its own range; several merge into one range with step 1.
 fn legacy_range(keys: &[KeySpec]) -> (i64, i64, i64) {
     // Redis leaves `keynum` specs out of the legacy range (the command has `movablekeys`).
-    let ranges: Vec<&KeySpec> = keys.iter().filter(|k| k.keynum_first.is_none()).collect();
+    let ranges: Vec<&KeySpec> = keys
+        .iter()
+        .filter(|k| k.keynum_first.is_none() && !k.unknown)
+        .collect();
     let Some((head, rest)) = ranges.split_first() else {
         return (0, 0, 0);
     };
@@ -330,6 +356,17 @@ fn key_spec(k: &KeySpec) -> Frame {
         map.push(pair("notes", Frame::bulk(k.notes)));
     }
     map.push(pair("flags", Frame::Set(names(k.flags, &ks::NAMES))));
+    if k.unknown {
+        let unknown = || {
+            Frame::Map(vec![
+                pair("type", Frame::bulk("unknown")),
+                pair("spec", Frame::Map(Vec::new())),
+            ])
+        };
+        map.push(pair("begin_search", unknown()));
+        map.push(pair("find_keys", unknown()));
+        return Frame::Map(map);
+    }
     map.push(pair(
         "begin_search",
         Frame::Map(vec![
@@ -545,7 +582,12 @@ fn get_keys(args: &[Bytes]) -> Reply {
     if meta.keys.is_empty() {
         return Err(CommandError::err("The command has no key arguments"));
     }
-    let keys: Vec<Frame> = key_positions(meta, args)
+    let mut positions = key_positions(meta, args);
+    // SORT's STORE key has an `unknown` key spec; Redis finds it by scanning the options.
+    if name == "sort" {
+        positions.extend(super::sort::store_position(args));
+    }
+    let keys: Vec<Frame> = positions
         .into_iter()
         .map(|i| Frame::Bulk(args[i].clone()))
         .collect();
@@ -562,6 +604,9 @@ pub(super) fn key_positions(meta: &Meta, args: &[Bytes]) -> Vec<usize> {
     let argc = args.len() as i64;
     let mut out = Vec::new();
     for k in meta.keys {
+        if k.unknown {
+            continue;
+        }
         let step = k.step.max(1) as usize;
         if let Some(first) = k.keynum_first {
             let Some(n) = args

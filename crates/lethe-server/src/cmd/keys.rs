@@ -7,7 +7,7 @@
 
 use super::{Command, CommandError, Ctx, Reply, bool_reply};
 use crate::frame::Frame;
-use crate::keyspace::{key_name, now_millis, stored_key, timestamp_millis};
+use crate::keyspace::{key_name, now_millis, timestamp_millis};
 use crate::parse::Parse;
 use bytes::Bytes;
 use lethe::ExpireCondition;
@@ -247,7 +247,7 @@ impl Command for Keys {
 /// The names of the live keys of the client's database matching `pattern` (all without one).
 fn db_keys(cx: &Ctx<'_>, pattern: Option<&[u8]>) -> Vec<Bytes> {
     // The database byte is never a glob character, so it prefixes the pattern as a literal.
-    let glob = stored_key(cx.session.db, pattern.unwrap_or(b"*"));
+    let glob = cx.stored_key(pattern.unwrap_or(b"*"));
     cx.state
         .cache()
         .keys_matching(glob.as_bytes())
@@ -337,7 +337,7 @@ impl Command for Scan {
         let next = ahead.get(self.count).map_or(0, |(pos, _)| *pos);
         let page = ahead.into_iter().take(self.count).filter(|(_, k)| {
             self.type_name.as_deref().is_none_or(|t| {
-                let key = stored_key(cx.session.db, k);
+                let key = cx.stored_key(k);
                 let value = cx.state.cache().peek_value(key.as_bytes());
                 value.is_some_and(|v| v.type_name().eq_ignore_ascii_case(t))
             })
@@ -438,8 +438,9 @@ fn copy_value(
     remove: bool,
 ) -> Result<i64, CommandError> {
     let state = cx.state;
+    let (psrc, pdst) = (cx.prefix(src), cx.prefix(dst));
     cx.write_across([(src, from), (dst, to)], |t| {
-        t.use_db(src);
+        t.use_db(psrc);
         let Some(meta) = t.metadata(from) else {
             return Ok(0);
         };
@@ -447,7 +448,7 @@ fn copy_value(
             .peek(from)
             .cloned()
             .ok_or_else(|| CommandError::err("no such key"))?;
-        t.use_db(dst);
+        t.use_db(pdst);
         if t.exists(to) && !replace {
             return Ok(0);
         }
@@ -458,7 +459,7 @@ fn copy_value(
             t.expire_at(to, at, ExpireCondition::Always);
         }
         if remove {
-            t.use_db(src);
+            t.use_db(psrc);
             t.delete(from);
         }
         Ok(1)

@@ -13,7 +13,7 @@
 use super::strings::get_string;
 use super::{Command, CommandError, Ctx, Reply};
 use crate::frame::Frame;
-use crate::keyspace::{SmallBytes, Value, key_name, stored_key};
+use crate::keyspace::{SmallBytes, Value, key_name};
 use crate::parse::{Parse, parse_float};
 use crate::state::{Databases, refused as rejected};
 use bytes::Bytes;
@@ -194,7 +194,8 @@ impl WriteArgs {
             o = o.condition(WriteCondition::IfNewer);
         }
         let db = cx.session.db;
-        Ok(o.map_keys(|k| stored_key(db, &k)))
+        let keyspace = cx.state.keyspace();
+        Ok(o.map_keys(|k| keyspace.key(db, &k)))
     }
 }
 
@@ -217,7 +218,7 @@ impl Command for Set {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         let options = self.write.options(cx)?;
-        let key = stored_key(cx.session.db, &self.key);
+        let key = cx.stored_key(&self.key);
         cx.state
             .try_set(key, Value::string(&self.value), &options, cx.changes)?
             .map_err(rejected)?;
@@ -259,7 +260,7 @@ impl Command for Attach {
         if options.ttl.is_none() {
             options.keep_ttl = true;
         }
-        let key = stored_key(cx.session.db, &self.key);
+        let key = cx.stored_key(&self.key);
         let cache = cx.state.cache();
         for _ in 0..ATTACH_RETRIES {
             let Some(meta) = cache.metadata(key.as_bytes()) else {
@@ -306,7 +307,7 @@ impl Command for Fence {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let key = stored_key(cx.session.db, &self.key);
+        let key = cx.stored_key(&self.key);
         cx.state.cache().fence(&key, self.version, self.hold);
         cx.changes.record(&key);
         Ok(Frame::ok())
@@ -393,7 +394,7 @@ impl Command for Tags {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let key = stored_key(cx.session.db, &self.0);
+        let key = cx.stored_key(&self.0);
         let mut tags = cx.state.cache().tags_of(key.as_bytes()).unwrap_or_default();
         tags.sort();
         Ok(bulk_strings(tags))
@@ -411,7 +412,7 @@ impl Command for KeysTag {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         let keys = cx.state.cache().keys_with_tag(&self.0);
-        Ok(sorted_keys(keys, cx.session.db))
+        Ok(sorted_keys(keys, cx.prefix(cx.session.db)))
     }
 }
 
@@ -425,9 +426,9 @@ impl Command for Deps {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let key = stored_key(cx.session.db, &self.0);
+        let key = cx.stored_key(&self.0);
         let keys = cx.state.cache().dependencies_of(key.as_bytes());
-        Ok(sorted_keys(keys, cx.session.db))
+        Ok(sorted_keys(keys, cx.prefix(cx.session.db)))
     }
 }
 
@@ -441,9 +442,9 @@ impl Command for Dependents {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let key = stored_key(cx.session.db, &self.0);
+        let key = cx.stored_key(&self.0);
         let keys = cx.state.cache().dependents_of(&key);
-        Ok(sorted_keys(keys, cx.session.db))
+        Ok(sorted_keys(keys, cx.prefix(cx.session.db)))
     }
 }
 
@@ -457,7 +458,7 @@ impl Command for Version {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let key = stored_key(cx.session.db, &self.0);
+        let key = cx.stored_key(&self.0);
         Ok(cx
             .state
             .cache()
@@ -487,7 +488,7 @@ impl Command for SetIfNewer {
         let options = InsertOptions::new()
             .version(self.version)
             .condition(WriteCondition::IfNewer);
-        let key = stored_key(cx.session.db, &self.key);
+        let key = cx.stored_key(&self.key);
         cx.state
             .try_set(key, Value::string(&self.value), &options, cx.changes)?
             .map_err(rejected)?;
@@ -527,7 +528,7 @@ impl Command for Cas {
         if let Some(v) = self.version {
             options = options.version(v);
         }
-        let key = stored_key(cx.session.db, &self.key);
+        let key = cx.stored_key(&self.key);
         cx.state
             .try_set(
                 key.clone(),
@@ -606,7 +607,7 @@ impl Command for LeaseCmd {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         let status = |s: &str| Frame::Simple(s.into());
-        let key = stored_key(cx.session.db, &self.0);
+        let key = cx.stored_key(&self.0);
         Ok(Frame::Array(match cx.state.lease(&key) {
             LeaseOutcome::Hit(v) => vec![status("hit"), Frame::Bulk(string_value(v)?)],
             LeaseOutcome::Granted(lease) => {
@@ -648,7 +649,7 @@ impl Command for Fill {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         let options = self.write.options(cx)?;
-        let key = stored_key(cx.session.db, &self.key);
+        let key = cx.stored_key(&self.key);
         match cx.state.fill(
             &key,
             self.token,

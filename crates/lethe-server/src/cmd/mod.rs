@@ -14,6 +14,7 @@
 mod blocking;
 mod command;
 mod connection;
+mod dbops;
 mod hashes;
 mod keys;
 mod lethe;
@@ -22,6 +23,7 @@ mod long_double;
 mod pubsub;
 mod server_info;
 mod sets;
+mod sort;
 mod strings;
 mod table;
 mod tracking;
@@ -160,6 +162,8 @@ pub struct Ctx<'a> {
     held: Option<Lock<'a>>,
     /// Whether the command runs inside EXEC, where blocking commands never block.
     deny_blocking: bool,
+    /// Whether the gate is held exclusively for the command (SWAPDB).
+    exclusive: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -175,6 +179,7 @@ impl<'a> Ctx<'a> {
             changes,
             held: None,
             deny_blocking: false,
+            exclusive: false,
         }
     }
 
@@ -195,7 +200,7 @@ impl<'a> Ctx<'a> {
         names: impl IntoIterator<Item = &'k [u8]>,
         f: impl FnOnce(&mut Txn<'_, 'a>) -> R,
     ) -> Result<R, CommandError> {
-        let db = self.session.db;
+        let db = self.state.keyspace().databases().prefix(self.session.db);
         if db != 0 {
             self.state.note_database(db);
         }
@@ -203,7 +208,8 @@ impl<'a> Ctx<'a> {
     }
 
     /// [`Ctx::write`] for keys of any databases (`(database, name)`): COPY and MOVE. The
-    /// [`Txn`] starts in the client's database; [`Txn::use_db`] switches it.
+    /// [`Txn`] starts in the client's database; [`Txn::use_db`] switches it (to the prefix
+    /// [`Ctx::prefix`] gives).
     pub fn write_across<'k, R>(
         &mut self,
         keys: impl IntoIterator<Item = (u8, &'k [u8])>,
@@ -212,11 +218,22 @@ impl<'a> Ctx<'a> {
         let keys: smallvec::SmallVec<[SmallBytes; 2]> = keys
             .into_iter()
             .map(|(db, n)| {
-                self.state.note_database(db);
-                stored_key(db, n)
+                let key = self.state.keyspace().key(db, n);
+                self.state.note_database(key[0]);
+                key
             })
             .collect();
         self.access_stored(keys, true, f)
+    }
+
+    /// The stored prefix of database `db` (see [`crate::keyspace::DatabaseMap`]).
+    pub fn prefix(&self, db: u8) -> u8 {
+        self.state.keyspace().databases().prefix(db)
+    }
+
+    /// The stored form of `name` in the client's database.
+    pub fn stored_key(&self, name: &[u8]) -> SmallBytes {
+        self.state.keyspace().key(self.session.db, name)
     }
 
     fn access<'k, R>(
@@ -225,7 +242,7 @@ impl<'a> Ctx<'a> {
         write: bool,
         f: impl FnOnce(&mut Txn<'_, 'a>) -> R,
     ) -> Result<R, CommandError> {
-        let db = self.session.db;
+        let db = self.prefix(self.session.db);
         let keys: smallvec::SmallVec<[SmallBytes; 2]> =
             names.into_iter().map(|n| stored_key(db, n)).collect();
         self.access_stored(keys, write, f)
@@ -237,7 +254,7 @@ impl<'a> Ctx<'a> {
         write: bool,
         f: impl FnOnce(&mut Txn<'_, 'a>) -> R,
     ) -> Result<R, CommandError> {
-        let db = self.session.db;
+        let db = self.prefix(self.session.db);
         if let Some(lock) = self.held.as_mut() {
             // Key specs name every key a command touches, so this holds for every command
             // EXEC runs under its locks; a key outside them is a bug, reported, not a deadlock.
@@ -273,8 +290,11 @@ impl<'a> Ctx<'a> {
         self.held = None;
     }
 
-    /// The [`WatchStamp`] of a stored key, through EXEC's locks while they are held.
-    pub(crate) fn watch_stamp(&self, key: &SmallBytes) -> WatchStamp {
+    /// The [`WatchStamp`] of a watched key (database number, then name: mapped to its
+    /// prefix now, so a SWAPDB since WATCH compares the key now in that database), through
+    /// EXEC's locks while they are held.
+    pub(crate) fn watch_stamp(&self, watched: &SmallBytes) -> WatchStamp {
+        let key = &self.state.keyspace().key(watched[0], &watched[1..]);
         match &self.held {
             Some(lock) => lock
                 .metadata(key.as_bytes())
@@ -420,7 +440,7 @@ use command::f;
 pub(crate) use command_table;
 
 /// Every family's table rows; a command's [`CommandId`] is its position in their concatenation.
-const TABLES: &[&[Spec]] = &[table::CORE];
+const TABLES: &[&[Spec]] = &[table::CORE, dbops::DBOPS];
 
 /// The command table: [`TABLES`] concatenated.
 static COMMANDS: LazyLock<Vec<&'static Spec>> =
@@ -545,6 +565,10 @@ pub(crate) fn lockable_keys(args: &[Bytes]) -> Option<(Vec<Bytes>, bool)> {
     if KEYSPACE_FREE.contains(&spec.name) {
         return Some((Vec::new(), false));
     }
+    // SORT's keys depend on its options; with key-reading patterns it is whole-keyspace.
+    if matches!(spec.name, "sort" | "sort_ro") {
+        return sort::lockable(args);
+    }
     // Commands naming keys of other databases than the client's: their key specs cannot say.
     const OTHER_DATABASES: &[&str] = &["select", "copy", "move"];
     if spec.meta.keys.is_empty()
@@ -597,7 +621,13 @@ fn run_command(
     // Every command holds the gate shared, so a transaction that needs the keyspace whole
     // can hold it exclusively; EXEC takes it itself, and the commands it runs are under its.
     let state = cx.state;
-    let _gate = (!queued && spec.name != "exec").then(|| state.keyspace().gate().shared());
+    let gate = state.keyspace().gate();
+    // SWAPDB changes what every database number means: it runs alone (inside EXEC it runs
+    // under EXEC's exclusive hold, as a command without keys).
+    let whole = spec.name == "swapdb";
+    let _gate = (!queued && spec.name != "exec" && !whole).then(|| gate.shared());
+    let exclusive = (!queued && whole).then(|| gate.exclusive());
+    cx.exclusive = exclusive.is_some() || (queued && whole);
     let tracking = state.tracking().active();
     // The keys a read serves, for client tracking to remember.
     let served: Vec<Bytes> = match &cx.session.tracking {

@@ -453,7 +453,7 @@ fn section(cx: &Ctx<'_>, name: &str) -> String {
             out.push_str("# Keyspace\r\n");
             if stats.entries > 0 {
                 let (expires, avg_ttl) = sample_expiry(cx, stats.entries);
-                let used = cx.state.databases_in_use();
+                let used = cx.state.database_numbers_in_use();
                 if used.len() == 1 {
                     let _ = write!(
                         out,

@@ -83,13 +83,18 @@ impl Command for Exec {
         }
         let keyspace = cx.state.keyspace();
         let db = cx.session.db;
-        let mut keys: Vec<SmallBytes> = tx.watched.iter().map(|(k, _)| k.clone()).collect();
+        // Watched keys are kept as database number and name; their stored form is taken now.
+        let mut keys: Vec<SmallBytes> = tx
+            .watched
+            .iter()
+            .map(|(k, _)| keyspace.key(k[0], &k[1..]))
+            .collect();
         for args in &queue {
             let Some((names, _)) = lockable_keys(args) else {
                 let _exclusive = keyspace.gate().exclusive();
                 return Ok(run_queue(cx, queue, &tx.watched));
             };
-            keys.extend(names.iter().map(|n| stored_key(db, n)));
+            keys.extend(names.iter().map(|n| keyspace.key(db, n)));
         }
         // Shared like any command, plus the locks of every key the queue names (write locks:
         // its commands may read and write the same key).
@@ -150,10 +155,12 @@ impl Command for Watch {
             return Err(CommandError::err("WATCH inside MULTI is not allowed"));
         }
         for name in self.0 {
+            // Kept as database number and name (not the stored prefix), so that EXEC after
+            // a SWAPDB checks the key now in that database, as Redis does.
             let key = stored_key(cx.session.db, &name);
             // Watching a key twice keeps the first stamp, as Redis keeps the first watch.
             if !cx.session.tx.watched.iter().any(|(k, _)| *k == key) {
-                let stamp = cx.state.keyspace().watch_stamp(&key);
+                let stamp = cx.state.keyspace().watch_stamp(&cx.stored_key(&name));
                 cx.session.tx.watched.push((key, stamp));
             }
         }

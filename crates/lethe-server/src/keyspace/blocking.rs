@@ -20,7 +20,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 #[derive(Debug)]
 pub struct Waiter {
     id: u64,
-    keys: Vec<SmallBytes>,
+    /// Stored keys; SWAPDB changes their database prefix.
+    keys: Mutex<Vec<SmallBytes>>,
     notify: tokio::sync::Notify,
 }
 
@@ -46,11 +47,11 @@ impl Blocking {
     pub fn register(&self, keys: Vec<SmallBytes>) -> Arc<Waiter> {
         let waiter = Arc::new(Waiter {
             id: self.next.fetch_add(1, Ordering::Relaxed),
-            keys,
+            keys: Mutex::new(keys),
             notify: tokio::sync::Notify::new(),
         });
         let mut queues = self.queues.lock();
-        for key in &waiter.keys {
+        for key in waiter.keys.lock().iter() {
             let queue = queues.entry(key.clone()).or_default();
             if !queue.iter().any(|w| w.id == waiter.id) {
                 queue.push_back(waiter.clone());
@@ -64,7 +65,7 @@ impl Blocking {
     /// its keys (whatever it left there may serve them).
     pub fn unregister(&self, waiter: &Arc<Waiter>) {
         let mut queues = self.queues.lock();
-        for key in &waiter.keys {
+        for key in waiter.keys.lock().iter() {
             if let Some(queue) = queues.get_mut(key) {
                 queue.retain(|w| w.id != waiter.id);
                 match queue.front() {
@@ -86,6 +87,48 @@ impl Blocking {
         }
         if let Some(first) = self.queues.lock().get(key).and_then(VecDeque::front) {
             first.notify.notify_one();
+        }
+    }
+
+    /// SWAPDB traded the contents of database prefixes `a` and `b`: a client blocked on a key
+    /// of one now waits on the same name in the other, and is woken to look again (as Redis
+    /// wakes a client whose key exists in the database swapped in; a wake-up that finds
+    /// nothing leaves it waiting in its place).
+    pub fn swap_prefixes(&self, a: u8, b: u8) {
+        if a == b || self.waiting.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let swap = |key: &SmallBytes| -> Option<SmallBytes> {
+            let other = match key.first() {
+                Some(&p) if p == a => b,
+                Some(&p) if p == b => a,
+                _ => return None,
+            };
+            Some(SmallBytes::with_prefix(other, &key[1..]))
+        };
+        let mut queues = self.queues.lock();
+        let moved: Vec<SmallBytes> = queues
+            .keys()
+            .filter(|k| swap(k).is_some())
+            .cloned()
+            .collect();
+        let mut taken: Vec<(SmallBytes, VecDeque<Arc<Waiter>>)> = moved
+            .iter()
+            .filter_map(|k| queues.remove(k).map(|q| (k.clone(), q)))
+            .collect();
+        for (key, queue) in taken.drain(..) {
+            for w in &queue {
+                let mut keys = w.keys.lock();
+                for k in keys.iter_mut() {
+                    if *k == key {
+                        *k = swap(&key).unwrap_or_else(|| key.clone());
+                    }
+                }
+            }
+            if let Some(first) = queue.front() {
+                first.notify.notify_one();
+            }
+            queues.insert(swap(&key).unwrap_or(key), queue);
         }
     }
 

@@ -11,10 +11,12 @@
 //!
 //! A transaction (MULTI/EXEC) locks the union of its commands' keys (from their key specs) the
 //! same way and runs every command under those locks, with WATCH checked under them too.
-//! Only commands that reach beyond named keys (FLUSHALL, KEYS, the LETHE.* invalidations, ...)
-//! are whole-keyspace operations: inside a transaction they make EXEC take the [`Gate`]
-//! exclusively, which every other command holds shared for its duration; outside one they are
-//! single engine calls, atomic by themselves.
+//! Only commands that reach beyond named keys (FLUSHALL, KEYS, the LETHE.* invalidations, SORT
+//! with BY/GET patterns, SWAPDB, ...) are whole-keyspace operations: inside a transaction they
+//! make EXEC take the [`Gate`] exclusively, which every other command holds shared for its
+//! duration; outside one they are single engine calls, atomic by themselves, or (SORT) lock
+//! every key they read at once. SWAPDB, which changes what every database number means, holds
+//! the gate exclusively outside a transaction too (see [`DatabaseMap`]).
 //!
 //! # Memory
 //! Keys are [`SmallBytes`] (inline up to 21 bytes after the database byte) and values 24 bytes
@@ -34,6 +36,7 @@ pub mod hash;
 pub mod intset;
 pub mod list;
 pub mod listpack;
+pub mod rdb;
 pub mod set;
 pub mod small;
 pub mod value;
@@ -50,7 +53,7 @@ use lethe::{
     Cache, EntryMut, ExpireCondition, InsertOptions, Inserted, KeyLock, KeyTtl, Rejected, Timestamp,
 };
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The engine's hasher for keys.
@@ -65,10 +68,11 @@ pub type Entry<'a> = EntryMut<'a, SmallBytes, Value>;
 /// Databases (`SELECT 0` to `SELECT 15`), as Redis's default `databases`.
 pub const DATABASES: u8 = 16;
 
-/// The stored form of key `name` in database `db`: the database number, then the name.
+/// The stored form of key `name` under database prefix `prefix` (see [`DatabaseMap`]: a
+/// database number is mapped to its prefix first, by [`Keyspace::key`]).
 #[inline]
-pub fn stored_key(db: u8, name: &[u8]) -> SmallBytes {
-    SmallBytes::with_prefix(db, name)
+pub fn stored_key(prefix: u8, name: &[u8]) -> SmallBytes {
+    SmallBytes::with_prefix(prefix, name)
 }
 
 /// A stored key's name (without its database byte).
@@ -168,12 +172,54 @@ impl Gate {
     }
 }
 
+/// Which stored database prefix each database number (`SELECT n`) reads and writes.
+///
+/// Keys carry their database as their first byte, so moving a database's keys would cost
+/// O(keys) and lose what the engine keeps per entry (tags, dependencies, versions). SWAPDB
+/// instead swaps two numbers' prefixes here: O(1), and every entry keeps its tags, TTL and
+/// dependencies (which name stored keys, so a key and the keys it depends on move together).
+/// The map only changes under the exclusive [`Gate`]; every reader holds the gate shared, so
+/// relaxed loads see one consistent map for the whole command.
+#[derive(Debug)]
+pub struct DatabaseMap {
+    prefixes: [AtomicU8; DATABASES as usize],
+}
+
+impl DatabaseMap {
+    fn new() -> DatabaseMap {
+        DatabaseMap {
+            prefixes: std::array::from_fn(|i| AtomicU8::new(i as u8)),
+        }
+    }
+
+    /// The stored prefix of database `db`.
+    #[inline]
+    pub fn prefix(&self, db: u8) -> u8 {
+        self.prefixes[usize::from(db)].load(Ordering::Relaxed)
+    }
+
+    /// The database number whose keys carry `prefix`.
+    pub fn database(&self, prefix: u8) -> u8 {
+        (0..DATABASES)
+            .find(|&db| self.prefix(db) == prefix)
+            .unwrap_or(prefix)
+    }
+
+    /// Swaps what databases `a` and `b` hold (call only under the exclusive gate).
+    fn swap(&self, a: u8, b: u8) {
+        let (pa, pb) = (self.prefix(a), self.prefix(b));
+        self.prefixes[usize::from(a)].store(pb, Ordering::Relaxed);
+        self.prefixes[usize::from(b)].store(pa, Ordering::Relaxed);
+    }
+}
+
 /// The keyspace shared by every connection.
 #[derive(Debug)]
 pub struct Keyspace {
     cache: Store,
     gate: Gate,
     blocking: Blocking,
+    databases: DatabaseMap,
 }
 
 impl Keyspace {
@@ -183,7 +229,28 @@ impl Keyspace {
             cache,
             gate: Gate::new(),
             blocking: Blocking::default(),
+            databases: DatabaseMap::new(),
         }
+    }
+
+    /// Which stored prefix each database number uses.
+    pub fn databases(&self) -> &DatabaseMap {
+        &self.databases
+    }
+
+    /// The stored form of `name` in database `db` (through the [`DatabaseMap`]).
+    #[inline]
+    pub fn key(&self, db: u8, name: &[u8]) -> SmallBytes {
+        stored_key(self.databases.prefix(db), name)
+    }
+
+    /// SWAPDB: databases `a` and `b` trade contents, in O(1) plus the clients blocked on
+    /// their keys (re-registered under the other prefix and woken to look again). The caller
+    /// holds the gate exclusively (every reader of the map holds it shared).
+    pub fn swap_databases(&self, a: u8, b: u8) {
+        let (pa, pb) = (self.databases.prefix(a), self.databases.prefix(b));
+        self.databases.swap(a, b);
+        self.blocking.swap_prefixes(pa, pb);
     }
 
     /// What an entry costs: the engine's bytes per entry plus the heap its key and value own.
@@ -244,7 +311,7 @@ pub struct Txn<'t, 'l> {
 }
 
 impl<'t, 'l> Txn<'t, 'l> {
-    /// Access through `lock` for database `db`, recording writes in `changes` and waking
+    /// Access through `lock` for database prefix `db`, recording writes in `changes` and waking
     /// clients in `blocking`.
     pub fn new(
         lock: &'t mut Lock<'l>,
@@ -260,13 +327,13 @@ impl<'t, 'l> Txn<'t, 'l> {
         }
     }
 
-    /// The database the command runs in.
+    /// The database prefix the command runs in.
     pub fn db(&self) -> u8 {
         self.db
     }
 
-    /// Makes key names refer to database `db` from now on (COPY and MOVE, whose locks cover
-    /// keys of two databases).
+    /// Makes key names refer to database prefix `db` from now on (COPY and MOVE, whose locks
+    /// cover keys of two databases).
     pub fn use_db(&mut self, db: u8) {
         self.db = db;
     }
