@@ -241,3 +241,44 @@ async fn an_unreadable_message_flushes() {
     .await;
     assert!(!cb.contains("held"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recreated_stream_or_a_deleted_consumer_is_noticed() {
+    let nats = NatsServer::start();
+    let (ca, cb) = (cache(), cache());
+    let a = attach(&ca, config(&nats.url(), "a")).await.unwrap();
+    let b = attach(&cb, config(&nats.url(), "b")).await.unwrap();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+
+    // The consumer deleted while the stream still holds what follows: recreated, no flush.
+    cb.insert("kept".into(), "v".into());
+    js.get_stream("LETHE")
+        .await
+        .unwrap()
+        .delete_consumer("b")
+        .await
+        .unwrap();
+    cb.insert("k1".into(), "v".into());
+    a.invalidate_key(&"k1".to_string());
+    eventually("b applies after its consumer came back", || {
+        !cb.contains("k1")
+    })
+    .await;
+    assert!(cb.contains("kept"));
+    assert_eq!(b.member_stats().flushes_total(), 0);
+
+    // The stream deleted (and recreated by the next publisher): b cannot know what it missed.
+    cb.insert("stale".into(), "v".into());
+    js.delete_stream("LETHE").await.unwrap();
+    a.invalidate_key(&"x".to_string());
+    eventually("b flushes for the recreated stream", || {
+        b.member_stats().flushes_for(FlushReason::StreamRecreated) == 1
+    })
+    .await;
+    assert!(!cb.contains("stale"));
+    // And it applies what comes after.
+    cb.insert("later".into(), "v".into());
+    a.invalidate_key(&"later".to_string());
+    eventually("b applies on the new stream", || !cb.contains("later")).await;
+}

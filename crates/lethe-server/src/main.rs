@@ -104,7 +104,12 @@ struct CdcRunArgs {
     )]
     mode: CdcMode,
     /// This publisher's name on the bus (origin of its messages), for nats:// targets.
-    #[arg(long, env = "LETHE_NODE_ID", value_name = "NAME", default_value = "lethe-cdc")]
+    #[arg(
+        long,
+        env = "LETHE_NODE_ID",
+        value_name = "NAME",
+        default_value = "lethe-cdc"
+    )]
     node_id: String,
     /// Check the settings, the database and the rules, then exit.
     #[arg(long)]

@@ -235,3 +235,90 @@ fn lethe_cdc_into_the_bus_reaches_every_member_across_a_restart() {
         s.shutdown();
     }
 }
+
+fn info_field(c: &mut Client, field: &str) -> u64 {
+    let info = c.cmd(&["INFO", "bus"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {info}"))
+}
+
+/// `lethe serve --bus` as a process: killed without warning and started again, it starts
+/// empty, joins at the stream's tail (nothing replayed, nothing flushed) and applies what
+/// comes next.
+#[test]
+fn a_node_killed_and_restarted_joins_at_the_tail() {
+    use std::process::{Command, Stdio};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let nats = NatsServer::start();
+    let origin = Arc::new(ServerState::new(64 << 20));
+    rt.block_on(lethe_server::bus::join(
+        &origin,
+        BusConfig::new(nats.url(), "origin"),
+    ))
+    .unwrap();
+    let origin_server = Lethe::start_over(origin);
+    let mut o = origin_server.client();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let start = || {
+        let child = Command::new(env!("CARGO_BIN_EXE_lethe"))
+            .args(["serve", "--port", &port.to_string(), "--bus", &nats.url()])
+            .args(["--node-id", "node-2"])
+            .env("LETHE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start lethe serve");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                return (child, Client::from_tcp(s));
+            }
+            assert!(Instant::now() < deadline, "lethe serve did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let (mut node, mut c) = start();
+    c.cmd(&["SET", "a", "1"]);
+    assert_eq!(o.cmd(&["LETHE.INVALIDATE", "KEY", "a"]), ":0\r\n");
+    eventually("node 2 applies", || !exists(&mut c, "a"));
+    node.kill().unwrap();
+    node.wait().unwrap();
+    for i in 0..20 {
+        o.cmd(&["LETHE.INVALIDATE", "KEY", &format!("missed:{i}")]);
+    }
+    eventually("the origin published everything", || {
+        info_field(&mut o, "bus_published_items") >= 21
+    });
+    let in_stream = info_field(&mut o, "bus_published_messages");
+    let (mut node, mut c) = start();
+    assert_eq!(
+        c.cmd(&["DBSIZE"]),
+        ":0\r\n",
+        "a restarted node starts empty"
+    );
+    // It joined at the tail: the messages before it are neither replayed nor a gap.
+    assert_eq!(info_field(&mut c, "bus_applied_messages"), 0);
+    assert_eq!(info_field(&mut c, "bus_applied_seq"), in_stream);
+    c.cmd(&["SET", "b", "1"]);
+    o.cmd(&["LETHE.INVALIDATE", "KEY", "b"]);
+    eventually("the restarted node applies", || !exists(&mut c, "b"));
+    assert_eq!(info_field(&mut c, "bus_applied_messages"), 1);
+    for reason in [
+        "gap",
+        "stream_recreated",
+        "consumer_lost",
+        "unreadable",
+        "partition",
+    ] {
+        assert_eq!(info_field(&mut c, &format!("bus_flushes_{reason}")), 0);
+    }
+    node.kill().unwrap();
+    node.wait().unwrap();
+    origin_server.shutdown();
+}

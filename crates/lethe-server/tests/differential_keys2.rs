@@ -655,7 +655,9 @@ fn sort_patterns_read_one_consistent_state() {
     let mut c = lethe.client();
     assert_eq!(c.cmd(&["RPUSH", "l", "1", "2", "3", "4", "5"]), ":5\r\n");
     // Every pattern key exists from the start, so each GET returns a string.
-    let init: Vec<String> = (1..=6).flat_map(|k| [format!("w_{k}"), "init".into()]).collect();
+    let init: Vec<String> = (1..=6)
+        .flat_map(|k| [format!("w_{k}"), "init".into()])
+        .collect();
     let mut mset: Vec<&str> = vec!["MSET"];
     mset.extend(init.iter().map(String::as_str));
     assert_eq!(c.cmd(&mset), "+OK\r\n");
