@@ -266,7 +266,7 @@ fn a_node_killed_and_restarted_joins_at_the_tail() {
         .unwrap()
         .port();
     let start = || {
-        let child = Command::new(env!("CARGO_BIN_EXE_lethe"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lethe"))
             .args(["serve", "--port", &port.to_string(), "--bus", &nats.url()])
             .args(["--node-id", "node-2"])
             .env("LETHE_LOG", "warn")
@@ -279,7 +279,11 @@ fn a_node_killed_and_restarted_joins_at_the_tail() {
             if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
                 return (child, Client::from_tcp(s));
             }
-            assert!(Instant::now() < deadline, "lethe serve did not start");
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("lethe serve did not start");
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     };
