@@ -26,6 +26,9 @@ mod strings;
 mod table;
 mod tracking;
 mod transactions;
+mod zset_ops;
+mod zset_range;
+mod zsets;
 
 use crate::clients::ClientInfo;
 use crate::frame::{Frame, Protocol};
@@ -420,7 +423,7 @@ use command::f;
 pub(crate) use command_table;
 
 /// Every family's table rows; a command's [`CommandId`] is its position in their concatenation.
-const TABLES: &[&[Spec]] = &[table::CORE];
+const TABLES: &[&[Spec]] = &[table::CORE, zsets::ZSETS];
 
 /// The command table: [`TABLES`] concatenated.
 static COMMANDS: LazyLock<Vec<&'static Spec>> =

@@ -55,6 +55,12 @@ fn pairs(lp: &Listpack) -> impl Iterator<Item = (Pos, &[u8], f64)> + '_ {
     })
 }
 
+/// A score as a listpack keeps it: Redis's listpack stores `-0` as the integer 0, so a small
+/// set reads it back as `0` (a skiplist keeps the sign).
+fn listpack_score(score: f64) -> f64 {
+    if score == 0.0 { 0.0 } else { score }
+}
+
 /// Whether a set of `len` members, the longest `widest` bytes, is kept as a listpack.
 fn fits_listpack(len: usize, widest: usize) -> bool {
     len <= MAX_LISTPACK_ENTRIES && widest <= MAX_LISTPACK_VALUE
@@ -80,7 +86,7 @@ impl Zset {
             let mut lp = Listpack::new();
             for (m, s) in &items {
                 lp.push(m);
-                lp.push(&s.to_le_bytes());
+                lp.push(&listpack_score(*s).to_le_bytes());
             }
             Zset {
                 repr: Repr::Listpack(lp),
@@ -151,6 +157,7 @@ impl Zset {
         }
         match &mut self.repr {
             Repr::Listpack(lp) => {
+                let score = listpack_score(score);
                 let at = pairs(lp)
                     .find(|(_, m, s)| compare(*s, m, score, member) == Ordering::Greater)
                     .map(|(pos, _, _)| pos);
@@ -229,6 +236,15 @@ impl Zset {
     /// The element at rank `i`.
     pub fn get(&self, i: usize) -> Option<(&[u8], f64)> {
         self.iter_from(i, false).next()
+    }
+
+    /// One step of ZSCAN from `cursor` (0 to start): small sets come whole, as in Redis; a
+    /// tree is walked as [`Tree::scan`] says.
+    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<(&[u8], f64)>) {
+        match &self.repr {
+            Repr::Listpack(_) => (0, self.iter().collect()),
+            Repr::Tree(t) => t.scan(cursor, count),
+        }
     }
 
     fn convert_to_tree(&mut self) {

@@ -264,20 +264,70 @@ impl Tree {
         let score = node.score;
         self.strings -= node.member.heap_size();
         node.member = SmallBytes::new(b"");
+        // A free slot has no subtree: what [`Tree::scan`] skips.
+        node.size = 0;
         self.free.push(n);
         self.compact();
         Some(score)
     }
 
-    /// Rebuilds the tree in fewer slots once most are free.
+    /// Moves the live nodes down into fewer slots once most are free. Nodes keep their
+    /// relative slot order, so a [`Tree::scan`] in progress (which walks slots downward) still
+    /// reaches every node it has not passed.
     fn compact(&mut self) {
-        if self.nodes.len() > 64 && self.len() * 4 < self.nodes.len() {
-            let items: Vec<(SmallBytes, f64)> = self
-                .iter_from(0, false)
-                .map(|(m, s)| (SmallBytes::new(m), s))
-                .collect();
-            *self = Tree::from_sorted(items);
+        if self.nodes.len() <= 64 || self.len() * 4 >= self.nodes.len() {
+            return;
         }
+        let free: Vec<bool> = self.nodes.iter().map(|n| n.size == 0).collect();
+        let mut new_of = vec![NIL; self.nodes.len()];
+        let mut next = 0u32;
+        for (i, is_free) in free.iter().enumerate() {
+            if !is_free {
+                new_of[i] = next;
+                next += 1;
+            }
+        }
+        let remap = |n: u32| if n == NIL { NIL } else { new_of[n as usize] };
+        let old = std::mem::take(&mut self.nodes);
+        let mut nodes = Vec::with_capacity(self.len());
+        for (i, mut node) in old.into_iter().enumerate() {
+            if !free[i] {
+                node.left = remap(node.left);
+                node.right = remap(node.right);
+                nodes.push(node);
+            }
+        }
+        self.root = remap(self.root);
+        self.nodes = nodes;
+        self.free = Vec::new();
+        let mut index = HashTable::with_capacity(self.nodes.len());
+        for (n, node) in self.nodes.iter().enumerate() {
+            let hash = self.hasher.hash_one(&*node.member);
+            let nodes = &self.nodes;
+            let hasher = &self.hasher;
+            index.insert_unique(hash, n as u32, |&i| hasher.hash_one(&*nodes[i as usize].member));
+        }
+        self.index = index;
+    }
+
+    /// One step of ZSCAN from `cursor` (0 to start): the elements of about `count` slots and
+    /// the next cursor (0 when done). Slots are walked from the top down, and neither a
+    /// removal (which frees a slot in place) nor [`Tree::compact`] (which moves nodes down,
+    /// keeping their order) can move an unvisited element above the cursor: every element
+    /// present for the whole scan is returned at least once.
+    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<(&[u8], f64)>) {
+        let top = if cursor == 0 {
+            self.nodes.len()
+        } else {
+            usize::try_from(cursor).unwrap_or(usize::MAX).min(self.nodes.len())
+        };
+        let bottom = top.saturating_sub(count.max(1));
+        let page = (bottom..top)
+            .rev()
+            .filter(|&i| self.nodes[i].size != 0)
+            .map(|i| (&*self.nodes[i].member, self.nodes[i].score))
+            .collect();
+        (bottom as u64, page)
     }
 
     /// A tree of `items`, already in order and distinct, built in O(n): a Cartesian tree over
@@ -557,6 +607,36 @@ mod tests {
             model.insert(format!("{i:08}").as_bytes(), f64::from(i));
         }
         check(&tree, &model);
+    }
+
+    #[test]
+    fn a_scan_survives_removals_and_compaction() {
+        let mut tree = Tree::default();
+        for i in 0..1000 {
+            tree.insert(format!("k{i}").as_bytes(), f64::from(i % 7));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        let mut removed = 0;
+        loop {
+            let (next, page) = tree.scan(cursor, 10);
+            let page: Vec<Vec<u8>> = page.into_iter().map(|(m, _)| m.to_vec()).collect();
+            // Remove what was just seen and more besides: compaction happens along the way.
+            for m in &page {
+                if removed < 900 && tree.remove(m).is_some() {
+                    removed += 1;
+                }
+            }
+            seen.extend(page);
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert!(tree.nodes.len() < 1000);
+        for (m, _) in tree.iter_from(0, false) {
+            assert!(seen.contains(m), "{:?} missed", String::from_utf8_lossy(m));
+        }
     }
 
     #[test]
