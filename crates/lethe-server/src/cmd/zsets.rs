@@ -447,7 +447,7 @@ impl<const REV: u8> Command for ZRank<REV> {
 }
 
 /// Members with their scores, as Redis replies them: flat pairs in RESP2, an array of pairs
-/// in RESP3 (`pairs` false: a flat list either way, as ZPOPMIN without a count and ZSCAN).
+/// in RESP3 (`pairs` false: a flat list either way, as ZPOPMIN without a count).
 pub(super) fn scored(
     items: impl IntoIterator<Item = (Bytes, f64)>,
     proto: Protocol,
@@ -463,6 +463,14 @@ pub(super) fn scored(
         }
     }
     out
+}
+
+/// Members with their scores as an array of pairs in both protocols (ZMPOP, BZMPOP).
+fn nested(items: impl IntoIterator<Item = (Bytes, f64)>) -> Vec<Frame> {
+    items
+        .into_iter()
+        .map(|(m, s)| Frame::Array(vec![Frame::Bulk(m), Frame::Double(s)]))
+        .collect()
 }
 
 /// Removes and returns up to `count` of the lowest (or, with `max`, highest) members of the
@@ -579,12 +587,7 @@ impl MPopArgs {
 
     /// Pops from the first non-empty set: `[key, members]`, or `None` if all are empty.
     /// `skip_other` passes over keys of other types (a blocked client's retries).
-    fn pop(
-        &self,
-        t: &mut Txn<'_, '_>,
-        proto: Protocol,
-        skip_other: bool,
-    ) -> Result<Option<Frame>, CommandError> {
+    fn pop(&self, t: &mut Txn<'_, '_>, skip_other: bool) -> Result<Option<Frame>, CommandError> {
         for key in &self.keys {
             match get_zset(t, key) {
                 Ok(Some(_)) => {}
@@ -595,7 +598,7 @@ impl MPopArgs {
             if let Some(items) = pop(t, key, self.max, self.count)? {
                 return Ok(Some(Frame::Array(vec![
                     Frame::Bulk(key.clone()),
-                    Frame::Array(scored(items, proto, true)),
+                    Frame::Array(nested(items)),
                 ])));
             }
         }
@@ -612,10 +615,7 @@ impl Command for ZMPop {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let proto = cx.session.protocol;
-        let popped = cx.write(self.0.keys.iter().map(|k| &k[..]), |t| {
-            self.0.pop(t, proto, false)
-        })??;
+        let popped = cx.write(self.0.keys.iter().map(|k| &k[..]), |t| self.0.pop(t, false))??;
         Ok(popped.unwrap_or(Frame::NullArray))
     }
 }
@@ -677,10 +677,9 @@ impl Command for BZMPop {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         let BZMPop(timeout, mpop) = self;
-        let proto = cx.session.protocol;
         let keys = mpop.keys.clone();
         let attempt = Box::new(move |_: &ServerState, t: &mut Txn<'_, '_>, retry: bool| {
-            mpop.pop(t, proto, retry)
+            mpop.pop(t, retry)
         });
         serve_or_block(
             cx,
@@ -763,7 +762,8 @@ impl Command for ZRandMember {
             }
             let n = n as u64;
             if n >= z.len() as u64 {
-                return Ok(reply(z.iter().collect()));
+                // The whole set, from the highest score down, as Redis 7.0 replies it.
+                return Ok(reply(z.iter_from(z.len() - 1, true).collect()));
             }
             // Distinct members: a partial Fisher-Yates shuffle of the ranks.
             let n = n as usize;
