@@ -257,7 +257,10 @@ pub struct ZSetOp<const OP: u8>(Vec<Bytes>, Vec<Bytes>);
 impl<const OP: u8> Command for ZSetOp<OP> {
     fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
         let keys = numkeys(args, op_of(OP).1)?;
-        Ok(ZSetOp(keys, std::iter::from_fn(|| args.try_next()).collect()))
+        Ok(ZSetOp(
+            keys,
+            std::iter::from_fn(|| args.try_next()).collect(),
+        ))
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {

@@ -335,7 +335,11 @@ pub struct ZRangeStore(Bytes, Bytes, RangeArgs);
 impl Command for ZRangeStore {
     fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
         let (dst, src) = (args.next_bytes()?, args.next_bytes()?);
-        Ok(ZRangeStore(dst, src, RangeArgs::parse(args, None, None, true)?))
+        Ok(ZRangeStore(
+            dst,
+            src,
+            RangeArgs::parse(args, None, None, true)?,
+        ))
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {

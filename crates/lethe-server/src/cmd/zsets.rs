@@ -19,7 +19,10 @@ use bytes::Bytes;
 use lethe::Glob;
 
 /// The sorted set at `name` (a hit or miss): `None` if missing, WRONGTYPE if another type.
-pub(super) fn get_zset<'t>(t: &'t Txn<'_, '_>, name: &[u8]) -> Result<Option<&'t Zset>, CommandError> {
+pub(super) fn get_zset<'t>(
+    t: &'t Txn<'_, '_>,
+    name: &[u8],
+) -> Result<Option<&'t Zset>, CommandError> {
     t.get(name).map(Value::as_zset).transpose()
 }
 
@@ -267,7 +270,8 @@ impl Command for ZAdd {
                 "XX and NX options at the same time are not compatible",
             ));
         }
-        if (o.gt && o.lt) || (o.gt && o.nx) || (o.lt && o.nx) {
+        // Any two of GT, LT and NX.
+        if [o.gt, o.lt, o.nx].iter().filter(|b| **b).count() > 1 {
             return Err(CommandError::err(
                 "GT, LT, and/or NX options at the same time are not compatible",
             ));
@@ -404,7 +408,10 @@ impl Command for ZMScore {
             Ok(Frame::Array(
                 self.1
                     .iter()
-                    .map(|m| z.and_then(|z| z.score(m)).map_or(Frame::Null, Frame::Double))
+                    .map(|m| {
+                        z.and_then(|z| z.score(m))
+                            .map_or(Frame::Null, Frame::Double)
+                    })
                     .collect(),
             ))
         })?
@@ -678,9 +685,8 @@ impl Command for BZMPop {
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         let BZMPop(timeout, mpop) = self;
         let keys = mpop.keys.clone();
-        let attempt = Box::new(move |_: &ServerState, t: &mut Txn<'_, '_>, retry: bool| {
-            mpop.pop(t, retry)
-        });
+        let attempt =
+            Box::new(move |_: &ServerState, t: &mut Txn<'_, '_>, retry: bool| mpop.pop(t, retry));
         serve_or_block(
             cx,
             keys.clone(),
@@ -737,7 +743,9 @@ impl Command for ZRandMember {
             let reply = |items: Vec<(&[u8], f64)>| {
                 if with {
                     Frame::Array(scored(
-                        items.into_iter().map(|(m, s)| (Bytes::copy_from_slice(m), s)),
+                        items
+                            .into_iter()
+                            .map(|(m, s)| (Bytes::copy_from_slice(m), s)),
                         proto,
                         true,
                     ))

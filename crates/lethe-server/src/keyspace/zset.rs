@@ -249,9 +249,7 @@ impl Zset {
 
     fn convert_to_tree(&mut self) {
         if let Repr::Listpack(lp) = &self.repr {
-            let items = pairs(lp)
-                .map(|(_, m, s)| (SmallBytes::new(m), s))
-                .collect();
+            let items = pairs(lp).map(|(_, m, s)| (SmallBytes::new(m), s)).collect();
             self.repr = Repr::Tree(Box::new(Tree::from_sorted(items)));
         }
     }
@@ -274,7 +272,11 @@ mod tests {
         assert_eq!(z.insert(b"c", 3.0), Some(1.0));
         assert_eq!(
             members(&z),
-            vec![(b"a".to_vec(), 2.0), (b"b".to_vec(), 2.0), (b"c".to_vec(), 3.0)]
+            vec![
+                (b"a".to_vec(), 2.0),
+                (b"b".to_vec(), 2.0),
+                (b"c".to_vec(), 3.0)
+            ]
         );
         assert_eq!(z.rank(b"b"), Some(1));
         assert_eq!(z.encoding(), "listpack");

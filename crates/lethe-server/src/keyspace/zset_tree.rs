@@ -305,7 +305,9 @@ impl Tree {
             let hash = self.hasher.hash_one(&*node.member);
             let nodes = &self.nodes;
             let hasher = &self.hasher;
-            index.insert_unique(hash, n as u32, |&i| hasher.hash_one(&*nodes[i as usize].member));
+            index.insert_unique(hash, n as u32, |&i| {
+                hasher.hash_one(&*nodes[i as usize].member)
+            });
         }
         self.index = index;
     }
@@ -319,7 +321,9 @@ impl Tree {
         let top = if cursor == 0 {
             self.nodes.len()
         } else {
-            usize::try_from(cursor).unwrap_or(usize::MAX).min(self.nodes.len())
+            usize::try_from(cursor)
+                .unwrap_or(usize::MAX)
+                .min(self.nodes.len())
         };
         let bottom = top.saturating_sub(count.max(1));
         let page = (bottom..top)
@@ -642,7 +646,12 @@ mod tests {
     #[test]
     fn bulk_builds_match_insertions() {
         let items: Vec<(SmallBytes, f64)> = (0..1000)
-            .map(|i| (SmallBytes::new(format!("x{i:04}").as_bytes()), f64::from(i / 3)))
+            .map(|i| {
+                (
+                    SmallBytes::new(format!("x{i:04}").as_bytes()),
+                    f64::from(i / 3),
+                )
+            })
             .collect();
         let tree = Tree::from_sorted(items.clone());
         let mut model = Model::default();
