@@ -53,6 +53,9 @@ pub enum Frame {
     Set(Vec<Frame>),
     /// RESP3 double; a bulk string in RESP2.
     Double(f64),
+    /// A RESP3 double spelled by the command (Redis's `addReplyHumanLongDouble`: GEOPOS's
+    /// coordinates); a bulk string of the same text in RESP2.
+    DoubleText(String),
     /// RESP3 boolean; `:1`/`:0` in RESP2.
     Boolean(bool),
     /// RESP3 push; an array in RESP2.
@@ -115,6 +118,8 @@ impl Frame {
                     bulk(out, text.as_bytes());
                 }
             }
+            Frame::DoubleText(text) if resp3 => line(out, b',', text.as_bytes()),
+            Frame::DoubleText(text) => bulk(out, text.as_bytes()),
             Frame::Boolean(b) if resp3 => line(out, b'#', if *b { b"t" } else { b"f" }),
             Frame::Boolean(b) => line(out, b':', if *b { b"1" } else { b"0" }),
             Frame::Verbatim(text) if resp3 => {
@@ -139,6 +144,7 @@ impl Frame {
         match self {
             Frame::Simple(s) | Frame::Error(s) => s.len() + HEADER,
             Frame::Bulk(b) | Frame::Verbatim(b) => b.len() + 2 * HEADER,
+            Frame::DoubleText(t) => t.len() + 2 * HEADER,
             Frame::Integer(_) | Frame::Double(_) => 24,
             Frame::Null | Frame::NullArray | Frame::Boolean(_) => HEADER,
             Frame::Array(items) | Frame::Set(items) | Frame::Push(items) | Frame::Multi(items) => {

@@ -14,6 +14,8 @@
 mod blocking;
 mod command;
 mod connection;
+mod geo;
+mod geohash;
 mod hashes;
 mod keys;
 mod lethe;
@@ -423,7 +425,7 @@ use command::f;
 pub(crate) use command_table;
 
 /// Every family's table rows; a command's [`CommandId`] is its position in their concatenation.
-const TABLES: &[&[Spec]] = &[table::CORE, zsets::ZSETS];
+const TABLES: &[&[Spec]] = &[table::CORE, zsets::ZSETS, geo::GEO];
 
 /// The command table: [`TABLES`] concatenated.
 static COMMANDS: LazyLock<Vec<&'static Spec>> =

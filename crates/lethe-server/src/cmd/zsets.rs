@@ -137,13 +137,13 @@ impl ScoreBound {
 /// member's score after the call if it was added or changed (`None`: left alone), and whether
 /// it was added.
 #[derive(Clone, Copy, Debug, Default)]
-struct AddOpts {
-    nx: bool,
-    xx: bool,
-    gt: bool,
-    lt: bool,
-    ch: bool,
-    incr: bool,
+pub(super) struct AddOpts {
+    pub(super) nx: bool,
+    pub(super) xx: bool,
+    pub(super) gt: bool,
+    pub(super) lt: bool,
+    pub(super) ch: bool,
+    pub(super) incr: bool,
 }
 
 /// What ZADD does to one member: its new score, or `None` if it is left alone.
@@ -168,15 +168,15 @@ fn plan(opts: AddOpts, current: Option<f64>, score: f64) -> Result<Option<f64>, 
 /// The outcome of a ZADD: members added, members whose score changed, and (for INCR) the
 /// member's score after the call if it was added or changed.
 #[derive(Debug, Default)]
-struct Added {
-    added: i64,
-    updated: i64,
-    score: Option<f64>,
+pub(super) struct Added {
+    pub(super) added: i64,
+    pub(super) updated: i64,
+    pub(super) score: Option<f64>,
 }
 
 /// Applies `pairs` to the set at `key` as ZADD with `opts` does. A call that changes nothing
 /// does not write the key (no new version, no invalidation).
-fn zadd(
+pub(super) fn zadd(
     state: &ServerState,
     t: &mut Txn<'_, '_>,
     key: &[u8],
