@@ -161,11 +161,11 @@ impl Shape {
                 (d <= r * self.to_meters).then_some(d)
             }
             ShapeKind::Box(w, h) => {
-                // The latitude test is the cheaper one: first.
-                if lat_distance(lat, clat) > h * self.to_meters / 2.0 {
-                    return None;
-                }
-                if distance(lon, clat, clon, clat) > w * self.to_meters / 2.0 {
+                // Redis 7.0 measures the east-west extent along the point's parallel and the
+                // north-south one along its meridian (later versions changed both).
+                let lon_d = distance(lon, lat, clon, lat);
+                let lat_d = distance(lon, lat, lon, clat);
+                if lon_d > w * self.to_meters / 2.0 || lat_d > h * self.to_meters / 2.0 {
                     return None;
                 }
                 Some(distance(clon, clat, lon, lat))
