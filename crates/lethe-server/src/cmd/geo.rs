@@ -6,10 +6,10 @@
 //! four decimals, search results in the order Redis finds them (its nine geohash boxes, each in
 //! score order) unless sorted by distance.
 
+use super::command::{Doc, KeySpec, acl, f, ks};
 use super::geohash::{self, Shape, ShapeKind};
 use super::long_double::LongDouble;
 use super::zset_range::store;
-use super::command::{Doc, KeySpec, acl, f, ks};
 use super::zsets::{AddOpts, get_zset, not_float, parse_score, zadd};
 use super::{Command, CommandError, Ctx, Reply};
 use crate::frame::Frame;
@@ -212,6 +212,66 @@ struct Search {
     storedist: bool,
 }
 
+impl Search {
+    fn new() -> Search {
+        Search {
+            shape: Shape {
+                center: (0.0, 0.0),
+                to_meters: 1.0,
+                kind: ShapeKind::Radius(0.0),
+            },
+            sort: Sort::None,
+            count: 0,
+            any: false,
+            withdist: false,
+            withhash: false,
+            withcoord: false,
+            storedist: false,
+        }
+    }
+
+    /// COUNT alone means the nearest: sorted ascending (not with ANY, which takes any).
+    fn finish(mut self) -> Search {
+        if self.count != 0 && self.sort == Sort::None && !self.any {
+            self.sort = Sort::Asc;
+        }
+        self
+    }
+}
+
+/// Reads the option at `raw[i]` if it is one GEOSEARCH and GEORADIUS share: how many
+/// arguments it took (0: not one of them).
+fn shared_option(s: &mut Search, raw: &[Bytes], i: usize) -> Result<usize, CommandError> {
+    let left = raw.len() - i - 1;
+    match raw[i].to_ascii_uppercase().as_slice() {
+        b"WITHDIST" => s.withdist = true,
+        b"WITHHASH" => s.withhash = true,
+        b"WITHCOORD" => s.withcoord = true,
+        b"ANY" => s.any = true,
+        b"ASC" => s.sort = Sort::Asc,
+        b"DESC" => s.sort = Sort::Desc,
+        b"COUNT" if left >= 1 => {
+            let n = parse_int(&raw[i + 1]).ok_or_else(CommandError::not_integer)?;
+            if n <= 0 {
+                return Err(CommandError::err("COUNT must be > 0"));
+            }
+            s.count = usize::try_from(n).unwrap_or(usize::MAX);
+            return Ok(2);
+        }
+        _ => return Ok(0),
+    }
+    Ok(1)
+}
+
+/// A radius (`need numeric radius`, not negative) and its unit.
+fn radius(r: &[u8], u: &[u8]) -> Result<(ShapeKind, f64), CommandError> {
+    let r = parse_score(r).ok_or_else(|| CommandError::err("need numeric radius"))?;
+    if r < 0.0 {
+        return Err(CommandError::err("radius cannot be negative"));
+    }
+    Ok((ShapeKind::Radius(r), unit(u)?))
+}
+
 /// One point found: member, distance from the center (in the search's unit), score, position.
 struct Found<'z> {
     member: &'z [u8],
@@ -233,40 +293,18 @@ fn parse_search(
     let mut center = None;
     let mut from_member = false;
     let mut shape = None;
-    let mut s = Search {
-        shape: Shape {
-            center: (0.0, 0.0),
-            to_meters: 1.0,
-            kind: ShapeKind::Radius(0.0),
-        },
-        sort: Sort::None,
-        count: 0,
-        any: false,
-        withdist: false,
-        withhash: false,
-        withcoord: false,
-        storedist: false,
-    };
+    let mut s = Search::new();
     let mut i = 0;
     while i < raw.len() {
         let arg = raw[i].to_ascii_uppercase();
         let left = raw.len() - i - 1;
         let from_set = center.is_some() || from_member;
+        let used = shared_option(&mut s, raw, i)?;
+        if used > 0 {
+            i += used;
+            continue;
+        }
         match arg.as_slice() {
-            b"WITHDIST" => s.withdist = true,
-            b"WITHHASH" => s.withhash = true,
-            b"WITHCOORD" => s.withcoord = true,
-            b"ANY" => s.any = true,
-            b"ASC" => s.sort = Sort::Asc,
-            b"DESC" => s.sort = Sort::Desc,
-            b"COUNT" if left >= 1 => {
-                let n = parse_int(&raw[i + 1]).ok_or_else(CommandError::not_integer)?;
-                if n <= 0 {
-                    return Err(CommandError::err("COUNT must be > 0"));
-                }
-                s.count = usize::try_from(n).unwrap_or(usize::MAX);
-                i += 1;
-            }
             b"STOREDIST" if store => s.storedist = true,
             b"FROMMEMBER" if left >= 1 && !from_set => {
                 if let Some(z) = z {
@@ -283,12 +321,7 @@ fn parse_search(
                 i += 2;
             }
             b"BYRADIUS" if left >= 2 && shape.is_none() => {
-                let r = parse_score(&raw[i + 1])
-                    .ok_or_else(|| CommandError::err("need numeric radius"))?;
-                if r < 0.0 {
-                    return Err(CommandError::err("radius cannot be negative"));
-                }
-                shape = Some((ShapeKind::Radius(r), unit(&raw[i + 2])?));
+                shape = Some(radius(&raw[i + 1], &raw[i + 2])?);
                 i += 2;
             }
             b"BYBOX" if left >= 3 && shape.is_none() => {
@@ -322,7 +355,9 @@ fn parse_search(
         )));
     };
     if s.any && s.count == 0 {
-        return Err(CommandError::err("the ANY argument requires COUNT argument"));
+        return Err(CommandError::err(
+            "the ANY argument requires COUNT argument",
+        ));
     }
     let Some(center) = center else {
         return Ok(None);
@@ -335,11 +370,7 @@ fn parse_search(
         to_meters,
         kind,
     };
-    // COUNT alone means the nearest: sorted ascending (not with ANY, which takes any).
-    if s.count != 0 && s.sort == Sort::None && !s.any {
-        s.sort = Sort::Asc;
-    }
-    Ok(Some(s))
+    Ok(Some(s.finish()))
 }
 
 /// The points of `z` within the search's shape, in the order Redis returns them.
@@ -466,6 +497,159 @@ impl Command for GeoSearchStore {
     }
 }
 
+/// What a GEORADIUS call comes to: a reply, or results to store at a key (the STORE and
+/// STOREDIST options), or a store key to remove (no source set).
+enum Outcome {
+    Reply(Frame),
+    Store(Bytes, Vec<(SmallBytes, f64)>),
+    Delete(Bytes),
+}
+
+/// GEORADIUS (`KIND` 0), GEORADIUS_RO (1), GEORADIUSBYMEMBER (2), GEORADIUSBYMEMBER_RO (3):
+/// the older spellings of GEOSEARCH (a circle around a position or a member), able to store.
+#[derive(Debug)]
+pub struct GeoRadius<const KIND: u8> {
+    key: Bytes,
+    /// `lon lat radius unit`, or `member radius unit`.
+    fixed: Vec<Bytes>,
+    raw: Vec<Bytes>,
+    /// The key a STORE or STOREDIST option names (the last one), locked with the source.
+    store: Option<Bytes>,
+}
+
+impl<const KIND: u8> GeoRadius<KIND> {
+    const BY_MEMBER: bool = KIND >= 2;
+    const READ_ONLY: bool = KIND % 2 == 1;
+
+    fn run(&self, z: Option<&Zset>) -> Result<Outcome, CommandError> {
+        let mut s = Search::new();
+        let f = &self.fixed;
+        let center = if !Self::BY_MEMBER {
+            let center = lon_lat(&f[0], &f[1])?;
+            (s.shape.kind, s.shape.to_meters) = radius(&f[2], &f[3])?;
+            Some(center)
+        } else if let Some(z) = z {
+            let score = z
+                .score(&f[0])
+                .ok_or_else(|| CommandError::err("could not decode requested zset member"))?;
+            (s.shape.kind, s.shape.to_meters) = radius(&f[1], &f[2])?;
+            Some(geohash::position(score))
+        } else {
+            // No source set: the options are still read, for the reply's shape.
+            None
+        };
+        let raw = &self.raw;
+        let mut store = None;
+        let mut i = 0;
+        while i < raw.len() {
+            let used = shared_option(&mut s, raw, i)?;
+            if used > 0 {
+                i += used;
+                continue;
+            }
+            let left = raw.len() - i - 1;
+            let arg = raw[i].to_ascii_uppercase();
+            match arg.as_slice() {
+                b"STORE" | b"STOREDIST" if left >= 1 && !Self::READ_ONLY => {
+                    store = Some(raw[i + 1].clone());
+                    s.storedist = arg.as_slice() == b"STOREDIST";
+                    i += 2;
+                }
+                _ => return Err(CommandError::syntax()),
+            }
+        }
+        if store.is_some() && (s.withdist || s.withhash || s.withcoord) {
+            return Err(CommandError::err(
+                "STORE option in GEORADIUS is not compatible with WITHDIST, WITHHASH and \
+                 WITHCOORD options",
+            ));
+        }
+        if s.any && s.count == 0 {
+            return Err(CommandError::err(
+                "the ANY argument requires COUNT argument",
+            ));
+        }
+        let (Some(z), Some(center)) = (z, center) else {
+            return Ok(match store {
+                Some(dst) => Outcome::Delete(dst),
+                None => Outcome::Reply(Frame::Array(Vec::new())),
+            });
+        };
+        s.shape.center = center;
+        let s = s.finish();
+        let found = run_search(z, &s);
+        Ok(match store {
+            None => Outcome::Reply(search_reply(found, &s)),
+            Some(dst) => Outcome::Store(
+                dst,
+                found
+                    .into_iter()
+                    .map(|f| {
+                        let score = if s.storedist { f.dist } else { f.score };
+                        (SmallBytes::new(f.member), score)
+                    })
+                    .collect(),
+            ),
+        })
+    }
+}
+
+impl<const KIND: u8> Command for GeoRadius<KIND> {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        let key = args.next_bytes()?;
+        let fixed = (0..if Self::BY_MEMBER { 3 } else { 4 })
+            .map(|_| args.next_bytes())
+            .collect::<Result<Vec<_>, _>>()?;
+        let raw: Vec<Bytes> = std::iter::from_fn(|| args.try_next()).collect();
+        // The store key, found the way the options are read (COUNT takes one argument).
+        let mut store = None;
+        let mut i = 0;
+        while i < raw.len() {
+            let has_next = i + 1 < raw.len();
+            let arg = raw[i].to_ascii_uppercase();
+            match arg.as_slice() {
+                b"COUNT" if has_next => i += 1,
+                b"STORE" | b"STOREDIST" if has_next && !Self::READ_ONLY => {
+                    store = Some(raw[i + 1].clone());
+                    i += 1;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        Ok(GeoRadius {
+            key,
+            fixed,
+            raw,
+            store,
+        })
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let Some(dst) = self.store.clone() else {
+            return cx.read([&self.key[..]], |t| {
+                match self.run(get_zset(t, &self.key)?)? {
+                    Outcome::Reply(frame) => Ok(frame),
+                    // Without a store key the outcome is always a reply.
+                    Outcome::Store(..) | Outcome::Delete(_) => Ok(Frame::Array(Vec::new())),
+                }
+            })?;
+        };
+        let state = cx.state;
+        cx.write([&self.key[..], &dst[..]], |t| {
+            let outcome = self.run(get_zset(t, &self.key)?)?;
+            match outcome {
+                Outcome::Reply(frame) => Ok(frame),
+                Outcome::Store(dst, items) => store(state, t, &dst, items),
+                Outcome::Delete(dst) => {
+                    t.delete(&dst);
+                    Ok(Frame::Integer(0))
+                }
+            }
+        })?
+    }
+}
+
 // The family's rows, copied from Redis 7.0's command metadata.
 super::command_table! {
     pub(super) GEO;
@@ -504,5 +688,29 @@ super::command_table! {
         acl: acl::GEO,
         keys: &[KeySpec::range(ks::OW | ks::UPDATE, 1, 0, 1), KeySpec::range(ks::RO | ks::ACCESS, 2, 0, 1)],
         doc: Doc::new("geo", "6.2.0", "O(N+log(M)) where N is the number of elements in the grid-aligned bounding box area around the shape provided as the filter and M is the number of items inside the shape", "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle, and store the result in another key."),
+    }
+    "georadius" -6 GeoRadius<0> {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::GEO,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1), KeySpec::keyword(ks::OW | ks::UPDATE, "STORE", 6), KeySpec::keyword(ks::OW | ks::UPDATE, "STOREDIST", 6)],
+        doc: Doc::new("geo", "3.2.0", "O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.", "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a point"),
+    }
+    "georadius_ro" -6 GeoRadius<1> {
+        flags: f::READONLY,
+        acl: acl::GEO,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("geo", "3.2.10", "O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.", "A read-only variant for GEORADIUS"),
+    }
+    "georadiusbymember" -5 GeoRadius<2> {
+        flags: f::WRITE | f::DENYOOM,
+        acl: acl::GEO,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1), KeySpec::keyword(ks::OW | ks::UPDATE, "STORE", 5), KeySpec::keyword(ks::OW | ks::UPDATE, "STOREDIST", 5)],
+        doc: Doc::new("geo", "3.2.0", "O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.", "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a member"),
+    }
+    "georadiusbymember_ro" -5 GeoRadius<3> {
+        flags: f::READONLY,
+        acl: acl::GEO,
+        keys: &[KeySpec::range(ks::RO | ks::ACCESS, 1, 0, 1)],
+        doc: Doc::new("geo", "3.2.10", "O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.", "A read-only variant for GEORADIUSBYMEMBER"),
     }
 }

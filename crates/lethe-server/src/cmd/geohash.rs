@@ -271,7 +271,10 @@ pub fn search_boxes(shape: &Shape) -> Vec<Hash> {
     let mut steps = steps_for_radius(shape.radius_meters(), lat);
     let around = |steps: u32| {
         let hash = encode(lon, lat, steps).unwrap_or_default();
-        let hash = Hash { step: steps, ..hash };
+        let hash = Hash {
+            step: steps,
+            ..hash
+        };
         // north, south, east, west, north-east, north-west, south-east, south-west
         let n = [
             move_y(hash, 1),
