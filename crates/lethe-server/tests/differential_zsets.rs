@@ -892,3 +892,44 @@ fn sorted_sets_growing_past_the_value_limit_are_refused_and_kept() {
     assert!(refused, "ZADD was never refused");
     assert_eq!(c.cmd(&["ZCARD", "z"]), format!(":{members}\r\n"));
 }
+
+/// Client-side caching: a client that read a sorted set is told when another client changes
+/// it, and not when a write changes nothing; the same story on both servers.
+fn tracking_story(port: u16) -> Vec<String> {
+    let mut reader = Client::connect(port);
+    let mut writer = Client::connect(port);
+    let mut seen = Vec::new();
+    reader.cmd(&["HELLO", "3"]);
+    seen.push(reader.cmd(&["CLIENT", "TRACKING", "ON"]));
+    seen.push(writer.cmd(&["ZADD", "z", "1", "a", "2", "b"]));
+    seen.push(reader.cmd(&["ZSCORE", "z", "a"]));
+    // The same score again changes nothing: no invalidation.
+    seen.push(writer.cmd(&["ZADD", "z", "1", "a"]));
+    seen.push(writer.cmd(&["ZREM", "z", "nosuch"]));
+    seen.push(reader.cmd(&["PING"]));
+    seen.push(writer.cmd(&["ZINCRBY", "z", "1", "a"]));
+    seen.push(read(&mut reader));
+    seen.push(reader.cmd(&["ZRANGE", "z", "0", "-1", "WITHSCORES"]));
+    seen.push(writer.cmd(&["ZPOPMIN", "z"]));
+    seen.push(read(&mut reader));
+    seen.push(reader.cmd(&["ZUNION", "2", "z", "y", "WITHSCORES"]));
+    seen.push(writer.cmd(&["ZUNIONSTORE", "y", "1", "z"]));
+    seen.push(read(&mut reader));
+    seen.push(reader.cmd(&["ZCARD", "z"]));
+    seen.push(writer.cmd(&["ZREMRANGEBYSCORE", "z", "-inf", "+inf"]));
+    seen.push(read(&mut reader));
+    seen.push(reader.cmd(&["PING"]));
+    seen
+}
+
+#[test]
+fn tracking_invalidates_sorted_sets_as_in_redis() {
+    let Some(redis) = Redis::start() else {
+        unreachable!("Redis::start fails the test when redis-server is missing");
+    };
+    let lethe = Lethe::start();
+    let want = tracking_story(redis.port);
+    let got = tracking_story(lethe.port);
+    assert_eq!(got, want);
+    assert!(want[7].contains("invalidate"), "{want:?}");
+}

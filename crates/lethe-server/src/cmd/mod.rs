@@ -29,6 +29,7 @@ mod table;
 mod tracking;
 mod transactions;
 mod zset_ops;
+mod zset_pops;
 mod zset_range;
 mod zsets;
 
