@@ -45,7 +45,8 @@ fn lon_lat(lon: &[u8], lat: &[u8]) -> Result<(f64, f64), CommandError> {
     Ok((lon, lat))
 }
 
-/// Meters per unit: `m`, `km`, `ft`, `mi` (any case).
+/// Meters per unit: `m`, `km`, `ft`, `mi` (any case), with Redis's factors (`geo.c`'s
+/// `extractUnitOrReply`: a foot is 0.3048 m, a mile 1609.34 m).
 fn unit(b: &[u8]) -> Result<f64, CommandError> {
     match b.to_ascii_lowercase().as_slice() {
         b"m" => Ok(1.0),
