@@ -128,12 +128,13 @@ impl Zset {
     }
 
     /// At most how many heap bytes adding `members` can add (whether or not they are new):
-    /// their bytes, a conversion to a tree, and the tree's vectors doubling.
+    /// their bytes, a conversion to a tree, or the tree's vectors growing if they are full.
     pub fn growth_bound<'a>(&self, members: impl ExactSizeIterator<Item = &'a [u8]>) -> usize {
         let n = members.len();
         let strings: usize = members.map(|m| alloc_size(m.len()) + 16).sum();
         let slots = match &self.repr {
-            Repr::Tree(t) => (t.len() + n) * Tree::SLOT,
+            Repr::Tree(t) => t.growth_bound(n),
+            // Growing in place, or converting every member into a tree.
             Repr::Listpack(_) => (self.len() + n) * (Tree::SLOT + MAX_LISTPACK_VALUE),
         };
         strings + slots + 256
@@ -301,6 +302,25 @@ mod tests {
         z.remove(b"m128");
         assert_eq!(z.encoding(), "skiplist");
         assert!(z.heap_size() > 0);
+    }
+
+    #[test]
+    fn growth_bounds_cover_what_adding_costs() {
+        let mut z = Zset::new();
+        for i in 0..5000 {
+            let m = format!("member:{i:040}");
+            let before = z.heap_size();
+            let bound = z.growth_bound([m.as_bytes()].into_iter());
+            z.insert(m.as_bytes(), f64::from(i));
+            assert!(
+                z.heap_size() <= before + bound,
+                "{i}: {} > {before} + {bound}",
+                z.heap_size()
+            );
+        }
+        // A large set with room to spare is not charged for a doubling.
+        let bound = z.growth_bound([&b"x"[..]].into_iter());
+        assert!(bound < z.heap_size() / 4, "{bound} vs {}", z.heap_size());
     }
 
     #[test]

@@ -89,9 +89,25 @@ impl Tree {
             + self.strings
     }
 
-    /// Bytes one more element can add at most besides its member's: a node, a free-list slot
-    /// and an index slot, each doubled for vector growth.
-    pub const SLOT: usize = 2 * (std::mem::size_of::<Node>() + 4 + 5);
+    /// Bytes an element costs besides its member's, with room for a doubling: a node and an
+    /// index slot (what converting a listpack's elements into a tree costs at most).
+    pub const SLOT: usize = 2 * (std::mem::size_of::<Node>() + 5);
+
+    /// At most how many bytes adding `n` elements can add besides their members': the node
+    /// vector and the index growing if they are full (neither grows while there is room).
+    pub fn growth_bound(&self, n: usize) -> usize {
+        let nodes = if self.free.len() >= n || self.nodes.len() + n <= self.nodes.capacity() {
+            0
+        } else {
+            2 * (self.nodes.len() + n) * std::mem::size_of::<Node>()
+        };
+        let index = if self.len() + n <= self.index.capacity() {
+            0
+        } else {
+            2 * (self.len() + n) * 5 + 64
+        };
+        nodes + index
+    }
 
     #[inline]
     fn size(&self, n: u32) -> u32 {
