@@ -544,14 +544,30 @@ impl Command for ZRandMember {
                 // The whole set, from the highest score down, as Redis 7.0 replies it.
                 return Ok(reply(z.iter_from(z.len() - 1, true).collect()));
             }
-            // Distinct members: a partial Fisher-Yates shuffle of the ranks.
+            // Distinct members. A few of many: random ranks drawn until enough are distinct
+            // (expected O(count)); a large share: a partial Fisher-Yates shuffle of the ranks.
             let n = n as usize;
-            let mut idx: Vec<usize> = (0..z.len()).collect();
-            for i in 0..n {
-                let j = fastrand::usize(i..idx.len());
-                idx.swap(i, j);
-            }
-            Ok(reply(idx[..n].iter().filter_map(|&i| z.get(i)).collect()))
+            let len = z.len();
+            let idx: Vec<usize> = if n * 4 <= len {
+                let mut seen = std::collections::HashSet::with_capacity(n);
+                let mut picked = Vec::with_capacity(n);
+                while picked.len() < n {
+                    let i = fastrand::usize(..len);
+                    if seen.insert(i) {
+                        picked.push(i);
+                    }
+                }
+                picked
+            } else {
+                let mut all: Vec<usize> = (0..len).collect();
+                for i in 0..n {
+                    let j = fastrand::usize(i..len);
+                    all.swap(i, j);
+                }
+                all.truncate(n);
+                all
+            };
+            Ok(reply(idx.iter().filter_map(|&i| z.get(i)).collect()))
         })?
     }
 }
