@@ -222,7 +222,11 @@ pub(super) fn zadd(
                     match cur {
                         None => out.added += 1,
                         Some(c) if c != new => out.updated += 1,
-                        Some(_) => {}
+                        // The same score: nothing to move.
+                        Some(_) => {
+                            out.score = Some(new);
+                            continue;
+                        }
                     }
                     z.insert(m, new);
                     out.score = Some(new);
