@@ -53,6 +53,9 @@ pub enum Frame {
     Set(Vec<Frame>),
     /// RESP3 double; a bulk string in RESP2.
     Double(f64),
+    /// A RESP3 double spelled by the command (Redis's `addReplyHumanLongDouble`: GEOPOS's
+    /// coordinates); a bulk string of the same text in RESP2.
+    DoubleText(String),
     /// RESP3 boolean; `:1`/`:0` in RESP2.
     Boolean(bool),
     /// RESP3 push; an array in RESP2.
@@ -115,6 +118,8 @@ impl Frame {
                     bulk(out, text.as_bytes());
                 }
             }
+            Frame::DoubleText(text) if resp3 => line(out, b',', text.as_bytes()),
+            Frame::DoubleText(text) => bulk(out, text.as_bytes()),
             Frame::Boolean(b) if resp3 => line(out, b'#', if *b { b"t" } else { b"f" }),
             Frame::Boolean(b) => line(out, b':', if *b { b"1" } else { b"0" }),
             Frame::Verbatim(text) if resp3 => {
@@ -139,6 +144,7 @@ impl Frame {
         match self {
             Frame::Simple(s) | Frame::Error(s) => s.len() + HEADER,
             Frame::Bulk(b) | Frame::Verbatim(b) => b.len() + 2 * HEADER,
+            Frame::DoubleText(t) => t.len() + 2 * HEADER,
             Frame::Integer(_) | Frame::Double(_) => 24,
             Frame::Null | Frame::NullArray | Frame::Boolean(_) => HEADER,
             Frame::Array(items) | Frame::Set(items) | Frame::Push(items) | Frame::Multi(items) => {
@@ -155,14 +161,36 @@ impl Frame {
     }
 }
 
-/// Redis's spelling of a double: `inf`, `-inf`, `nan`, or the shortest decimal that reads back.
+/// Redis 7.0's spelling of a double (`addReplyDouble`, sorted set scores included): `inf`,
+/// `-inf`, `nan`, or C's `%.17g`: 17 significant digits, trailing zeros dropped, in exponent
+/// form (`1.0000000000000001e-05`) when the exponent is below -4 or at least 17.
 pub fn format_double(d: f64) -> String {
     if d.is_nan() {
-        "nan".into()
-    } else if d.is_infinite() {
-        if d > 0.0 { "inf" } else { "-inf" }.into()
+        return "nan".into();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    if d == 0.0 {
+        return if d.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    // Rust rounds exactly (round half to even on the exact binary value), as glibc does.
+    let sci = format!("{d:.16e}");
+    let (mantissa, exp) = sci.split_once('e').expect("exponent form");
+    let exp: i32 = exp.parse().expect("exponent");
+    fn trim(s: &str) -> &str {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            s
+        }
+    }
+    if !(-4..17).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa), exp.abs())
     } else {
-        d.to_string()
+        let fixed = format!("{d:.*}", (16 - exp) as usize);
+        trim(&fixed).to_string()
     }
 }
 
@@ -193,6 +221,24 @@ mod tests {
         let mut out = Vec::new();
         f.encode(p, &mut out);
         out
+    }
+
+    #[test]
+    fn doubles_print_as_percent_17g() {
+        for (d, want) in [
+            (1.1, "1.1000000000000001"),
+            (2.0, "2"),
+            (-0.0, "-0"),
+            (0.0001, "0.0001"),
+            (1e-5, "1.0000000000000001e-05"),
+            (123456789012345678.0, "1.2345678901234568e+17"),
+            (1e16, "10000000000000000"),
+            (-2.5e300, "-2.5000000000000001e+300"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+        ] {
+            assert_eq!(format_double(d), want, "{d:e}");
+        }
     }
 
     #[test]

@@ -246,3 +246,52 @@ fn transactions_holding_the_keyspace_whole_run_invalidations_and_let_others_go_o
     // The gate was released: another client's write goes through.
     assert_eq!(other.cmd(&["SET", "a", "3"]), "+OK\r\n");
 }
+
+/// Sorted sets: concurrent ZINCRBY and ZADD lose nothing, and ZPOPMIN hands each member to
+/// exactly one client.
+#[test]
+fn concurrent_sorted_set_updates_lose_nothing() {
+    let lethe = Lethe::start();
+    in_parallel(&lethe, |c, i| {
+        for r in 0..ROUNDS {
+            assert!(
+                c.cmd(&["ZINCRBY", "scores", "1", &format!("m{}", r % 5)])
+                    .starts_with('$')
+            );
+            assert_eq!(
+                c.cmd(&["ZADD", "wide", &r.to_string(), &format!("c{i}:r{r}")]),
+                ":1\r\n"
+            );
+        }
+    });
+    let mut c = lethe.client();
+    let reply = c.cmd(&["ZRANGE", "scores", "0", "-1", "WITHSCORES"]);
+    let scores: f64 = reply
+        .lines()
+        .filter(|l| !l.starts_with(['*', '$', 'm']))
+        .map(|l| l.parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(scores, (CLIENTS * ROUNDS) as f64);
+    assert_eq!(
+        c.cmd(&["ZCARD", "wide"]),
+        format!(":{}\r\n", CLIENTS * ROUNDS)
+    );
+    // Every member popped once, by one client.
+    let popped = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let sink = popped.clone();
+    in_parallel(&lethe, move |c, _| {
+        loop {
+            let reply = c.cmd(&["ZPOPMIN", "wide"]);
+            if reply == "*0\r\n" {
+                break;
+            }
+            let member = reply.lines().nth(2).unwrap().to_string();
+            sink.lock().push(member);
+        }
+    });
+    let mut popped = popped.lock().clone();
+    assert_eq!(popped.len(), CLIENTS * ROUNDS);
+    popped.sort();
+    popped.dedup();
+    assert_eq!(popped.len(), CLIENTS * ROUNDS);
+}

@@ -314,6 +314,7 @@ fn contents(c: &mut Client, key: &str) -> (String, Vec<Vec<u8>>) {
             pairs.sort();
             pairs
         }
+        "+zset\r\n" => strings(&c.raw(&["ZRANGE", key, "0", "-1", "WITHSCORES"])),
         other => panic!("{key}: {other}"),
     };
     (kind, items)
@@ -321,7 +322,7 @@ fn contents(c: &mut Client, key: &str) -> (String, Vec<Vec<u8>>) {
 
 /// Keys of every type and the encodings Redis picks for them: small and large integers,
 /// compressible and incompressible strings, listpack and multi-node (compressed) quicklists,
-/// intsets, hash-table sets, listpack and hash-table hashes.
+/// intsets, hash-table sets, listpack and hash-table hashes, listpack and skiplist sorted sets.
 fn populate(r: &mut Client) -> Vec<String> {
     assert_eq!(
         r.cmd(&["CONFIG", "SET", "list-compress-depth", "1"]),
@@ -386,6 +387,15 @@ fn populate(r: &mut Client) -> Vec<String> {
     hash.push(b("long"));
     hash.push(vec![b'q'; 500]);
     set(r, "h_big", hash);
+    // Sorted sets: listpack (small) and skiplist (large), with infinite and fractional scores.
+    let small_zset = vec![b("ZADD"), b("1.5"), b("a"), b("-inf"), b("b"), b("+inf"), b("c")];
+    set(r, "z_small", small_zset);
+    let mut zset = vec![b("ZADD")];
+    for i in 0..300 {
+        zset.push(format!("{}", f64::from(i) / 8.0 - 3.0).into_bytes());
+        zset.push(format!("member:{i}").into_bytes());
+    }
+    set(r, "z_big", zset);
     keys
 }
 

@@ -1,5 +1,6 @@
-//! The blocking list commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP): served at once when a
-//! list has elements, else the client waits until a push wakes it or its timeout passes.
+//! The blocking list commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP), and the machinery the
+//! blocking sorted set commands (BZPOPMIN, BZMPOP, in `zsets`) share: served at once when a
+//! key has elements, else the client waits until a push wakes it or its timeout passes.
 //!
 //! A command that finds nothing registers the client on its keys (see
 //! [`crate::keyspace::Blocking`]) while it still holds their locks, and leaves a [`Blocked`] in
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 /// One try of a blocking command: the reply when served, `None` to keep waiting. `retry` is
 /// false on the first try: then a key of another type is an error; on later tries it is
 /// skipped, as Redis serves blocked clients only from lists.
-type Attempt =
+pub(super) type Attempt =
     dyn FnMut(&ServerState, &mut Txn<'_, '_>, bool) -> Result<Option<Frame>, CommandError> + Send;
 
 /// A client blocked by one of these commands.
@@ -70,7 +71,7 @@ impl Blocked {
 /// Redis's blocking timeout: seconds as a float, rounded up to milliseconds; 0 blocks forever.
 /// Beyond what milliseconds in an `i64` can count (infinity included), Redis's conversion
 /// wraps to a negative number: the same error here.
-fn parse_timeout(b: &[u8]) -> Result<Option<Duration>, CommandError> {
+pub(super) fn parse_timeout(b: &[u8]) -> Result<Option<Duration>, CommandError> {
     let secs = parse_float(b)
         .ok_or_else(|| CommandError::err("timeout is not a float or out of range"))?;
     let ms = (secs * 1000.0).ceil();
@@ -83,7 +84,7 @@ fn parse_timeout(b: &[u8]) -> Result<Option<Duration>, CommandError> {
 /// Runs a blocking command: served at once if `attempt` finds something; else, inside EXEC,
 /// `empty_reply`; else the client blocks on `wait_keys` until `timeout`.
 #[allow(clippy::too_many_arguments)]
-fn serve_or_block(
+pub(super) fn serve_or_block(
     cx: &mut Ctx<'_>,
     keys: Vec<Bytes>,
     wait_keys: &[Bytes],

@@ -156,6 +156,9 @@ pub(super) struct KeySpec {
     /// Redis's `unknown` begin_search and find_keys: the keys cannot be told from the
     /// arguments' positions (SORT's BY, GET and STORE).
     unknown: bool,
+    /// For a `keyword` spec (GEORADIUS's STORE): the keyword searched for from argument
+    /// `begin` on (from the end back if negative); the key follows it.
+    keyword: Option<&'static str>,
 }
 
 impl KeySpec {
@@ -178,6 +181,7 @@ impl KeySpec {
             step,
             keynum_first: None,
             unknown: false,
+            keyword: None,
         }
     }
 
@@ -191,6 +195,21 @@ impl KeySpec {
             step: 0,
             keynum_first: None,
             unknown: true,
+            keyword: None,
+        }
+    }
+
+    /// A `keyword` spec with a one-key range after the keyword (GEORADIUS's STORE).
+    pub(super) const fn keyword(flags: u32, keyword: &'static str, startfrom: i64) -> KeySpec {
+        KeySpec {
+            flags,
+            notes: "",
+            begin: startfrom,
+            last: 0,
+            step: 1,
+            keynum_first: None,
+            unknown: false,
+            keyword: Some(keyword),
         }
     }
 
@@ -210,6 +229,7 @@ impl KeySpec {
             step,
             keynum_first: Some(first),
             unknown: false,
+            keyword: None,
         }
     }
 }
@@ -272,13 +292,14 @@ pub(super) struct Sub {
     pub(super) meta: Meta,
 }
 
-/// The flags, with `movablekeys` where a key spec is `keynum` or `unknown`, as Redis derives
+/// The flags, with `movablekeys` where a key spec is `keynum`, `keyword` or `unknown`, as
+/// Redis derives
 /// it.
 fn flags(meta: &Meta) -> u32 {
     if meta
         .keys
         .iter()
-        .any(|k| k.keynum_first.is_some() || k.unknown)
+        .any(|k| k.keynum_first.is_some() || k.keyword.is_some() || k.unknown)
     {
         meta.flags | f::MOVABLEKEYS
     } else {
@@ -312,10 +333,11 @@ fn categories(meta: &Meta) -> u32 {
 /// Redis's legacy (first, last, step) key positions, derived from the key specs as Redis does:
 /// one spec gives its own range; several merge into one range with step 1.
 fn legacy_range(keys: &[KeySpec]) -> (i64, i64, i64) {
-    // Redis leaves `keynum` specs out of the legacy range (the command has `movablekeys`).
+    // Redis leaves `keynum`, `keyword` and `unknown` specs out of the legacy range (the
+    // command has `movablekeys`).
     let ranges: Vec<&KeySpec> = keys
         .iter()
-        .filter(|k| k.keynum_first.is_none() && !k.unknown)
+        .filter(|k| k.keynum_first.is_none() && k.keyword.is_none() && !k.unknown)
         .collect();
     let Some((head, rest)) = ranges.split_first() else {
         return (0, 0, 0);
@@ -367,16 +389,26 @@ fn key_spec(k: &KeySpec) -> Frame {
         map.push(pair("find_keys", unknown()));
         return Frame::Map(map);
     }
-    map.push(pair(
-        "begin_search",
-        Frame::Map(vec![
+    let begin = match k.keyword {
+        Some(word) => Frame::Map(vec![
+            pair("type", Frame::bulk("keyword")),
+            pair(
+                "spec",
+                Frame::Map(vec![
+                    pair("keyword", Frame::bulk(word)),
+                    pair("startfrom", Frame::Integer(k.begin)),
+                ]),
+            ),
+        ]),
+        None => Frame::Map(vec![
             pair("type", Frame::bulk("index")),
             pair(
                 "spec",
                 Frame::Map(vec![pair("index", Frame::Integer(k.begin))]),
             ),
         ]),
-    ));
+    };
+    map.push(pair("begin_search", begin));
     if let Some(first) = k.keynum_first {
         map.push(pair(
             "find_keys",
@@ -608,6 +640,21 @@ pub(super) fn key_positions(meta: &Meta, args: &[Bytes]) -> Vec<usize> {
             continue;
         }
         let step = k.step.max(1) as usize;
+        if let Some(word) = k.keyword {
+            // The key follows the first argument spelling the keyword, searched from
+            // `begin` on (or, negative, from that far from the end back).
+            let found = if k.begin >= 0 {
+                (k.begin..argc).find(|&i| args[i as usize].eq_ignore_ascii_case(word.as_bytes()))
+            } else {
+                (1..=(argc + k.begin))
+                    .rev()
+                    .find(|&i| args[i as usize].eq_ignore_ascii_case(word.as_bytes()))
+            };
+            if let Some(i) = found.filter(|i| i + 1 < argc) {
+                out.push((i + 1) as usize);
+            }
+            continue;
+        }
         if let Some(first) = k.keynum_first {
             let Some(n) = args
                 .get((k.begin + k.last) as usize)

@@ -15,6 +15,8 @@ mod blocking;
 mod command;
 mod connection;
 mod dbops;
+mod geo;
+mod geohash;
 mod hashes;
 mod keys;
 mod lethe;
@@ -28,6 +30,10 @@ mod strings;
 mod table;
 mod tracking;
 mod transactions;
+mod zset_ops;
+mod zset_pops;
+mod zset_range;
+mod zsets;
 
 use crate::clients::ClientInfo;
 use crate::frame::{Frame, Protocol};
@@ -440,7 +446,7 @@ use command::f;
 pub(crate) use command_table;
 
 /// Every family's table rows; a command's [`CommandId`] is its position in their concatenation.
-const TABLES: &[&[Spec]] = &[table::CORE, dbops::DBOPS];
+const TABLES: &[&[Spec]] = &[table::CORE, dbops::DBOPS, zsets::ZSETS, geo::GEO];
 
 /// The command table: [`TABLES`] concatenated.
 static COMMANDS: LazyLock<Vec<&'static Spec>> =

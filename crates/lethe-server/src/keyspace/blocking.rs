@@ -1,9 +1,9 @@
-//! Clients blocked on list keys (BLPOP, BLMOVE, BLMPOP, ...), and waking them when a list
-//! appears under one of their keys.
+//! Clients blocked on list and sorted set keys (BLPOP, BLMOVE, BZPOPMIN, BZMPOP, ...), and
+//! waking them when a list or sorted set appears under one of their keys.
 //!
 //! A blocked client registers a [`Waiter`] on its keys while it holds their locks (so no push
 //! can fall between its last look and its registration) and stays registered, in arrival
-//! order, until it is served, times out or goes away. A write that leaves a list at a key
+//! order, until it is served, times out or goes away. A write that leaves a list or sorted set at a key
 //! ([`Blocking::signal`], called by the keyspace's write path) wakes the longest-waiting client
 //! on that key only; a client leaving the queue, served or not, passes the wake-up on to the
 //! next one. So clients are served first come, first served, as in Redis, and a push of one
@@ -79,7 +79,7 @@ impl Blocking {
         self.waiting.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// A list is now at `key` (stored form): wakes the client that has waited longest on it.
+    /// A list or sorted set is now at `key` (stored form): wakes the client that has waited longest on it.
     #[inline]
     pub fn signal(&self, key: &[u8]) {
         if self.waiting.load(Ordering::Relaxed) == 0 {

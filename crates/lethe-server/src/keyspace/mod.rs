@@ -40,6 +40,8 @@ pub mod rdb;
 pub mod set;
 pub mod small;
 pub mod value;
+pub mod zset;
+pub mod zset_tree;
 
 pub use blocking::{Blocking, Waiter};
 pub use hash::Hash;
@@ -47,6 +49,7 @@ pub use list::List;
 pub use set::Set;
 pub use small::SmallBytes;
 pub use value::Value;
+pub use zset::Zset;
 
 use crossbeam_utils::CachePadded;
 use lethe::{
@@ -269,7 +272,7 @@ impl Keyspace {
         &self.gate
     }
 
-    /// The clients blocked on list keys.
+    /// The clients blocked on list and sorted set keys.
     pub fn blocking(&self) -> &Blocking {
         &self.blocking
     }
@@ -300,7 +303,7 @@ impl Keyspace {
 /// A command's access to its keys, under the locks of their shards.
 ///
 /// Methods take key names as the client gave them, in the command's database. Writes are
-/// recorded in the command's [`Changes`]; a write that leaves a list at a key wakes a client
+/// recorded in the command's [`Changes`]; a write that leaves a list or sorted set at a key wakes a client
 /// blocked on it ([`Blocking::signal`]).
 #[derive(Debug)]
 pub struct Txn<'t, 'l> {
@@ -388,7 +391,7 @@ impl<'t, 'l> Txn<'t, 'l> {
         let key = self.key(name);
         let (result, changed, list) = self.lock.compute(&key, |e| {
             let r = f(e);
-            (r, e.is_changed(), matches!(e.get(), Some(Value::List(_))))
+            (r, e.is_changed(), e.get().is_some_and(Value::wakes_blocked))
         });
         if changed {
             self.changes.record(&key);
@@ -407,7 +410,7 @@ impl<'t, 'l> Txn<'t, 'l> {
         options: &InsertOptions<SmallBytes>,
     ) -> Result<Inserted, Rejected> {
         let key = self.key(name);
-        let list = matches!(value, Value::List(_));
+        let list = value.wakes_blocked();
         let result = self.lock.insert(key.clone(), value, options);
         if result.is_ok() {
             self.changes.record(&key);

@@ -21,9 +21,10 @@
 //! set, hash), which every Redis since 2.6 loads; the bytes differ from Redis's own DUMP,
 //! which picks compact encodings.
 //!
-//! Sorted sets are the extension point: [`decode_value`] and [`encode_value`] have one arm per
-//! type, and the sorted-set types (3, 5, 12, 17) are refused until `Value::Zset` exists.
+//! [`decode_value`] and [`encode_value`] have one arm per type; sorted sets decode from types
+//! 3, 5, 12 and 17 and are written as type 5 (RDB_TYPE_ZSET_2, binary doubles).
 
+use super::zset::Zset;
 use super::{Hash, List, Set, Value};
 
 /// The RDB version Lethe writes: Redis 7.0's.
@@ -35,12 +36,16 @@ const MAX_READ_VERSION: u16 = 11;
 const TYPE_STRING: u8 = 0;
 const TYPE_LIST: u8 = 1;
 const TYPE_SET: u8 = 2;
+const TYPE_ZSET: u8 = 3;
 const TYPE_HASH: u8 = 4;
+const TYPE_ZSET_2: u8 = 5;
+const TYPE_ZSET_ZIPLIST: u8 = 12;
 const TYPE_LIST_ZIPLIST: u8 = 10;
 const TYPE_SET_INTSET: u8 = 11;
 const TYPE_HASH_ZIPLIST: u8 = 13;
 const TYPE_LIST_QUICKLIST: u8 = 14;
 const TYPE_HASH_LISTPACK: u8 = 16;
+const TYPE_ZSET_LISTPACK: u8 = 17;
 const TYPE_LIST_QUICKLIST_2: u8 = 18;
 const TYPE_SET_LISTPACK: u8 = 20;
 
@@ -162,9 +167,17 @@ fn encode_value(value: &Value, out: &mut Vec<u8>) {
                 write_string(v, out);
             }
         }
+        Value::Zset(z) => {
+            // RDB_TYPE_ZSET_2: the length, then each member and its score as a little-endian
+            // binary double.
+            out.push(TYPE_ZSET_2);
+            write_len(z.len() as u64, out);
+            for (member, score) in z.iter() {
+                write_string(member, out);
+                out.extend_from_slice(&score.to_le_bytes());
+            }
+        }
     }
-    // Sorted sets, once `Value::Zset` exists, get an arm above: type 5 (RDB_TYPE_ZSET_2), the
-    // length, then each member as a string followed by its score as a little-endian f64.
 }
 
 /// An RDB length: 6 bits, 14 bits, or a marker and 32 or 64 bits big-endian.
@@ -425,15 +438,54 @@ fn decode_value(kind: u8, r: &mut Reader<'_>) -> Result<Value> {
             }
             Value::Hash(Box::new(hash))
         }
-        // Sorted sets (3 ZSET, 5 ZSET_2, 12 ZSET_ZIPLIST, 17 ZSET_LISTPACK) decode here once
-        // `Value::Zset` exists; zipmaps (9), modules (6, 7) and streams (15, 19, 21) are not
-        // types Lethe stores.
+        TYPE_ZSET | TYPE_ZSET_2 => {
+            let n = r.len()?;
+            let mut zset = Zset::new();
+            for _ in 0..n {
+                let member = r.string()?;
+                let score = if kind == TYPE_ZSET_2 {
+                    f64::from_le_bytes(r.array()?)
+                } else {
+                    // The old text form: a length byte (253 NaN, 254 +inf, 255 -inf), then
+                    // that many bytes of decimal text.
+                    match r.u8()? {
+                        253 => f64::NAN,
+                        254 => f64::INFINITY,
+                        255 => f64::NEG_INFINITY,
+                        len => {
+                            let text: Vec<u8> = (0..len).map(|_| r.u8()).collect::<Result<_>>()?;
+                            score_text(&text)?
+                        }
+                    }
+                };
+                add_scored(&mut zset, &member, score)?;
+            }
+            Value::Zset(Box::new(zset))
+        }
+        TYPE_ZSET_ZIPLIST | TYPE_ZSET_LISTPACK => {
+            let blob = r.string()?;
+            let entries = if kind == TYPE_ZSET_ZIPLIST {
+                ziplist(&blob)?
+            } else {
+                listpack(&blob)?
+            };
+            if entries.len() % 2 != 0 {
+                return Err(Error::Format);
+            }
+            let mut zset = Zset::new();
+            for pair in entries.chunks_exact(2) {
+                add_scored(&mut zset, &pair[0], score_text(&pair[1])?)?;
+            }
+            Value::Zset(Box::new(zset))
+        }
+        // Zipmaps (9), modules (6, 7) and streams (15, 19, 21) are not types Lethe stores.
         _ => return Err(Error::Format),
     };
     let empty = match &value {
         Value::List(l) => l.is_empty(),
         Value::Set(s) => s.is_empty(),
         Value::Hash(h) => h.is_empty(),
+        Value::Zset(z) => z.is_empty(),
         _ => false,
     };
     if empty {
@@ -449,6 +501,23 @@ fn add_member(set: &mut Set, member: &[u8]) -> Result<()> {
     } else {
         Err(Error::Format)
     }
+}
+
+/// A member with its score; a duplicate member or a NaN score makes the payload malformed.
+fn add_scored(zset: &mut Zset, member: &[u8], score: f64) -> Result<()> {
+    if score.is_nan() || zset.insert(member, score).is_some() {
+        return Err(Error::Format);
+    }
+    Ok(())
+}
+
+/// A score saved as decimal text (listpacks, ziplists and the old ZSET type).
+fn score_text(text: &[u8]) -> Result<f64> {
+    std::str::from_utf8(text)
+        .ok()
+        .and_then(|t| t.parse::<f64>().ok())
+        .filter(|s| !s.is_nan())
+        .ok_or(Error::Format)
 }
 
 fn add_field(hash: &mut Hash, field: &[u8], value: &[u8]) -> Result<()> {

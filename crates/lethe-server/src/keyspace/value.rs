@@ -8,6 +8,7 @@ use super::hash::Hash;
 use super::list::List;
 use super::set::Set;
 use super::small::SmallBytes;
+use super::zset::Zset;
 use crate::cmd::CommandError;
 use bytes::Bytes;
 
@@ -24,6 +25,8 @@ pub enum Value {
     List(Box<List>),
     /// A set.
     Set(Box<Set>),
+    /// A sorted set.
+    Zset(Box<Zset>),
 }
 
 /// The longest string Redis keeps in one allocation with its object header (`embstr`); longer
@@ -67,6 +70,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::List(_) => "list",
             Value::Set(_) => "set",
+            Value::Zset(_) => "zset",
         }
     }
 
@@ -79,6 +83,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::List(l) => l.encoding(),
             Value::Set(s) => s.encoding(),
+            Value::Zset(z) => z.encoding(),
         }
     }
 
@@ -90,6 +95,7 @@ impl Value {
             Value::Hash(h) => super::small::alloc_size(std::mem::size_of::<Hash>()) + h.heap_size(),
             Value::List(l) => super::small::alloc_size(std::mem::size_of::<List>()) + l.heap_size(),
             Value::Set(s) => super::small::alloc_size(std::mem::size_of::<Set>()) + s.heap_size(),
+            Value::Zset(z) => super::small::alloc_size(std::mem::size_of::<Zset>()) + z.heap_size(),
         }
     }
 
@@ -148,6 +154,27 @@ impl Value {
             Value::Set(s) => Ok(s),
             _ => Err(CommandError::wrong_type()),
         }
+    }
+
+    /// The sorted set; WRONGTYPE for other types.
+    pub fn as_zset(&self) -> Result<&Zset, CommandError> {
+        match self {
+            Value::Zset(z) => Ok(z),
+            _ => Err(CommandError::wrong_type()),
+        }
+    }
+
+    /// The sorted set, to change; WRONGTYPE for other types.
+    pub fn as_zset_mut(&mut self) -> Result<&mut Zset, CommandError> {
+        match self {
+            Value::Zset(z) => Ok(z),
+            _ => Err(CommandError::wrong_type()),
+        }
+    }
+
+    /// Whether a client blocked on this key may be served by it (a list or a sorted set).
+    pub fn wakes_blocked(&self) -> bool {
+        matches!(self, Value::List(_) | Value::Zset(_))
     }
 
     /// The list; WRONGTYPE for other types.

@@ -16,6 +16,10 @@ fn render(v: &Value) -> Vec<Vec<u8>> {
             p.sort();
             p.into_iter().flat_map(|(f, v)| [f, v]).collect()
         }
+        Value::Zset(z) => z
+            .iter()
+            .flat_map(|(m, s)| [m.to_vec(), s.to_string().into_bytes()])
+            .collect(),
     }
 }
 
@@ -185,11 +189,33 @@ fn hostile_lengths_fail_without_allocating_them() {
         // Duplicate set members and hash fields.
         &[TYPE_SET, 2, 1, b'a', 1, b'a'],
         &[TYPE_HASH, 2, 1, b'f', 1, b'1', 1, b'f', 1, b'2'],
-        // Sorted sets, until they are stored.
-        &[5, 1, 1, b'm', 0, 0, 0, 0, 0, 0, 0xf0, 0x3f],
+        // Sorted sets: a duplicate member, a NaN score (binary and text), an empty one.
+        &[5, 2, 1, b'm', 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 1, b'm', 0, 0, 0, 0, 0, 0, 0, 0x40],
+        &[5, 1, 1, b'm', 0, 0, 0, 0, 0, 0, 0xf8, 0x7f],
+        &[3, 1, 1, b'm', 253],
+        &[5, 0],
     ] {
         assert_eq!(restore(&wrap(body)).err(), Some(Error::Format), "{body:?}");
     }
+}
+
+#[test]
+fn sorted_sets_round_trip_and_read_the_text_score_form() {
+    let mut z = Zset::new();
+    for (i, m) in ["a", "b", "c"].iter().enumerate() {
+        z.insert(m.as_bytes(), i as f64 + 0.5);
+    }
+    z.insert(b"inf", f64::INFINITY);
+    let value = Value::Zset(Box::new(z));
+    let back = restore(&dump(&value)).unwrap();
+    assert_eq!(render(&back), render(&value));
+    // Type 3: scores as length-prefixed text, 254 for +inf.
+    let old = restore(&wrap(&[3, 2, 1, b'x', 3, b'1', b'.', b'5', 1, b'y', 254])).unwrap();
+    let Value::Zset(z) = old else {
+        panic!("not a sorted set")
+    };
+    assert_eq!(z.score(b"x"), Some(1.5));
+    assert_eq!(z.score(b"y"), Some(f64::INFINITY));
 }
 
 /// A small deterministic generator (xorshift), so the fuzzing is reproducible.
