@@ -666,7 +666,7 @@ fn sort_patterns_read_one_consistent_state() {
     assert_eq!(c.cmd(&["RPUSH", "l", "1", "2", "3", "4", "5"]), ":5\r\n");
     // Every pattern key exists from the start, so each GET returns a string.
     let init: Vec<String> = (1..=6)
-        .flat_map(|k| [format!("w_{k}"), "init".into()])
+        .flat_map(|k| [format!("w_{k}"), "0".into()])
         .collect();
     let mut mset: Vec<&str> = vec!["MSET"];
     mset.extend(init.iter().map(String::as_str));
