@@ -206,12 +206,12 @@ macro_rules! ttl_command {
     };
 }
 
-ttl_command!(Ttl, |t, key| t.ttl(key).as_redis_seconds());
-ttl_command!(PTtl, |t, key| t.ttl(key).as_redis_millis());
+ttl_command!(Ttl, |t, key| t.ttl_seconds(key));
+ttl_command!(PTtl, |t, key| t.pttl_millis(key));
 ttl_command!(ExpireTime, |t, key| match t.expire_time_millis(key) {
     ms if ms < 0 => ms,
-    // Rounded to the nearest second, as Redis does.
-    ms => (ms + 500) / 1000,
+    // Rounded to the nearest second, as Redis does (without overflow near i64::MAX).
+    ms => ((i128::from(ms) + 500) / 1000) as i64,
 });
 ttl_command!(PExpireTime, |t, key| t.expire_time_millis(key));
 

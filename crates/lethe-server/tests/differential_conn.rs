@@ -1,0 +1,105 @@
+//! Differential tests of connection-level and pub/sub commands (CLIENT REPLY, PAUSE, UNBLOCK,
+//! NO-EVICT, PUBSUB, sharded pub/sub) and of far expiry deadlines: the same scripts against a
+//! real Redis 7 and against Lethe, raw replies compared byte for byte, in RESP2 and in RESP3.
+
+mod common;
+
+use common::{Client, Lethe, Redis};
+
+fn run_both(r: &mut Client, l: &mut Client, script: &[&[&str]]) {
+    for (i, cmd) in script.iter().enumerate() {
+        let want = r.raw(cmd);
+        let got = l.raw(cmd);
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want),
+            "command #{i} {cmd:?}: Lethe's reply differs from Redis's"
+        );
+    }
+}
+
+/// Both servers, started fresh.
+fn servers() -> (Redis, Lethe) {
+    let Some(redis) = Redis::start() else {
+        unreachable!("Redis::start fails the test when redis-server is missing");
+    };
+    (redis, Lethe::start())
+}
+
+/// A client of each server speaking `proto`, on an empty keyspace.
+fn clients(redis: &Redis, lethe: &Lethe, proto: &str) -> (Client, Client) {
+    let mut r = redis.client();
+    let mut l = lethe.client();
+    let (hr, hl) = (r.raw(&["HELLO", proto]), l.raw(&["HELLO", proto]));
+    assert_eq!(hr[..1], hl[..1]);
+    assert_eq!(r.raw(&["FLUSHALL"]), l.raw(&["FLUSHALL"]));
+    (r, l)
+}
+
+/// Runs `script` on both servers from an empty keyspace, once in RESP2 and once in RESP3.
+fn compare(script: &[&[&str]]) {
+    let (redis, lethe) = servers();
+    for proto in ["2", "3"] {
+        let (mut r, mut l) = clients(&redis, &lethe, proto);
+        run_both(&mut r, &mut l, script);
+    }
+}
+
+#[test]
+fn far_expiry_deadlines_are_reported_exactly() {
+    compare(&[
+        &["SET", "k", "v"],
+        &["EXPIREAT", "k", "33177117420"],
+        &["EXPIRETIME", "k"],
+        &["PEXPIRETIME", "k"],
+        &["PEXPIREAT", "k", "9223372036854775807"],
+        &["PEXPIRETIME", "k"],
+        &["EXPIRETIME", "k"],
+        // The order of far deadlines holds for GT and LT.
+        &["PEXPIREAT", "k", "9223372036854775000", "GT"],
+        &["PEXPIREAT", "k", "9223372036854775000", "LT"],
+        &["PEXPIRETIME", "k"],
+        &["EXPIREAT", "k", "33177117420", "GT"],
+        &["EXPIREAT", "k", "18446744074", "LT"],
+        &["PEXPIRETIME", "k"],
+        &["EXPIREAT", "k", "4102444800", "LT"],
+        &["EXPIRETIME", "k"],
+        &["EXPIREAT", "k", "33177117420", "GT"],
+        &["EXPIRETIME", "k"],
+        &["SET", "s", "v", "PXAT", "9000000000001"],
+        &["PEXPIRETIME", "s"],
+        &["SET", "s", "v", "EXAT", "99999999999"],
+        &["EXPIRETIME", "s"],
+        &["GET", "s"],
+        &["GETEX", "s", "PXAT", "123456789012345"],
+        &["PEXPIRETIME", "s"],
+        &["RENAME", "s", "t"],
+        &["PEXPIRETIME", "t"],
+        &["COPY", "t", "u"],
+        &["PEXPIRETIME", "u"],
+        &["PERSIST", "u"],
+        &["PEXPIRETIME", "u"],
+        &["EXPIRE", "u", "9223372036854775"],
+        &["EXPIRE", "u", "9223372036854776"],
+        &["PEXPIRE", "u", "9223372036854775807"],
+    ]);
+}
+
+#[test]
+fn ttl_of_far_deadlines_counts_from_the_real_deadline() {
+    let lethe = Lethe::start();
+    let mut l = lethe.client();
+    assert_eq!(l.cmd(&["SET", "k", "v", "EXAT", "33177117420"]), "+OK\r\n");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let want = 33_177_117_420 - now;
+    let ttl: i64 = l.cmd(&["TTL", "k"])[1..].trim().parse().unwrap();
+    assert!((want - 2..=want + 1).contains(&ttl), "{ttl} vs {want}");
+    let pttl: i64 = l.cmd(&["PTTL", "k"])[1..].trim().parse().unwrap();
+    assert!(
+        (want * 1000 - 3000..=want * 1000 + 1000).contains(&pttl),
+        "{pttl}"
+    );
+}
