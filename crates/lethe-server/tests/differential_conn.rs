@@ -103,3 +103,45 @@ fn ttl_of_far_deadlines_counts_from_the_real_deadline() {
         "{pttl}"
     );
 }
+
+#[test]
+fn stream_commands_say_streams_are_not_supported() {
+    let lethe = Lethe::start();
+    let mut l = lethe.client();
+    for name in [
+        "XADD",
+        "xrange",
+        "XRevRange",
+        "XLEN",
+        "XREAD",
+        "XREADGROUP",
+        "XGROUP",
+        "XACK",
+        "XDEL",
+        "XTRIM",
+        "XINFO",
+        "XCLAIM",
+        "XAUTOCLAIM",
+        "XPENDING",
+        "XSETID",
+    ] {
+        assert_eq!(
+            l.cmd(&[name, "s", "*", "f", "v"]),
+            format!(
+                "-ERR streams are not supported by Lethe ({})\r\n",
+                name.to_ascii_uppercase()
+            )
+        );
+        // Not listed by COMMAND.
+        assert_eq!(l.cmd(&["COMMAND", "INFO", name]), "*1\r\n$-1\r\n");
+    }
+    let list = l.cmd(&["COMMAND", "LIST"]);
+    assert!(list.contains("\r\nget\r\n") && !list.contains("\r\nxadd\r\n"));
+    // Inside MULTI the error is a refused command, which aborts the transaction.
+    assert_eq!(l.cmd(&["MULTI"]), "+OK\r\n");
+    assert_eq!(
+        l.cmd(&["XLEN", "s"]),
+        "-ERR streams are not supported by Lethe (XLEN)\r\n"
+    );
+    assert!(l.cmd(&["EXEC"]).starts_with("-EXECABORT"));
+}

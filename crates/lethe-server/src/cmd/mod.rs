@@ -22,6 +22,7 @@ mod long_double;
 mod pubsub;
 mod server_info;
 mod sets;
+mod streams;
 mod strings;
 mod table;
 mod tracking;
@@ -634,6 +635,9 @@ fn check(
 ) -> Result<&'static Spec, CommandError> {
     let name = &args[0];
     let Some(spec) = id.map(|id| &COMMANDS[id.0]) else {
+        if let Some(e) = streams::unsupported(name) {
+            return Err(e);
+        }
         return Err(CommandError::new(
             ErrorKind::UnknownCommand,
             unknown_command(name, &args[1..]),
