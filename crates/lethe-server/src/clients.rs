@@ -120,6 +120,8 @@ pub struct ClientState {
     pub sub: usize,
     /// Patterns subscribed to.
     pub psub: usize,
+    /// Shard channels subscribed to.
+    pub ssub: usize,
     /// Commands queued in MULTI, or -1 outside a transaction.
     pub multi: i64,
     /// Protocol version (2 or 3).
@@ -153,6 +155,7 @@ impl ClientInfo {
                 name: None,
                 sub: 0,
                 psub: 0,
+                ssub: 0,
                 multi: -1,
                 resp: 2,
                 tracking: None,
@@ -206,7 +209,7 @@ impl ClientInfo {
 
     /// Whether the client counts as a pub/sub client (CLIENT LIST TYPE, the `P` flag).
     pub fn is_pubsub(state: &ClientState) -> bool {
-        state.sub + state.psub > 0
+        state.sub + state.psub + state.ssub > 0
     }
 
     /// The client's CLIENT LIST line (with its trailing newline), in Redis 7.0's field order.
@@ -234,7 +237,7 @@ impl ClientInfo {
             .unwrap_or_default();
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub={} psub={} \
-             ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 \
+             ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 \
              omem=0 tot-mem=0 events=r cmd={} user=default redir={} resp={}\n",
             self.id,
             self.addr,
@@ -246,6 +249,7 @@ impl ClientInfo {
             flags,
             s.sub,
             s.psub,
+            s.ssub,
             s.multi,
             s.cmd,
             s.tracking.map_or(-1, |r| r as i64),

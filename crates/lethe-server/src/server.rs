@@ -457,7 +457,7 @@ async fn serve_requests(
         } else if let Some(request) = conn.try_read_request(parse) {
             Event::Request(request)
         } else {
-            let idle = idle_deadline(limits.timeout(), last_io, session.subscriptions() > 0);
+            let idle = idle_deadline(limits.timeout(), last_io, session.subscribed());
             // Reading a request is cancel-safe (bytes read stay in the connection's buffer),
             // so a published message can interrupt the wait and go out at once. Pushes are
             // checked first: a message published before a command arrived goes out before its

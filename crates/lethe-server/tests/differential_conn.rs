@@ -145,3 +145,144 @@ fn stream_commands_say_streams_are_not_supported() {
     );
     assert!(l.cmd(&["EXEC"]).starts_with("-EXECABORT"));
 }
+
+/// Reads one reply on each server's client and compares them (pushes delivered meanwhile).
+fn same_next(r: &mut Client, l: &mut Client, what: &str) {
+    let (want, got) = (r.read_reply(), l.read_reply());
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want),
+        "{what}: Lethe's push differs from Redis's"
+    );
+}
+
+#[test]
+fn sharded_pubsub_and_pubsub_introspection_match() {
+    let (redis, lethe) = servers();
+    for proto in ["2", "3"] {
+        let (mut rs, mut ls) = clients(&redis, &lethe, proto);
+        let (mut rp, mut lp) = clients(&redis, &lethe, proto);
+        run_both(
+            &mut rp,
+            &mut lp,
+            &[
+                &["PUBSUB", "CHANNELS"],
+                &["PUBSUB", "SHARDCHANNELS"],
+                &["PUBSUB", "NUMPAT"],
+                &["PUBSUB", "NUMSUB"],
+                &["PUBSUB", "NUMSUB", "a", "b"],
+                &["PUBSUB", "SHARDNUMSUB", "a"],
+                &["PUBSUB", "CHANNELS", "a", "b"],
+                &["PUBSUB", "SHARDCHANNELS", "a", "b"],
+                &["PUBSUB", "NUMPAT", "x"],
+                &["PUBSUB", "HELP", "x"],
+                &["PUBSUB", "HELP"],
+                &["PUBSUB", "help"],
+                &["PUBSUB", "FOO"],
+                &["PUBSUB"],
+                &["SPUBLISH", "s1", "nobody"],
+                &["SPUBLISH", "s1"],
+                &["SUNSUBSCRIBE"],
+                &["SSUBSCRIBE"],
+            ],
+        );
+        run_both(
+            &mut rs,
+            &mut ls,
+            &[
+                &["SSUBSCRIBE", "s1", "s2", "s1"],
+                // Three confirmations; the run reads one reply per command.
+                &["SUBSCRIBE", "c1"],
+                &["PSUBSCRIBE", "s*"],
+                &["SSUBSCRIBE", "s3"],
+            ],
+        );
+        same_next(&mut rs, &mut ls, "the confirmations still queued");
+        same_next(&mut rs, &mut ls, "the confirmations still queued");
+        if proto == "2" {
+            // Shard subscriptions alone put a RESP2 client in subscribed mode.
+            run_both(
+                &mut rs,
+                &mut ls,
+                &[&["GET", "x"], &["PING"], &["PING", "m"]],
+            );
+        }
+        run_both(
+            &mut rp,
+            &mut lp,
+            &[
+                &["PUBSUB", "SHARDCHANNELS", "s[2x]"],
+                &["PUBSUB", "SHARDCHANNELS", "nomatch*"],
+                &["PUBSUB", "CHANNELS"],
+                &["PUBSUB", "CHANNELS", "c*"],
+                &["PUBSUB", "CHANNELS", "s*"],
+                &["PUBSUB", "NUMSUB", "c1", "s1", "nobody"],
+                &["PUBSUB", "SHARDNUMSUB", "s1", "c1", "s3"],
+                &["PUBSUB", "NUMPAT"],
+            ],
+        );
+        // SPUBLISH reaches shard subscribers only (not the `s*` pattern), PUBLISH the others.
+        run_both(&mut rp, &mut lp, &[&["SPUBLISH", "s1", "hello"]]);
+        same_next(&mut rs, &mut ls, "smessage");
+        run_both(&mut rp, &mut lp, &[&["PUBLISH", "s1", "plain"]]);
+        same_next(&mut rs, &mut ls, "pmessage");
+        run_both(&mut rp, &mut lp, &[&["SPUBLISH", "s3", "x"]]);
+        same_next(&mut rs, &mut ls, "smessage s3");
+        run_both(&mut rs, &mut ls, &[&["SUNSUBSCRIBE", "s2", "nosuch"]]);
+        same_next(&mut rs, &mut ls, "second sunsubscribe confirmation");
+        run_both(
+            &mut rs,
+            &mut ls,
+            &[
+                &["SUNSUBSCRIBE", "s1"],
+                &["UNSUBSCRIBE"],
+                &["PUNSUBSCRIBE"],
+                &["SUNSUBSCRIBE"],
+                &["SUNSUBSCRIBE"],
+                &["PING"],
+                &["ECHO", "back in normal mode"],
+            ],
+        );
+        run_both(
+            &mut rp,
+            &mut lp,
+            &[
+                &["SPUBLISH", "s1", "gone"],
+                &["PUBSUB", "SHARDCHANNELS"],
+                &["PUBSUB", "NUMPAT"],
+                // Inside MULTI, SSUBSCRIBE is refused (SUBSCRIBE is not).
+                &["MULTI"],
+                &["SSUBSCRIBE", "m"],
+                &["SPUBLISH", "m", "x"],
+                &["EXEC"],
+                &["PUBSUB", "SHARDCHANNELS"],
+            ],
+        );
+    }
+}
+
+#[test]
+fn command_metadata_of_the_new_subcommands_matches() {
+    let (redis, lethe) = servers();
+    for proto in ["2", "3"] {
+        let (mut r, mut l) = clients(&redis, &lethe, proto);
+        for name in [
+            "pubsub|channels",
+            "pubsub|numsub",
+            "pubsub|numpat",
+            "pubsub|shardchannels",
+            "pubsub|shardnumsub",
+            "pubsub|help",
+        ] {
+            run_both(&mut r, &mut l, &[&["COMMAND", "INFO", name]]);
+        }
+        run_both(
+            &mut r,
+            &mut l,
+            &[
+                &["COMMAND", "GETKEYS", "spublish", "ch", "msg"],
+                &["COMMAND", "GETKEYS", "ssubscribe", "a", "b"],
+            ],
+        );
+    }
+}

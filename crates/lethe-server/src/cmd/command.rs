@@ -542,7 +542,7 @@ fn get_keys(args: &[Bytes]) -> Reply {
             "Invalid number of arguments specified for command",
         ));
     }
-    if meta.keys.is_empty() {
+    if meta.keys.iter().all(|k| k.flags & ks::NOT_KEY != 0) {
         return Err(CommandError::err("The command has no key arguments"));
     }
     let keys: Vec<Frame> = key_positions(meta, args)
@@ -561,7 +561,8 @@ fn get_keys(args: &[Bytes]) -> Reply {
 pub(super) fn key_positions(meta: &Meta, args: &[Bytes]) -> Vec<usize> {
     let argc = args.len() as i64;
     let mut out = Vec::new();
-    for k in meta.keys {
+    // Shard channels (SPUBLISH, SSUBSCRIBE) have `not_key` specs: they are not keys.
+    for k in meta.keys.iter().filter(|k| k.flags & ks::NOT_KEY == 0) {
         let step = k.step.max(1) as usize;
         if let Some(first) = k.keynum_first {
             let Some(n) = args

@@ -31,7 +31,7 @@ impl Command for Ping {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         // A subscribed RESP2 client reads pushes as arrays, so its PONG takes that shape too.
-        if cx.session.protocol == Protocol::Resp2 && cx.session.subscriptions() > 0 {
+        if cx.session.protocol == Protocol::Resp2 && cx.session.subscribed() {
             return Ok(Frame::Array(vec![
                 Frame::bulk("pong"),
                 Frame::Bulk(self.0.unwrap_or_default()),

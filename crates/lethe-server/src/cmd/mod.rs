@@ -57,6 +57,8 @@ pub struct Session {
     pub channels: IndexSet<Bytes>,
     /// Patterns this client is subscribed to, in subscription order.
     pub patterns: IndexSet<Bytes>,
+    /// Shard channels this client is subscribed to (SSUBSCRIBE), in subscription order.
+    pub shard_channels: IndexSet<Bytes>,
     /// MULTI queue and WATCHed keys.
     pub tx: transactions::Transaction,
     /// Where published messages for this client go; the connection loop drains the other end.
@@ -97,6 +99,7 @@ impl Session {
             quit: false,
             channels: IndexSet::new(),
             patterns: IndexSet::new(),
+            shard_channels: IndexSet::new(),
             tx: transactions::Transaction::default(),
             pushes,
             tracking: None,
@@ -109,6 +112,12 @@ impl Session {
     /// Channels plus patterns subscribed to: the count pub/sub confirmations report.
     pub fn subscriptions(&self) -> usize {
         self.channels.len() + self.patterns.len()
+    }
+
+    /// Whether the client is in pub/sub mode: subscribed to anything, shard channels included
+    /// (a RESP2 client then may only run the pub/sub commands, as in Redis).
+    pub fn subscribed(&self) -> bool {
+        self.subscriptions() + self.shard_channels.len() > 0
     }
 
     /// Whether the client must AUTH before running commands.
@@ -124,12 +133,13 @@ impl Session {
             s.name.clone_from(&self.name);
             s.sub = self.channels.len();
             s.psub = self.patterns.len();
+            s.ssub = self.shard_channels.len();
             s.multi = self.tx.queue.as_ref().map_or(-1, |q| q.len() as i64);
             s.resp = self.protocol.number();
             s.tracking = self.tracking.as_ref().map(|m| m.redirect);
         });
         // A subscribed client's pushes fall under the `pubsub` output buffer limit.
-        self.pushes.set_pubsub(self.subscriptions() > 0);
+        self.pushes.set_pubsub(self.subscribed());
     }
 
     /// Leaves every channel and pattern (on RESET and when the client goes away).
@@ -139,6 +149,9 @@ impl Session {
         }
         for p in self.patterns.drain(..) {
             state.pubsub().punsubscribe(&p, self.id);
+        }
+        for ch in self.shard_channels.drain(..) {
+            state.pubsub().sunsubscribe(&ch, self.id);
         }
     }
 }
@@ -421,7 +434,7 @@ use command::f;
 pub(crate) use command_table;
 
 /// Every family's table rows; a command's [`CommandId`] is its position in their concatenation.
-const TABLES: &[&[Spec]] = &[table::CORE];
+const TABLES: &[&[Spec]] = &[table::CORE, pubsub::PUBSUB];
 
 /// The command table: [`TABLES`] concatenated.
 static COMMANDS: LazyLock<Vec<&'static Spec>> =
@@ -433,6 +446,8 @@ const ALLOWED_WHILE_SUBSCRIBED: &[&str] = &[
     "psubscribe",
     "unsubscribe",
     "punsubscribe",
+    "ssubscribe",
+    "sunsubscribe",
     "ping",
     "quit",
     "reset",
@@ -542,6 +557,7 @@ pub(crate) fn lockable_keys(args: &[Bytes]) -> Option<(Vec<Bytes>, bool)> {
     // Commands that touch no keyspace at all run under any locks.
     const KEYSPACE_FREE: &[&str] = &[
         "ping", "echo", "time", "publish", "command", "client", "hello", "auth", "config",
+        "spublish", "pubsub",
     ];
     if KEYSPACE_FREE.contains(&spec.name) {
         return Some((Vec::new(), false));
@@ -661,7 +677,7 @@ fn check(
     // from replies, so Redis allows only the commands that make sense in that state. RESP3
     // marks pushes as such and lifts the restriction.
     if cx.session.protocol == Protocol::Resp2
-        && cx.session.subscriptions() > 0
+        && cx.session.subscribed()
         && !ALLOWED_WHILE_SUBSCRIBED.contains(&spec.name)
     {
         return Err(CommandError::err(&format!(
