@@ -12,6 +12,7 @@
 //! keyspace, which the dispatcher needs, is read from the same flags.
 
 mod blocking;
+mod client_ctl;
 mod command;
 mod connection;
 mod hashes;
@@ -78,6 +79,14 @@ pub struct Session {
     /// Set by a blocking command (BLPOP, ...) that found nothing: the connection loop waits on
     /// it and retries, instead of replying now.
     pub blocked: Option<blocking::Blocked>,
+    /// CLIENT REPLY OFF: no replies until CLIENT REPLY ON.
+    pub reply_off: bool,
+    /// CLIENT REPLY SKIP: the reply of the command running now is dropped...
+    pub skip_this: bool,
+    /// ... and so is the next command's (moved to `skip_this` after each command).
+    pub skip_next: bool,
+    /// CLIENT NO-TOUCH: reads leave keys' access time and frequency alone (except TOUCH).
+    pub no_touch: bool,
 }
 
 impl Session {
@@ -106,7 +115,19 @@ impl Session {
             caching: None,
             db: 0,
             blocked: None,
+            reply_off: false,
+            skip_this: false,
+            skip_next: false,
+            no_touch: false,
         }
+    }
+
+    /// After a command: whether its reply is dropped (CLIENT REPLY OFF or SKIP), moving a
+    /// SKIP on to the next command.
+    pub fn reply_silenced(&mut self) -> bool {
+        let silent = self.reply_off || self.skip_this;
+        self.skip_this = std::mem::take(&mut self.skip_next);
+        silent
     }
 
     /// Channels plus patterns subscribed to: the count pub/sub confirmations report.
@@ -174,6 +195,8 @@ pub struct Ctx<'a> {
     held: Option<Lock<'a>>,
     /// Whether the command runs inside EXEC, where blocking commands never block.
     deny_blocking: bool,
+    /// Whether reads must not count as accesses (CLIENT NO-TOUCH, for commands but TOUCH).
+    no_touch: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -189,6 +212,7 @@ impl<'a> Ctx<'a> {
             changes,
             held: None,
             deny_blocking: false,
+            no_touch: false,
         }
     }
 
@@ -261,7 +285,9 @@ impl<'a> Ctx<'a> {
                 ));
             }
             let blocking = self.state.keyspace().blocking();
-            return Ok(f(&mut Txn::new(lock, db, self.changes, blocking)));
+            let mut t = Txn::new(lock, db, self.changes, blocking);
+            t.set_no_touch(self.no_touch);
+            return Ok(f(&mut t));
         }
         let keyspace = self.state.keyspace();
         let mut lock = if write {
@@ -269,12 +295,9 @@ impl<'a> Ctx<'a> {
         } else {
             keyspace.lock_read(&keys)
         };
-        Ok(f(&mut Txn::new(
-            &mut lock,
-            db,
-            self.changes,
-            keyspace.blocking(),
-        )))
+        let mut t = Txn::new(&mut lock, db, self.changes, keyspace.blocking());
+        t.set_no_touch(self.no_touch);
+        Ok(f(&mut t))
     }
 
     /// Holds `lock` (EXEC's, on all of its commands' keys) for the commands run next.
@@ -577,6 +600,25 @@ pub(crate) fn lockable_keys(args: &[Bytes]) -> Option<(Vec<Bytes>, bool)> {
     Some((keys, spec.writes))
 }
 
+/// Whether CLIENT PAUSE holds back this request, and as what: `None` for a request the
+/// dispatcher refuses before running anything (unknown, wrong arity), else whether it counts
+/// as a write for `WRITE` pauses: a write, a command that Redis propagates although it does
+/// not write (PUBLISH, SPUBLISH: its `may_replicate` flag), or an EXEC of such commands.
+pub fn pause_class(args: &[Bytes], session: &Session) -> Option<bool> {
+    let spec = COMMANDS[position(&args[0])?];
+    let argc = args.len() as i32;
+    if (spec.arity > 0 && argc != spec.arity) || argc < -spec.arity {
+        return None;
+    }
+    let may_replicate = |spec: &Spec| spec.writes || matches!(spec.name, "publish" | "spublish");
+    Some(match (spec.name, &session.tx.queue) {
+        ("exec", Some(queue)) => queue
+            .iter()
+            .any(|q| position(&q[0]).is_some_and(|i| may_replicate(COMMANDS[i]))),
+        _ => may_replicate(spec),
+    })
+}
+
 /// Commands a client in MULTI runs at once instead of queueing.
 const NOT_QUEUED: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
 
@@ -627,6 +669,8 @@ fn run_command(
         _ => Vec::new(),
     };
     args.remove(0);
+    // TOUCH touches under CLIENT NO-TOUCH too, as in Redis.
+    cx.no_touch = cx.session.no_touch && spec.name != "touch";
     let reply = (spec.run)(&mut Parse::new(args), cx);
     if tracking {
         tracking::after(cx, &served);

@@ -241,6 +241,8 @@ pub struct Txn<'t, 'l> {
     db: u8,
     changes: &'t mut Changes,
     blocking: &'t Blocking,
+    /// Reads do not count as accesses (CLIENT NO-TOUCH).
+    no_touch: bool,
 }
 
 impl<'t, 'l> Txn<'t, 'l> {
@@ -257,7 +259,13 @@ impl<'t, 'l> Txn<'t, 'l> {
             db,
             changes,
             blocking,
+            no_touch: false,
         }
+    }
+
+    /// Makes [`Txn::get`] a [`Txn::peek`]: the client asked for CLIENT NO-TOUCH.
+    pub fn set_no_touch(&mut self, no_touch: bool) {
+        self.no_touch = no_touch;
     }
 
     /// The database the command runs in.
@@ -279,6 +287,9 @@ impl<'t, 'l> Txn<'t, 'l> {
 
     /// The live value of `name`, counted as an access (a keyspace hit or miss).
     pub fn get(&self, name: &[u8]) -> Option<&Value> {
+        if self.no_touch {
+            return self.peek(name);
+        }
         self.lock.get(self.key(name).as_bytes())
     }
 
