@@ -352,7 +352,7 @@ fn client_reply_off_still_delivers_pushes() {
 /// a moment (then read once `pauser` lifts the pause).
 fn pause_scenario(pauser: &mut Client, worker: &mut Client) -> Vec<String> {
     let mut seen = Vec::new();
-    let mut step = |c: &mut Client, cmd: &[&str], seen: &mut Vec<String>| {
+    let step = |c: &mut Client, cmd: &[&str], seen: &mut Vec<String>| {
         c.send(&common::encode(cmd));
         if c.replies_within(std::time::Duration::from_millis(300)) {
             seen.push(String::from_utf8_lossy(&c.read_reply()).into_owned());
@@ -362,7 +362,7 @@ fn pause_scenario(pauser: &mut Client, worker: &mut Client) -> Vec<String> {
             false
         }
     };
-    let mut release = |pauser: &mut Client, worker: &mut Client, seen: &mut Vec<String>| {
+    let release = |pauser: &mut Client, worker: &mut Client, seen: &mut Vec<String>| {
         seen.push(pauser.cmd(&["CLIENT", "UNPAUSE"]));
         seen.push(String::from_utf8_lossy(&worker.read_reply()).into_owned());
     };

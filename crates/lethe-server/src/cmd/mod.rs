@@ -15,6 +15,7 @@ mod blocking;
 mod client_ctl;
 mod command;
 mod connection;
+mod hash_ttl;
 mod hashes;
 mod keys;
 mod lethe;
@@ -457,7 +458,7 @@ use command::f;
 pub(crate) use command_table;
 
 /// Every family's table rows; a command's [`CommandId`] is its position in their concatenation.
-const TABLES: &[&[Spec]] = &[table::CORE, pubsub::PUBSUB];
+const TABLES: &[&[Spec]] = &[table::CORE, pubsub::PUBSUB, hash_ttl::HASH_TTL];
 
 /// The command table: [`TABLES`] concatenated.
 static COMMANDS: LazyLock<Vec<&'static Spec>> =

@@ -30,6 +30,7 @@
 //! invalidations) reach tracking through the engine's listener and subscriber instead.
 
 pub mod blocking;
+pub mod field_expiry;
 pub mod hash;
 pub mod intset;
 pub mod list;
@@ -39,6 +40,7 @@ pub mod small;
 pub mod value;
 
 pub use blocking::{Blocking, Waiter};
+pub use field_expiry::FieldExpiry;
 pub use hash::Hash;
 pub use list::List;
 pub use set::Set;
@@ -174,6 +176,7 @@ pub struct Keyspace {
     cache: Store,
     gate: Gate,
     blocking: Blocking,
+    field_expiry: FieldExpiry,
 }
 
 impl Keyspace {
@@ -183,7 +186,13 @@ impl Keyspace {
             cache,
             gate: Gate::new(),
             blocking: Blocking::default(),
+            field_expiry: FieldExpiry::default(),
         }
+    }
+
+    /// The keys holding hashes with field deadlines, for the active sweep.
+    pub fn field_expiry(&self) -> &FieldExpiry {
+        &self.field_expiry
     }
 
     /// What an entry costs: the engine's bytes per entry plus the heap its key and value own.
