@@ -449,7 +449,7 @@ mod tests {
         h.set_field_deadline(b"c", past);
         assert_eq!(h.purge_expired(now()), 1);
         assert_eq!(h.stored_len(), 1);
-        assert!(h.persist_field(b"b") == false);
+        assert!(!h.persist_field(b"b"));
         assert_eq!(h.len(), 1);
     }
 
