@@ -330,6 +330,12 @@ fn client_reply_matches() {
             &mut l,
             &[&["CLIENT", "REPLY", "ON"], &["ECHO", "on"]],
         );
+        // RESET turns replies back on; a SKIP that already applies to it still does.
+        send_both(&mut r, &mut l, &["CLIENT", "REPLY", "OFF"]);
+        run_both(&mut r, &mut l, &[&["RESET"], &["ECHO", "after reset"]]);
+        send_both(&mut r, &mut l, &["CLIENT", "REPLY", "SKIP"]);
+        send_both(&mut r, &mut l, &["RESET"]);
+        run_both(&mut r, &mut l, &[&["ECHO", "after skipped reset"]]);
     }
 }
 
@@ -589,4 +595,10 @@ fn client_setinfo_shows_in_client_list_and_info() {
     // NO-EVICT shows as the `e` flag.
     assert_eq!(c.cmd(&["CLIENT", "NO-EVICT", "on"]), "+OK\r\n");
     assert!(c.cmd(&["CLIENT", "INFO"]).contains(" flags=e "));
+    assert_eq!(c.cmd(&["CLIENT", "NO-TOUCH", "on"]), "+OK\r\n");
+    assert!(c.cmd(&["CLIENT", "INFO"]).contains(" flags=eT "));
+    // RESET turns both off (and keeps the library's name, as Redis 7.2).
+    assert_eq!(c.cmd(&["RESET"]), "+RESET\r\n");
+    let info = c.cmd(&["CLIENT", "INFO"]);
+    assert!(info.contains(" flags=N ") && info.contains(" lib-name=redis-py "), "{info}");
 }
