@@ -462,23 +462,23 @@ impl ServerState {
             let mut lock = ks.lock(std::slice::from_ref(&key));
             let mut t = crate::keyspace::Txn::new(&mut lock, key[0], &mut changes, ks.blocking());
             let next = t.compute(key_name(&key), |e| {
-                let due = match e.get() {
-                    Some(Value::Hash(h)) => h.next_deadline().filter(|&at| at < now),
-                    _ => return None,
-                };
-                if due.is_some() {
-                    if let Some(Value::Hash(h)) = e.get_mut() {
-                        h.purge_expired(now);
-                        if h.is_empty() {
-                            e.remove();
-                            return None;
-                        }
-                    }
-                }
+                // Changed (and reported) only if a field is really due: the registered time
+                // may be an early bound.
                 match e.get() {
-                    Some(Value::Hash(h)) => h.next_deadline(),
-                    _ => None,
+                    Some(Value::Hash(h)) if h.has_due(now) => {}
+                    Some(Value::Hash(h)) => return h.exact_next_deadline(),
+                    _ => return None,
                 }
+                let Some(Value::Hash(h)) = e.get_mut() else {
+                    return None;
+                };
+                h.purge_expired(now);
+                if h.is_empty() {
+                    e.remove();
+                    return None;
+                }
+                // Exact after the purge.
+                h.next_deadline()
             });
             if let Some(at) = next {
                 ks.field_expiry().register(&key, at);

@@ -600,5 +600,8 @@ fn client_setinfo_shows_in_client_list_and_info() {
     // RESET turns both off (and keeps the library's name, as Redis 7.2).
     assert_eq!(c.cmd(&["RESET"]), "+RESET\r\n");
     let info = c.cmd(&["CLIENT", "INFO"]);
-    assert!(info.contains(" flags=N ") && info.contains(" lib-name=redis-py "), "{info}");
+    assert!(
+        info.contains(" flags=N ") && info.contains(" lib-name=redis-py "),
+        "{info}"
+    );
 }

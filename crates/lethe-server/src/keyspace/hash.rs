@@ -37,7 +37,32 @@ enum Repr {
 }
 
 /// Deadlines of fields that have one, in Unix milliseconds.
-type Deadlines = HashMap<SmallBytes, i64, foldhash::fast::RandomState>;
+#[derive(Clone, Debug)]
+struct Deadlines {
+    at: HashMap<SmallBytes, i64, foldhash::fast::RandomState>,
+    /// At most every deadline in `at` (exact after a purge, lower after removals): while it
+    /// has not passed, nothing is expired and no scan is needed, so writes and HLEN on a hash
+    /// with many deadlines cost O(1) until one falls due.
+    earliest: i64,
+    /// Heap bytes the field names in `at` own.
+    strings: usize,
+}
+
+impl Deadlines {
+    fn new() -> Deadlines {
+        Deadlines {
+            at: HashMap::default(),
+            earliest: i64::MAX,
+            strings: 0,
+        }
+    }
+
+    /// Whether a deadline may have passed at `now` (a field expires once its deadline is
+    /// before now).
+    fn maybe_due(&self, now: i64) -> bool {
+        self.earliest < now
+    }
+}
 
 /// A hash value.
 #[derive(Clone, Debug)]
@@ -93,7 +118,8 @@ impl Hash {
     fn expired_at(&self, field: &[u8], now: i64) -> bool {
         self.deadlines
             .as_ref()
-            .and_then(|d| d.get(field))
+            .filter(|d| d.maybe_due(now))
+            .and_then(|d| d.at.get(field))
             .is_some_and(|&at| at < now)
     }
 
@@ -104,7 +130,10 @@ impl Hash {
             None => stored,
             Some(d) => {
                 let now = now();
-                stored - d.values().filter(|&&at| at < now).count()
+                if !d.maybe_due(now) {
+                    return stored;
+                }
+                stored - d.at.values().filter(|&&at| at < now).count()
             }
         }
     }
@@ -133,8 +162,8 @@ impl Hash {
         // A deadline slot holds a copy of its field name (rarely on the heap) and 8 bytes.
         let deadlines = self.deadlines.as_ref().map_or(0, |d| {
             alloc_size(std::mem::size_of::<Deadlines>())
-                + alloc_size(d.capacity() * (std::mem::size_of::<SmallBytes>() + 9))
-                + d.keys().map(SmallBytes::heap_size).sum::<usize>()
+                + alloc_size(d.at.capacity() * (std::mem::size_of::<SmallBytes>() + 9))
+                + d.strings
         });
         fields + deadlines
     }
@@ -251,8 +280,11 @@ impl Hash {
 
     fn forget_deadline(&mut self, field: &[u8]) {
         if let Some(d) = &mut self.deadlines {
-            if d.remove(field).is_some() && d.is_empty() {
-                self.deadlines = None;
+            if let Some((f, _)) = d.at.remove_entry(field) {
+                d.strings -= f.heap_size();
+                if d.at.is_empty() {
+                    self.deadlines = None;
+                }
             }
         }
     }
@@ -262,7 +294,7 @@ impl Hash {
         if self.get(field).is_none() {
             return FieldTtl::Missing;
         }
-        match self.deadlines.as_ref().and_then(|d| d.get(field)) {
+        match self.deadlines.as_ref().and_then(|d| d.at.get(field)) {
             Some(&at) => FieldTtl::At(at),
             None => FieldTtl::Persistent,
         }
@@ -270,9 +302,17 @@ impl Hash {
 
     /// Sets the deadline of `field` (which must exist) to `at`, Unix milliseconds.
     pub fn set_field_deadline(&mut self, field: &[u8], at: i64) {
-        self.deadlines
-            .get_or_insert_with(Default::default)
-            .insert(SmallBytes::new(field), at);
+        let d = self
+            .deadlines
+            .get_or_insert_with(|| Box::new(Deadlines::new()));
+        d.earliest = d.earliest.min(at);
+        if let Some(old) = d.at.get_mut(field) {
+            *old = at;
+        } else {
+            let f = SmallBytes::new(field);
+            d.strings += f.heap_size();
+            d.at.insert(f, at);
+        }
     }
 
     /// Removes `field`'s deadline (HPERSIST); true if it had one.
@@ -280,26 +320,48 @@ impl Hash {
         let had = self
             .deadlines
             .as_ref()
-            .is_some_and(|d| d.contains_key(field));
+            .is_some_and(|d| d.at.contains_key(field));
         self.forget_deadline(field);
         had
     }
 
-    /// The earliest field deadline, if any field has one.
+    /// When a field may first expire (at most the earliest deadline: exact after
+    /// [`Hash::purge_expired`]), if any field has a deadline. O(1).
     pub fn next_deadline(&self) -> Option<i64> {
-        self.deadlines.as_ref()?.values().min().copied()
+        self.deadlines.as_ref().map(|d| d.earliest)
+    }
+
+    /// Whether a field's deadline passed at `now` (a field to purge).
+    pub fn has_due(&self, now: i64) -> bool {
+        self.deadlines
+            .as_ref()
+            .is_some_and(|d| d.maybe_due(now) && d.at.values().any(|&at| at < now))
+    }
+
+    /// The earliest field deadline, exactly (O(fields with a deadline)).
+    pub fn exact_next_deadline(&self) -> Option<i64> {
+        self.deadlines.as_ref()?.at.values().min().copied()
     }
 
     /// Removes the fields whose deadline passed at `now`; how many it removed.
     pub fn purge_expired(&mut self, now: i64) -> usize {
-        let Some(d) = &self.deadlines else {
+        let Some(d) = &mut self.deadlines else {
             return 0;
         };
-        let due: Vec<SmallBytes> = d
-            .iter()
-            .filter(|&(_, &at)| at < now)
-            .map(|(f, _)| f.clone())
-            .collect();
+        if !d.maybe_due(now) {
+            return 0;
+        }
+        let due: Vec<SmallBytes> =
+            d.at.iter()
+                .filter(|&(_, &at)| at < now)
+                .map(|(f, _)| f.clone())
+                .collect();
+        d.earliest =
+            d.at.values()
+                .copied()
+                .filter(|&at| at >= now)
+                .min()
+                .unwrap_or(i64::MAX);
         for f in &due {
             self.forget_deadline(f);
             self.stored_remove(f);
@@ -336,9 +398,12 @@ impl Hash {
             None => self.stored_iter(),
             Some(d) => {
                 let now = now();
+                if !d.maybe_due(now) {
+                    return self.stored_iter();
+                }
                 Box::new(
                     self.stored_iter()
-                        .filter(move |(f, _)| d.get(*f).is_none_or(|&at| at >= now)),
+                        .filter(move |(f, _)| d.at.get(*f).is_none_or(|&at| at >= now)),
                 )
             }
         }
@@ -438,6 +503,11 @@ mod tests {
         let live: Vec<_> = h.iter().map(|(f, _)| f.to_vec()).collect();
         assert_eq!(live, vec![b"b".to_vec(), b"c".to_vec()]);
         assert!(!h.remove(b"a"), "an expired field is not removed as live");
+        // A lower bound until a purge makes it exact.
+        assert!(h.next_deadline() <= Some(future));
+        assert!(!h.has_due(now()));
+        assert_eq!(h.exact_next_deadline(), Some(future));
+        h.purge_expired(now());
         assert_eq!(h.next_deadline(), Some(future));
         // HSET drops the deadline; HINCRBY-style updates keep it.
         h.insert_keep_ttl(b"b", b"20");
