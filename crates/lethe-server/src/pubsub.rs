@@ -194,6 +194,34 @@ pub struct PubSub {
 struct Registry {
     channels: HashMap<Bytes, HashMap<u64, Pushes>>,
     patterns: HashMap<Bytes, (Glob, HashMap<u64, Pushes>)>,
+    /// Shard channels (SSUBSCRIBE): a namespace of their own, which patterns do not match.
+    /// One server is the whole cluster's only shard, so every shard channel is local.
+    shard: HashMap<Bytes, HashMap<u64, Pushes>>,
+}
+
+/// Registers `id` under `name` in `map`.
+fn add(map: &mut HashMap<Bytes, HashMap<u64, Pushes>>, name: &Bytes, id: u64, tx: &Pushes) {
+    map.entry(name.clone()).or_default().insert(id, tx.clone());
+}
+
+/// Removes `id` from `name` in `map`, dropping the entry once nobody is left, so the registry
+/// does not grow with every channel ever used.
+fn drop_from(map: &mut HashMap<Bytes, HashMap<u64, Pushes>>, name: &[u8], id: u64) {
+    if let Some(subs) = map.get_mut(name) {
+        subs.remove(&id);
+        if subs.is_empty() {
+            map.remove(name);
+        }
+    }
+}
+
+/// The names in `map` matching `pattern` (all without one).
+fn matching(map: &HashMap<Bytes, HashMap<u64, Pushes>>, pattern: Option<&[u8]>) -> Vec<Bytes> {
+    let glob = pattern.map(Glob::new);
+    map.keys()
+        .filter(|name| glob.as_ref().is_none_or(|g| g.matches(name)))
+        .cloned()
+        .collect()
 }
 
 impl PubSub {
@@ -204,24 +232,61 @@ impl PubSub {
 
     /// Registers client `id` on `channel`.
     pub fn subscribe(&self, channel: &Bytes, id: u64, tx: &Pushes) {
-        let mut inner = self.inner.lock();
-        inner
-            .channels
-            .entry(channel.clone())
-            .or_default()
-            .insert(id, tx.clone());
+        add(&mut self.inner.lock().channels, channel, id, tx);
     }
 
     /// Removes client `id` from `channel`.
     pub fn unsubscribe(&self, channel: &[u8], id: u64) {
-        let mut inner = self.inner.lock();
-        if let Some(subs) = inner.channels.get_mut(channel) {
-            subs.remove(&id);
-            // Drop empty entries so the registry does not grow with every channel ever used.
-            if subs.is_empty() {
-                inner.channels.remove(channel);
-            }
+        drop_from(&mut self.inner.lock().channels, channel, id);
+    }
+
+    /// Registers client `id` on shard channel `channel`.
+    pub fn ssubscribe(&self, channel: &Bytes, id: u64, tx: &Pushes) {
+        add(&mut self.inner.lock().shard, channel, id, tx);
+    }
+
+    /// Removes client `id` from shard channel `channel`.
+    pub fn sunsubscribe(&self, channel: &[u8], id: u64) {
+        drop_from(&mut self.inner.lock().shard, channel, id);
+    }
+
+    /// Channels with subscribers, matching `pattern` if given (PUBSUB CHANNELS).
+    pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        matching(&self.inner.lock().channels, pattern)
+    }
+
+    /// Shard channels with subscribers, matching `pattern` if given (PUBSUB SHARDCHANNELS).
+    pub fn shard_channels(&self, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        matching(&self.inner.lock().shard, pattern)
+    }
+
+    /// Subscribers of `channel` (patterns not counted) or, with `shard`, of the shard channel.
+    pub fn numsub(&self, channel: &[u8], shard: bool) -> usize {
+        let inner = self.inner.lock();
+        let map = if shard { &inner.shard } else { &inner.channels };
+        map.get(channel).map_or(0, HashMap::len)
+    }
+
+    /// Distinct patterns subscribed to (PUBSUB NUMPAT).
+    pub fn numpat(&self) -> usize {
+        self.inner.lock().patterns.len()
+    }
+
+    /// Sends `message` to every subscriber of shard channel `channel` as `smessage`; returns
+    /// how many got it.
+    pub fn spublish(&self, channel: &Bytes, message: &Bytes) -> usize {
+        let inner = self.inner.lock();
+        let Some(subs) = inner.shard.get(channel) else {
+            return 0;
+        };
+        for tx in subs.values() {
+            let _ = tx.send(Frame::Push(vec![
+                Frame::bulk("smessage"),
+                Frame::Bulk(channel.clone()),
+                Frame::Bulk(message.clone()),
+            ]));
         }
+        subs.len()
     }
 
     /// Registers client `id` on `pattern`.
@@ -302,6 +367,31 @@ mod tests {
         ps.punsubscribe(b"news.*", 1);
         assert_eq!(ps.publish(&ch, &Bytes::from_static(b"hi")), 0);
         assert!(ps.inner.lock().channels.is_empty());
+    }
+
+    #[test]
+    fn shard_channels_are_a_namespace_of_their_own() {
+        let ps = PubSub::new();
+        let (tx, mut rx) = channel(Arc::new(Limits::new()));
+        let ch = Bytes::from_static(b"orders");
+        ps.ssubscribe(&ch, 1, &tx);
+        ps.psubscribe(&Bytes::from_static(b"*"), 2, &tx);
+        // PUBLISH does not reach shard subscribers, nor SPUBLISH pattern subscribers.
+        assert_eq!(ps.publish(&ch, &Bytes::from_static(b"a")), 1);
+        assert!(matches!(rx.try_recv(), Some(Frame::Push(f)) if f[0] == Frame::bulk("pmessage")));
+        assert_eq!(ps.spublish(&ch, &Bytes::from_static(b"b")), 1);
+        assert!(matches!(rx.try_recv(), Some(Frame::Push(f)) if f[0] == Frame::bulk("smessage")));
+        assert_eq!(
+            (ps.numsub(b"orders", true), ps.numsub(b"orders", false)),
+            (1, 0)
+        );
+        assert_eq!(ps.shard_channels(Some(b"ord*")), vec![ch.clone()]);
+        assert!(ps.shard_channels(Some(b"x*")).is_empty());
+        assert!(ps.channels(None).is_empty());
+        assert_eq!(ps.numpat(), 1);
+        ps.sunsubscribe(b"orders", 1);
+        assert_eq!(ps.spublish(&ch, &Bytes::from_static(b"c")), 0);
+        assert!(ps.inner.lock().shard.is_empty());
     }
 
     #[test]

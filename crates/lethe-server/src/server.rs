@@ -457,7 +457,7 @@ async fn serve_requests(
         } else if let Some(request) = conn.try_read_request(parse) {
             Event::Request(request)
         } else {
-            let idle = idle_deadline(limits.timeout(), last_io, session.subscriptions() > 0);
+            let idle = idle_deadline(limits.timeout(), last_io, session.subscribed());
             // Reading a request is cancel-safe (bytes read stay in the connection's buffer),
             // so a published message can interrupt the wait and go out at once. Pushes are
             // checked first: a message published before a command arrived goes out before its
@@ -519,6 +519,17 @@ async fn serve_requests(
         };
         match request {
             Request::Command(args) => {
+                // CLIENT PAUSE holds the command back (in its place: later requests wait
+                // behind it) until the pause ends; a stop or kill still ends the connection.
+                if let Some(write) = crate::cmd::pause_class(&args, session) {
+                    if db.clients().holds_back(write) {
+                        tokio::select! {
+                            _ = db.clients().wait_unpaused(write) => {}
+                            _ = stop.changed() => break,
+                            _ = client.killed() => break,
+                        }
+                    }
+                }
                 // Timed here rather than in the dispatcher: the same span, kept out of the
                 // command table's code.
                 let started = Instant::now();
@@ -569,7 +580,10 @@ async fn serve_requests(
                 });
                 db.clients().command_processed();
                 metrics.command_ran(command, finished.saturating_duration_since(started));
-                conn.queue_frame(&reply, session.protocol);
+                // CLIENT REPLY OFF or SKIP: the command ran, its reply is dropped.
+                if !session.reply_silenced() {
+                    conn.queue_frame(&reply, session.protocol);
+                }
                 last_io = finished;
                 if conn.queued() >= FLUSH_AT {
                     tokio::select! {
@@ -634,8 +648,18 @@ async fn wait_blocked(
         waiter: waiter.clone(),
     };
     let deadline = blocked.deadline;
+    // CLIENT UNBLOCK may end the wait from now until it ends, however it ends.
+    client.set_blocked(true);
+    let _unblockable = Unblockable(client);
     loop {
         tokio::select! {
+            error = client.unblocked() => {
+                return Ok(Some(if error {
+                    Frame::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into())
+                } else {
+                    std::mem::replace(&mut blocked.timeout_reply, Frame::Null)
+                }));
+            }
             _ = waiter.ready() => {
                 written.reset(db.tracking().active());
                 if let Some(reply) = blocked.retry(&mut Ctx::new(db, session, written)) {
@@ -652,6 +676,15 @@ async fn wait_blocked(
                 other => *pending = Some(other),
             },
         }
+    }
+}
+
+/// Marks a client no longer blocked when its wait ends, however it ends.
+struct Unblockable<'a>(&'a ClientInfo);
+
+impl Drop for Unblockable<'_> {
+    fn drop(&mut self) {
+        self.0.set_blocked(false);
     }
 }
 

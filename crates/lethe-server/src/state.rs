@@ -495,9 +495,55 @@ impl ServerState {
     /// Redis's active expiry does), then settles tracking.
     pub fn maintain(&self) {
         self.cache().run_pending_tasks();
+        self.sweep_hash_fields();
         self.settle_tracking();
     }
+
+    /// Removes hash fields past their deadline (and hashes left without fields) from keys
+    /// nobody writes, as Redis 7.4's active expiry of fields: at most [`FIELD_SWEEP_KEYS`]
+    /// keys per call, soonest due first. Tracking clients hear of each key changed.
+    pub fn sweep_hash_fields(&self) {
+        let ks = self.keyspace();
+        let now = crate::keyspace::now_millis();
+        let due = ks.field_expiry().take_due(now, FIELD_SWEEP_KEYS);
+        if due.is_empty() {
+            return;
+        }
+        let _gate = ks.gate().shared();
+        let mut changes = Changes::new(self.tracking.active());
+        for key in due {
+            let mut lock = ks.lock(std::slice::from_ref(&key));
+            let mut t = crate::keyspace::Txn::new(&mut lock, key[0], &mut changes, ks.blocking());
+            let next = t.compute(key_name(&key), |e| {
+                // Changed (and reported) only if a field is really due: the registered time
+                // may be an early bound.
+                match e.get() {
+                    Some(Value::Hash(h)) if h.has_due(now) => {}
+                    Some(Value::Hash(h)) => return h.exact_next_deadline(),
+                    _ => return None,
+                }
+                let Some(Value::Hash(h)) = e.get_mut() else {
+                    return None;
+                };
+                h.purge_expired(now);
+                if h.is_empty() {
+                    e.remove();
+                    return None;
+                }
+                // Exact after the purge.
+                h.next_deadline()
+            });
+            if let Some(at) = next {
+                ks.field_expiry().register(&key, at);
+            }
+        }
+        self.report_changes(&mut changes, 0);
+    }
 }
+
+/// Keys the active sweep of hash fields handles per maintenance tick (every 100 ms): bounded
+/// work per step, as Redis's active expiry bounds its own.
+const FIELD_SWEEP_KEYS: usize = 256;
 
 /// The error of a write the engine refused, naming the cause (`ERR stale version: stored 7`)
 /// rather than replying nil: a client that asked for a conditional write needs to know why it

@@ -811,13 +811,21 @@ fn command_info_matches_for_every_shared_command() {
     let lethe = Lethe::start();
     let mut r = redis.client();
     let mut l = lethe.client();
-    let names = shared_commands(&mut l);
+    // Commands of later Redis versions (7.4's HEXPIRE family) are checked in their own tests.
+    let redis_has = shared_commands(&mut r);
+    let names: Vec<String> = shared_commands(&mut l)
+        .into_iter()
+        .filter(|n| redis_has.contains(n))
+        .collect();
     assert!(names.len() > 60, "{names:?}");
     for proto in ["2", "3"] {
         assert_eq!(r.raw(&["HELLO", proto])[..1], l.raw(&["HELLO", proto])[..1]);
         for name in &names {
             // Containers list their subcommands in Redis's hash order, and Lethe has fewer.
-            if matches!(name.as_str(), "client" | "config" | "command" | "object") {
+            if matches!(
+                name.as_str(),
+                "client" | "config" | "command" | "object" | "pubsub"
+            ) {
                 continue;
             }
             // ZRANK and ZREVRANK take Redis 7.2's WITHSCORE: their arity is 7.2's (-3, at

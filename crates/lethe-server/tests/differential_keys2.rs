@@ -388,7 +388,15 @@ fn populate(r: &mut Client) -> Vec<String> {
     hash.push(vec![b'q'; 500]);
     set(r, "h_big", hash);
     // Sorted sets: listpack (small) and skiplist (large), with infinite and fractional scores.
-    let small_zset = vec![b("ZADD"), b("1.5"), b("a"), b("-inf"), b("b"), b("+inf"), b("c")];
+    let small_zset = vec![
+        b("ZADD"),
+        b("1.5"),
+        b("a"),
+        b("-inf"),
+        b("b"),
+        b("+inf"),
+        b("c"),
+    ];
     set(r, "z_small", small_zset);
     let mut zset = vec![b("ZADD")];
     for i in 0..300 {

@@ -611,7 +611,7 @@ fn get_keys(args: &[Bytes]) -> Reply {
             "Invalid number of arguments specified for command",
         ));
     }
-    if meta.keys.is_empty() {
+    if meta.keys.iter().all(|k| k.flags & ks::NOT_KEY != 0) {
         return Err(CommandError::err("The command has no key arguments"));
     }
     let mut positions = key_positions(meta, args);
@@ -635,10 +635,13 @@ fn get_keys(args: &[Bytes]) -> Reply {
 pub(super) fn key_positions(meta: &Meta, args: &[Bytes]) -> Vec<usize> {
     let argc = args.len() as i64;
     let mut out = Vec::new();
-    for k in meta.keys {
-        if k.unknown {
-            continue;
-        }
+    // Shard channels (SPUBLISH, SSUBSCRIBE) have `not_key` specs: they are not keys; `unknown`
+    // specs name no positions.
+    for k in meta
+        .keys
+        .iter()
+        .filter(|k| k.flags & ks::NOT_KEY == 0 && !k.unknown)
+    {
         let step = k.step.max(1) as usize;
         if let Some(word) = k.keyword {
             // The key follows the first argument spelling the keyword, searched from

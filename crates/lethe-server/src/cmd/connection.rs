@@ -31,7 +31,7 @@ impl Command for Ping {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         // A subscribed RESP2 client reads pushes as arrays, so its PONG takes that shape too.
-        if cx.session.protocol == Protocol::Resp2 && cx.session.subscriptions() > 0 {
+        if cx.session.protocol == Protocol::Resp2 && cx.session.subscribed() {
             return Ok(Frame::Array(vec![
                 Frame::bulk("pong"),
                 Frame::Bulk(self.0.unwrap_or_default()),
@@ -272,6 +272,15 @@ impl Command for Reset {
         cx.state.tracking().disable(cx.session.id);
         cx.session.tracking = None;
         cx.session.caching = None;
+        // CLIENT REPLY ON (a SKIP already moved onto this very command still applies to it,
+        // as in Redis), NO-TOUCH and NO-EVICT off.
+        cx.session.reply_off = false;
+        cx.session.skip_next = false;
+        cx.session.no_touch = false;
+        cx.session.client.update(|s| {
+            s.no_touch = false;
+            s.no_evict = false;
+        });
         Ok(Frame::Simple("RESET".into()))
     }
 }

@@ -12,8 +12,12 @@ use crate::state::ServerState;
 use bytes::Bytes;
 
 /// The hash at `name` (a hit or miss): `None` if missing, WRONGTYPE if another type.
+/// A hash whose fields all expired is no hash to the reads (until it is swept away).
 fn get_hash<'t>(t: &'t Txn<'_, '_>, name: &[u8]) -> Result<Option<&'t Hash>, CommandError> {
-    t.get(name).map(Value::as_hash).transpose()
+    Ok(t.get(name)
+        .map(Value::as_hash)
+        .transpose()?
+        .filter(|h| !h.is_empty()))
 }
 
 fn bulk(b: &[u8]) -> Frame {
@@ -306,8 +310,9 @@ impl Command for HIncrBy {
                 let mut text = itoa::Buffer::new();
                 let text = text.format(new).as_bytes();
                 match e.get_mut() {
+                    // The field keeps its deadline, as in Redis 7.4.
                     Some(v) => {
-                        v.as_hash_mut()?.insert(&field, text);
+                        v.as_hash_mut()?.insert_keep_ttl(&field, text);
                     }
                     None => {
                         let mut hash = Hash::new();
@@ -410,8 +415,9 @@ impl Command for HIncrByFloat {
                     .ok_or_else(|| CommandError::err("increment would produce NaN or Infinity"))?
                     .to_human();
                 match e.get_mut() {
+                    // The field keeps its deadline, as in Redis 7.4.
                     Some(v) => {
-                        v.as_hash_mut()?.insert(&field, text.as_bytes());
+                        v.as_hash_mut()?.insert_keep_ttl(&field, text.as_bytes());
                     }
                     None => {
                         let mut hash = Hash::new();
@@ -555,7 +561,7 @@ impl Command for HScan {
             let Some(h) = get_hash(t, &self.key)? else {
                 return Ok(scan_reply(0, Vec::new()));
             };
-            if h.encoding() == "listpack" {
+            if h.encoding() != "hashtable" {
                 let items = h
                     .iter()
                     .filter(|(f, _)| keep(f))

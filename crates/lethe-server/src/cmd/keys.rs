@@ -206,12 +206,12 @@ macro_rules! ttl_command {
     };
 }
 
-ttl_command!(Ttl, |t, key| t.ttl(key).as_redis_seconds());
-ttl_command!(PTtl, |t, key| t.ttl(key).as_redis_millis());
+ttl_command!(Ttl, |t, key| t.ttl_seconds(key));
+ttl_command!(PTtl, |t, key| t.pttl_millis(key));
 ttl_command!(ExpireTime, |t, key| match t.expire_time_millis(key) {
     ms if ms < 0 => ms,
-    // Rounded to the nearest second, as Redis does.
-    ms => (ms + 500) / 1000,
+    // Rounded to the nearest second, as Redis does (without overflow near i64::MAX).
+    ms => ((i128::from(ms) + 500) / 1000) as i64,
 });
 ttl_command!(PExpireTime, |t, key| t.expire_time_millis(key));
 
@@ -380,6 +380,15 @@ impl Command for Rename {
     }
 }
 
+/// The earliest field deadline of a hash value: a hash moved or copied to a new key is
+/// registered there for the active sweep of fields.
+fn field_deadline(value: &crate::keyspace::Value) -> Option<i64> {
+    match value {
+        crate::keyspace::Value::Hash(h) => h.next_deadline(),
+        _ => None,
+    }
+}
+
 /// RENAME and RENAMENX (`nx`): moves the value of `from` to `to` with its TTL, under the locks
 /// of both; false when nothing moved (the same name, or for RENAMENX an existing `to`).
 fn rename(cx: &mut Ctx<'_>, from: &[u8], to: &[u8], nx: bool) -> Result<bool, CommandError> {
@@ -396,8 +405,12 @@ fn rename(cx: &mut Ctx<'_>, from: &[u8], to: &[u8], nx: bool) -> Result<bool, Co
             .remove(from)
             .ok_or_else(|| CommandError::err("no such key"))?;
         state.check_fits(&t.key(to), &value)?;
+        let fields_due = field_deadline(&value);
         t.insert(to, value, &lethe::InsertOptions::new())
             .map_err(crate::state::refused)?;
+        if let Some(at) = fields_due {
+            state.keyspace().field_expiry().register(&t.key(to), at);
+        }
         // The TTL moves with the value.
         if let Some(at) = expires_at {
             t.expire_at(to, at, ExpireCondition::Always);
@@ -453,8 +466,12 @@ fn copy_value(
             return Ok(0);
         }
         state.check_fits(&t.key(to), &value)?;
+        let fields_due = field_deadline(&value);
         t.insert(to, value, &lethe::InsertOptions::new())
             .map_err(crate::state::refused)?;
+        if let Some(at) = fields_due {
+            state.keyspace().field_expiry().register(&t.key(to), at);
+        }
         if let Some(at) = meta.expires_at {
             t.expire_at(to, at, ExpireCondition::Always);
         }

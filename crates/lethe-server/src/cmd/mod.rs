@@ -12,11 +12,13 @@
 //! keyspace, which the dispatcher needs, is read from the same flags.
 
 mod blocking;
+mod client_ctl;
 mod command;
 mod connection;
 mod dbops;
 mod geo;
 mod geohash;
+mod hash_ttl;
 mod hashes;
 mod keys;
 mod lethe;
@@ -26,6 +28,7 @@ mod pubsub;
 mod server_info;
 mod sets;
 mod sort;
+mod streams;
 mod strings;
 mod table;
 mod tracking;
@@ -64,6 +67,8 @@ pub struct Session {
     pub channels: IndexSet<Bytes>,
     /// Patterns this client is subscribed to, in subscription order.
     pub patterns: IndexSet<Bytes>,
+    /// Shard channels this client is subscribed to (SSUBSCRIBE), in subscription order.
+    pub shard_channels: IndexSet<Bytes>,
     /// MULTI queue and WATCHed keys.
     pub tx: transactions::Transaction,
     /// Where published messages for this client go; the connection loop drains the other end.
@@ -83,6 +88,14 @@ pub struct Session {
     /// Set by a blocking command (BLPOP, ...) that found nothing: the connection loop waits on
     /// it and retries, instead of replying now.
     pub blocked: Option<blocking::Blocked>,
+    /// CLIENT REPLY OFF: no replies until CLIENT REPLY ON.
+    pub reply_off: bool,
+    /// CLIENT REPLY SKIP: the reply of the command running now is dropped...
+    pub skip_this: bool,
+    /// ... and so is the next command's (moved to `skip_this` after each command).
+    pub skip_next: bool,
+    /// CLIENT NO-TOUCH: reads leave keys' access time and frequency alone (except TOUCH).
+    pub no_touch: bool,
 }
 
 impl Session {
@@ -104,18 +117,37 @@ impl Session {
             quit: false,
             channels: IndexSet::new(),
             patterns: IndexSet::new(),
+            shard_channels: IndexSet::new(),
             tx: transactions::Transaction::default(),
             pushes,
             tracking: None,
             caching: None,
             db: 0,
             blocked: None,
+            reply_off: false,
+            skip_this: false,
+            skip_next: false,
+            no_touch: false,
         }
+    }
+
+    /// After a command: whether its reply is dropped (CLIENT REPLY OFF or SKIP), moving a
+    /// SKIP on to the next command.
+    pub fn reply_silenced(&mut self) -> bool {
+        let silent = self.reply_off || self.skip_this;
+        self.skip_this = std::mem::take(&mut self.skip_next);
+        silent
     }
 
     /// Channels plus patterns subscribed to: the count pub/sub confirmations report.
     pub fn subscriptions(&self) -> usize {
         self.channels.len() + self.patterns.len()
+    }
+
+    /// Whether the client is in pub/sub mode: subscribed to anything, shard channels included
+    /// (a RESP2 client then may only run the pub/sub commands, as in Redis).
+    pub fn subscribed(&self) -> bool {
+        self.subscriptions() + self.shard_channels.len() > 0
     }
 
     /// Whether the client must AUTH before running commands.
@@ -131,12 +163,13 @@ impl Session {
             s.name.clone_from(&self.name);
             s.sub = self.channels.len();
             s.psub = self.patterns.len();
+            s.ssub = self.shard_channels.len();
             s.multi = self.tx.queue.as_ref().map_or(-1, |q| q.len() as i64);
             s.resp = self.protocol.number();
             s.tracking = self.tracking.as_ref().map(|m| m.redirect);
         });
         // A subscribed client's pushes fall under the `pubsub` output buffer limit.
-        self.pushes.set_pubsub(self.subscriptions() > 0);
+        self.pushes.set_pubsub(self.subscribed());
     }
 
     /// Leaves every channel and pattern (on RESET and when the client goes away).
@@ -146,6 +179,9 @@ impl Session {
         }
         for p in self.patterns.drain(..) {
             state.pubsub().punsubscribe(&p, self.id);
+        }
+        for ch in self.shard_channels.drain(..) {
+            state.pubsub().sunsubscribe(&ch, self.id);
         }
     }
 }
@@ -170,6 +206,8 @@ pub struct Ctx<'a> {
     deny_blocking: bool,
     /// Whether the gate is held exclusively for the command (SWAPDB).
     exclusive: bool,
+    /// Whether reads must not count as accesses (CLIENT NO-TOUCH, for commands but TOUCH).
+    no_touch: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -186,6 +224,7 @@ impl<'a> Ctx<'a> {
             held: None,
             deny_blocking: false,
             exclusive: false,
+            no_touch: false,
         }
     }
 
@@ -270,7 +309,9 @@ impl<'a> Ctx<'a> {
                 ));
             }
             let blocking = self.state.keyspace().blocking();
-            return Ok(f(&mut Txn::new(lock, db, self.changes, blocking)));
+            let mut t = Txn::new(lock, db, self.changes, blocking);
+            t.set_no_touch(self.no_touch);
+            return Ok(f(&mut t));
         }
         let keyspace = self.state.keyspace();
         let mut lock = if write {
@@ -278,12 +319,9 @@ impl<'a> Ctx<'a> {
         } else {
             keyspace.lock_read(&keys)
         };
-        Ok(f(&mut Txn::new(
-            &mut lock,
-            db,
-            self.changes,
-            keyspace.blocking(),
-        )))
+        let mut t = Txn::new(&mut lock, db, self.changes, keyspace.blocking());
+        t.set_no_touch(self.no_touch);
+        Ok(f(&mut t))
     }
 
     /// Holds `lock` (EXEC's, on all of its commands' keys) for the commands run next.
@@ -446,7 +484,14 @@ use command::f;
 pub(crate) use command_table;
 
 /// Every family's table rows; a command's [`CommandId`] is its position in their concatenation.
-const TABLES: &[&[Spec]] = &[table::CORE, dbops::DBOPS, zsets::ZSETS, geo::GEO];
+const TABLES: &[&[Spec]] = &[
+    table::CORE,
+    dbops::DBOPS,
+    zsets::ZSETS,
+    geo::GEO,
+    pubsub::PUBSUB,
+    hash_ttl::HASH_TTL,
+];
 
 /// The command table: [`TABLES`] concatenated.
 static COMMANDS: LazyLock<Vec<&'static Spec>> =
@@ -458,6 +503,8 @@ const ALLOWED_WHILE_SUBSCRIBED: &[&str] = &[
     "psubscribe",
     "unsubscribe",
     "punsubscribe",
+    "ssubscribe",
+    "sunsubscribe",
     "ping",
     "quit",
     "reset",
@@ -567,6 +614,7 @@ pub(crate) fn lockable_keys(args: &[Bytes]) -> Option<(Vec<Bytes>, bool)> {
     // Commands that touch no keyspace at all run under any locks.
     const KEYSPACE_FREE: &[&str] = &[
         "ping", "echo", "time", "publish", "command", "client", "hello", "auth", "config",
+        "spublish", "pubsub",
     ];
     if KEYSPACE_FREE.contains(&spec.name) {
         return Some((Vec::new(), false));
@@ -588,6 +636,25 @@ pub(crate) fn lockable_keys(args: &[Bytes]) -> Option<(Vec<Bytes>, bool)> {
         .map(|i| args[i].clone())
         .collect();
     Some((keys, spec.writes))
+}
+
+/// Whether CLIENT PAUSE holds back this request, and as what: `None` for a request the
+/// dispatcher refuses before running anything (unknown, wrong arity), else whether it counts
+/// as a write for `WRITE` pauses: a write, a command that Redis propagates although it does
+/// not write (PUBLISH, SPUBLISH: its `may_replicate` flag), or an EXEC of such commands.
+pub fn pause_class(args: &[Bytes], session: &Session) -> Option<bool> {
+    let spec = COMMANDS[position(&args[0])?];
+    let argc = args.len() as i32;
+    if (spec.arity > 0 && argc != spec.arity) || argc < -spec.arity {
+        return None;
+    }
+    let may_replicate = |spec: &Spec| spec.writes || matches!(spec.name, "publish" | "spublish");
+    Some(match (spec.name, &session.tx.queue) {
+        ("exec", Some(queue)) => queue
+            .iter()
+            .any(|q| position(&q[0]).is_some_and(|i| may_replicate(COMMANDS[i]))),
+        _ => may_replicate(spec),
+    })
 }
 
 /// Commands a client in MULTI runs at once instead of queueing.
@@ -646,6 +713,8 @@ fn run_command(
         _ => Vec::new(),
     };
     args.remove(0);
+    // TOUCH touches under CLIENT NO-TOUCH too, as in Redis.
+    cx.no_touch = cx.session.no_touch && spec.name != "touch";
     let reply = (spec.run)(&mut Parse::new(args), cx);
     if tracking {
         tracking::after(cx, &served);
@@ -670,6 +739,9 @@ fn check(
 ) -> Result<&'static Spec, CommandError> {
     let name = &args[0];
     let Some(spec) = id.map(|id| &COMMANDS[id.0]) else {
+        if let Some(e) = streams::unsupported(name) {
+            return Err(e);
+        }
         return Err(CommandError::new(
             ErrorKind::UnknownCommand,
             unknown_command(name, &args[1..]),
@@ -693,7 +765,7 @@ fn check(
     // from replies, so Redis allows only the commands that make sense in that state. RESP3
     // marks pushes as such and lifts the restriction.
     if cx.session.protocol == Protocol::Resp2
-        && cx.session.subscriptions() > 0
+        && cx.session.subscribed()
         && !ALLOWED_WHILE_SUBSCRIBED.contains(&spec.name)
     {
         return Err(CommandError::err(&format!(

@@ -89,7 +89,13 @@ impl Command for Client {
             "kill" | "tracking" => !rest.is_empty(),
             "caching" => rest.len() == 1,
             "trackinginfo" | "getredir" => rest.is_empty(),
-            _ => return Err(unknown_sub("CLIENT", &sub)),
+            other => match super::client_ctl::arity(other, &rest) {
+                Some(checked) => {
+                    checked?;
+                    return super::client_ctl::run(cx, other, &sub, &rest);
+                }
+                None => return Err(unknown_sub("CLIENT", &sub)),
+            },
         };
         if !arity_ok {
             return Err(sub_arity("client", &name));

@@ -90,6 +90,8 @@ fn write_string(
         options = options.keep_ttl();
     }
     let expired = match deadline_ms {
+        // The engine counts durations in nanoseconds: a far deadline is set as a timestamp.
+        Some(at) if at > crate::keyspace::FAR_MILLIS => false,
         Some(at) => {
             let left = at - now_millis();
             options = options.ttl(duration_millis(left));
@@ -110,7 +112,11 @@ fn write_string(
         return Ok(allowed);
     }
     state.check_fits(&t.key(name), &value)?;
-    Ok(t.insert(name, value, &options).is_ok())
+    let written = t.insert(name, value, &options).is_ok();
+    if let Some(at) = deadline_ms.filter(|&at| written && at > crate::keyspace::FAR_MILLIS) {
+        t.expire_at(name, timestamp_millis(at), ExpireCondition::Always);
+    }
+    Ok(written)
 }
 
 /// Replaces the live value of `e` with `value` (keeping its TTL) or creates it, refusing a

@@ -32,6 +32,7 @@
 //! invalidations) reach tracking through the engine's listener and subscriber instead.
 
 pub mod blocking;
+pub mod field_expiry;
 pub mod hash;
 pub mod intset;
 pub mod list;
@@ -44,6 +45,7 @@ pub mod zset;
 pub mod zset_tree;
 
 pub use blocking::{Blocking, Waiter};
+pub use field_expiry::FieldExpiry;
 pub use hash::Hash;
 pub use list::List;
 pub use set::Set;
@@ -223,6 +225,7 @@ pub struct Keyspace {
     gate: Gate,
     blocking: Blocking,
     databases: DatabaseMap,
+    field_expiry: FieldExpiry,
 }
 
 impl Keyspace {
@@ -233,6 +236,7 @@ impl Keyspace {
             gate: Gate::new(),
             blocking: Blocking::default(),
             databases: DatabaseMap::new(),
+            field_expiry: FieldExpiry::default(),
         }
     }
 
@@ -254,6 +258,11 @@ impl Keyspace {
         let (pa, pb) = (self.databases.prefix(a), self.databases.prefix(b));
         self.databases.swap(a, b);
         self.blocking.swap_prefixes(pa, pb);
+    }
+
+    /// The keys holding hashes with field deadlines, for the active sweep.
+    pub fn field_expiry(&self) -> &FieldExpiry {
+        &self.field_expiry
     }
 
     /// What an entry costs: the engine's bytes per entry plus the heap its key and value own.
@@ -311,6 +320,8 @@ pub struct Txn<'t, 'l> {
     db: u8,
     changes: &'t mut Changes,
     blocking: &'t Blocking,
+    /// Reads do not count as accesses (CLIENT NO-TOUCH).
+    no_touch: bool,
 }
 
 impl<'t, 'l> Txn<'t, 'l> {
@@ -327,7 +338,13 @@ impl<'t, 'l> Txn<'t, 'l> {
             db,
             changes,
             blocking,
+            no_touch: false,
         }
+    }
+
+    /// Makes [`Txn::get`] a [`Txn::peek`]: the client asked for CLIENT NO-TOUCH.
+    pub fn set_no_touch(&mut self, no_touch: bool) {
+        self.no_touch = no_touch;
     }
 
     /// The database prefix the command runs in.
@@ -349,6 +366,9 @@ impl<'t, 'l> Txn<'t, 'l> {
 
     /// The live value of `name`, counted as an access (a keyspace hit or miss).
     pub fn get(&self, name: &[u8]) -> Option<&Value> {
+        if self.no_touch {
+            return self.peek(name);
+        }
         self.lock.get(self.key(name).as_bytes())
     }
 
@@ -373,8 +393,25 @@ impl<'t, 'l> Txn<'t, 'l> {
             None => -2,
             Some(m) => match m.expires_at {
                 None => -1,
-                Some(at) => i64::try_from(at.as_nanos() / 1_000_000).unwrap_or(i64::MAX),
+                Some(at) => timestamp_to_millis(at),
             },
+        }
+    }
+
+    /// `name`'s PTTL reply: -2 missing, -1 no deadline, else milliseconds left (rounded up).
+    /// Compressed far deadlines (see [`FAR_MILLIS`]) are measured from their real value.
+    pub fn pttl_millis(&self, name: &[u8]) -> i64 {
+        match self.expire_time_millis(name) {
+            at if at > FAR_MILLIS => at - now_millis(),
+            _ => self.ttl(name).as_redis_millis(),
+        }
+    }
+
+    /// `name`'s TTL reply: -2 missing, -1 no deadline, else seconds left (rounded).
+    pub fn ttl_seconds(&self, name: &[u8]) -> i64 {
+        match self.expire_time_millis(name) {
+            at if at > FAR_MILLIS => (at - now_millis() + 500) / 1000,
+            _ => self.ttl(name).as_redis_seconds(),
         }
     }
 
@@ -474,9 +511,39 @@ pub fn now_millis() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// A Unix time in milliseconds as an engine timestamp (times before the epoch clamp to it).
+/// Unix milliseconds from which deadlines are stored compressed (about the year 2255).
+///
+/// The engine's clock is u64 nanoseconds since the epoch, which ends in the year 2554, while
+/// Redis accepts deadlines up to `i64::MAX` milliseconds. Deadlines up to here are stored as
+/// exact nanoseconds; later ones one nanosecond per millisecond past [`FAR_NANOS`]. The map
+/// stays monotonic (so the engine's GT/LT conditions compare correctly) and reversible (so
+/// EXPIRETIME reports the deadline asked for); the one approximation is that such a key
+/// would expire in the 2260s instead of later.
+pub const FAR_MILLIS: i64 = 9_000_000_000_000;
+/// [`FAR_MILLIS`] in nanoseconds.
+const FAR_NANOS: u64 = FAR_MILLIS as u64 * 1_000_000;
+
+/// A Unix time in milliseconds as an engine timestamp (times before the epoch clamp to it;
+/// far ones are compressed, see [`FAR_MILLIS`]).
 pub fn timestamp_millis(ms: i64) -> Timestamp {
-    Timestamp(u64::try_from(ms).unwrap_or(0).saturating_mul(1_000_000))
+    let ms = u64::try_from(ms).unwrap_or(0);
+    if ms <= FAR_MILLIS as u64 {
+        Timestamp(ms * 1_000_000)
+    } else {
+        // At most FAR_NANOS + i64::MAX, below u64::MAX.
+        Timestamp(FAR_NANOS + (ms - FAR_MILLIS as u64))
+    }
+}
+
+/// The Unix milliseconds an engine timestamp made by [`timestamp_millis`] stands for.
+pub fn timestamp_to_millis(at: Timestamp) -> i64 {
+    let ns = at.as_nanos();
+    let ms = if ns <= FAR_NANOS {
+        ns / 1_000_000
+    } else {
+        FAR_MILLIS as u64 + (ns - FAR_NANOS)
+    };
+    i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
 /// Milliseconds as a duration (negative clamps to zero).

@@ -132,10 +132,16 @@ impl Value {
         }
     }
 
-    /// The hash, to change; WRONGTYPE for other types.
+    /// The hash, to change, with its expired fields removed first (a write is where they
+    /// go lazily); WRONGTYPE for other types.
     pub fn as_hash_mut(&mut self) -> Result<&mut Hash, CommandError> {
         match self {
-            Value::Hash(h) => Ok(h),
+            Value::Hash(h) => {
+                if h.has_field_deadlines() {
+                    h.purge_expired(super::now_millis());
+                }
+                Ok(h)
+            }
             _ => Err(CommandError::wrong_type()),
         }
     }

@@ -219,6 +219,16 @@ impl Client {
         }
     }
 
+    /// Whether a reply (or any byte) arrives within `d`, without consuming it; the read
+    /// timeout goes back to 5 s after.
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn replies_within(&mut self, d: Duration) -> bool {
+        self.set_read_timeout(d);
+        let got = matches!(self.reader.fill_buf(), Ok(b) if !b.is_empty());
+        self.set_read_timeout(Duration::from_secs(5));
+        got
+    }
+
     /// Sends bytes as they are.
     pub fn send(&mut self, bytes: &[u8]) {
         self.writer.write_all(bytes).unwrap();

@@ -190,7 +190,9 @@ fn hostile_lengths_fail_without_allocating_them() {
         &[TYPE_SET, 2, 1, b'a', 1, b'a'],
         &[TYPE_HASH, 2, 1, b'f', 1, b'1', 1, b'f', 1, b'2'],
         // Sorted sets: a duplicate member, a NaN score (binary and text), an empty one.
-        &[5, 2, 1, b'm', 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 1, b'm', 0, 0, 0, 0, 0, 0, 0, 0x40],
+        &[
+            5, 2, 1, b'm', 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 1, b'm', 0, 0, 0, 0, 0, 0, 0, 0x40,
+        ],
         &[5, 1, 1, b'm', 0, 0, 0, 0, 0, 0, 0xf8, 0x7f],
         &[3, 1, 1, b'm', 253],
         &[5, 0],
