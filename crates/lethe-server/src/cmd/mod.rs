@@ -11,6 +11,7 @@
 //! docs, subcommands) for COMMAND (the `command` module); whether a command writes the
 //! keyspace, which the dispatcher needs, is read from the same flags.
 
+mod bits;
 mod blocking;
 mod command;
 mod connection;
@@ -440,7 +441,7 @@ use command::f;
 pub(crate) use command_table;
 
 /// Every family's table rows; a command's [`CommandId`] is its position in their concatenation.
-const TABLES: &[&[Spec]] = &[table::CORE, dbops::DBOPS];
+const TABLES: &[&[Spec]] = &[table::CORE, dbops::DBOPS, bits::BITS];
 
 /// The command table: [`TABLES`] concatenated.
 static COMMANDS: LazyLock<Vec<&'static Spec>> =
