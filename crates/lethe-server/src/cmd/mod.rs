@@ -17,6 +17,7 @@ mod command;
 mod connection;
 mod dbops;
 mod hashes;
+mod hyperloglog;
 mod keys;
 mod lethe;
 mod lists;
@@ -441,7 +442,7 @@ use command::f;
 pub(crate) use command_table;
 
 /// Every family's table rows; a command's [`CommandId`] is its position in their concatenation.
-const TABLES: &[&[Spec]] = &[table::CORE, dbops::DBOPS, bits::BITS];
+const TABLES: &[&[Spec]] = &[table::CORE, dbops::DBOPS, bits::BITS, hyperloglog::HYPERLOGLOG];
 
 /// The command table: [`TABLES`] concatenated.
 static COMMANDS: LazyLock<Vec<&'static Spec>> =
@@ -582,7 +583,8 @@ pub(crate) fn lockable_keys(args: &[Bytes]) -> Option<(Vec<Bytes>, bool)> {
         .into_iter()
         .map(|i| args[i].clone())
         .collect();
-    Some((keys, spec.writes))
+    // Locked for writing also where only the key specs say so (PFCOUNT's cache refresh).
+    Some((keys, spec.writes || command::changes_keys(&spec.meta)))
 }
 
 /// Commands a client in MULTI runs at once instead of queueing.

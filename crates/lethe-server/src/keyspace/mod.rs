@@ -33,6 +33,7 @@
 
 pub mod blocking;
 pub mod hash;
+pub mod hyperloglog;
 pub mod intset;
 pub mod list;
 pub mod listpack;
