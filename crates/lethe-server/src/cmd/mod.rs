@@ -19,6 +19,7 @@ mod dbops;
 mod hashes;
 mod hyperloglog;
 mod keys;
+mod lcs;
 mod lethe;
 mod lists;
 mod long_double;
@@ -442,7 +443,13 @@ use command::f;
 pub(crate) use command_table;
 
 /// Every family's table rows; a command's [`CommandId`] is its position in their concatenation.
-const TABLES: &[&[Spec]] = &[table::CORE, dbops::DBOPS, bits::BITS, hyperloglog::HYPERLOGLOG];
+const TABLES: &[&[Spec]] = &[
+    table::CORE,
+    dbops::DBOPS,
+    bits::BITS,
+    hyperloglog::HYPERLOGLOG,
+    lcs::LCS,
+];
 
 /// The command table: [`TABLES`] concatenated.
 static COMMANDS: LazyLock<Vec<&'static Spec>> =
