@@ -551,30 +551,44 @@ impl Field {
         }
     }
 
-    /// `want` brought into the field's range by the overflow mode: `None` to fail. An unsigned
-    /// field takes a negative SET value as its two's-complement bits, as Redis does.
-    fn fit(&self, want: i128) -> Option<i128> {
-        let (min, max) = if self.signed {
-            (
-                -(1i128 << (self.width - 1)),
-                (1i128 << (self.width - 1)) - 1,
-            )
+    /// Whether `value + incr` overflows the field (1 above, -1 below, 0 not), decided exactly
+    /// as Redis's overflow checks decide it, quirks included: a SET far below a signed
+    /// field's minimum counts as overflowing *above* when Redis's `max - value` wraps, so
+    /// OVERFLOW SAT stores the maximum there (checked against a real server).
+    fn overflow(&self, value: i64, incr: i64) -> i8 {
+        let w = self.width;
+        if self.signed {
+            let max = if w == 64 {
+                i64::MAX
+            } else {
+                (1i64 << (w - 1)) - 1
+            };
+            let min = -max - 1;
+            let max_incr = (max as u64).wrapping_sub(value as u64) as i64;
+            let min_incr = min.wrapping_sub(value);
+            if value > max
+                || (w != 64 && incr > max_incr)
+                || (value >= 0 && incr > 0 && incr > max_incr)
+            {
+                1
+            } else if value < min
+                || (w != 64 && incr < min_incr)
+                || (value < 0 && incr < 0 && incr < min_incr)
+            {
+                -1
+            } else {
+                0
+            }
         } else {
-            (0, (1i128 << self.width) - 1)
-        };
-        if (min..=max).contains(&want) {
-            return Some(want);
-        }
-        match self.overflow {
-            Overflow::Fail => None,
-            Overflow::Sat => Some(if want > max { max } else { min }),
-            Overflow::Wrap => {
-                let bits = (want as u128 as u64) & (u64::MAX >> (64 - self.width));
-                Some(if self.signed {
-                    i128::from(sign_extend(bits, self.width))
-                } else {
-                    i128::from(bits)
-                })
+            // An unsigned field takes a negative SET value as its two's-complement bits.
+            let max = (1i128 << w) - 1;
+            let sum = i128::from(value as u64) + i128::from(incr);
+            if i128::from(value as u64) > max || sum > max {
+                1
+            } else if sum < 0 {
+                -1
+            } else {
+                0
             }
         }
     }
@@ -582,19 +596,31 @@ impl Field {
     /// Applies a SET or INCRBY to `s` (long enough), returning the reply.
     fn write(&self, s: &mut [u8]) -> Frame {
         let old = self.read(s);
-        let (want, reply_old) = match self.op {
-            FieldOp::Set(v) if !self.signed => (i128::from(v as u64), true),
-            FieldOp::Set(v) => (i128::from(v), true),
-            FieldOp::IncrBy(d) => (i128::from(old) + i128::from(d), false),
+        let (value, incr) = match self.op {
+            FieldOp::Set(v) => (v, 0),
+            FieldOp::IncrBy(d) => (old, d),
             FieldOp::Get => return Frame::Integer(old),
         };
-        match self.fit(want) {
-            None => Frame::Null,
-            Some(new) => {
-                set_field(s, self.offset, self.width, new as u64);
-                Frame::Integer(if reply_old { old } else { new as i64 })
+        let mask = u64::MAX >> (64 - self.width);
+        // In range, or wrapped: the low bits of the sum.
+        let bits = (value as u64).wrapping_add(incr as u64) & mask;
+        let new = match (self.overflow(value, incr), self.overflow) {
+            (0, _) | (_, Overflow::Wrap) => bits,
+            (_, Overflow::Fail) => return Frame::Null,
+            (dir, Overflow::Sat) => {
+                let top = if self.signed { mask >> 1 } else { mask };
+                match (dir > 0, self.signed) {
+                    (true, _) => top,
+                    (false, true) => !top & mask,
+                    (false, false) => 0,
+                }
             }
-        }
+        };
+        set_field(s, self.offset, self.width, new);
+        Frame::Integer(match self.op {
+            FieldOp::Set(_) => old,
+            _ => self.read(s),
+        })
     }
 }
 
