@@ -752,6 +752,61 @@ fn values_move_between_redis_and_lethe() {
     both(&mut r, &mut l, &args(&["PFCOUNT", "all"]), "merged count");
 }
 
+/// Reads what a tracking client receives after sending PING: any pushes, then PONG.
+fn pushes_then_pong(c: &mut Client) -> Vec<u8> {
+    c.send(&common::encode(&["PING"]));
+    let mut out = Vec::new();
+    loop {
+        let reply = c.read_reply();
+        out.extend_from_slice(&reply);
+        if reply == b"+PONG\r\n" {
+            return out;
+        }
+    }
+}
+
+/// PFCOUNT storing a fresh count changes the value: trackers of the key are told, but the
+/// caller is not told about the read it was just answered (Redis remembers it afterwards).
+fn pfcount_tracking_transcript(port: u16) -> Vec<Vec<u8>> {
+    let mut reader = Client::connect(port);
+    let mut writer = Client::connect(port);
+    let mut t = Vec::new();
+    t.push(reader.raw(&["HELLO", "3"])[..1].to_vec());
+    t.push(writer.raw(&["FLUSHALL"]));
+    t.push(reader.raw(&["CLIENT", "TRACKING", "ON"]));
+    t.push(writer.raw(&["PFADD", "h", "x", "y"]));
+    // The reader's own refresh: no push.
+    t.push(reader.raw(&["PFCOUNT", "h"]));
+    t.push(pushes_then_pong(&mut reader));
+    t.push(reader.raw(&["PFCOUNT", "h"]));
+    t.push(writer.raw(&["PFADD", "h", "z"]));
+    t.push(pushes_then_pong(&mut reader));
+    // Another client's refresh changes the value the reader was given: a push.
+    t.push(reader.raw(&["GET", "h"]));
+    t.push(writer.raw(&["PFCOUNT", "h"]));
+    t.push(pushes_then_pong(&mut reader));
+    // A cached count is only read: nothing changes, no push.
+    t.push(reader.raw(&["GET", "h"]));
+    t.push(writer.raw(&["PFCOUNT", "h"]));
+    t.push(writer.raw(&["PFCOUNT", "h", "other"]));
+    t.push(pushes_then_pong(&mut reader));
+    t
+}
+
+#[test]
+fn pfcount_cache_refresh_invalidates_as_in_redis() {
+    let (redis, lethe) = servers();
+    let want = pfcount_tracking_transcript(redis.port);
+    let got = pfcount_tracking_transcript(lethe.port);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(
+            String::from_utf8_lossy(g),
+            String::from_utf8_lossy(w),
+            "step #{i}"
+        );
+    }
+}
+
 /// An offset Redis accepts but that would need more memory than one entry may take here is
 /// refused before anything is allocated, and the key is left as it was.
 #[test]

@@ -652,9 +652,16 @@ fn run_command(
     args.remove(0);
     let reply = (spec.run)(&mut Parse::new(args), cx);
     if tracking {
+        // A read that changed what it read (PFCOUNT storing a fresh count in the value) tells
+        // the trackers before remembering what it served, as Redis does: the caller hears of
+        // its earlier reads of the key, not of the one it was just answered.
+        let changed_by_read = !queued && !served.is_empty() && !cx.changes.is_empty();
+        if changed_by_read {
+            state.report_changes(cx.changes, cx.session.id);
+        }
         tracking::after(cx, &served);
         // Inside EXEC the changes wait for EXEC to release its locks.
-        if !queued {
+        if !queued && !changed_by_read {
             state.report_changes(cx.changes, cx.session.id);
         }
     }

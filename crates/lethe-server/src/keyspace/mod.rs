@@ -122,6 +122,11 @@ impl Changes {
         std::mem::take(&mut self.keys)
     }
 
+    /// Whether no key was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
     /// Whether keys are recorded.
     pub fn enabled(&self) -> bool {
         self.enabled
