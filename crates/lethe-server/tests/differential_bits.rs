@@ -767,6 +767,8 @@ fn pushes_then_pong(c: &mut Client) -> Vec<u8> {
 
 /// PFCOUNT storing a fresh count changes the value: trackers of the key are told, but the
 /// caller is not told about the read it was just answered (Redis remembers it afterwards).
+// The transcript is built step by step, in the order things happen.
+#[allow(clippy::vec_init_then_push)]
 fn pfcount_tracking_transcript(port: u16) -> Vec<Vec<u8>> {
     let mut reader = Client::connect(port);
     let mut writer = Client::connect(port);
