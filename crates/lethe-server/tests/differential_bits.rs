@@ -832,3 +832,35 @@ fn bitmaps_larger_than_an_entry_may_be_are_refused() {
     assert!(reply.starts_with("-ERR value too large"), "{reply}");
     assert_eq!(c.cmd(&["STRLEN", "b"]), ":13\r\n");
 }
+
+/// COMMAND DOCS gives Redis's summary, since, group and complexity for each new command (COMMAND
+/// INFO is compared for every shared command in `differential.rs`).
+#[test]
+fn command_docs_match() {
+    let (redis, lethe) = servers();
+    let (mut r, mut l) = clients(&redis, &lethe, "2");
+    for name in [
+        "setbit",
+        "getbit",
+        "bitcount",
+        "bitpos",
+        "bitop",
+        "bitfield",
+        "bitfield_ro",
+        "pfadd",
+        "pfcount",
+        "pfmerge",
+        "lcs",
+    ] {
+        let (rd, ld) = (
+            r.cmd(&["COMMAND", "DOCS", name]),
+            l.cmd(&["COMMAND", "DOCS", name]),
+        );
+        let fields = &ld[ld.find("$7\r\nsummary").expect(&ld)..];
+        assert!(
+            fields.ends_with("\r\n") && rd.contains(fields),
+            "{rd}\n{ld}"
+        );
+        both(&mut r, &mut l, &args(&["COMMAND", "INFO", name]), name);
+    }
+}
