@@ -10,7 +10,6 @@
 //! server): BITCOUNT and BITPOS look the key up before parsing their range, BITFIELD parses all of
 //! its operations before touching the key.
 
-use super::strings::put;
 use super::{Command, CommandError, Ctx, Reply};
 use crate::frame::Frame;
 use crate::keyspace::small::alloc_size;
@@ -110,16 +109,31 @@ pub(super) fn string_mut<'e>(
         let grown = len.unwrap_or(0).max(min_len);
         let empty = Value::Str(SmallBytes::EMPTY);
         state.check_grows(e.key(), &empty, alloc_size(grown))?;
-        let mut bytes = Vec::new();
-        bytes
-            .try_reserve_exact(grown)
-            .map_err(|_| CommandError::err("out of memory growing the string"))?;
-        if let Some(v) = e.get() {
-            v.with_bytes(|b| bytes.extend_from_slice(b))?;
+        // The old buffer is grown where the allocator can (realloc), not copied to a new one.
+        let mut bytes = match e.get_mut() {
+            None => Vec::new(),
+            Some(Value::Str(s)) => match std::mem::take(s) {
+                SmallBytes::Heap(b) => b.into_vec(),
+                inline => inline.to_vec(),
+            },
+            Some(v) => v.with_bytes(<[u8]>::to_vec)?,
+        };
+        if bytes.try_reserve_exact(grown - bytes.len()).is_err() {
+            if let Some(Value::Str(s)) = e.get_mut() {
+                *s = SmallBytes::from_vec(bytes);
+            }
+            return Err(CommandError::err("out of memory growing the string"));
         }
         bytes.resize(grown, 0);
-        // Kept as a string even if its bytes spell an integer: Redis's `raw` encoding.
-        put(state, e, Value::Str(SmallBytes::from_vec(bytes)))?;
+        // Kept as a string even if its bytes spell an integer: Redis's `raw` encoding. Its
+        // size was checked above, so nothing can fail once the old buffer is taken.
+        let value = Value::Str(SmallBytes::from_vec(bytes));
+        match e.get_mut() {
+            Some(v) => *v = value,
+            None => {
+                e.insert(value).map_err(crate::state::refused)?;
+            }
+        }
     }
     match e.get_mut() {
         Some(Value::Str(s)) => Ok(s.as_mut_bytes()),
