@@ -562,6 +562,45 @@ fn lcs_matches() {
     ]);
 }
 
+#[test]
+fn pfdebug_matches() {
+    compare(&[
+        &["PFDEBUG", "ENCODING", "nokey"],
+        &["PFADD", "h", "a", "b", "c", "d", "e", "f", "g"],
+        &["PFDEBUG", "ENCODING", "h"],
+        &["PFDEBUG", "DECODE", "h"],
+        &["PFDEBUG", "decode", "h"],
+        &["PFDEBUG", "FOO", "h"],
+        &["PFDEBUG", "FOO", "nokey"],
+        &["PFDEBUG", "TODENSE", "h"],
+        &["PFDEBUG", "TODENSE", "h"],
+        &["PFDEBUG", "ENCODING", "h"],
+        &["PFDEBUG", "DECODE", "h"],
+        &["GET", "h"],
+        &["PFCOUNT", "h"],
+        &["PFADD", "h2", "x", "y"],
+        &["PFDEBUG", "GETREG", "h2"],
+        &["PFDEBUG", "ENCODING", "h2"],
+        &["GET", "h2"],
+        &["SET", "s", "foo"],
+        &["PFDEBUG", "ENCODING", "s"],
+        &["LPUSH", "l", "a"],
+        &["PFDEBUG", "ENCODING", "l"],
+        &["PFDEBUG", "GETREG", "l"],
+        &["PFDEBUG", "x"],
+        &["PFDEBUG", "x", "y", "z"],
+        &["COMMAND", "INFO", "pfdebug"],
+        &[
+            "SET",
+            "bad",
+            r"HYLL\x01\x00\x00\x00\x00\x00\x00\x80\x00\x00\x00\x80\x00",
+        ],
+        &["PFDEBUG", "DECODE", "bad"],
+        &["PFDEBUG", "TODENSE", "bad"],
+        &["PFDEBUG", "GETREG", "bad"],
+    ]);
+}
+
 /// A small deterministic generator (an LCG), so failures reproduce.
 struct Lcg(u64);
 
@@ -850,6 +889,7 @@ fn command_docs_match() {
         "pfadd",
         "pfcount",
         "pfmerge",
+        "pfdebug",
         "lcs",
     ] {
         let (rd, ld) = (

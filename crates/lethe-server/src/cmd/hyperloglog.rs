@@ -1,4 +1,4 @@
-//! HyperLogLog commands: PFADD, PFCOUNT, PFMERGE, over strings in Redis's format (see
+//! HyperLogLog commands: PFADD, PFCOUNT, PFMERGE and PFDEBUG, over strings in Redis's format (see
 //! [`crate::keyspace::hyperloglog`]).
 //!
 //! A dense value (12 KiB) is changed where it is stored; a sparse one (at most
@@ -39,6 +39,12 @@ super::command_table! {
             KeySpec::range(ks::RO | ks::ACCESS, 2, -1, 1),
         ],
         doc: Doc::new("hyperloglog", "2.8.9", "O(N) to merge N HyperLogLogs, but with high constant times.", "Merge N different HyperLogLogs into a single one."),
+    }
+    "pfdebug" 3 PfDebug {
+        flags: f::WRITE | f::DENYOOM | f::ADMIN,
+        acl: acl::HYPERLOGLOG,
+        keys: &[KeySpec::range(ks::RW | ks::ACCESS, 2, 0, 1)],
+        doc: Doc::new("hyperloglog", "2.8.9", "N/A", "Internal commands for debugging HyperLogLog values"),
     }
 }
 
@@ -207,6 +213,61 @@ impl Command for PfMerge {
                 hll::invalidate_cache(&mut v);
                 put(state, e, Value::Str(SmallBytes::from_vec(v)))?;
                 Ok(Frame::ok())
+            })
+        })?
+    }
+}
+
+/// PFDEBUG GETREG|DECODE|ENCODING|TODENSE key: Redis's internal inspection of a value. GETREG
+/// and TODENSE turn a sparse value dense, as in Redis.
+#[derive(Debug)]
+pub struct PfDebug(Bytes, Bytes);
+
+impl Command for PfDebug {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(PfDebug(args.next_bytes()?, args.next_bytes()?))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        let state = cx.state;
+        let PfDebug(sub, key) = self;
+        cx.write([&key[..]], |t| {
+            t.compute(&key, |e| {
+                let Some(v) = e.get() else {
+                    return Err(CommandError::err("The specified key does not exist"));
+                };
+                let bytes = hll_bytes(v)?;
+                let dense = hll::is_dense(bytes);
+                match sub.to_ascii_lowercase().as_slice() {
+                    b"encoding" => Ok(Frame::Simple(if dense { "dense" } else { "sparse" }.into())),
+                    b"decode" if dense => Err(CommandError::err("HLL encoding is not sparse")),
+                    b"decode" => Ok(Frame::Bulk(hll::decode_sparse(bytes).into())),
+                    op @ (b"getreg" | b"todense") => {
+                        let getreg = op == b"getreg";
+                        let mut bytes = bytes.to_vec();
+                        if !dense {
+                            hll::to_dense(&mut bytes).map_err(corrupt)?;
+                        }
+                        let reply = if getreg {
+                            Frame::Array(
+                                hll::dense_registers(&bytes)
+                                    .into_iter()
+                                    .map(|r| Frame::Integer(i64::from(r)))
+                                    .collect(),
+                            )
+                        } else {
+                            Frame::Integer(i64::from(!dense))
+                        };
+                        if !dense {
+                            put(state, e, Value::Str(SmallBytes::from_vec(bytes)))?;
+                        }
+                        Ok(reply)
+                    }
+                    _ => Err(CommandError::err(&format!(
+                        "Unknown PFDEBUG subcommand '{}'",
+                        String::from_utf8_lossy(&sub)
+                    ))),
+                }
             })
         })?
     }

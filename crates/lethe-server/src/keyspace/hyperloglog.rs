@@ -343,6 +343,30 @@ pub fn merge_into(max: &mut [u8], bytes: &[u8]) -> Result<(), Corrupt> {
     }
 }
 
+/// The registers of a dense value, one byte each.
+pub fn dense_registers(bytes: &[u8]) -> Vec<u8> {
+    (0..REGISTERS)
+        .map(|i| dense_get(&bytes[HEADER..], i))
+        .collect()
+}
+
+/// A sparse value's opcodes as text (`z:len` ZERO, `Z:len` XZERO, `v:value,len` VAL), the way
+/// Redis's PFDEBUG DECODE prints them.
+pub fn decode_sparse(bytes: &[u8]) -> String {
+    let mut out = Vec::new();
+    let mut p = HEADER;
+    while p < bytes.len() {
+        let (run, value, len) = opcode(bytes, p);
+        out.push(match (value, len) {
+            (0, 1) => format!("z:{run}"),
+            (0, _) => format!("Z:{run}"),
+            _ => format!("v:{value},{run}"),
+        });
+        p += len;
+    }
+    out.join(" ")
+}
+
 /// The estimated cardinality of a valid value.
 pub fn count(bytes: &[u8]) -> Result<u64, Corrupt> {
     let mut histogram = [0u32; 64];
