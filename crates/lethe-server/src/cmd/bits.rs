@@ -10,6 +10,7 @@
 //! server): BITCOUNT and BITPOS look the key up before parsing their range, BITFIELD parses all of
 //! its operations before touching the key.
 
+use super::command::{Doc, KeySpec, acl, f, ks};
 use super::{Command, CommandError, Ctx, Reply};
 use crate::frame::Frame;
 use crate::keyspace::small::alloc_size;
@@ -67,8 +68,6 @@ super::command_table! {
         doc: Doc::new("bitmap", "6.0.0", "O(1) for each subcommand specified", "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD"),
     }
 }
-
-use super::command::{Doc, KeySpec, acl, f, ks};
 
 fn offset_error() -> CommandError {
     CommandError::err("bit offset is not an integer or out of range")
@@ -252,11 +251,16 @@ fn count_ones(s: &[u8], first: u64, last: u64) -> u64 {
         .iter()
         .map(|b| u64::from(b.count_ones()))
         .sum::<u64>();
-    // Bits of the first and last bytes outside the range.
-    let head = (first & 7) as u32;
-    n -= u64::from((bytes[0] >> (8 - head.max(1))).count_ones() * u32::from(head > 0));
-    let tail = 7 - (last & 7) as u32;
-    n -= u64::from((bytes[bytes.len() - 1] & ((1u16 << tail) - 1) as u8).count_ones());
+    // Less the bits of the first and last bytes outside the range: the `head` high bits of
+    // the first, the `tail` low bits of the last.
+    let head = first & 7;
+    if head > 0 {
+        n -= u64::from((bytes[0] >> (8 - head)).count_ones());
+    }
+    let tail = 7 - (last & 7);
+    if tail > 0 {
+        n -= u64::from((bytes[bytes.len() - 1] & ((1u8 << tail) - 1)).count_ones());
+    }
     n
 }
 
@@ -702,5 +706,57 @@ impl Command for BitFieldRo {
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         let fields = parse_fields(&self.1, max_bulk(cx))?;
         bitfield(cx, &self.0, &fields, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counting_matches_bit_by_bit() {
+        let s = [
+            0b1011_0110u8,
+            0xff,
+            0x00,
+            0b0100_0001,
+            0x5a,
+            0xa5,
+            1,
+            2,
+            3,
+            4,
+            0x80,
+        ];
+        let total = s.len() as u64 * 8;
+        for first in 0..total {
+            for last in first..total {
+                let want = (first..=last).filter(|&p| bit_at(&s, p)).count() as u64;
+                assert_eq!(count_ones(&s, first, last), want, "{first}..={last}");
+                for bit in [false, true] {
+                    let want = (first..=last).find(|&p| bit_at(&s, p) == bit);
+                    assert_eq!(
+                        find_bit(&s, first, last, bit),
+                        want,
+                        "{first}..={last} {bit}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fields_round_trip_at_any_offset_and_width() {
+        let mut s = [0u8; 12];
+        for width in 1..=64 {
+            for offset in [0, 1, 7, 8, 13, 31] {
+                let v = 0xdead_beef_cafe_f00d_u64 & (u64::MAX >> (64 - width));
+                set_field(&mut s, offset, width, v);
+                assert_eq!(get_field(&s, offset, width), v, "{width} at {offset}");
+            }
+        }
+        assert_eq!(sign_extend(0b111, 3), -1);
+        assert_eq!(sign_extend(0b011, 3), 3);
+        assert_eq!(sign_extend(u64::MAX, 64), -1);
     }
 }
