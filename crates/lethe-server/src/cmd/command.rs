@@ -292,6 +292,14 @@ pub(super) struct Sub {
     pub(super) meta: Meta,
 }
 
+/// Whether a key spec says the command may change its keys (RW, OW, RM), which a `readonly`
+/// command can: PFCOUNT refreshes the count cached in the value.
+pub(super) fn changes_keys(meta: &Meta) -> bool {
+    meta.keys
+        .iter()
+        .any(|k| k.flags & (ks::RW | ks::OW | ks::RM) != 0)
+}
+
 /// The flags, with `movablekeys` where a key spec is `keynum`, `keyword` or `unknown`, as
 /// Redis derives
 /// it.

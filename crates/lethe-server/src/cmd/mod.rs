@@ -11,6 +11,7 @@
 //! docs, subcommands) for COMMAND (the `command` module); whether a command writes the
 //! keyspace, which the dispatcher needs, is read from the same flags.
 
+mod bits;
 mod blocking;
 mod client_ctl;
 mod command;
@@ -20,7 +21,9 @@ mod geo;
 mod geohash;
 mod hash_ttl;
 mod hashes;
+mod hyperloglog;
 mod keys;
+mod lcs;
 mod lethe;
 mod lists;
 mod long_double;
@@ -491,6 +494,9 @@ const TABLES: &[&[Spec]] = &[
     geo::GEO,
     pubsub::PUBSUB,
     hash_ttl::HASH_TTL,
+    bits::BITS,
+    hyperloglog::HYPERLOGLOG,
+    lcs::LCS,
 ];
 
 /// The command table: [`TABLES`] concatenated.
@@ -635,7 +641,8 @@ pub(crate) fn lockable_keys(args: &[Bytes]) -> Option<(Vec<Bytes>, bool)> {
         .into_iter()
         .map(|i| args[i].clone())
         .collect();
-    Some((keys, spec.writes))
+    // Locked for writing also where only the key specs say so (PFCOUNT's cache refresh).
+    Some((keys, spec.writes || command::changes_keys(&spec.meta)))
 }
 
 /// Whether CLIENT PAUSE holds back this request, and as what: `None` for a request the
@@ -717,9 +724,16 @@ fn run_command(
     cx.no_touch = cx.session.no_touch && spec.name != "touch";
     let reply = (spec.run)(&mut Parse::new(args), cx);
     if tracking {
+        // A read that changed what it read (PFCOUNT storing a fresh count in the value) tells
+        // the trackers before remembering what it served, as Redis does: the caller hears of
+        // its earlier reads of the key, not of the one it was just answered.
+        let changed_by_read = !queued && !served.is_empty() && !cx.changes.is_empty();
+        if changed_by_read {
+            state.report_changes(cx.changes, cx.session.id);
+        }
         tracking::after(cx, &served);
         // Inside EXEC the changes wait for EXEC to release its locks.
-        if !queued {
+        if !queued && !changed_by_read {
             state.report_changes(cx.changes, cx.session.id);
         }
     }

@@ -34,6 +34,7 @@
 pub mod blocking;
 pub mod field_expiry;
 pub mod hash;
+pub mod hyperloglog;
 pub mod intset;
 pub mod list;
 pub mod listpack;
@@ -124,6 +125,11 @@ impl Changes {
     /// Takes the recorded keys (stored form).
     pub fn take(&mut self) -> Vec<SmallBytes> {
         std::mem::take(&mut self.keys)
+    }
+
+    /// Whether no key was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 
     /// Whether keys are recorded.

@@ -93,6 +93,16 @@ impl SmallBytes {
         }
     }
 
+    /// The bytes, to change in place (bitmap and HyperLogLog commands edit strings where
+    /// they are instead of copying them).
+    #[inline]
+    pub fn as_mut_bytes(&mut self) -> &mut [u8] {
+        match self {
+            SmallBytes::Inline { len, data } => &mut data[..*len as usize],
+            SmallBytes::Heap(b) => b,
+        }
+    }
+
     /// Heap bytes this string owns (0 when inline), as the allocator rounds them.
     pub fn heap_size(&self) -> usize {
         match self {
