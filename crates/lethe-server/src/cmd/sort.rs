@@ -1,4 +1,4 @@
-//! SORT and SORT_RO: the elements of a list or set (sorted sets once they are stored), sorted
+//! SORT and SORT_RO: the elements of a list, set or sorted set, sorted
 //! numerically or as strings, by themselves or by other keys (`BY pattern`), with values of
 //! other keys returned in their place (`GET pattern`) and the result optionally stored as a
 //! list (`STORE`).
@@ -468,8 +468,8 @@ fn elements(t: &Txn<'_, '_>, key: &[u8]) -> Result<Option<(Vec<Vec<u8>>, bool)>,
         None => Ok(None),
         Some(Value::List(l)) => Ok(Some((l.iter().map(<[u8]>::to_vec).collect(), false))),
         Some(Value::Set(s)) => Ok(Some((s.iter().map(|m| m.into_owned()).collect(), true))),
-        // Sorted sets join here (their members in score order, not sorted as a set) once
-        // `Value::Zset` exists.
+        // A sorted set's members in score order, which `BY nosort` keeps (as a list's).
+        Some(Value::Zset(z)) => Ok(Some((z.iter().map(|(m, _)| m.to_vec()).collect(), false))),
         Some(_) => Err(CommandError::wrong_type()),
     }
 }
