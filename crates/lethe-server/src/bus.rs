@@ -25,6 +25,7 @@ use std::sync::{Arc, Weak};
 #[derive(Debug)]
 pub struct BusLink {
     config: BusConfig,
+    publish_writes: bool,
     outbox: Outbox,
     member: Member,
 }
@@ -57,6 +58,23 @@ impl BusLink {
         self.outbox.send(items);
     }
 
+    /// Whether plain writes and deletes are published as key invalidations.
+    pub(crate) fn publishes_writes(&self) -> bool {
+        self.publish_writes
+    }
+
+    /// Queues the keys a command wrote or deleted (database, name) as key invalidations, for
+    /// deployments that keep copies of a key on several nodes (`publish-writes`).
+    pub(crate) fn publish_writes<'k>(&self, keys: impl Iterator<Item = (u8, &'k [u8])>) {
+        let items: Vec<Item> = keys
+            .map(|(db, k)| Item::Key {
+                key: k.into(),
+                db: Some(db),
+            })
+            .collect();
+        self.outbox.send(items);
+    }
+
     /// Queues version fences this server set (before the invalidations they go with).
     pub(crate) fn publish_fences(&self, fences: &[lethe_cdc::Fence]) {
         self.outbox.send(fence_items(fences));
@@ -79,6 +97,7 @@ impl BusLink {
         kv("bus_node_id", &self.config.node_id);
         kv("bus_stream", &self.config.stream);
         kv("bus_subject", &self.config.subject());
+        kv("bus_publish_writes", &u8::from(self.publish_writes));
         kv(
             "bus_connected",
             &u8::from(m.connected.load(Ordering::Relaxed)),
@@ -182,11 +201,23 @@ fn bytes(b: &[u8]) -> Bytes {
 /// its tail and publishing this server's invalidations. Fails (and the server should not
 /// start) when NATS cannot be reached.
 pub async fn join(state: &Arc<ServerState>, config: BusConfig) -> Result<(), BusError> {
+    join_with(state, config, false).await
+}
+
+/// [`join`], publishing every key a command writes or deletes as a key invalidation too when
+/// `publish_writes` (for deployments that keep copies of a key on several nodes: a write on one
+/// node drops the others' copies).
+pub async fn join_with(
+    state: &Arc<ServerState>,
+    config: BusConfig,
+    publish_writes: bool,
+) -> Result<(), BusError> {
     let bus = Bus::connect(config.clone()).await?;
     let member = Member::start(&bus, Arc::new(ServerApply(Arc::downgrade(state)))).await?;
     let outbox = Outbox::start(&bus);
     state.set_bus(BusLink {
         config,
+        publish_writes,
         outbox,
         member,
     });

@@ -139,6 +139,8 @@ pub struct BusSection {
     pub max_messages: Option<i64>,
     /// Seconds this node serves while NATS is unreachable before it flushes [default: 30].
     pub partition_bound: Option<u64>,
+    /// Publish every key a command writes or deletes as a key invalidation [default: false].
+    pub publish_writes: Option<bool>,
 }
 
 impl BusSection {

@@ -45,7 +45,7 @@ impl LocalClient {
         if args.is_empty() {
             return Frame::Error("ERR empty request".into());
         }
-        self.written.reset(self.state.tracking().active());
+        self.written.reset(self.state.records_changes());
         let mut cx = Ctx::new(&self.state, &mut self.session, &mut self.written);
         let (reply, _) = dispatch_command(args, &mut cx);
         drop(cx);

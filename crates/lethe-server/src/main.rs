@@ -206,6 +206,11 @@ struct ServeArgs {
     /// This node's name on the bus (letters, digits, '-', '_'), unique among the members.
     #[arg(long, env = "LETHE_NODE_ID", value_name = "NAME")]
     node_id: Option<String>,
+    /// Also publish every key a command writes or deletes (SET, DEL, HSET, ...) as a key
+    /// invalidation, for deployments that keep copies of a key on several nodes
+    /// [default: off; `publish-writes` in `[bus]`].
+    #[arg(long, env = "LETHE_BUS_PUBLISH_WRITES")]
+    bus_publish_writes: bool,
 }
 
 fn main() -> ExitCode {
@@ -432,6 +437,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let args_publish_writes = args.bus_publish_writes;
     let bus_config = match bus_section.to_config(args.bus.clone(), args.node_id.clone()) {
         Ok(c) => c,
         Err(e) => {
@@ -505,7 +511,10 @@ fn serve(args: ServeArgs) -> ExitCode {
         // The bus is joined before anything is served: from then on every invalidation any
         // member publishes reaches this keyspace.
         if let Some(bus) = &bus_config {
-            if let Err(e) = lethe_server::bus::join(&db, bus.clone()).await {
+            let publish_writes =
+                args_publish_writes || bus_section.publish_writes.unwrap_or(false);
+            if let Err(e) = lethe_server::bus::join_with(&db, bus.clone(), publish_writes).await
+            {
                 tracing::error!(error = %e, "cannot join the invalidation bus");
                 return ExitCode::FAILURE;
             }

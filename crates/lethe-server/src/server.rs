@@ -543,7 +543,7 @@ async fn serve_requests(
                         s.last_active = started;
                     });
                 }
-                written.reset(db.tracking().active());
+                written.reset(db.records_changes());
                 let (reply, command) =
                     dispatch_command(args, &mut Ctx::new(db, session, &mut written));
                 let reply = match session.blocked.take() {
@@ -661,7 +661,7 @@ async fn wait_blocked(
                 }));
             }
             _ = waiter.ready() => {
-                written.reset(db.tracking().active());
+                written.reset(db.records_changes());
                 if let Some(reply) = blocked.retry(&mut Ctx::new(db, session, written)) {
                     return Ok(Some(reply));
                 }

@@ -434,15 +434,29 @@ impl ServerState {
     /// A record for the keys one command changes: kept only while someone needs them.
     #[inline]
     pub fn changes(&self) -> Changes {
-        Changes::new(self.tracking.active())
+        Changes::new(self.records_changes())
+    }
+
+    /// Whether commands must record the keys they change: for client tracking, or to publish
+    /// them on the bus (`publish-writes`).
+    #[inline]
+    pub fn records_changes(&self) -> bool {
+        self.tracking.active() || self.bus.get().is_some_and(|b| b.publishes_writes())
     }
 
     /// Tells tracking clients about the keys a command of `client` changed (`NOLOOP` skips the
     /// client itself), then about the keys tag invalidations hid meanwhile.
     pub fn report_changes(&self, changes: &mut Changes, client: u64) {
-        for key in changes.take() {
-            self.tracking
-                .key_changed(key_name(&key), client, &self.clients);
+        let keys = changes.take();
+        if let Some(bus) = self.bus.get().filter(|b| b.publishes_writes()) {
+            let databases = self.keyspace.databases();
+            bus.publish_writes(keys.iter().map(|k| (databases.database(k[0]), key_name(k))));
+        }
+        if self.tracking.active() {
+            for key in keys {
+                self.tracking
+                    .key_changed(key_name(&key), client, &self.clients);
+            }
         }
         self.settle_tracking();
     }

@@ -328,3 +328,57 @@ fn a_node_killed_and_restarted_joins_at_the_tail() {
     node.wait().unwrap();
     origin_server.shutdown();
 }
+
+/// With `publish-writes`, a plain write or delete on one node drops the other nodes' copies of
+/// the key (in the same database); without it, plain writes stay local.
+#[test]
+fn publish_writes_drops_copies_on_other_nodes() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let nats = NatsServer::start();
+    let nodes: Vec<(Arc<ServerState>, Lethe)> = (1..=2)
+        .map(|i| {
+            let db = Arc::new(ServerState::new(64 << 20));
+            rt.block_on(lethe_server::bus::join_with(
+                &db,
+                BusConfig::new(nats.url(), format!("node-{i}")),
+                i == 1,
+            ))
+            .expect("joins the bus");
+            let server = Lethe::start_over(db.clone());
+            (db, server)
+        })
+        .collect();
+    let (mut one, mut two) = (nodes[0].1.client(), nodes[1].1.client());
+    for c in [&mut one, &mut two] {
+        for k in ["a", "b", "h"] {
+            c.cmd(&["SET", k, "v"]);
+        }
+        c.cmd(&["SELECT", "3"]);
+        c.cmd(&["SET", "a", "v"]);
+        c.cmd(&["SELECT", "0"]);
+    }
+    // Node 1 publishes its writes: node 2's copies go, in database 0 only.
+    one.cmd(&["SET", "a", "new"]);
+    one.cmd(&["DEL", "b"]);
+    eventually("node 2 drops the written keys", || {
+        !exists(&mut two, "a") && !exists(&mut two, "b")
+    });
+    assert!(exists(&mut two, "h"));
+    two.cmd(&["SELECT", "3"]);
+    assert!(exists(&mut two, "a"), "another database's key went");
+    two.cmd(&["SELECT", "0"]);
+    assert!(one.cmd(&["INFO", "bus"]).contains("bus_publish_writes:1"));
+    // Node 2 does not publish its writes.
+    two.cmd(&["SET", "h", "new"]);
+    one.cmd(&["LETHE.INVALIDATE", "KEY", "marker"]);
+    two.cmd(&["SET", "marker", "v"]);
+    two.cmd(&["LETHE.INVALIDATE", "KEY", "marker"]);
+    eventually("node 1 applied node 2's later message", || {
+        let info = one.cmd(&["INFO", "bus"]);
+        info.contains("bus_applied_messages:1")
+    });
+    assert!(exists(&mut one, "h"), "a plain write of node 2 was published");
+    for (_, s) in nodes {
+        s.shutdown();
+    }
+}

@@ -16,7 +16,10 @@ const BUILD: &[(&str, &[&str])] = &[
     ("set", &["SADD", "set", "a", "b"]),
     ("intset", &["SADD", "intset", "1", "2"]),
     ("zset", &["ZADD", "zset", "1", "a", "2", "b"]),
-    ("geo", &["GEOADD", "geo", "13.361389", "38.115556", "Palermo"]),
+    (
+        "geo",
+        &["GEOADD", "geo", "13.361389", "38.115556", "Palermo"],
+    ),
     ("hll", &["PFADD", "hll", "a", "b", "c"]),
     ("bitmap", &["SETBIT", "bitmap", "7", "1"]),
 ];
@@ -59,7 +62,10 @@ fn writes_to_any_type_cascade_to_dependents_and_reach_tracking_clients() {
         ("set", &["SREM", "set", "a"]),
         ("intset", &["SADD", "intset", "3"]),
         ("zset", &["ZINCRBY", "zset", "5", "a"]),
-        ("geo", &["GEOADD", "geo", "15.087269", "37.502669", "Catania"]),
+        (
+            "geo",
+            &["GEOADD", "geo", "15.087269", "37.502669", "Catania"],
+        ),
         ("hll", &["PFADD", "hll", "d"]),
         ("bitmap", &["BITOP", "NOT", "bitmap", "bitmap"]),
     ];

@@ -57,7 +57,7 @@ impl Blocked {
                 attempt(state, t, true)
             })
             .and_then(|r| r);
-        if state.tracking().active() {
+        if state.records_changes() {
             state.report_changes(cx.changes, cx.session.id);
         }
         match outcome {

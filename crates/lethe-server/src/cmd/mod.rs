@@ -723,7 +723,7 @@ fn run_command(
     // TOUCH touches under CLIENT NO-TOUCH too, as in Redis.
     cx.no_touch = cx.session.no_touch && spec.name != "touch";
     let reply = (spec.run)(&mut Parse::new(args), cx);
-    if tracking {
+    if tracking || state.records_changes() {
         // A read that changed what it read (PFCOUNT storing a fresh count in the value) tells
         // the trackers before remembering what it served, as Redis does: the caller hears of
         // its earlier reads of the key, not of the one it was just answered.
@@ -731,7 +731,9 @@ fn run_command(
         if changed_by_read {
             state.report_changes(cx.changes, cx.session.id);
         }
-        tracking::after(cx, &served);
+        if tracking {
+            tracking::after(cx, &served);
+        }
         // Inside EXEC the changes wait for EXEC to release its locks.
         if !queued && !changed_by_read {
             state.report_changes(cx.changes, cx.session.id);
