@@ -195,7 +195,10 @@ mod tests {
         assert_eq!(frames[0], Frame::Line("OK".into()));
         assert_eq!(
             invalidated_keys(&frames[1]),
-            Some(Invalidation::Keys(vec![b"bus:7".to_vec(), b"bus:12".to_vec()]))
+            Some(Invalidation::Keys(vec![
+                b"bus:7".to_vec(),
+                b"bus:12".to_vec()
+            ]))
         );
         assert_eq!(frames[2], Frame::Int(3));
         assert_eq!(invalidated_keys(&frames[2]), None);

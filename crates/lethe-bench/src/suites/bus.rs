@@ -3,7 +3,8 @@
 //! invalidation bus (NATS JetStream) and for the Redis pub/sub fan-out it replaces, side by
 //! side. [`super::bus_cluster`] describes both clusters and the observers.
 //!
-//! Cases (the same for both systems; `--quick` only shortens them):
+//! Cases (the same for both systems; `--quick` only shortens them), after a warm-up of
+//! [`WARM_UP_KEYS`] invalidations at 1k/s applied everywhere (untimed):
 //!
 //! - `rate:1k`, `rate:10k`: an origin client sends one invalidation of one key (Lethe:
 //!   `LETHE.INVALIDATE KEY bus:<id>`; Redis: `DEL bus:<id>` + `PUBLISH`) to node 1 at a fixed
@@ -40,6 +41,8 @@ use crate::report::{RunContext, SuiteReport, thousands};
 use crate::systems::System;
 
 const SUITE: &str = "bus";
+/// Invalidations sent before the measured cases (see [`warm_up`]).
+const WARM_UP_KEYS: usize = 500;
 /// Keys per command in the sustained case.
 const BATCH: usize = 100;
 /// Rates measured, invalidations per second.
@@ -137,14 +140,11 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
     );
     let mut report = SuiteReport::new(SUITE, "Invalidation bus", &[System::Lethe], mode);
     let mut rows: Vec<(String, &'static str, &'static str, f64)> = Vec::new();
-    let mut push = |report: &mut SuiteReport,
-                    case: &str,
-                    kind: Kind,
-                    metric: &'static str,
-                    value: f64| {
-        report.push_named(case, kind.name(), metric, value);
-        rows.push((case.to_string(), kind.name(), metric, value));
-    };
+    let mut push =
+        |report: &mut SuiteReport, case: &str, kind: Kind, metric: &'static str, value: f64| {
+            report.push_named(case, kind.name(), metric, value);
+            rows.push((case.to_string(), kind.name(), metric, value));
+        };
 
     let mut redis_error = None;
     for kind in [Kind::Lethe, Kind::Redis] {
@@ -160,6 +160,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
                 }
             },
         };
+        warm_up(&cluster)?;
         let mut first = 0;
         for (rate, case) in RATES {
             let count = (f64::from(rate) * s.seconds) as usize;
@@ -179,14 +180,32 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
         if ctx.selects_case("sustained") {
             eprintln!("[{SUITE}] {} sustained", kind.name());
             let rate = sustained(&cluster, s.sustained)?;
-            push(&mut report, "sustained", kind, "invalidations_per_sec", rate);
+            push(
+                &mut report,
+                "sustained",
+                kind,
+                "invalidations_per_sec",
+                rate,
+            );
         }
         if ctx.selects_case("partition") {
             eprintln!("[{SUITE}] {} partition", kind.name());
             let p = partition(&cluster, s.partition)?;
             push(&mut report, "partition", kind, "lost", p.lost as f64);
-            push(&mut report, "partition", kind, "lost_on_other_nodes", p.lost_elsewhere as f64);
-            push(&mut report, "partition", kind, "member_flushes", p.flushes as f64);
+            push(
+                &mut report,
+                "partition",
+                kind,
+                "lost_on_other_nodes",
+                p.lost_elsewhere as f64,
+            );
+            push(
+                &mut report,
+                "partition",
+                kind,
+                "member_flushes",
+                p.flushes as f64,
+            );
             if let Some(ms) = p.recovery_ms {
                 push(&mut report, "partition", kind, "recovery_ms", ms);
             }
@@ -274,7 +293,14 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
             }
             _ => "–".into(),
         };
-        let _ = writeln!(table, "| {} | {} | {} | {} | {ratio} |", r.0, r.2, cell(l), cell(o));
+        let _ = writeln!(
+            table,
+            "| {} | {} | {} | {} | {ratio} |",
+            r.0,
+            r.2,
+            cell(l),
+            cell(o)
+        );
     }
     report.finish_with_table(ctx, &table);
     Ok(())
@@ -292,14 +318,41 @@ fn format_metric(metric: &str, v: f64) -> String {
     }
 }
 
+/// Invalidations sent, and applied everywhere, before anything is timed: the first ones after
+/// start pay for connections and consumers getting going, which is not the steady state.
+fn warm_up(cluster: &Cluster) -> Result<(), String> {
+    let keys: Vec<String> = (0..WARM_UP_KEYS).map(|i| format!("warm:{i}")).collect();
+    cluster.preload(&keys)?;
+    let start = Instant::now();
+    paced(cluster, &keys, 1_000.0, start)?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut left = 0;
+        for n in 0..NODES {
+            left += cluster.present(n, &keys)?;
+        }
+        if left == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{}: {left} warm-up invalidations not applied everywhere within 30 s",
+                cluster.kind.name()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!(
+        "[{SUITE}] {} warmed up: {WARM_UP_KEYS} invalidations at 1k/s applied everywhere {:.0} ms          after the first was sent",
+        cluster.kind.name(),
+        start.elapsed().as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
 /// Sends one invalidation per key in `keys` to node 1, key `i` due at `start + i / rate`,
 /// without waiting for replies. Returns when the last one was written.
-fn paced(
-    cluster: &Cluster,
-    keys: &[String],
-    rate: f64,
-    start: Instant,
-) -> Result<Instant, String> {
+fn paced(cluster: &Cluster, keys: &[String], rate: f64, start: Instant) -> Result<Instant, String> {
     let mut origin = cluster.origin()?;
     let due = |i: usize| start + Duration::from_secs_f64(i as f64 / rate);
     let mut buf = Vec::new();
@@ -328,7 +381,11 @@ fn fixed_rate(
     ids: std::ops::Range<usize>,
     rate: f64,
 ) -> Result<RateResult, String> {
-    let keys: Vec<String> = ids.clone().map(|i| format!("{TRACKED_PREFIX}{i}")).collect();
+    let first_id = ids.start;
+    let keys: Vec<String> = ids
+        .clone()
+        .map(|i| format!("{TRACKED_PREFIX}{i}"))
+        .collect();
     cluster.preload(&keys)?;
     // Let the load's own traffic settle before anything is timed.
     std::thread::sleep(Duration::from_millis(200));
@@ -354,6 +411,21 @@ fn fixed_rate(
         lat.push(applied.saturating_sub(scheduled) as f64 / 1e6);
     }
     lat.sort_by(f64::total_cmp);
+    // Which node is slow, for the log: each node's median from the scheduled time.
+    let per_node: Vec<String> = (0..NODES)
+        .map(|n| {
+            let mut v: Vec<f64> = (0..keys.len())
+                .filter_map(|i| {
+                    let at = stamps.at(n, first_id + i);
+                    let scheduled = start_ns + (i as f64 * 1e9 / rate) as u64;
+                    (at != 0).then(|| at.saturating_sub(scheduled) as f64 / 1e6)
+                })
+                .collect();
+            v.sort_by(f64::total_cmp);
+            format!("node {} p50 {:.2} ms", n + 1, percentile(&v, 0.5))
+        })
+        .collect();
+    eprintln!("[{SUITE}]   {}", per_node.join(", "));
     let window = last.duration_since(start).as_secs_f64().max(1e-9);
     Ok(RateResult {
         // The first send is due at 0 s: n sends span (n - 1) intervals.
@@ -442,7 +514,12 @@ fn partition(cluster: &Cluster, count: usize) -> Result<PartitionResult, String>
         .load(std::sync::atomic::Ordering::Relaxed);
     cluster.proxy.cut();
     let cut_at = Instant::now();
-    paced(cluster, &keys, count as f64 / SEND_WINDOW.as_secs_f64(), cut_at)?;
+    paced(
+        cluster,
+        &keys,
+        count as f64 / SEND_WINDOW.as_secs_f64(),
+        cut_at,
+    )?;
     if let Some(rest) = CUT.checked_sub(cut_at.elapsed()) {
         std::thread::sleep(rest);
     }

@@ -83,7 +83,11 @@ impl Stamps {
     /// When `id` left `node` after [`Stamps::arm`] (0: not yet).
     pub fn at(&self, node: usize, id: usize) -> u64 {
         let at = self.nodes[node][id].load(Ordering::Relaxed);
-        if at < self.armed.load(Ordering::SeqCst) { 0 } else { at }
+        if at < self.armed.load(Ordering::SeqCst) {
+            0
+        } else {
+            at
+        }
     }
 
     /// From now on only pushes that arrive later count: the ones loading the keys caused
@@ -116,7 +120,11 @@ pub fn tracked_id(key: &[u8]) -> Option<usize> {
 pub fn info_field(info: &str, name: &str) -> Option<u64> {
     info.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
-        if k == name { v.trim().parse().ok() } else { None }
+        if k == name {
+            v.trim().parse().ok()
+        } else {
+            None
+        }
     })
 }
 
@@ -157,7 +165,11 @@ pub fn nats_available() -> bool {
         })
 }
 
-fn deadline_loop(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Result<(), String> {
+fn deadline_loop(
+    what: &str,
+    limit: Duration,
+    mut done: impl FnMut() -> bool,
+) -> Result<(), String> {
     let deadline = Instant::now() + limit;
     while !done() {
         if Instant::now() > deadline {
@@ -196,8 +208,12 @@ impl Cluster {
                 nats.url()
             };
             let node_id = format!("node-{}", n + 1);
-            let extra: Vec<std::ffi::OsString> =
-                vec!["--bus".into(), url.into(), "--node-id".into(), node_id.into()];
+            let extra: Vec<std::ffi::OsString> = vec![
+                "--bus".into(),
+                url.into(),
+                "--node-id".into(),
+                node_id.into(),
+            ];
             let server = LetheServer::start_with(binary, MAX_MEMORY, &extra)?;
             c.ports[n] = server.port();
             c.lethe.push(server);
@@ -261,7 +277,14 @@ impl Cluster {
             resp::encode(&mut cmd, &["HELLO", "3"]);
             resp::encode(
                 &mut cmd,
-                &["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", TRACKED_PREFIX],
+                &[
+                    "CLIENT",
+                    "TRACKING",
+                    "on",
+                    "BCAST",
+                    "PREFIX",
+                    TRACKED_PREFIX,
+                ],
             );
             w.write_all(&cmd).map_err(|e| e.to_string())?;
             for what in ["HELLO 3", "CLIENT TRACKING"] {
@@ -507,15 +530,15 @@ impl Origin {
 
     /// Waits until node 1 answered everything sent; an error reply fails the case.
     pub fn finish(self, limit: Duration) -> Result<(), String> {
-        let result = deadline_loop(
-            "node 1 did not answer every invalidation",
-            limit,
-            || self.replies.load(Ordering::Relaxed) >= self.sent,
-        );
+        let result = deadline_loop("node 1 did not answer every invalidation", limit, || {
+            self.replies.load(Ordering::Relaxed) >= self.sent
+        });
         let _ = self.w.shutdown(Shutdown::Both);
         result?;
         match self.error.lock().expect("not poisoned").take() {
-            Some(e) => Err(format!("node 1 answered an invalidation with an error: {e}")),
+            Some(e) => Err(format!(
+                "node 1 answered an invalidation with an error: {e}"
+            )),
             None => Ok(()),
         }
     }
