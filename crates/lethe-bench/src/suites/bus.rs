@@ -107,6 +107,8 @@ struct RateResult {
     p99: f64,
     max: f64,
     lost: usize,
+    /// Each node's median latency, for the report.
+    per_node: String,
 }
 
 #[derive(Debug)]
@@ -176,6 +178,11 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
             push(&mut report, case, kind, "latency_p99_ms", r.p99);
             push(&mut report, case, kind, "latency_max_ms", r.max);
             push(&mut report, case, kind, "lost", r.lost as f64);
+            report.note(format!(
+                "{} {case}, median per node: {}.",
+                kind.name(),
+                r.per_node
+            ));
         }
         if ctx.selects_case("sustained") {
             eprintln!("[{SUITE}] {} sustained", kind.name());
@@ -268,6 +275,18 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
         "Lethe lost {lethe_lost:.0} invalidations over every case, against the target of 0: {}.",
         met(lethe_lost == 0.0)
     ));
+    report.note(
+        "Method (full detail in `crates/lethe-bench/src/suites/bus.rs`): three Lethe nodes on \
+         one nats-server (JetStream), against three redis-servers where node 1's channel is \
+         fanned out by one subscriber per other node that deletes the keys it receives (the \
+         pub/sub way). Rate cases: one key per invalidation sent open loop to node 1; latency \
+         from the scheduled send to the key's removal on the last of the 3 nodes. Sustained: \
+         100 keys per command, until DBSIZE shows every key gone on all nodes. Partition: node \
+         3 cut off for 2 s (Lethe: its NATS connection; Redis: its subscriber's connection) \
+         while node 1 invalidates keys it holds; `lost` = keys node 3 still holds once it has \
+         caught up. Ratios are lethe / redis: above 1 means Lethe is slower for latencies and \
+         faster for rates.",
+    );
     report.note(format!(
         "This machine has {cores} cores; nats-server, the three nodes of each system, the \
          tracking clients, the Redis subscribers and the origin all share them, so latency \
@@ -343,7 +362,8 @@ fn warm_up(cluster: &Cluster) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(10));
     }
     eprintln!(
-        "[{SUITE}] {} warmed up: {WARM_UP_KEYS} invalidations at 1k/s applied everywhere {:.0} ms          after the first was sent",
+        "[{SUITE}] {} warmed up: {WARM_UP_KEYS} invalidations at 1k/s applied everywhere {:.0} \
+         ms after the first was sent",
         cluster.kind.name(),
         start.elapsed().as_secs_f64() * 1e3
     );
@@ -426,6 +446,7 @@ fn fixed_rate(
         })
         .collect();
     eprintln!("[{SUITE}]   {}", per_node.join(", "));
+    let per_node = per_node.join(", ");
     let window = last.duration_since(start).as_secs_f64().max(1e-9);
     Ok(RateResult {
         // The first send is due at 0 s: n sends span (n - 1) intervals.
@@ -434,6 +455,7 @@ fn fixed_rate(
         p99: percentile(&lat, 0.99),
         max: lat.last().copied().unwrap_or(f64::NAN),
         lost,
+        per_node,
     })
 }
 
