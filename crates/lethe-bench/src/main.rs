@@ -10,6 +10,7 @@ mod alloc;
 mod lethe_server;
 mod redis_server;
 mod report;
+mod resp;
 mod suites;
 mod systems;
 mod traces;
@@ -31,7 +32,7 @@ use crate::systems::System;
 #[command(name = "lethe-bench", version)]
 struct Cli {
     /// Which suite to run (`all` runs throughput, hitratio, memory, invalidation, server, cdc,
-    /// consistency and robustness in turn).
+    /// consistency, robustness and bus in turn).
     #[arg(value_enum)]
     suite: SuiteArg,
 
@@ -66,6 +67,7 @@ enum SuiteArg {
     Cdc,
     Consistency,
     Robustness,
+    Bus,
     All,
 }
 
@@ -91,6 +93,7 @@ fn main() -> ExitCode {
     let run_cdc = matches!(cli.suite, SuiteArg::Cdc | SuiteArg::All);
     let run_consistency = matches!(cli.suite, SuiteArg::Consistency | SuiteArg::All);
     let run_robustness = matches!(cli.suite, SuiteArg::Robustness | SuiteArg::All);
+    let run_bus = matches!(cli.suite, SuiteArg::Bus | SuiteArg::All);
 
     let mut failed = false;
     if run_throughput {
@@ -133,6 +136,12 @@ fn main() -> ExitCode {
     if run_robustness {
         if let Err(e) = suites::robustness::run(&ctx) {
             eprintln!("error: robustness suite failed: {e}");
+            failed = true;
+        }
+    }
+    if run_bus {
+        if let Err(e) = suites::bus::run(&ctx) {
+            eprintln!("error: bus suite failed: {e}");
             failed = true;
         }
     }

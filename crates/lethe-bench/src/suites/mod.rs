@@ -2,8 +2,11 @@
 //! through [`crate::report`]. The invalidation suite reuses the throughput suite's measurement
 //! loop for its tagged-throughput case; otherwise suites know nothing about each other. The
 //! invalidation and server suites start their servers through [`crate::redis_server`] and
-//! [`crate::lethe_server`]; the cdc and consistency suites start their own PostgreSQL through `lethe_cdc::testing`.
+//! [`crate::lethe_server`]; the cdc and consistency suites start their own PostgreSQL through `lethe_cdc::testing`, the bus
+//! suite its nats-server through `lethe_bus::testing`.
 
+pub mod bus;
+mod bus_cluster;
 pub mod cdc;
 pub mod consistency;
 pub mod hitratio;
