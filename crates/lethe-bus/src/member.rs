@@ -26,10 +26,10 @@ use std::time::{Duration, Instant};
 
 /// Messages asked for per pull.
 const PULL_BATCH: usize = 512;
-/// How long one pull waits for messages: also how often a member hears from NATS when idle.
-const PULL_EXPIRES: Duration = Duration::from_millis(500);
-/// How much longer than its expiry a pull may take before it counts as failed.
-const PULL_MARGIN: Duration = Duration::from_secs(2);
+/// How long each outstanding pull request lasts (the client renews them ahead of expiry).
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+/// Idle heartbeat asked of the server; also how often an idle member checks its connection.
+const HEARTBEAT: Duration = Duration::from_millis(500);
 
 /// Applies what the bus carries to one member's cache.
 ///
@@ -152,6 +152,8 @@ struct Consuming {
     consumer: PullConsumer,
     created: time::OffsetDateTime,
     last_seq: u64,
+    /// Whether the last attempt to consume failed (the next success counts a reconnect).
+    failing: bool,
 }
 
 impl Member {
@@ -182,6 +184,7 @@ impl Member {
             consumer,
             created: info.created,
             last_seq,
+            failing: false,
         };
         let consumer = tokio::spawn(consuming.run());
         Ok(Member {
@@ -247,66 +250,67 @@ async fn watch_partition(
 
 impl Consuming {
     async fn run(mut self) {
-        let mut failing = false;
         loop {
-            // A pull over a connection that died can wait forever; past its own expiry plus a
-            // margin it has failed.
-            let pulled = tokio::time::timeout(PULL_EXPIRES + PULL_MARGIN, self.pull())
-                .await
-                .unwrap_or_else(|_| Err(BusError::jetstream("NATS did not answer a pull".into())));
-            match pulled {
-                Ok(()) => {
-                    *self.contact.lock().expect("not poisoned") = Instant::now();
-                    if failing {
-                        failing = false;
-                        self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                        self.stats.connected.store(true, Ordering::Relaxed);
+            let Err(e) = self.consume().await;
+            if !self.failing {
+                tracing::warn!("bus: {e}");
+            }
+            self.failing = true;
+            self.stats.connected.store(false, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if let Err(e) = self.recover().await {
+                tracing::debug!("bus: not recovered yet: {e}");
+            }
+        }
+    }
+
+    /// Consumes until the stream of messages fails: applies each message as it arrives and
+    /// acknowledges it. The client keeps pull requests outstanding ahead of need (with
+    /// heartbeats), so a message is delivered as soon as it is stored, never waiting for a
+    /// pull to expire. While idle, NATS counts as reachable as long as the connection is up
+    /// and heartbeats arrive (a missed heartbeat ends the stream with an error).
+    async fn consume(&mut self) -> Result<std::convert::Infallible, BusError> {
+        let mut messages = self
+            .consumer
+            .stream()
+            .max_messages_per_batch(PULL_BATCH)
+            .expires(PULL_EXPIRES)
+            .heartbeat(HEARTBEAT)
+            .messages()
+            .await
+            .map_err(js_error)?;
+        self.touch();
+        loop {
+            match tokio::time::timeout(HEARTBEAT, messages.next()).await {
+                Ok(Some(Ok(msg))) => {
+                    self.touch();
+                    if self.handle(&msg) {
+                        msg.ack().await.map_err(js_error)?;
                     }
                 }
-                Err(e) => {
-                    if !failing {
-                        tracing::warn!("bus: {e}");
+                Ok(Some(Err(e))) => return Err(js_error(e)),
+                Ok(None) => return Err(BusError::jetstream("the consumer's stream ended".into())),
+                Err(_idle) => {
+                    if self.bus.client.connection_state()
+                        != async_nats::connection::State::Connected
+                    {
+                        return Err(BusError::connect("NATS connection lost".into()));
                     }
-                    failing = true;
-                    self.stats.connected.store(false, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    if let Err(e) = self.recover().await {
-                        tracing::debug!("bus: not recovered yet: {e}");
-                    }
+                    self.touch();
                 }
             }
         }
     }
 
-    /// One pull: applies what arrives, acknowledges the last applied.
-    async fn pull(&mut self) -> Result<(), BusError> {
-        let mut batch = self
-            .consumer
-            .batch()
-            .max_messages(PULL_BATCH)
-            .expires(PULL_EXPIRES)
-            .messages()
-            .await
-            .map_err(js_error)?;
-        let mut last = None;
-        let mut outcome = Ok(());
-        while let Some(next) = batch.next().await {
-            match next {
-                Ok(msg) => {
-                    if self.handle(&msg) {
-                        last = Some(msg);
-                    }
-                }
-                Err(e) => {
-                    outcome = Err(js_error(e));
-                    break;
-                }
-            }
+    /// NATS answered: the partition clock restarts, and a member that was failing counts a
+    /// reconnect.
+    fn touch(&mut self) {
+        *self.contact.lock().expect("not poisoned") = Instant::now();
+        if self.failing {
+            self.failing = false;
+            self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+            self.stats.connected.store(true, Ordering::Relaxed);
         }
-        if let Some(msg) = last {
-            msg.ack().await.map_err(js_error)?;
-        }
-        outcome
     }
 
     /// Applies one message; false when it was a redelivery of one already applied.

@@ -13,6 +13,7 @@ pub(crate) const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 #[derive(Clone, Debug)]
 pub struct Bus {
     pub(crate) config: BusConfig,
+    pub(crate) client: async_nats::Client,
     pub(crate) js: jetstream::Context,
 }
 
@@ -28,8 +29,8 @@ impl Bus {
             .connect(config.url.as_str())
             .await
             .map_err(|e| BusError::connect(format!("cannot reach NATS at {}: {e}", config.url)))?;
-        let js = jetstream::new(client);
-        let bus = Bus { config, js };
+        let js = jetstream::new(client.clone());
+        let bus = Bus { config, client, js };
         bus.ensure_stream().await?;
         Ok(bus)
     }

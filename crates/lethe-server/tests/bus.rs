@@ -377,7 +377,10 @@ fn publish_writes_drops_copies_on_other_nodes() {
         let info = one.cmd(&["INFO", "bus"]);
         info.contains("bus_applied_messages:1")
     });
-    assert!(exists(&mut one, "h"), "a plain write of node 2 was published");
+    assert!(
+        exists(&mut one, "h"),
+        "a plain write of node 2 was published"
+    );
     for (_, s) in nodes {
         s.shutdown();
     }
