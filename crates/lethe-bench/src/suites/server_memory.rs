@@ -194,8 +194,10 @@ fn load_collections(
             }
         }
     }
-    pipe.query::<()>(con)
-        .map_err(|e| format!("loading {kind}s into {name} failed: {e}"))?;
+    if queued > 0 {
+        pipe.query::<()>(con)
+            .map_err(|e| format!("loading {kind}s into {name} failed: {e}"))?;
+    }
     let card: u64 = redis::cmd(match kind {
         "hash" => "HLEN",
         "set" => "SCARD",
