@@ -223,8 +223,9 @@ async fn create_consumer(bus: &Bus, start: u64) -> Result<PullConsumer, BusError
 
 fn flush(apply: &dyn Apply, stats: &MemberStats, reason: FlushReason) {
     tracing::warn!("bus: flushing the cache ({})", reason.name());
-    stats.flushes[reason.index()].fetch_add(1, Ordering::Relaxed);
     apply.flush(reason);
+    // Counted once done: whoever sees the count sees the flushed cache.
+    stats.flushes[reason.index()].fetch_add(1, Ordering::Relaxed);
 }
 
 /// Flushes when NATS has not answered for the bound, and again every bound while it stays so.
