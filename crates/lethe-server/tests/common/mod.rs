@@ -129,43 +129,63 @@ impl Redis {
             "redis-server is not installed at {bin}: the differential tests need it \
              (scripts/test-all installs it from Debian's packages)"
         );
-        let port = loop {
-            let p = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            if p != 6379 {
-                break p;
-            }
-        };
-        let child = Command::new(bin)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        let redis = Redis { port, child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
-                let mut c = Client::from_stream(s);
-                if c.raw(&["PING"]) == b"+PONG\r\n" {
+        // The port is free when picked but not held, so another test's server may take it
+        // first: a redis-server that cannot bind exits, and one answering on our port must be
+        // ours (its process id), or a neighbour's ending would reset our connection.
+        for _ in 0..8 {
+            let port = loop {
+                let p = TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port();
+                if p != 6379 {
+                    break p;
+                }
+            };
+            let child = Command::new(bin)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let mut redis = Redis { port, child };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = redis.child.try_wait() {
+                    break; // could not bind: try another port
+                }
+                if probe_pid(port) == Some(redis.child.id()) {
                     return Some(redis);
                 }
+                std::thread::sleep(Duration::from_millis(20));
             }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not answer PING"
-            );
-            std::thread::sleep(Duration::from_millis(20));
         }
+        panic!("redis-server did not start on a free port in 8 tries");
     }
 
     pub fn client(&self) -> Client {
         Client::connect(self.port)
     }
+}
+
+/// The process id of the Redis answering on `port`, if one answers; errors mean "not yet".
+fn probe_pid(port: u16) -> Option<u32> {
+    let s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let mut w = s.try_clone().ok()?;
+    w.write_all(&encode(&["INFO", "server"])).ok()?;
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    r.read_line(&mut head).ok()?;
+    let len: usize = head.strip_prefix('$')?.trim().parse().ok()?;
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).ok()?;
+    String::from_utf8_lossy(&body)
+        .lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 impl Drop for Redis {
