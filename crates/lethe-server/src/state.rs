@@ -104,6 +104,8 @@ pub struct ServerState {
     tracking: Arc<Tracking>,
     cdc: OnceLock<Arc<CdcMetrics>>,
     bus: OnceLock<crate::bus::BusLink>,
+    /// This server's node of a Redis Cluster, in cluster mode ([`crate::cluster`]).
+    cluster: OnceLock<Arc<crate::cluster::Cluster>>,
     tag_stats: Arc<TagStats>,
     /// Databases ever written, one bit each.
     databases_used: AtomicU16,
@@ -156,6 +158,7 @@ impl ServerState {
             tracking,
             cdc: OnceLock::new(),
             bus: OnceLock::new(),
+            cluster: OnceLock::new(),
             tag_stats,
             databases_used: AtomicU16::new(1),
         }
@@ -419,6 +422,17 @@ impl ServerState {
     /// The bus link, when this server is a member of one.
     pub fn bus(&self) -> Option<&crate::bus::BusLink> {
         self.bus.get()
+    }
+
+    /// This server's cluster node, in cluster mode.
+    #[inline]
+    pub fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+        self.cluster.get()
+    }
+
+    /// Puts the keyspace in cluster mode as `cluster`; false if it already is.
+    pub(crate) fn set_cluster(&self, cluster: Arc<crate::cluster::Cluster>) -> bool {
+        self.cluster.set(cluster).is_ok()
     }
 
     /// Invalidations by tag.

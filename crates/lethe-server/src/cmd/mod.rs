@@ -14,6 +14,7 @@
 mod bits;
 mod blocking;
 mod client_ctl;
+mod cluster;
 mod command;
 mod connection;
 mod dbops;
@@ -497,6 +498,7 @@ const TABLES: &[&[Spec]] = &[
     bits::BITS,
     hyperloglog::HYPERLOGLOG,
     lcs::LCS,
+    cluster::CLUSTER,
 ];
 
 /// The command table: [`TABLES`] concatenated.
@@ -692,15 +694,20 @@ fn run_command(
             return Err(e);
         }
     };
+    let state = cx.state;
     if let Some(queue) = cx.session.tx.queue.as_mut() {
         if !NOT_QUEUED.contains(&spec.name) {
+            // Checked when queued, as Redis does; a refusal makes EXEC abort.
+            if let Some(Err(e)) = state.cluster().map(|c| cluster::route(c, spec, &args)) {
+                cx.session.tx.failed = true;
+                return Err(e);
+            }
             queue.push(args);
             return Ok(Frame::Simple("QUEUED".into()));
         }
     }
     // Every command holds the gate shared, so a transaction that needs the keyspace whole
     // can hold it exclusively; EXEC takes it itself, and the commands it runs are under its.
-    let state = cx.state;
     let gate = state.keyspace().gate();
     // SWAPDB changes what every database number means: it runs alone (inside EXEC it runs
     // under EXEC's exclusive hold, as a command without keys).
@@ -708,6 +715,12 @@ fn run_command(
     let _gate = (!queued && spec.name != "exec" && !whole).then(|| gate.shared());
     let exclusive = (!queued && whole).then(|| gate.exclusive());
     cx.exclusive = exclusive.is_some() || (queued && whole);
+    // In cluster mode, routed under the gate: a new slot map is applied under it held
+    // exclusively, so no command routed by an older map is still running once it applies.
+    // EXEC routes its queue itself (`cluster::route_queue`).
+    if let Some(cluster) = state.cluster().filter(|_| !queued) {
+        cluster::route(cluster, spec, &args)?;
+    }
     let tracking = state.tracking().active();
     // The keys a read serves, for client tracking to remember.
     let served: Vec<Bytes> = match &cx.session.tracking {

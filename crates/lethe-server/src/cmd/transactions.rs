@@ -75,6 +75,13 @@ impl Command for Exec {
             cx.session.tx = tx;
             return Err(CommandError::err("EXEC without MULTI"));
         };
+        // In cluster mode the queue must fit one slot served here; a refusal discards the
+        // transaction, before its earlier errors are considered, as in Redis. Checked again
+        // under the gate below, where a slot map change cannot slip in between.
+        let cluster = cx.state.cluster().cloned();
+        if let Some(c) = &cluster {
+            super::cluster::route_queue(c, &queue)?;
+        }
         if tx.failed {
             return Err(CommandError::new(
                 super::ErrorKind::Other,
@@ -92,6 +99,9 @@ impl Command for Exec {
         for args in &queue {
             let Some((names, _)) = lockable_keys(args) else {
                 let _exclusive = keyspace.gate().exclusive();
+                if let Some(c) = &cluster {
+                    super::cluster::route_queue(c, &queue)?;
+                }
                 return Ok(run_queue(cx, queue, &tx.watched));
             };
             keys.extend(names.iter().map(|n| keyspace.key(db, n)));
@@ -99,6 +109,9 @@ impl Command for Exec {
         // Shared like any command, plus the locks of every key the queue names (write locks:
         // its commands may read and write the same key).
         let _gate = keyspace.gate().shared();
+        if let Some(c) = &cluster {
+            super::cluster::route_queue(c, &queue)?;
+        }
         cx.hold(keyspace.lock(&keys));
         let replies = run_queue(cx, queue, &tx.watched);
         cx.release();
