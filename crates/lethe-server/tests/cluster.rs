@@ -458,6 +458,40 @@ fn errors_and_keyslots_match_redis_cluster() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Without cluster mode, the cluster commands are refused as a standalone Redis refuses them.
+#[test]
+fn standalone_refuses_cluster_commands_as_redis() {
+    let redis = Redis::start().unwrap();
+    let lethe = Lethe::start();
+    let (mut r, mut l) = (redis.client(), lethe.client());
+    let cases: &[&[&str]] = &[
+        &["CLUSTER", "INFO"],
+        &["CLUSTER", "SLOTS"],
+        &["CLUSTER", "SHARDS"],
+        &["CLUSTER", "NODES"],
+        &["CLUSTER", "MYID"],
+        &["CLUSTER", "KEYSLOT", "foo"],
+        &["CLUSTER", "KEYSLOT"],
+        &["CLUSTER", "COUNTKEYSINSLOT", "1"],
+        &["CLUSTER", "GETKEYSINSLOT", "1", "1"],
+        &["CLUSTER", "NOSUCH"],
+        &["CLUSTER"],
+        &["ASKING"],
+        &["READONLY"],
+        &["READWRITE"],
+        &["MSET", "a", "1", "b", "2"],
+        &["SELECT", "1"],
+        &["SELECT", "0"],
+    ];
+    for proto in ["2", "3"] {
+        r.cmd(&["HELLO", proto]);
+        l.cmd(&["HELLO", proto]);
+        for args in cases {
+            assert_eq!(l.cmd(args), r.cmd(args), "{args:?} in RESP{proto}");
+        }
+    }
+}
+
 #[test]
 fn redis_py_cluster_client_spreads_keys() {
     let trio = Trio::start();

@@ -405,12 +405,12 @@ super::command_table! {
             sub("cluster|countkeysinslot", 3, f::STALE, &[], Doc::new("cluster", "3.0.0", "O(1)", "Return the number of local keys in the specified hash slot")),
             sub("cluster|getkeysinslot", 4, f::STALE, ND, Doc::new("cluster", "3.0.0", "O(N) where N is the number of requested keys", "Return local key names in the specified hash slot")),
             sub("cluster|help", 2, f::LOADING | f::STALE, &[], Doc::new("cluster", "5.0.0", "O(1)", "Show helpful text about the different subcommands")),
-            sub("cluster|info", 2, f::LOADING | f::STALE, ND, Doc::new("cluster", "3.0.0", "O(1)", "Provides info about Redis Cluster node state")),
-            sub("cluster|keyslot", 3, f::LOADING | f::STALE, &[], Doc::new("cluster", "3.0.0", "O(N) where N is the number of bytes in the key", "Returns the hash slot of the specified key")),
-            sub("cluster|myid", 2, f::LOADING | f::STALE, &[], Doc::new("cluster", "3.0.0", "O(1)", "Return the node id")),
-            sub("cluster|nodes", 2, f::LOADING | f::STALE, ND, Doc::new("cluster", "3.0.0", "O(N) where N is the total number of Cluster nodes", "Get Cluster config for the node")),
-            sub("cluster|shards", 2, f::LOADING | f::STALE, ND, Doc::new("cluster", "7.0.0", "O(N) where N is the total number of cluster nodes", "Get array of cluster slots to node mappings")),
-            sub("cluster|slots", 2, f::LOADING | f::STALE, ND, Doc::new("cluster", "3.0.0", "O(N) where N is the total number of Cluster nodes", "Get array of Cluster slot to node mappings")),
+            sub("cluster|info", 2, f::STALE, ND, Doc::new("cluster", "3.0.0", "O(1)", "Provides info about Redis Cluster node state")),
+            sub("cluster|keyslot", 3, f::STALE, &[], Doc::new("cluster", "3.0.0", "O(N) where N is the number of bytes in the key", "Returns the hash slot of the specified key")),
+            sub("cluster|myid", 2, f::STALE, &[], Doc::new("cluster", "3.0.0", "O(1)", "Return the node id")),
+            sub("cluster|nodes", 2, f::STALE, ND, Doc::new("cluster", "3.0.0", "O(N) where N is the total number of Cluster nodes", "Get Cluster config for the node")),
+            sub("cluster|shards", 2, f::STALE, ND, Doc::new("cluster", "7.0.0", "O(N) where N is the total number of cluster nodes", "Get array of cluster slots to node mappings")),
+            sub("cluster|slots", 2, f::STALE, ND, Doc::new("cluster", "3.0.0", "O(N) where N is the total number of Cluster nodes", "Get array of Cluster slot to node mappings")),
         ],
     }
     "asking" 1 ClientFlag {
