@@ -15,6 +15,24 @@
 //! and no later command can write them again. Slots gained are emptied before they are served,
 //! in case anything was left in them from an earlier time.
 //!
+//! Wiring: whoever runs the membership (a `serve --cluster` in the binary) builds the
+//! `watch::Sender<Arc<SlotMap>>`, hands its receiver to the server before it runs and keeps
+//! sending each new map it learns (from the cluster's key-value bucket) on it:
+//!
+//! ```no_run
+//! # async fn wire(listener: tokio::net::TcpListener, first: lethe_cluster::SlotMap) {
+//! use lethe_server::cluster::ClusterView;
+//! use std::sync::Arc;
+//! let (maps, receiver) = tokio::sync::watch::channel(Arc::new(first));
+//! let server = lethe_server::Server::builder(listener)
+//!     .cluster(ClusterView::new("node-1", receiver))
+//!     .build();
+//! // The membership keeps `maps` and calls `maps.send_replace(Arc::new(newer))` on changes.
+//! # drop(maps);
+//! server.run(std::future::pending::<()>()).await;
+//! # }
+//! ```
+//!
 //! Without a [`ClusterView`] (the server built without [`crate::server::Builder::cluster`])
 //! none of this exists and the dispatcher pays one `OnceLock` read per command.
 
