@@ -660,3 +660,94 @@ fn moved_slots_are_empty_or_current_never_stale() {
     }
     assert_eq!(dbsize(trio.port("b")), 0);
 }
+
+/// Keys a node holds in slots it does not serve go when it starts in cluster mode, and a slot
+/// it gains is emptied before it serves it: whatever it still held there cannot come back.
+#[test]
+fn startup_and_gained_slots_start_empty() {
+    use lethe_server::keyspace::{Changes, Value, stored_key};
+    use lethe_server::state::ServerState;
+    let db = Arc::new(ServerState::new(1 << 26));
+    let put = |name: &str, v: &str| {
+        db.try_set(
+            stored_key(0, name.as_bytes()),
+            Value::string(v.as_bytes()),
+            &lethe::InsertOptions::new(),
+            &mut Changes::default(),
+        )
+        .unwrap()
+        .unwrap();
+    };
+    let keys: Vec<String> = (0..300).map(|i| format!("s:{i}")).collect();
+    for k in &keys {
+        put(k, "old");
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // a serves b's first half of the slots; b (never started) the rest.
+    let mut map = SlotMap::even(vec![
+        NodeInfo::new("a", "127.0.0.1", port),
+        NodeInfo::new("b", "127.0.0.1", 1),
+    ])
+    .unwrap();
+    let (feed, rx) = watch::channel(Arc::new(map.clone()));
+    let served = keys
+        .iter()
+        .filter(|k| map.serves("a", key_slot(k.as_bytes())))
+        .count();
+    let node = Lethe::start_built(listener, {
+        let db = db.clone();
+        move |l| {
+            Server::builder(l)
+                .db(db)
+                .cluster(ClusterView::new("a", rx))
+                .build()
+        }
+    });
+    let settled = (0..500).any(|_| {
+        if dbsize(port) == served as i64 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        false
+    });
+    assert!(settled, "keys outside a's slots were not dropped at start");
+    let mut c = node.client();
+    let mine = keys
+        .iter()
+        .find(|k| map.serves("a", key_slot(k.as_bytes())))
+        .unwrap();
+    assert_eq!(c.cmd(&["GET", mine]), "$3\r\nold\r\n");
+    // Something left behind in b's slots (as if from an earlier time a served them).
+    let theirs: Vec<&String> = keys
+        .iter()
+        .filter(|k| map.serves("b", key_slot(k.as_bytes())))
+        .collect();
+    for k in &theirs {
+        put(k, "stale");
+    }
+    map.reassign("b", &["a"]).unwrap();
+    feed.send_replace(Arc::new(map.clone()));
+    let want = format!("cluster_my_epoch:{}\r\n", map.epoch());
+    let applied = (0..500).any(|_| {
+        if c.cmd(&["CLUSTER", "INFO"]).contains(&want) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        false
+    });
+    assert!(applied);
+    for k in &theirs {
+        assert_eq!(c.cmd(&["GET", k]), "$-1\r\n", "{k} came back stale");
+    }
+    assert_eq!(c.cmd(&["GET", mine]), "$3\r\nold\r\n");
+    assert_eq!(dbsize(port), served as i64);
+    let info = c.cmd(&["INFO", "cluster"]);
+    let dropped = 2 * theirs.len();
+    assert!(
+        info.contains(&format!("cluster_slot_keys_dropped:{dropped}\r\n")),
+        "{info}"
+    );
+    assert_eq!(c.cmd(&["SET", theirs[0], "new"]), "+OK\r\n");
+    assert_eq!(c.cmd(&["GET", theirs[0]]), "$3\r\nnew\r\n");
+}

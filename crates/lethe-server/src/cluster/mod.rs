@@ -28,7 +28,6 @@
 //!     .cluster(ClusterView::new("node-1", receiver))
 //!     .build();
 //! // The membership keeps `maps` and calls `maps.send_replace(Arc::new(newer))` on changes.
-//! # drop(maps);
 //! server.run(std::future::pending::<()>()).await;
 //! # }
 //! ```
