@@ -489,28 +489,14 @@ fn help_documents_every_limit() {
 
 #[test]
 fn the_binary_requires_the_configured_password() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lethe"))
-        .args(["serve", "--port", &port.to_string(), "--max-clients", "50"])
-        .env("LETHE_REQUIREPASS", "from-env")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut client = None;
-    for _ in 0..500 {
-        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            drop(s);
-            client = Some(Client::connect(port));
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let mut c = client.expect("lethe serve did not start");
+    let (mut child, listening) = common::spawn_listening(
+        std::process::Command::new(env!("CARGO_BIN_EXE_lethe"))
+            .args(["serve", "--port", "0", "--max-clients", "50"])
+            .env("LETHE_REQUIREPASS", "from-env")
+            .stderr(std::process::Stdio::null()),
+        false,
+    );
+    let mut c = Client::connect(listening.port);
     assert_eq!(c.raw(&["PING"]), NOAUTH);
     assert_eq!(c.raw(&["AUTH", "from-env"]), b"+OK\r\n");
     assert_eq!(
