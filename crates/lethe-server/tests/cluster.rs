@@ -748,6 +748,14 @@ fn startup_and_gained_slots_start_empty() {
         info.contains(&format!("cluster_slot_keys_dropped:{dropped}\r\n")),
         "{info}"
     );
+    // The Prometheus metrics count them too.
+    let registry = lethe_server::metrics::Metrics::new().registry(db.clone());
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(
+        text.contains(&format!("cluster_slot_keys_dropped_total {dropped}\n")),
+        "{text}"
+    );
     assert_eq!(c.cmd(&["SET", theirs[0], "new"]), "+OK\r\n");
     assert_eq!(c.cmd(&["GET", theirs[0]]), "$3\r\nnew\r\n");
 }

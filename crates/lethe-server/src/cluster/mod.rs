@@ -75,6 +75,11 @@ pub struct Cluster {
     name: String,
     /// The map commands are routed by; replaced only under the gate held exclusively.
     applied: RwLock<Arc<SlotMap>>,
+    /// One bit per slot, set where `applied` gives the slot to this node: what a command's
+    /// check reads (a plain load of a word no one writes meanwhile, where the map's lock
+    /// would be a counter every core writes). Changed with `applied`, under the exclusive
+    /// gate, so a command (which holds the gate shared) sees both of one map.
+    mine: Box<[AtomicU64]>,
     /// Keys dropped because their slot was not (or no longer) served here.
     dropped: AtomicU64,
 }
@@ -82,11 +87,32 @@ pub struct Cluster {
 impl Cluster {
     /// Node `name`, routing by `map` until [`follow`] applies another.
     pub fn new(name: impl Into<String>, map: Arc<SlotMap>) -> Cluster {
-        Cluster {
+        let cluster = Cluster {
             name: name.into(),
-            applied: RwLock::new(map),
+            mine: (0..usize::from(SLOTS) / 64)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            applied: RwLock::new(map.clone()),
             dropped: AtomicU64::new(0),
+        };
+        cluster.set_mine(&map);
+        cluster
+    }
+
+    fn set_mine(&self, map: &SlotMap) {
+        for (w, word) in self.mine.iter().enumerate() {
+            let bits = (0..64u16)
+                .filter(|b| map.serves(&self.name, w as u16 * 64 + b))
+                .fold(0u64, |acc, b| acc | 1 << b);
+            word.store(bits, Ordering::Relaxed);
         }
+    }
+
+    /// Whether this node serves `slot` by the map applied now (the dispatcher's check).
+    #[inline]
+    pub fn is_mine(&self, slot: u16) -> bool {
+        let word = &self.mine[usize::from(slot / 64)];
+        word.load(Ordering::Relaxed) & (1 << (slot % 64)) != 0
     }
 
     /// This node's name.
@@ -99,7 +125,7 @@ impl Cluster {
         self.applied.read().clone()
     }
 
-    /// Runs `f` on the map applied now without cloning it (the dispatcher's path).
+    /// Runs `f` on the map applied now without cloning it.
     #[inline]
     pub(crate) fn with_map<R>(&self, f: impl FnOnce(&SlotMap) -> R) -> R {
         f(&self.applied.read())
@@ -138,6 +164,7 @@ impl Cluster {
         {
             let _exclusive = state.keyspace().gate().exclusive();
             *self.applied.write() = new.clone();
+            self.set_mine(&new);
         }
         n += self.drop_where(state, |slot| !new.serves(&self.name, slot));
         if n > 0 || new.epoch() != old.epoch() {

@@ -8,7 +8,8 @@
 //! `CLUSTERDOWN Hash slot not served` when no node does). Keyless commands run anywhere. A
 //! command queued by MULTI is checked when queued (a refusal makes EXEC abort), and EXEC
 //! checks the whole queue against one slot (a refusal discards the transaction). The check
-//! costs one CRC16 per key and a read lock on the map; nothing is allocated unless refused.
+//! costs one CRC16 per key and one load of the node's slot bitmap; the map itself is read (and
+//! the reply allocated) only to refuse.
 //!
 //! The map is [`crate::cluster`]'s. COUNTKEYSINSLOT and GETKEYSINSLOT scan the keyspace
 //! (O(keys)): no per-slot index is kept, so writes cost nothing more in cluster mode; these
@@ -69,6 +70,9 @@ fn sub_meta<'a>(spec: &'a Spec, args: &[Bytes]) -> &'a Meta {
 
 /// Whether this node serves `slot`: else `MOVED` to its owner, or `CLUSTERDOWN` if none.
 fn serves(cluster: &Cluster, slot: u16) -> Result<(), CommandError> {
+    if cluster.is_mine(slot) {
+        return Ok(());
+    }
     cluster.with_map(|map| match map.owner(slot) {
         Some(n) if n.name == cluster.name() => Ok(()),
         Some(n) => Err(CommandError::new(
