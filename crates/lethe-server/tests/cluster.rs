@@ -578,6 +578,11 @@ fn moved_slots_are_empty_or_current_never_stale() {
     assert_eq!(tracker.cmd(&["GET", &on_b]), "$1\r\nt\r\n");
     let b_keys = dbsize(trio.port("b"));
     assert!(b_keys > 1);
+    // A client blocked on a list of b's, with no timeout.
+    let list = key_on(&trio.map, "b", "list:");
+    let mut blocked = trio.client("b");
+    blocked.set_read_timeout(Duration::from_secs(30));
+    blocked.send(&common::encode(&["BLPOP", &list, "0"]));
 
     // b's slots go to a and c while a second connection of the client keeps writing, round
     // after round, through its slot table (which still sends b's slots to b).
@@ -643,6 +648,12 @@ fn moved_slots_are_empty_or_current_never_stale() {
     assert!(
         push.starts_with(">2\r\n$10\r\ninvalidate\r\n") && push.contains(&on_b),
         "{push}"
+    );
+    // The blocked client is redirected to the list's new owner, as Redis does.
+    let slot = key_slot(list.as_bytes());
+    assert_eq!(
+        String::from_utf8_lossy(&blocked.read_reply()),
+        format!("-MOVED {slot} {}\r\n", moved.owner(slot).unwrap().address())
     );
     // The new owner starts the slot empty.
     let owner = moved.owner(key_slot(on_b.as_bytes())).unwrap();

@@ -167,6 +167,8 @@ impl Cluster {
             self.set_mine(&new);
         }
         n += self.drop_where(state, |slot| !new.serves(&self.name, slot));
+        // Clients blocked on keys of slots that left are redirected when they look again.
+        state.keyspace().blocking().wake_all();
         if n > 0 || new.epoch() != old.epoch() {
             info!(
                 node = %self.name,

@@ -69,7 +69,7 @@ fn sub_meta<'a>(spec: &'a Spec, args: &[Bytes]) -> &'a Meta {
 }
 
 /// Whether this node serves `slot`: else `MOVED` to its owner, or `CLUSTERDOWN` if none.
-fn serves(cluster: &Cluster, slot: u16) -> Result<(), CommandError> {
+pub(super) fn serves(cluster: &Cluster, slot: u16) -> Result<(), CommandError> {
     if cluster.is_mine(slot) {
         return Ok(());
     }
