@@ -5,7 +5,9 @@
 //! The dispatcher also enforces the client's state before a command runs: a client that must
 //! still AUTH may only run the commands flagged `no_auth`, a RESP2 client with
 //! subscriptions may only run the pub/sub commands, PING, QUIT and RESET, and a client inside
-//! MULTI has its commands queued for EXEC (the `transactions` module) instead of run.
+//! MULTI has its commands queued for EXEC (the `transactions` module) instead of run. In
+//! cluster mode a command whose keys are not all in one slot served here is refused with
+//! Redis Cluster's redirections (the `cluster` module).
 //!
 //! Each table row also carries the command's metadata (flags, ACL categories, key specs, tips,
 //! docs, subcommands) for COMMAND (the `command` module); whether a command writes the

@@ -2,7 +2,8 @@
 //!
 //! MULTI makes the dispatcher queue commands instead of running them (replying `QUEUED`); a
 //! command rejected while queueing (unknown, wrong arity) poisons the transaction so EXEC
-//! answers `EXECABORT`.
+//! answers `EXECABORT`. In cluster mode EXEC also requires the whole queue to be in one slot
+//! served here (checked under the gate, where a slot map change cannot slip in).
 //!
 //! EXEC is atomic and isolated without stopping the server: when every queued command names
 //! its keys (its key specs), EXEC locks the shards of all of them plus the watched keys, in the
