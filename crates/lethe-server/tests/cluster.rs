@@ -775,3 +775,49 @@ fn startup_and_gained_slots_start_empty() {
     assert_eq!(c.cmd(&["SET", theirs[0], "new"]), "+OK\r\n");
     assert_eq!(c.cmd(&["GET", theirs[0]]), "$3\r\nnew\r\n");
 }
+
+/// redis-py's `RedisCluster` keeps working when a node's slots move to the others: it follows
+/// MOVED, and the keys of the moved slots read as missing, never as anything stale.
+#[test]
+fn redis_py_cluster_client_follows_a_slot_move() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let mut trio = Trio::start();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/py/redis_py_cluster_move.py"
+    );
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg(trio.port("a").to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 is needed (scripts/test-all installs redis-py)");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    if line.trim() != "ready" {
+        let status = child.wait_with_output().unwrap();
+        panic!(
+            "redis-py script did not get ready: {line}\n{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+    }
+    let mut moved = trio.map.clone();
+    moved.reassign("b", &["a", "c"]).unwrap();
+    trio.publish(moved);
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "moved").unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = child.wait_with_output().unwrap();
+    assert!(
+        status.status.success() && rest.starts_with("ok "),
+        "redis-py script failed: {rest}\n{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert_eq!(dbsize(trio.port("b")), 0);
+}
