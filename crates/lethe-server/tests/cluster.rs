@@ -151,6 +151,13 @@ fn routing_follows_redis_cluster() {
         a.cmd(&["EXEC"]),
         "-EXECABORT Transaction discarded because of previous errors.\r\n"
     );
+    // So does a redirected WATCH inside MULTI (refused there anyway).
+    assert_eq!(a.cmd(&["MULTI"]), "+OK\r\n");
+    assert!(a.cmd(&["WATCH", "foo"]).starts_with("-MOVED 12182 "));
+    assert_eq!(
+        a.cmd(&["EXEC"]),
+        "-EXECABORT Transaction discarded because of previous errors.\r\n"
+    );
     // Commands of two slots both served here: EXEC refuses and discards the transaction.
     assert_eq!(a.cmd(&["MULTI"]), "+OK\r\n");
     assert_eq!(a.cmd(&["SET", "bar", "3"]), "+QUEUED\r\n");
@@ -449,6 +456,11 @@ fn errors_and_keyslots_match_redis_cluster() {
         &["MULTI"],
         &["SET", "{a}1", "2"],
         &["GET", "{a}1"],
+        &["EXEC"],
+        &["WATCH", "a", "b"],
+        &["MULTI"],
+        &["WATCH", "a", "b"],
+        &["SET", "{a}1", "2"],
         &["EXEC"],
     ];
     for proto in ["2", "3"] {

@@ -721,7 +721,13 @@ fn run_command(
     // exclusively, so no command routed by an older map is still running once it applies.
     // EXEC routes its queue itself (`cluster::route_queue`).
     if let Some(cluster) = state.cluster().filter(|_| !queued) {
-        cluster::route(cluster, spec, &args)?;
+        if let Err(e) = cluster::route(cluster, spec, &args) {
+            // As Redis, a redirection inside MULTI (WATCH) makes EXEC abort.
+            if cx.session.tx.queue.is_some() {
+                cx.session.tx.failed = true;
+            }
+            return Err(e);
+        }
     }
     let tracking = state.tracking().active();
     // The keys a read serves, for client tracking to remember.
