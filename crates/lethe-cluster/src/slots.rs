@@ -172,6 +172,12 @@ impl SlotMap {
         self.epoch
     }
 
+    /// Raises the epoch above `epoch` (kept when already above): a map that replaces another
+    /// one wholesale (`lethe cluster create --force`) must still read as newer to every node.
+    pub fn raise_epoch_above(&mut self, epoch: u64) {
+        self.epoch = self.epoch.max(epoch.saturating_add(1));
+    }
+
     /// The nodes, serving slots or not.
     pub fn nodes(&self) -> &[NodeInfo] {
         &self.nodes
