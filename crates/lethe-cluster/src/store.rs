@@ -11,7 +11,7 @@
 //!   leaves cleanly deletes its key at once.
 
 use crate::{ClusterConfig, ClusterError, ClusterErrorKind, SlotMap};
-use async_nats::jetstream::{self, kv};
+use async_nats::jetstream::{self, kv, stream};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
@@ -121,13 +121,12 @@ impl ClusterStore {
         let js = jetstream::new(client);
         let map = open_bucket(
             &js,
-            kv::Config {
-                bucket: config.map_bucket.clone(),
-                description: "Lethe cluster slot map".into(),
-                history: 16,
-                storage: jetstream::stream::StorageType::File,
-                ..Default::default()
-            },
+            bucket_stream_config(
+                &config.map_bucket,
+                "Lethe cluster slot map",
+                16,
+                Duration::ZERO,
+            ),
         )
         .await?;
         let nodes = open_bucket(&js, nodes_bucket_config(&config, config.heartbeat_ttl)).await?;
@@ -176,11 +175,15 @@ impl ClusterStore {
         let mut probe = self.config.clone();
         probe.heartbeat_ttl = ttl;
         probe.validate()?;
-        self.nodes = self
-            .js
-            .update_key_value(nodes_bucket_config(&self.config, ttl))
+        self.js
+            .update_stream(nodes_bucket_config(&self.config, ttl))
             .await
             .map_err(|e| js_err("cannot change the heartbeat TTL", e))?;
+        self.nodes = self
+            .js
+            .get_key_value(self.config.nodes_bucket.as_str())
+            .await
+            .map_err(|e| js_err("cannot reopen the nodes bucket", e))?;
         self.heartbeat_ttl = ttl;
         Ok(())
     }
@@ -398,38 +401,63 @@ impl ClusterStore {
     }
 }
 
-fn nodes_bucket_config(config: &ClusterConfig, ttl: Duration) -> kv::Config {
-    kv::Config {
-        bucket: config.nodes_bucket.clone(),
-        description: "Lethe cluster heartbeats (max age = heartbeat TTL)".into(),
-        history: 1,
-        max_age: ttl,
-        storage: jetstream::stream::StorageType::File,
+fn nodes_bucket_config(config: &ClusterConfig, ttl: Duration) -> stream::Config {
+    bucket_stream_config(
+        &config.nodes_bucket,
+        "Lethe cluster heartbeats (max age = heartbeat TTL)",
+        1,
+        ttl,
+    )
+}
+
+/// The stream behind a key-value bucket, as the client library would make it. The library's
+/// own bucket creation first asks for the account's limits in a form nats-server 2.9 does not
+/// answer in, so the stream is created directly (same subjects and settings).
+fn bucket_stream_config(
+    bucket: &str,
+    description: &str,
+    history: i64,
+    max_age: Duration,
+) -> stream::Config {
+    stream::Config {
+        name: format!("KV_{bucket}"),
+        description: Some(description.into()),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: history,
+        max_age,
+        storage: stream::StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        num_replicas: 1,
         ..Default::default()
     }
 }
 
-/// The bucket, created when missing. Another opener may create it at the same moment: then
-/// the creation fails and the bucket is there to get.
+/// The bucket, its stream created when missing (by this opener or, at the same moment, by
+/// another: `get_or_create_stream` takes either).
 async fn open_bucket(
     js: &jetstream::Context,
-    config: kv::Config,
+    config: stream::Config,
 ) -> Result<kv::Store, ClusterError> {
-    if let Ok(store) = js.get_key_value(config.bucket.as_str()).await {
-        return Ok(store);
+    let bucket = config.name.trim_start_matches("KV_").to_owned();
+    let open = |e: &dyn fmt::Display| {
+        js_err(
+            &format!(
+                "cannot open the key-value bucket {bucket} (is nats-server running with -js?)"
+            ),
+            e,
+        )
+    };
+    if js.get_key_value(bucket.as_str()).await.is_err() {
+        js.get_or_create_stream(config)
+            .await
+            .map_err(|e| open(&e))?;
     }
-    let bucket = config.bucket.clone();
-    match js.create_key_value(config).await {
-        Ok(store) => Ok(store),
-        Err(create) => js.get_key_value(bucket.as_str()).await.map_err(|_| {
-            js_err(
-                &format!(
-                    "cannot open the key-value bucket {bucket} (is nats-server running with -js?)"
-                ),
-                create,
-            )
-        }),
-    }
+    js.get_key_value(bucket.as_str())
+        .await
+        .map_err(|e| open(&e))
 }
 
 /// The slot map as stored, then every change ([`ClusterStore::watch`]).
