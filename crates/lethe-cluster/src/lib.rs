@@ -9,6 +9,7 @@
 //!   heartbeat per live node and forgets it after the heartbeat TTL (the bucket's max age).
 //! - [`membership`]: [`Membership`], a node taking part: heartbeating, joining the map,
 //!   following it, and failing over the slots of nodes whose heartbeat is gone.
+//! - [`admin`]: the node and slot lists operators type and the `lethe cluster status` report.
 //!
 //! A cache needs no replication: a slot that moves starts empty on its new node.
 //!
@@ -36,6 +37,7 @@
 //! unreachable nothing changes: no map update, no failover.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod membership;
 pub mod slots;
 pub mod store;
