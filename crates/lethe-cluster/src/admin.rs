@@ -178,7 +178,13 @@ mod tests {
     #[test]
     fn node_lists() {
         let n = parse_nodes("a=10.0.0.1:7000, b=h:7001").unwrap();
-        assert_eq!(n, vec![NodeInfo::new("a", "10.0.0.1", 7000), NodeInfo::new("b", "h", 7001)]);
+        assert_eq!(
+            n,
+            vec![
+                NodeInfo::new("a", "10.0.0.1", 7000),
+                NodeInfo::new("b", "h", 7001)
+            ]
+        );
         let n = parse_nodes("127.0.0.1:7000,127.0.0.1:7001,[::1]:7002").unwrap();
         let names: Vec<&str> = n.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["node-7000", "node-7001", "node-7002"]);
@@ -203,8 +209,8 @@ mod tests {
 
     #[test]
     fn report() {
-        let mut m = SlotMap::even(vec![NodeInfo::new("a", "h", 1), NodeInfo::new("b", "h", 2)])
-            .unwrap();
+        let mut m =
+            SlotMap::even(vec![NodeInfo::new("a", "h", 1), NodeInfo::new("b", "h", 2)]).unwrap();
         m.reassign("b", &["a"]).unwrap();
         let live = vec![
             ("a".to_owned(), Heartbeat::now("h", 1)),
@@ -214,9 +220,16 @@ mod tests {
         assert!(r.contains(&format!("epoch {}", m.epoch())), "{r}");
         assert!(r.contains("16384 of 16384"), "{r}");
         let a = r.lines().find(|l| l.starts_with("a ")).unwrap();
-        assert!(a.contains("live") && a.contains("16384 slots") && a.ends_with("0-16383"), "{a}");
+        assert!(
+            a.contains("live") && a.contains("16384 slots") && a.ends_with("0-16383"),
+            "{a}"
+        );
         let b = r.lines().find(|l| l.starts_with("b ")).unwrap();
         assert!(b.contains("dead") && b.contains("0 slots"), "{b}");
-        assert!(r.lines().any(|l| l.starts_with("z ") && l.contains("not in the map")), "{r}");
+        assert!(
+            r.lines()
+                .any(|l| l.starts_with("z ") && l.contains("not in the map")),
+            "{r}"
+        );
     }
 }
