@@ -291,3 +291,64 @@ async fn bad_names_are_refused_before_anything_is_written() {
     assert!(err.to_string().contains("bad node name"), "{err}");
     assert!(s.live_nodes().await.unwrap().is_empty());
 }
+
+/// A member cut off from NATS: the others fail it over once its heartbeat ages out, while it
+/// (knowing nothing) keeps the map it had; back on NATS it takes the new map and serves
+/// nothing. This is the documented partition behaviour, not a fencing guarantee.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_member_is_failed_over_and_learns_it_on_return() {
+    let nats = NatsServer::start();
+    let proxy = lethe_bus::testing::Proxy::start(nats.port());
+    let admin = store(&nats, TTL).await;
+    admin
+        .create(
+            SlotMap::even(vec![node("a", 7000), node("p", 7001)]).unwrap(),
+            false,
+        )
+        .await
+        .unwrap();
+    let a = Membership::join(store(&nats, TTL).await, node("a", 7000))
+        .await
+        .unwrap();
+    let p_store = lethe_cluster::ClusterStore::connect(&proxy.url(), common::config(TTL))
+        .await
+        .unwrap();
+    let p = Membership::join(p_store, node("p", 7001)).await.unwrap();
+    settled(&a).await;
+    settled(&p).await;
+    let p_slots = slots_of(&p, "p").await;
+    assert!(p_slots > 0);
+
+    proxy.cut();
+    until(SETTLE, "a fails p over", || async {
+        slots_of(&a, "p").await == 0
+    })
+    .await;
+    assert_eq!(slots_of(&a, "a").await, usize::from(SLOTS));
+    assert_eq!(a.stats().failovers, 1);
+    // p cannot know: it still holds its old map.
+    assert_eq!(slots_of(&p, "p").await, p_slots);
+    until(SETTLE, "p counts failed heartbeats", || async {
+        p.stats().heartbeat_failures > 0
+    })
+    .await;
+
+    proxy.restore();
+    until(Duration::from_secs(30), "p learns the new map", || async {
+        slots_of(&p, "p").await == 0
+    })
+    .await;
+    assert_eq!(p.stats().failovers, 0);
+    until(SETTLE, "p heartbeats again", || async {
+        admin.heartbeat("p").await.unwrap().is_some()
+    })
+    .await;
+    let (stored, _) = admin.load().await.unwrap().unwrap();
+    assert!(
+        stored.slots_of("p").is_empty(),
+        "p does not take its slots back"
+    );
+    assert_eq!(stored.slots_of("a").len(), usize::from(SLOTS));
+    p.leave().await.unwrap();
+    a.leave().await.unwrap();
+}
