@@ -23,7 +23,8 @@
 //!   write nothing. Every slot the dead node had ends up on a node whose heartbeat was live
 //!   when the survivor looked.
 //! - A node that comes back after its slots were moved joins with no slots; it serves again
-//!   only when given some (`lethe cluster move`, or a later failover).
+//!   only when given some (`lethe cluster move`, or a later failover). One that restarts before
+//!   its heartbeat aged out keeps its slots (and serves them empty, as any restarted cache).
 //!
 //! # What this does not guarantee
 //! NATS is the single source of truth, and there is no fencing. A node cut off from NATS keeps
@@ -44,7 +45,7 @@ pub mod store;
 
 pub use membership::{Membership, MembershipStats};
 pub use slots::{NodeInfo, SLOTS, SlotMap, SlotMapError, key_slot};
-pub use store::{ClusterStore, Heartbeat, MapWatch, Updated};
+pub use store::{ClusterStore, Heartbeat, MapItem, MapWatch, Updated};
 
 use std::fmt;
 use std::time::Duration;

@@ -64,7 +64,7 @@ struct Lease {
 impl Lease {
     fn accepted(&mut self, now: Instant, ttl: Duration) {
         // A beat after a silence longer than the TTL starts a new run: the key aged out between.
-        if !self.last_ok.is_some_and(|t| now - t < ttl) || self.since.is_none() {
+        if self.last_ok.is_none_or(|t| now - t >= ttl) || self.since.is_none() {
             self.since = Some(now);
         }
         self.last_ok = Some(now);
@@ -204,8 +204,15 @@ impl Membership {
     /// the others fail it over without waiting for the key to age out.
     pub async fn leave(mut self) -> Result<(), ClusterError> {
         let _ = self.stop.send(true);
-        for task in self.tasks.drain(..) {
-            let _ = task.await;
+        // The heartbeat task is awaited so no beat of ours can follow the deletion; the
+        // follower may be waiting on NATS and has nothing to finish (a compare-and-set it was
+        // making either landed or did not).
+        let mut tasks = self.tasks.drain(..);
+        if let Some(heartbeat) = tasks.next() {
+            let _ = heartbeat.await;
+        }
+        for task in tasks {
+            task.abort();
         }
         self.shared
             .store
@@ -249,7 +256,7 @@ async fn heartbeat_task(
     heartbeat: Heartbeat,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval(shared.ttl / 3);
+    let mut tick = tokio::time::interval(round(shared.ttl));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
@@ -280,6 +287,12 @@ async fn heartbeat_task(
             }
         }
     }
+}
+
+/// How often heartbeats and rounds run: a third of the TTL, so two may be lost before the key
+/// ages out (never under 100 ms, whatever the bucket says).
+fn round(ttl: Duration) -> Duration {
+    (ttl / 3).max(Duration::from_millis(100))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -316,7 +329,7 @@ async fn take(shared: &Shared, map: SlotMap) {
 }
 
 async fn follow_task(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(shared.ttl / 3);
+    let mut tick = tokio::time::interval(round(shared.ttl));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Nodes this member has seen a heartbeat from.
     let mut seen: HashSet<String> = HashSet::new();

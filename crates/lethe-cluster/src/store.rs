@@ -461,7 +461,10 @@ async fn open_bucket(
 }
 
 /// The slot map as stored, then every change ([`ClusterStore::watch`]).
-pub struct MapWatch(Pin<Box<dyn Stream<Item = Result<(SlotMap, u64), ClusterError>> + Send>>);
+pub struct MapWatch(Pin<Box<dyn Stream<Item = MapItem> + Send>>);
+
+/// One item of a [`MapWatch`]: a map and its revision, or why it could not be read.
+pub type MapItem = Result<(SlotMap, u64), ClusterError>;
 
 impl fmt::Debug for MapWatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -470,7 +473,7 @@ impl fmt::Debug for MapWatch {
 }
 
 impl Stream for MapWatch {
-    type Item = Result<(SlotMap, u64), ClusterError>;
+    type Item = MapItem;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.0.as_mut().poll_next(cx)
