@@ -44,6 +44,19 @@ pub struct MembershipStats {
     pub epoch: u64,
 }
 
+impl MembershipStats {
+    /// The counters as INFO fields (`cluster_heartbeats_sent:12` ...), in a fixed order.
+    pub fn info_fields(&self) -> [(&'static str, u64); 5] {
+        [
+            ("cluster_heartbeats_sent", self.heartbeats_sent),
+            ("cluster_heartbeat_failures", self.heartbeat_failures),
+            ("cluster_failovers", self.failovers),
+            ("cluster_map_updates_seen", self.map_updates_seen),
+            ("cluster_epoch", self.epoch),
+        ]
+    }
+}
+
 #[derive(Default)]
 struct Counters {
     heartbeats_sent: AtomicU64,

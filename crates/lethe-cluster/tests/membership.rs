@@ -51,6 +51,10 @@ async fn joining_adds_the_node_with_no_slots_and_leaving_deletes_its_heartbeat()
     })
     .await;
     assert!(a.stats().map_updates_seen >= 1);
+    let fields = a.stats().info_fields();
+    assert_eq!(fields[0].0, "cluster_heartbeats_sent");
+    assert!(fields[0].1 >= 1);
+    assert_eq!(fields[4], ("cluster_epoch", a.map().borrow().epoch()));
     assert!(admin.heartbeat("b").await.unwrap().is_some());
 
     b.leave().await.unwrap();
@@ -206,7 +210,7 @@ async fn expiry_and_clean_leave_are_detected() {
     // b leaves cleanly: its heartbeat is deleted and a takes its slots.
     let b_failovers = b.stats().failovers;
     b.leave().await.unwrap();
-    until(TTL * 4, "b's slots moved after it left", || async {
+    until(TTL * 6, "b's slots moved after it left", || async {
         slots_of(&a, "b").await == 0
     })
     .await;
