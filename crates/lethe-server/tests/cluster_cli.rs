@@ -103,7 +103,11 @@ fn create_status_and_move() {
     );
 
     let err = fails(&["cluster", "move", "5", "--to", "nobody", "--bus", bus]);
-    assert!(err.contains("no node called \"nobody\""), "{err}");
+    assert_eq!(
+        err.trim(),
+        "lethe cluster: no node called \"nobody\" in the cluster",
+        "one plain line, no log chatter"
+    );
     let err = fails(&["cluster", "move", "16384", "--to", "c", "--bus", bus]);
     assert!(err.contains("0 to 16383"), "{err}");
 
