@@ -88,7 +88,7 @@ async fn rejoining_updates_the_address() {
 async fn racing_survivors_fail_over_once_and_the_restarted_node_has_no_slots() {
     let nats = NatsServer::start();
     let admin = store(&nats, TTL).await;
-    let (created, _) = admin
+    let (created, created_rev) = admin
         .create(
             SlotMap::even(vec![node("a", 7000), node("b", 7001), node("c", 7002)]).unwrap(),
             false,
@@ -121,12 +121,14 @@ async fn racing_survivors_fail_over_once_and_the_restarted_node_has_no_slots() {
         })
         .await;
     }
-    let (after, _) = admin.load().await.unwrap().unwrap();
+    let (after, after_rev) = admin.load().await.unwrap().unwrap();
     assert_eq!(
         a.stats().failovers + b.stats().failovers,
         1,
         "exactly one survivor moved c's slots"
     );
+    // The map key is the bucket's only key, so its revision counts every write: one.
+    assert_eq!(after_rev, created_rev + 1, "one write to the map");
     assert_eq!(after.assigned(), usize::from(SLOTS));
     for slot in 0..SLOTS {
         let owner = &after.owner(slot).unwrap().name;
@@ -283,6 +285,13 @@ async fn a_member_waits_for_the_map_and_adds_itself() {
     assert_eq!(stored.node("a"), Some(&node("a", 7000)));
     assert!(stored.slots_of("a").is_empty());
     a.leave().await.unwrap();
+}
+
+#[test]
+fn a_membership_can_be_shared_across_tasks() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<Membership>();
+    shareable::<lethe_cluster::ClusterStore>();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

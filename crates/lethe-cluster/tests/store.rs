@@ -214,3 +214,47 @@ async fn next(w: &mut lethe_cluster::MapWatch) -> (SlotMap, u64) {
         .expect("the watch ended")
         .expect("the watch failed")
 }
+
+/// Failover's write, from two survivors at once, on separate connections: whatever the
+/// interleaving, exactly one writes; the other finds the dead node serving nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_failover_writes_once() {
+    let nats = NatsServer::start();
+    let admin = store(&nats, TTL).await;
+    let survivors = [store(&nats, TTL).await, store(&nats, TTL).await];
+    for round in 0..5 {
+        let (_, rev) = admin.create(three(), true).await.unwrap();
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let tasks: Vec<_> = survivors
+            .iter()
+            .cloned()
+            .map(|s| {
+                let start = start.clone();
+                tokio::spawn(async move {
+                    start.wait().await;
+                    s.update(|m| {
+                        if m.slots_of("c").is_empty() {
+                            return Ok(0);
+                        }
+                        Ok(m.reassign("c", &["a", "b"])?)
+                    })
+                    .await
+                    .unwrap()
+                })
+            })
+            .collect();
+        let mut written = 0;
+        for t in tasks {
+            let out = t.await.unwrap();
+            if out.written {
+                written += 1;
+                assert_eq!(out.value, 5461);
+            }
+        }
+        assert_eq!(written, 1, "round {round}: one survivor writes");
+        let (m, now) = admin.load().await.unwrap().unwrap();
+        assert_eq!(now, rev + 1, "round {round}: one write");
+        assert!(m.slots_of("c").is_empty());
+        assert_eq!(m.assigned(), usize::from(lethe_cluster::SLOTS));
+    }
+}
