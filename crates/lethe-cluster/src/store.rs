@@ -137,8 +137,8 @@ impl ClusterStore {
         let heartbeat_ttl = status.max_age();
         if heartbeat_ttl.is_zero() {
             return Err(ClusterError::config(format!(
-                "the nodes bucket {} has no max age, so heartbeats would never expire; \
-                 set one with `lethe cluster create --heartbeat-ttl` or delete the bucket",
+                "the nodes bucket {0} has no max age, so heartbeats would never expire; \
+                 delete it (`nats kv del {0}`) and it is made again with one",
                 config.nodes_bucket
             )));
         }
