@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// Bound on how long anything driven by heartbeats may take: expiry (one TTL), a member's
 /// round (a third of it), its lease (one TTL) and slack for a loaded machine.
-const SETTLE: Duration = Duration::from_secs(15);
+const SETTLE: Duration = Duration::from_secs(40);
 
 async fn slots_of(m: &Membership, name: &str) -> usize {
     m.map().borrow().slots_of(name).len()

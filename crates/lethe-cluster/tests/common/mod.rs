@@ -5,8 +5,9 @@ use lethe_bus::testing::NatsServer;
 use lethe_cluster::{ClusterConfig, ClusterStore, NodeInfo};
 use std::time::{Duration, Instant};
 
-/// The heartbeat TTL tests run with: short, so expiry is seen quickly.
-pub const TTL: Duration = Duration::from_secs(1);
+/// The heartbeat TTL tests run with: short, so expiry is seen quickly, yet long enough that a
+/// loaded machine does not starve a live member's heartbeat past it.
+pub const TTL: Duration = Duration::from_secs(2);
 
 pub fn config(join_grace: Duration) -> ClusterConfig {
     ClusterConfig {
