@@ -60,6 +60,17 @@ enum ClusterAction {
     Status(ClusterBusArg),
     /// Give slots to a node of the map (by compare-and-set, so no concurrent change is lost).
     Move(ClusterMoveArgs),
+    /// Remove a node that serves no slots from the map (a node failed over for good). A node
+    /// still running adds itself back, with no slots.
+    Forget(ClusterForgetArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ClusterForgetArgs {
+    /// The node's name in the map.
+    node: String,
+    #[command(flatten)]
+    bus: ClusterBusArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -389,6 +400,26 @@ async fn cluster_run(action: ClusterAction) -> Result<String, String> {
                 report.push_str(&format!(
                     "warning: {to} has no live heartbeat; if it stays silent the cluster's \
                      members will fail its slots over again\n"
+                ));
+            }
+            Ok(report)
+        }
+        ClusterAction::Forget(args) => {
+            let store = connect(&args.bus).await?;
+            let name = args.node.as_str();
+            let out = store
+                .update(|m| Ok(m.remove_node(name)?))
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut report = format!("removed {name} from the map (epoch {})\n", out.map.epoch());
+            if store
+                .heartbeat(name)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
+                report.push_str(&format!(
+                    "warning: {name} is still running and will add itself back, with no slots\n"
                 ));
             }
             Ok(report)

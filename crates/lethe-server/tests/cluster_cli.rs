@@ -111,6 +111,22 @@ fn create_status_and_move() {
     let err = fails(&["cluster", "move", "16384", "--to", "c", "--bus", bus]);
     assert!(err.contains("0 to 16383"), "{err}");
 
+    // A node serving slots cannot be forgotten; once emptied it can.
+    let err = fails(&["cluster", "forget", "node-7001", "--bus", bus]);
+    assert!(err.contains("move them to other nodes first"), "{err}");
+    ok(&["cluster", "move", "5462-10922", "--to", "c", "--bus", bus]);
+    let forgot = ok(&["cluster", "forget", "node-7001", "--bus", bus]);
+    assert!(forgot.contains("removed node-7001"), "{forgot}");
+    let status = ok(&["cluster", "status", "--bus", bus]);
+    assert!(
+        status.contains("2 nodes") && !status.contains("node-7001"),
+        "{status}"
+    );
+    assert!(
+        line(&status, "c").contains("0-100,200,5462-16383"),
+        "{status}"
+    );
+
     // --force replaces the map, its epoch past the old one.
     let replaced = ok(&[
         "cluster",
@@ -147,7 +163,7 @@ fn bad_input_and_unreachable_nats_are_clear_errors() {
     let err = fails(&["cluster", "move", "9-1", "--to", "a", "--bus", &bus]);
     assert!(err.contains("first slot is after the last"), "{err}");
     let help = ok(&["cluster", "--help"]);
-    for word in ["create", "status", "move"] {
+    for word in ["create", "status", "move", "forget"] {
         assert!(help.contains(word), "{help}");
     }
 }
