@@ -22,6 +22,10 @@
 //!   survivor: the others' compare-and-set fails, they re-read, find nothing left to move and
 //!   write nothing. Every slot the dead node had ends up on a node whose heartbeat was live
 //!   when the survivor looked.
+//! - A node that stops heartbeating is failed over about one TTL after its last heartbeat
+//!   (when the server drops the key) plus up to a third of the TTL (the survivors' round); one
+//!   that leaves cleanly ([`Membership::leave`]) within a round. A member fails over a node it
+//!   has never seen alive only after [`ClusterConfig::join_grace`].
 //! - A node that comes back after its slots were moved joins with no slots; it serves again
 //!   only when given some (`lethe cluster move`, or a later failover). One that restarts before
 //!   its heartbeat aged out keeps its slots (and serves them empty, as any restarted cache).
@@ -30,10 +34,11 @@
 //! NATS is the single source of truth, and there is no fencing. A node cut off from NATS keeps
 //! the last map it saw and keeps serving its slots: it cannot learn that the others moved them
 //! after its heartbeat aged out, so for as long as the partition lasts two nodes may answer for
-//! the same slots (clients that reach only the cut-off node read what it has; a cache loses
-//! nothing durable this way, but that node also misses invalidations, see `lethe-bus` for how
-//! its staleness is bounded). When it reaches NATS again it reads the current map and stops
-//! serving what it lost. Failure detection is only as good as the heartbeat TTL: a node paused
+//! the same slots: clients that reach only the cut-off node read and write there, the new
+//! owner never sees those writes, and the cut-off node also misses invalidations (see
+//! `lethe-bus` for how that staleness is bounded). When it reaches NATS again it reads the
+//! current map and stops serving what it lost; what it held for those slots is no longer
+//! served. Failure detection is only as good as the heartbeat TTL: a node paused
 //! for longer than the TTL is declared dead even though it is not. While NATS itself is
 //! unreachable nothing changes: no map update, no failover.
 #![forbid(unsafe_code)]
