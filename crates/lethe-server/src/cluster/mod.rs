@@ -15,9 +15,10 @@
 //! and no later command can write them again. Slots gained are emptied before they are served,
 //! in case anything was left in them from an earlier time.
 //!
-//! Wiring: whoever runs the membership (a `serve --cluster` in the binary) builds the
-//! `watch::Sender<Arc<SlotMap>>`, hands its receiver to the server before it runs and keeps
-//! sending each new map it learns (from the cluster's key-value bucket) on it:
+//! Wiring: with `lethe_cluster::Membership` (joined before the server runs, its `me()` the
+//! node announced), the view is `ClusterView::new(membership.me().name.clone(),
+//! membership.map())`; the membership keeps sending each new map on that channel. Any other
+//! source of maps does the same with a channel of its own:
 //!
 //! ```no_run
 //! # async fn wire(listener: tokio::net::TcpListener, first: lethe_cluster::SlotMap) {
