@@ -563,9 +563,18 @@ async fn serve_requests(
                         s.last_active = started;
                     });
                 }
+                // In cluster mode a write depending on other nodes' keys first has their
+                // owners watch them (a NATS round trip), so it is awaited here, not in the
+                // command.
+                let refused = match db.cluster() {
+                    Some(_) => crate::cluster::before_write(db, session, &args).await,
+                    None => None,
+                };
                 written.reset(db.records_changes());
-                let (reply, command) =
-                    dispatch_command(args, &mut Ctx::new(db, session, &mut written));
+                let (reply, command) = match refused {
+                    Some(error) => (error, crate::cmd::command_id(&args[0])),
+                    None => dispatch_command(args, &mut Ctx::new(db, session, &mut written)),
+                };
                 let reply = match session.blocked.take() {
                     None => reply,
                     Some(blocked) => {

@@ -36,6 +36,8 @@
 //! Without a [`ClusterView`] (the server built without [`crate::server::Builder::cluster`])
 //! none of this exists and the dispatcher pays one `OnceLock` read per command.
 
+pub mod remote_deps;
+
 use crate::keyspace::key_name;
 use crate::state::ServerState;
 use lethe_cluster::{NodeInfo, SLOTS, SlotMap, key_slot};
@@ -168,6 +170,17 @@ impl Cluster {
             self.set_mine(&new);
         }
         n += self.drop_where(state, |slot| !new.serves(&self.name, slot));
+        // Dependents of keys whose slot changed owner go: the new owner watches nothing.
+        let deps = state.remote_dependents();
+        deps.forget_slots(|slot| !new.serves(&self.name, slot));
+        let moved = remote_deps::moved_slot_tags(&old, &new);
+        if !moved.is_empty() {
+            let _gate = state.keyspace().gate().shared();
+            for tag in &moved {
+                state.cache().invalidate_tag(tag);
+            }
+            state.settle_tracking();
+        }
         // Clients blocked on keys of slots that left are redirected when they look again.
         state.keyspace().blocking().wake_all();
         if n > 0 || new.epoch() != old.epoch() {
@@ -250,5 +263,105 @@ pub(crate) fn install(
         warn!("this keyspace already serves a cluster node: ignoring the second cluster view");
         return None;
     }
-    Some(follow(state.clone(), cluster, view.map, stop))
+    let watches = state.bus().map(|bus| {
+        // Whatever other nodes registered with an earlier run of this node is not watched
+        // any more: their dependents on its keys go.
+        bus.publish(
+            &[crate::state::Invalidate::Tag(remote_deps::owner_tag(
+                cluster.name(),
+            ))],
+            crate::state::Databases::InUse,
+        );
+        watch_for_others(state.clone(), cluster.clone(), stop.clone())
+    });
+    let follow = follow(state.clone(), cluster, view.map, stop);
+    Some(async move {
+        match watches {
+            Some(watches) => {
+                tokio::join!(follow, watches);
+            }
+            None => follow.await,
+        }
+    })
+}
+
+/// Answers other nodes' watch requests for keys of this node's slots, and publishes the
+/// changes of watched keys on the bus, until `stop`.
+async fn watch_for_others(
+    state: Arc<ServerState>,
+    cluster: Arc<Cluster>,
+    mut stop: watch::Receiver<bool>,
+) {
+    use futures_util::StreamExt;
+    let Some(bus) = state.bus() else { return };
+    let nats = bus.nats().clone();
+    let mut requests = match nats.subscribe(remote_deps::subject(cluster.name())).await {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "cannot answer dependency watches: dependents on this node's keys will be refused");
+            return;
+        }
+    };
+    let deps = state.remote_dependents().clone();
+    loop {
+        tokio::select! {
+            request = requests.next() => {
+                let Some(request) = request else { return };
+                let answer = remote_deps::answer(&deps, |slot| cluster.is_mine(slot), &request.payload);
+                if let Some(reply) = request.reply {
+                    if let Err(e) = nats.publish(reply, answer.into()).await {
+                        warn!(error = %e, "cannot answer a dependency watch");
+                    }
+                }
+            }
+            changed = deps.next_changes() => {
+                let keys: Vec<_> = changed.into_iter().map(crate::state::Invalidate::Key).collect();
+                if let Some(bus) = state.bus() {
+                    bus.publish(&keys, crate::state::Databases::One(0));
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Before a write with dependencies runs in cluster mode: asks the owners of the ones on
+/// other nodes to watch them ([`remote_deps`]), and notes the confirmed watches in the
+/// session for the command to check. `Some(error reply)` when the write must not run (an
+/// owner unreachable, no bus to hear owners on); inside MULTI that poisons the transaction,
+/// as any command refused while queueing does.
+pub(crate) async fn before_write(
+    state: &ServerState,
+    session: &mut crate::cmd::Session,
+    args: &[bytes::Bytes],
+) -> Option<crate::frame::Frame> {
+    let cluster = state.cluster()?;
+    let (deps, lives) = crate::cmd::lethe::dependencies_of(args, &state.rules())?;
+    if session.tx.queue.is_none() {
+        session.dependency_watches.clear();
+    }
+    let map = cluster.map();
+    let remote = deps
+        .iter()
+        .any(|d| !map.serves(cluster.name(), key_slot(d)));
+    let result = match state.bus() {
+        _ if !remote => return None,
+        None => Err(
+            "CLUSTERDOWN A dependency on another node's key needs the bus (serve --bus)"
+                .to_string(),
+        ),
+        Some(bus) => remote_deps::register(bus.nats(), cluster.name(), &map, &deps, lives).await,
+    };
+    match result {
+        Ok(watched) => {
+            session.dependency_watches.extend(watched);
+            None
+        }
+        Err(text) => {
+            if session.tx.queue.is_some() {
+                session.tx.failed = true;
+            }
+            Some(crate::frame::Frame::Error(text))
+        }
+    }
 }

@@ -27,7 +27,7 @@ mod hashes;
 mod hyperloglog;
 mod keys;
 mod lcs;
-mod lethe;
+pub(crate) mod lethe;
 mod lists;
 mod long_double;
 mod pubsub;
@@ -102,6 +102,10 @@ pub struct Session {
     pub skip_next: bool,
     /// CLIENT NO-TOUCH: reads leave keys' access time and frequency alone (except TOUCH).
     pub no_touch: bool,
+    /// In cluster mode, the dependencies on other nodes' keys whose owners confirmed a watch
+    /// for this client's current write (or MULTI block): (key, owner). See
+    /// [`crate::cluster::remote_deps`].
+    pub dependency_watches: Vec<(Bytes, String)>,
 }
 
 impl Session {
@@ -134,6 +138,7 @@ impl Session {
             skip_this: false,
             skip_next: false,
             no_touch: false,
+            dependency_watches: Vec::new(),
         }
     }
 
@@ -581,6 +586,11 @@ pub fn command_count() -> usize {
 /// The lowercase name of the command at `id` in the table.
 pub fn command_name(id: CommandId) -> &'static str {
     COMMANDS[id.0].name
+}
+
+/// The id of the command called `name` (any case), if the table has it.
+pub fn command_id(name: &[u8]) -> Option<CommandId> {
+    position(name).map(CommandId)
 }
 
 /// A command's position in the command table, as [`dispatch_command`] reports it.

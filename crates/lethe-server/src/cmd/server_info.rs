@@ -466,6 +466,10 @@ fn section(cx: &Ctx<'_>, name: &str) -> String {
                 Some(c) => {
                     kv(&mut out, "cluster_enabled", &1);
                     kv(&mut out, "cluster_slot_keys_dropped", &c.keys_dropped());
+                    let (watched, registered, published) = cx.state.remote_dependents().counts();
+                    kv(&mut out, "cluster_watched_keys", &watched);
+                    kv(&mut out, "cluster_watch_registrations", &registered);
+                    kv(&mut out, "cluster_watched_changes_published", &published);
                 }
                 None => kv(&mut out, "cluster_enabled", &0),
             }
