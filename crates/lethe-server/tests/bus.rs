@@ -331,14 +331,23 @@ fn publish_writes_drops_copies_on_other_nodes() {
         })
         .collect();
     let (mut one, mut two) = (nodes[0].1.client(), nodes[1].1.client());
-    for c in [&mut one, &mut two] {
+    let setup = |c: &mut Client| {
         for k in ["a", "b", "h"] {
             c.cmd(&["SET", k, "v"]);
         }
         c.cmd(&["SELECT", "3"]);
         c.cmd(&["SET", "a", "v"]);
         c.cmd(&["SELECT", "0"]);
-    }
+    };
+    // Node 1's own setup writes are published too: node 2 writes its copies only once it has
+    // applied them (the stream is ordered, so once a later invalidation arrived, they have).
+    two.cmd(&["SET", "setup-done", "v"]);
+    setup(&mut one);
+    one.cmd(&["LETHE.INVALIDATE", "KEY", "setup-done"]);
+    eventually("node 2 applies node 1's setup", || {
+        !exists(&mut two, "setup-done")
+    });
+    setup(&mut two);
     // Node 1 publishes its writes: node 2's copies go, in database 0 only.
     one.cmd(&["SET", "a", "new"]);
     one.cmd(&["DEL", "b"]);
