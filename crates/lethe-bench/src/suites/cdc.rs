@@ -39,7 +39,8 @@ use lethe_cdc::{Cdc, CdcConfig, EmbeddedTarget, Target};
 use crate::report::{RunContext, SuiteReport};
 use crate::systems::System;
 
-const SUITE: &str = "cdc";
+/// The suite's name: its command-line argument and its section of BENCHMARKS.md.
+pub const SUITE: &str = "cdc";
 /// Rows in the table; each rate case uses its own range of ids.
 const ROWS: u32 = 1_000_000;
 /// Connections committing updates.

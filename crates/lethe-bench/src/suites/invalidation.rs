@@ -64,7 +64,8 @@ use crate::suites::throughput;
 use crate::systems::{BenchCache, LetheCache, System};
 use crate::workload::{self, OpStream};
 
-const SUITE: &str = "invalidation";
+/// The suite's name: its command-line argument and its section of BENCHMARKS.md.
+pub const SUITE: &str = "invalidation";
 const TAG: &str = "bulk";
 /// Keys per `DEL` command (and per loading pipeline) on Redis.
 const REDIS_BATCH: usize = 10_000;
@@ -141,7 +142,7 @@ impl Sink {
 pub fn run(ctx: &RunContext) {
     if !ctx.systems(&[System::Lethe]).contains(&System::Lethe) {
         // `--systems` names only in-process caches; this suite measures lethe (and Redis).
-        eprintln!("[{SUITE}] skipped: lethe is not among --systems");
+        say!("[{SUITE}] skipped: lethe is not among --systems");
         return;
     }
     let s = Settings::new(ctx.quick);
@@ -203,7 +204,7 @@ pub fn run(ctx: &RunContext) {
     if ctx.selects_case("tagged_throughput") {
         tagged_throughput(&mut sink, &s);
     }
-    eprintln!("[{SUITE}] done in {:.1} s", t0.elapsed().as_secs_f64());
+    say!("[{SUITE}] done in {:.1} s", t0.elapsed().as_secs_f64());
     let table = render(&sink);
     sink.report.finish_with_table(ctx, &table);
 }
@@ -229,7 +230,7 @@ fn tag_1m(sink: &mut Sink, s: &Settings, readers: usize) {
         cache.insert(k.clone(), (n + i) as u64);
     }
     settle_and_check_len(&cache, n + m, "after loading");
-    eprintln!(
+    say!(
         "[{SUITE}] tag_1m: lethe loaded {} entries in {:.2} s",
         thousands((n + m) as u64),
         t.elapsed().as_secs_f64()
@@ -249,7 +250,7 @@ fn tag_1m(sink: &mut Sink, s: &Settings, readers: usize) {
         cache.run_pending_tasks();
         let reclaim = t.elapsed();
         check_len(&cache, m, "after invalidate_tag + run_pending_tasks");
-        eprintln!(
+        say!(
             "[{SUITE}] tag_1m rep {}/{}: lethe invalidate_tag {}, reclaim {}",
             rep + 1,
             s.repetitions,
@@ -339,7 +340,7 @@ fn tag_1m(sink: &mut Sink, s: &Settings, readers: usize) {
             ));
         }
         Err(e) => {
-            eprintln!("[{SUITE}] tag_1m: redis_sets SKIPPED: {e}");
+            say!("[{SUITE}] tag_1m: redis_sets SKIPPED: {e}");
             sink.push("tag_1m", "redis_sets", "skipped", 1.0);
             sink.report.note(format!(
                 "**redis_sets was skipped:** {e}. The speedup target is therefore not measured."
@@ -447,7 +448,7 @@ fn latency_windows(
             phase.store(PHASE_IDLE, Ordering::SeqCst);
             std::thread::sleep(window);
             phase.store(PHASE_OFF, Ordering::SeqCst);
-            eprintln!(
+            say!(
                 "[{SUITE}] tag_1m rep {}/{}: latency windows of {} (invalidate + reclaim with \
                  {readers} reader(s))",
                 rep + 1,
@@ -466,7 +467,7 @@ fn latency_windows(
         }
         (idle, during)
     });
-    eprintln!(
+    say!(
         "[{SUITE}] tag_1m get latency: idle p50 {:.3} µs p99 {:.3} µs ({} samples); during p50 \
          {:.3} µs p99 {:.3} µs ({} samples)",
         idle.quantile(0.5) as f64 / 1e3,
@@ -518,7 +519,7 @@ fn redis_sets(
 ) -> Result<(f64, String), String> {
     let server = RedisServer::start()?;
     let version = server.version();
-    eprintln!(
+    say!(
         "[{SUITE}] tag_1m: redis-server {version} started on 127.0.0.1:{}",
         server.port()
     );
@@ -588,7 +589,7 @@ fn redis_sets(
             untagged.len(),
             "Redis holds {dbsize} keys after the invalidation"
         );
-        eprintln!(
+        say!(
             "[{SUITE}] tag_1m rep {}/{}: redis_sets SMEMBERS + DEL {} (load {:.2} s, untimed)",
             rep + 1,
             s.repetitions,
@@ -618,7 +619,7 @@ fn deps(sink: &mut Sink, s: &Settings) {
         let mut removed = 0;
         for rep in 0..s.repetitions {
             let (seconds, r) = deps_once(shape, s.dependents);
-            eprintln!(
+            say!(
                 "[{SUITE}] {name} rep {}/{}: invalidate_key(root) {} removed {}",
                 rep + 1,
                 s.repetitions,
@@ -765,7 +766,7 @@ fn tagged_throughput(sink: &mut Sink, s: &Settings) {
     let streams: Vec<OpStream> = (0..THREADS)
         .map(|t| OpStream::generate(0x5EED_1000 + t as u64))
         .collect();
-    eprintln!(
+    say!(
         "[{SUITE}] tagged_throughput: generated key streams in {:.2} s",
         t.elapsed().as_secs_f64()
     );
@@ -789,7 +790,7 @@ fn tagged_throughput(sink: &mut Sink, s: &Settings) {
                     s.throughput_duration,
                 )
             };
-            eprintln!(
+            say!(
                 "[{SUITE}] {} rep {}/{}: {:.2} M ops/s",
                 variants[v],
                 rep + 1,

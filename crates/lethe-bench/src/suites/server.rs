@@ -60,7 +60,8 @@ use crate::redis_server::RedisServer;
 use crate::report::{RunContext, SuiteReport, thousands};
 use crate::systems::System;
 
-const SUITE: &str = "server";
+/// The suite's name: its command-line argument and its section of BENCHMARKS.md.
+pub const SUITE: &str = "server";
 /// Concurrent connections, for redis-benchmark and the tagged-set client alike.
 const CLIENTS: usize = 50;
 /// Distinct keys (`-r`).
@@ -178,7 +179,7 @@ impl Sink {
 
 pub fn run(ctx: &RunContext) -> Result<(), String> {
     if !ctx.systems(&[System::Lethe]).contains(&System::Lethe) {
-        eprintln!("[{SUITE}] skipped: lethe is not among --systems");
+        say!("[{SUITE}] skipped: lethe is not among --systems");
         return Ok(());
     }
     let s = Settings::new(ctx.quick);
@@ -226,7 +227,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
     let memory = ctx.selects_case(MEMORY_CASE);
     let collections = ctx.selects_case(COLLECTIONS_CASE);
     if bench_cases.is_empty() && !tagged && !memory && !collections {
-        eprintln!("[{SUITE}] no cases selected");
+        say!("[{SUITE}] no cases selected");
         return Ok(());
     }
 
@@ -235,7 +236,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
     let redis = match RedisServer::start() {
         Ok(r) => Some(r),
         Err(e) => {
-            eprintln!("[{SUITE}] redis-server unavailable, measuring lethe alone: {e}");
+            say!("[{SUITE}] redis-server unavailable, measuring lethe alone: {e}");
             None
         }
     };
@@ -318,7 +319,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
         };
         load_keyspace(&mut con, target.name);
     }
-    eprintln!(
+    say!(
         "[{SUITE}] loaded {} keys into each server in {:.2} s",
         thousands(KEYSPACE),
         t0.elapsed().as_secs_f64()
@@ -346,7 +347,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
                 };
                 match result {
                     Ok((ops, cpu)) => {
-                        eprintln!(
+                        say!(
                             "[{SUITE}] {name} run {}/{RUNS}: {} {:.0} ops/s, {:.3} CPU s per 1M",
                             run + 1,
                             target.name,
@@ -372,7 +373,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
         let keys = if ctx.quick { 100_000 } else { 1_000_000 };
         match super::server_memory::run(&lethe_bin, keys) {
             Ok((l, r)) => {
-                eprintln!("[{SUITE}] {MEMORY_CASE}: lethe {l:?}, redis {r:?}");
+                say!("[{SUITE}] {MEMORY_CASE}: lethe {l:?}, redis {r:?}");
                 sink.push(MEMORY_CASE, "lethe", "keys", l.keys as f64);
                 sink.push(
                     MEMORY_CASE,
@@ -424,7 +425,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
                 let case = collection_case(kind, size);
                 match super::server_memory::run_collections(&lethe_bin, kind, size, members) {
                     Ok((l, r)) => {
-                        eprintln!("[{SUITE}] {case}: lethe {l:?}, redis {r:?}");
+                        say!("[{SUITE}] {case}: lethe {l:?}, redis {r:?}");
                         sink.push(&case, "lethe", "members", l.members as f64);
                         sink.push(&case, "lethe", "bytes_per_member", l.allocated_per_member);
                         sink.push(
@@ -458,7 +459,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
         }
     }
     if let Some(e) = &failed {
-        eprintln!("[{SUITE}] stopped early: {e}");
+        say!("[{SUITE}] stopped early: {e}");
         sink.report
             .note(format!("**The suite stopped early:** {e}."));
     }
@@ -488,7 +489,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
             }
         }
     }
-    eprintln!("[{SUITE}] done in {:.1} s", t0.elapsed().as_secs_f64());
+    say!("[{SUITE}] done in {:.1} s", t0.elapsed().as_secs_f64());
     let table = render(&sink);
     sink.report.finish_with_table(ctx, &table);
     match failed {

@@ -16,6 +16,8 @@ use crate::report::{RunContext, SuiteReport, thousands};
 use crate::systems::{BenchCache, System, with_system};
 use crate::workload::{self, KEY_SPACE, OpStream, ZIPF_S};
 
+/// The suite's name: its command-line argument and its section of BENCHMARKS.md.
+pub const SUITE: &str = "throughput";
 pub(crate) const CAPACITY: u64 = 100_000;
 /// Prefill inserts, as a multiple of capacity. Zipf(1) repeats keys heavily: 2x capacity draws
 /// yield only ~73k distinct keys, 4x yield ~127k, enough to fill the cache and start evicting.
@@ -50,7 +52,7 @@ pub fn run(ctx: &RunContext) {
         settings.duration.as_secs_f64(),
         settings.repetitions
     );
-    let mut report = SuiteReport::new("throughput", "Throughput", &systems, mode);
+    let mut report = SuiteReport::new(SUITE, "Throughput", &systems, mode);
     report.note(format!(
         "Keys drawn from Zipf(s={ZIPF_S:.1}) over {} ids (ranks mapped through a bijective mixer \
          so popular keys are not small integers); `u64` keys and values; capacity {} entries. \
@@ -71,7 +73,7 @@ pub fn run(ctx: &RunContext) {
     let streams: Vec<OpStream> = (0..max_threads)
         .map(|t| OpStream::generate(0x5EED_1000 + t as u64))
         .collect();
-    eprintln!(
+    say!(
         "[throughput] generated key streams in {:.2} s",
         t0.elapsed().as_secs_f64()
     );
@@ -92,7 +94,7 @@ pub fn run(ctx: &RunContext) {
                         read_pct,
                         settings.duration,
                     ));
-                    eprintln!(
+                    say!(
                         "[throughput] {case} rep {}/{}: {:<12} {:>8.2} M ops/s",
                         rep + 1,
                         settings.repetitions,
@@ -108,7 +110,7 @@ pub fn run(ctx: &RunContext) {
             }
         }
     }
-    eprintln!("[throughput] done in {:.1} s", t0.elapsed().as_secs_f64());
+    say!("[throughput] done in {:.1} s", t0.elapsed().as_secs_f64());
     report.finish(ctx);
 }
 
