@@ -97,7 +97,6 @@ pub enum Format {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Legend {
-    UpperLeft,
     UpperRight,
     LowerRight,
 }
@@ -203,12 +202,7 @@ pub fn hit_ratio_curves(trace: &str, results: &[(&str, u64, f64)]) -> Figure {
 /// Cumulative distribution of latencies (ms), a line per case. Each case's samples need not be
 /// sorted; at most [`CDF_POINTS`] quantiles per case are drawn, always including the minimum
 /// and the maximum.
-pub fn latency_cdf(
-    name: &str,
-    title: &str,
-    what: &str,
-    cases: &[(String, Vec<f64>)],
-) -> Figure {
+pub fn latency_cdf(name: &str, title: &str, what: &str, cases: &[(String, Vec<f64>)]) -> Figure {
     let series = cases
         .iter()
         .map(|(case, samples)| Series {
@@ -350,11 +344,7 @@ pub struct Written {
 /// Renders `figures` into `<root>/benchmarks/<suite>/<name>.svg`, replacing that folder's
 /// previous SVG files (a chart of a case this run did not measure would otherwise stay there,
 /// unlinked, looking current). Returns what was written, and the figures that failed with why.
-pub fn write_figures(
-    root: &Path,
-    suite: &str,
-    figures: &[Figure],
-) -> (Vec<Written>, Vec<String>) {
+pub fn write_figures(root: &Path, suite: &str, figures: &[Figure]) -> (Vec<Written>, Vec<String>) {
     let rel = format!("benchmarks/{suite}");
     let dir = root.join(&rel);
     let mut written = Vec::new();
@@ -367,13 +357,16 @@ pub fn write_figures(
     for f in figures {
         let stem = file_stem(&f.name);
         if names.contains(&stem) {
-            errors.push(format!("two charts named {stem}; the second was not written"));
+            errors.push(format!(
+                "two charts named {stem}; the second was not written"
+            ));
             continue;
         }
         let path = dir.join(format!("{stem}.svg"));
-        match render_svg(&f.chart).and_then(|svg| write_atomically(&path, &svg).map_err(|e| {
-            format!("cannot write {}: {e}", path.display())
-        })) {
+        match render_svg(&f.chart).and_then(|svg| {
+            write_atomically(&path, &svg)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }) {
             Ok(()) => {
                 written.push(Written {
                     caption: f.caption.clone(),
@@ -477,11 +470,23 @@ fn bounds(axis: &Axis, values: impl Iterator<Item = f64>) -> Result<(f64, f64), 
         return Err(format!("no data to draw on the axis \"{}\"", axis.label));
     }
     Ok(if log {
-        let (lo, hi) = if lo == hi { (lo / 2.0, hi * 2.0) } else { (lo, hi) };
+        let (lo, hi) = if lo == hi {
+            (lo / 2.0, hi * 2.0)
+        } else {
+            (lo, hi)
+        };
         (lo / 1.25, hi * 1.25)
     } else {
-        let pad = if hi > lo { (hi - lo) * 0.05 } else { hi.abs().max(1.0) * 0.5 };
-        let lo = if lo >= 0.0 { (lo - pad).max(0.0) } else { lo - pad };
+        let pad = if hi > lo {
+            (hi - lo) * 0.05
+        } else {
+            hi.abs().max(1.0) * 0.5
+        };
+        let lo = if lo >= 0.0 {
+            (lo - pad).max(0.0)
+        } else {
+            lo - pad
+        };
         (lo, hi + pad)
     })
 }
@@ -494,10 +499,23 @@ fn draw_lines(root: &DrawingArea<SVGBackend<'_>, Shift>, c: &LineChart) -> Resul
             .flat_map(|s| s.points.iter().map(|p| p.0))
             .chain(c.markers.iter().map(|m| m.1)),
     )?;
-    let ys = bounds(&c.y, c.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)))?;
+    let ys = bounds(
+        &c.y,
+        c.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+    )?;
     let (x, y) = (xs.0..xs.1, ys.0..ys.1);
-    let x_ticks = || log_ticks(xs, c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
-    let y_ticks = || log_ticks(ys, c.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+    let x_ticks = || {
+        log_ticks(
+            xs,
+            c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
+        )
+    };
+    let y_ticks = || {
+        log_ticks(
+            ys,
+            c.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+        )
+    };
     match (c.x.scale, c.y.scale) {
         (Scale::Linear, Scale::Linear) => lines_on(root, c, x, y, ys),
         (Scale::Log, Scale::Linear) => {
@@ -607,12 +625,7 @@ where
         let style = color(c.series.len() + j).stroke_width(1);
         let at = *at;
         chart
-            .draw_series(DashedLineSeries::new(
-                [(at, ys.0), (at, ys.1)],
-                6,
-                4,
-                style,
-            ))
+            .draw_series(DashedLineSeries::new([(at, ys.0), (at, ys.1)], 6, 4, style))
             .map_err(draw_error)?
             .label(label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
@@ -620,7 +633,6 @@ where
     chart
         .configure_series_labels()
         .position(match c.legend {
-            Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
             Legend::UpperRight => SeriesLabelPosition::UpperRight,
             Legend::LowerRight => SeriesLabelPosition::LowerRight,
         })
@@ -742,7 +754,9 @@ pub(crate) mod tests {
         let mut counts = std::collections::HashMap::new();
         for node in doc.descendants() {
             if node.is_element() {
-                *counts.entry(node.tag_name().name().to_string()).or_insert(0) += 1;
+                *counts
+                    .entry(node.tag_name().name().to_string())
+                    .or_insert(0) += 1;
             }
             if let Some(t) = node.text().filter(|_| node.is_text()).map(str::trim) {
                 if !t.is_empty() {
@@ -763,29 +777,6 @@ pub(crate) mod tests {
         let path = dir.0.join(&written[0].link);
         assert!(path.starts_with(dir.0.join("benchmarks/suite")));
         std::fs::read_to_string(&path).expect("the chart file exists")
-    }
-
-    #[test]
-    fn demo_out() {
-        let d = Path::new("/tmp/chartsdemo");
-        let rows = vec![
-            ("set:P1".to_string(), Some(120_000.0), Some(100_000.0)),
-            ("get:P16".to_string(), Some(1_500_000.0), Some(1_200_000.0)),
-            ("tagged_set:P16".to_string(), Some(90_000.0), None),
-        ];
-        let timelines = vec![
-            Timeline { label: "during".into(), slots: (0..300).map(|i| (i as f64 * 0.1, 0.2 + (i % 7) as f64 * 0.01, if i == 40 { 900.0 } else { 2.0 + (i % 5) as f64 })).collect() },
-            Timeline { label: "idle".into(), slots: (0..300).map(|i| (i as f64 * 0.1, 0.2, 1.0 + (i % 3) as f64)).collect() },
-        ];
-        let samples: Vec<f64> = (0..10_000).map(|i| (i as f64 / 1000.0).exp() / 10.0).collect();
-        let figs = vec![
-            hit_ratio_curves("OLTP", &[("lethe", 256, 0.30), ("lethe", 512, 0.38), ("lethe", 1000, 0.45), ("lethe", 2000, 0.52), ("moka", 256, 0.28), ("moka", 512, 0.35), ("moka", 1000, 0.44), ("moka", 2000, 0.5), ("lru", 512, 0.24), ("lru", 256, 0.17), ("lru", 1000, 0.33), ("lru", 2000, 0.42)]),
-            server_bars("ops", "Throughput", "requests per second", &rows),
-            latency_timeline("tl", "Reader latency during invalidate_tag", &timelines, &[("invalidate_tag returned".into(), 0.3), ("reclaimed".into(), 20.0)]),
-            latency_cdf("cdf", "Commit to invalidation", "latency", &[("rate:1k".into(), samples.clone()), ("rate:max".into(), samples.iter().map(|v| v * 3.0).collect())]),
-        ];
-        let (_, e) = write_figures(d, "demo", &figs);
-        assert!(e.is_empty());
     }
 
     fn has(texts: &[String], want: &str) -> bool {
@@ -828,9 +819,15 @@ pub(crate) mod tests {
             "percent ticks: {texts:?}"
         );
         // Two data lines and their two legend samples.
-        assert!(counts.get("polyline").copied().unwrap_or(0) >= 4, "{counts:?}");
+        assert!(
+            counts.get("polyline").copied().unwrap_or(0) >= 4,
+            "{counts:?}"
+        );
         // Six measured points are marked.
-        assert!(counts.get("circle").copied().unwrap_or(0) >= 6, "{counts:?}");
+        assert!(
+            counts.get("circle").copied().unwrap_or(0) >= 6,
+            "{counts:?}"
+        );
     }
 
     #[test]

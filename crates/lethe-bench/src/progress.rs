@@ -114,11 +114,9 @@ pub fn steps(suite: &str, total: u64) -> Bar {
     };
     let bar = m.add(ProgressBar::new(total));
     bar.set_style(
-        ProgressStyle::with_template(
-            "  {prefix} {wide_msg} [{bar:30}] {pos}/{len} (eta {eta})",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("  {prefix} {wide_msg} [{bar:30}] {pos}/{len} (eta {eta})")
+            .expect("a valid template")
+            .progress_chars("=> "),
     );
     bar.set_prefix(suite.to_string());
     bar.enable_steady_tick(Duration::from_millis(500));

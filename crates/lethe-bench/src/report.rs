@@ -270,7 +270,10 @@ impl SuiteReport {
                 self.suite,
                 path.display(),
                 if charts > 0 {
-                    format!(" and {charts} chart(s) in {}", root.join("benchmarks").join(self.suite).display())
+                    format!(
+                        " and {charts} chart(s) in {}",
+                        root.join("benchmarks").join(self.suite).display()
+                    )
                 } else {
                     String::new()
                 }
@@ -653,8 +656,15 @@ noisier run and is labelled as such. Each suite rewrites only its own section, b
         assert!(new.starts_with("<!-- lethe-bench:header:begin -->\n# Lethe benchmarks"));
         assert_eq!(new.matches("# Lethe benchmarks").count(), 1, "{new}");
         assert!(!new.contains("(`throughput`, `hitratio`, `memory`, `invalidation`, `server`)"));
-        assert!(new.contains("## Bus\nfigures"), "a section was lost:\n{new}");
-        assert_eq!(refresh_header(&new), new, "refreshing twice changes nothing");
+        assert!(
+            new.contains("## Bus\nfigures"),
+            "a section was lost:\n{new}"
+        );
+        assert_eq!(
+            refresh_header(&new),
+            new,
+            "refreshing twice changes nothing"
+        );
         let fresh = refresh_header("");
         assert!(fresh.contains("`bus`") && fresh.contains("`cdc`"));
         let foreign = refresh_header("# Someone else's notes\n");
@@ -688,7 +698,10 @@ noisier run and is labelled as such. Each suite rewrites only its own section, b
         assert_eq!(report.publish(&ctx, &table, &dir.0).expect("publish"), 1);
         let md = std::fs::read_to_string(dir.0.join("BENCHMARKS.md")).expect("written");
         let targets = links(&md);
-        assert_eq!(targets, vec!["benchmarks/hitratio/hit-ratio-OLTP.svg".to_string()]);
+        assert_eq!(
+            targets,
+            vec!["benchmarks/hitratio/hit-ratio-OLTP.svg".to_string()]
+        );
         for t in &targets {
             let svg = std::fs::read_to_string(dir.0.join(t))
                 .unwrap_or_else(|e| panic!("{t} is linked but cannot be read: {e}"));
@@ -702,11 +715,26 @@ noisier run and is labelled as such. Each suite rewrites only its own section, b
         // A second run with fewer charts leaves no stale file and no dead link.
         let mut again = SuiteReport::new("hitratio", "Hit ratio", &[System::Lethe], "m".into());
         again.push("x", System::Lethe, "hit_ratio", 0.5);
-        again.figure(crate::charts::hit_ratio_curves("P3", &[("lethe", 8192, 0.5)]));
-        assert_eq!(again.publish(&ctx, &again.table(), &dir.0).expect("publish"), 1);
+        again.figure(crate::charts::hit_ratio_curves(
+            "P3",
+            &[("lethe", 8192, 0.5)],
+        ));
+        assert_eq!(
+            again
+                .publish(&ctx, &again.table(), &dir.0)
+                .expect("publish"),
+            1
+        );
         let md = std::fs::read_to_string(dir.0.join("BENCHMARKS.md")).expect("written");
-        assert_eq!(links(&md), vec!["benchmarks/hitratio/hit-ratio-P3.svg".to_string()]);
-        assert!(!dir.0.join("benchmarks/hitratio/hit-ratio-OLTP.svg").exists());
+        assert_eq!(
+            links(&md),
+            vec!["benchmarks/hitratio/hit-ratio-P3.svg".to_string()]
+        );
+        assert!(
+            !dir.0
+                .join("benchmarks/hitratio/hit-ratio-OLTP.svg")
+                .exists()
+        );
         assert!(dir.0.join("benchmarks/hitratio/hit-ratio-P3.svg").is_file());
     }
 

@@ -177,7 +177,10 @@ pub fn run(ctx: &RunContext, dir: &Path) -> Result<(), String> {
             .filter(|&s| ctx.selects_case(&case_name(spec, s)))
             .collect()
     };
-    let replays: usize = TRACES.iter().map(|t| selected(t).len() * systems.len()).sum();
+    let replays: usize = TRACES
+        .iter()
+        .map(|t| selected(t).len() * systems.len())
+        .sum();
     let bar = progress::steps(SUITE, replays as u64);
     for spec in &TRACES {
         let cut = ctx.quick && spec.cut_when_quick;
@@ -250,7 +253,11 @@ pub fn run(ctx: &RunContext, dir: &Path) -> Result<(), String> {
             }
         }
         let trace_name = if cut {
-            format!("{} (first {}M accesses)", spec.name, QUICK_PREFIX / 1_000_000)
+            format!(
+                "{} (first {}M accesses)",
+                spec.name,
+                QUICK_PREFIX / 1_000_000
+            )
         } else {
             spec.name.to_string()
         };

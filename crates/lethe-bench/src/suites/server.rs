@@ -42,6 +42,8 @@
 //! closing the 50 connections. Tick resolution is 10 ms at the usual 100 Hz, so short quick runs
 //! are coarse.
 //!
+//! Two charts show the throughput and CPU figures side by side, Lethe against Redis per case.
+//!
 //! Every measurement is repeated (3 runs) and the median reported; within a run the two
 //! servers alternate, and which goes first alternates between runs. The load generator runs on
 //! the same machine and competes with the server for cores; it is the same for both servers.
@@ -55,7 +57,9 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::charts;
 use crate::lethe_server::{self, LetheServer};
+use crate::progress;
 use crate::redis_server::RedisServer;
 use crate::report::{RunContext, SuiteReport, thousands};
 use crate::systems::System;
@@ -333,8 +337,15 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
         .collect();
     let mut samples = vec![vec![Vec::new(); servers.len()]; names.len()];
     let mut failed = None;
+    let steps = RUNS * names.len() * servers.len()
+        + usize::from(memory)
+        + usize::from(collections)
+            * super::server_memory::COLLECTION_TYPES.len()
+            * super::server_memory::COLLECTION_SIZES.len();
+    let bar = progress::steps(SUITE, steps as u64);
     'runs: for run in 0..RUNS {
         for (ci, name) in names.iter().enumerate() {
+            bar.set_message(format!("{name} run {}/{RUNS}", run + 1));
             for i in 0..servers.len() {
                 let si = (i + run) % servers.len();
                 let (kind, target) = servers[si];
@@ -355,6 +366,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
                             cpu
                         );
                         samples[ci][si].push((ops, cpu));
+                        bar.inc(1);
                     }
                     Err(e) => {
                         failed = Some(e);
@@ -370,6 +382,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
     drop(redis);
     drop(lethe);
     if memory && failed.is_none() {
+        bar.set_message(MEMORY_CASE);
         let keys = if ctx.quick { 100_000 } else { 1_000_000 };
         match super::server_memory::run(&lethe_bin, keys) {
             Ok((l, r)) => {
@@ -413,6 +426,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
             }
             Err(e) => failed = Some(e),
         }
+        bar.inc(1);
     }
     if collections && failed.is_none() {
         let members = if ctx.quick {
@@ -423,7 +437,10 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
         'kinds: for kind in super::server_memory::COLLECTION_TYPES {
             for size in super::server_memory::COLLECTION_SIZES {
                 let case = collection_case(kind, size);
-                match super::server_memory::run_collections(&lethe_bin, kind, size, members) {
+                bar.set_message(case.clone());
+                let result = super::server_memory::run_collections(&lethe_bin, kind, size, members);
+                bar.inc(1);
+                match result {
                     Ok((l, r)) => {
                         say!("[{SUITE}] {case}: lethe {l:?}, redis {r:?}");
                         sink.push(&case, "lethe", "members", l.members as f64);
@@ -489,7 +506,11 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
             }
         }
     }
+    drop(bar);
     say!("[{SUITE}] done in {:.1} s", t0.elapsed().as_secs_f64());
+    for figure in figures(&sink, &names) {
+        sink.report.figure(figure);
+    }
     let table = render(&sink);
     sink.report.finish_with_table(ctx, &table);
     match failed {
@@ -779,6 +800,43 @@ fn clock_ticks_per_second() -> f64 {
 
 // ---------------------------------------------------------------------------------------------
 // Rendering
+
+/// Throughput and server CPU per case, Lethe against Redis, for the cases measured.
+fn figures(sink: &Sink, cases: &[String]) -> Vec<charts::Figure> {
+    let rows = |metric: &str| -> Vec<(String, Option<f64>, Option<f64>)> {
+        cases
+            .iter()
+            .map(|c| {
+                (
+                    c.clone(),
+                    sink.get(c, "lethe", metric),
+                    sink.get(c, "redis", metric),
+                )
+            })
+            .filter(|r| r.1.is_some() || r.2.is_some())
+            .collect()
+    };
+    let mut out = Vec::new();
+    let ops = rows("ops_per_sec");
+    if !ops.is_empty() {
+        out.push(charts::server_bars(
+            "throughput",
+            "Server throughput, lethe vs redis (median of runs)",
+            "requests per second (logical writes for tagged_set)",
+            &ops,
+        ));
+    }
+    let cpu = rows("cpu_s_per_1m_ops");
+    if !cpu.is_empty() {
+        out.push(charts::server_bars(
+            "cpu-per-op",
+            "Server CPU per operation, lethe vs redis (median of runs)",
+            "server CPU seconds per million requests (lower is better)",
+            &cpu,
+        ));
+    }
+    out
+}
 
 fn render(sink: &Sink) -> String {
     let mut cases: Vec<&str> = Vec::new();

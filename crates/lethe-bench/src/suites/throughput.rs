@@ -12,6 +12,7 @@ use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::progress;
 use crate::report::{RunContext, SuiteReport, thousands};
 use crate::systems::{BenchCache, System, with_system};
 use crate::workload::{self, KEY_SPACE, OpStream, ZIPF_S};
@@ -78,12 +79,21 @@ pub fn run(ctx: &RunContext) {
         t0.elapsed().as_secs_f64()
     );
 
+    let case_name =
+        |read_pct: u8, threads: usize| format!("{read_pct}/{} {threads}t", 100 - read_pct);
+    let cases = THREADS
+        .iter()
+        .flat_map(|&t| MIXES.iter().map(move |&m| (m, t)))
+        .filter(|&(m, t)| ctx.selects_case(&case_name(m, t)))
+        .count();
+    let bar = progress::steps(SUITE, (cases * systems.len() * settings.repetitions) as u64);
     for &threads in &THREADS {
         for &read_pct in &MIXES {
-            let case = format!("{read_pct}/{} {threads}t", 100 - read_pct);
+            let case = case_name(read_pct, threads);
             if !ctx.selects_case(&case) {
                 continue;
             }
+            bar.set_message(case.clone());
             let mut samples: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];
             for rep in 0..settings.repetitions {
                 for i in 0..systems.len() {
@@ -102,6 +112,7 @@ pub fn run(ctx: &RunContext) {
                         ops / 1e6
                     );
                     samples[idx].push(ops);
+                    bar.inc(1);
                 }
             }
             for (system, mut s) in systems.iter().zip(samples) {
@@ -110,6 +121,7 @@ pub fn run(ctx: &RunContext) {
             }
         }
     }
+    drop(bar);
     say!("[throughput] done in {:.1} s", t0.elapsed().as_secs_f64());
     report.finish(ctx);
 }
