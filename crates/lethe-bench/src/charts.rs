@@ -93,6 +93,8 @@ pub enum Format {
     Percent,
     /// 1500 -> "1.5k", 2e6 -> "2M", 0.25 -> "0.25".
     Number,
+    /// Whole counts in full: 131072 -> "131,072".
+    Count,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +121,7 @@ impl Format {
                 }
             }
             Format::Number => number(v),
+            Format::Count => crate::report::thousands(v.round().max(0.0) as u64),
         }
     }
 }
@@ -177,13 +180,13 @@ pub fn hit_ratio_curves(trace: &str, results: &[(&str, u64, f64)]) -> Figure {
     }
     Figure {
         name: format!("hit-ratio-{trace}"),
-        caption: format!("Hit ratio vs cache size, {trace} trace"),
+        caption: format!("Hit ratio vs cache size: {trace}"),
         chart: Chart::Lines(LineChart {
             title: format!("Hit ratio vs cache size: {trace}"),
             x: Axis {
                 label: "cache size (entries, log scale)".into(),
                 scale: Scale::Log,
-                format: Format::Number,
+                format: Format::Count,
                 range: None,
             },
             y: Axis {
@@ -970,5 +973,6 @@ pub(crate) mod tests {
         assert_eq!(Format::Number.tick(0.25), "0.25");
         assert_eq!(Format::Number.tick(0.0), "0");
         assert_eq!(Format::Number.tick(131_072.0), "131k");
+        assert_eq!(Format::Count.tick(131_072.0), "131,072");
     }
 }

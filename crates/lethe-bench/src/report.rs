@@ -447,9 +447,10 @@ fn header() -> String {
         "{TITLE}
 
 Written by lethe-bench; do not edit figures by hand. Regenerate with
-`cargo run --release -p lethe-bench -- all` from the workspace root, or one suite at a time
-({}); `--quick` gives a fast, noisier run and is labelled as such. Each suite rewrites only its
-own section, between its `lethe-bench:<suite>` markers, and its charts, the SVG files in
+`cargo run --release -p lethe-bench -- all` from the workspace root, or one suite at a time:
+{}.
+`--quick` gives a fast, noisier run and is labelled as such. Each suite rewrites only its own
+section, between its `lethe-bench:<suite>` markers, and its charts, the SVG files in
 `benchmarks/<suite>/` beside this file that its section links; text outside those markers is
 preserved.
 ",
@@ -708,8 +709,8 @@ noisier run and is labelled as such. Each suite rewrites only its own section, b
             let (texts, _) = crate::charts::tests::parse_svg(&svg);
             assert!(texts.iter().any(|t| t.contains("OLTP")));
         }
-        assert!(md.contains("![Hit ratio vs cache size, OLTP trace]("));
-        assert!(md.contains("**Chart not drawn:** Hit ratio vs cache size, empty trace"));
+        assert!(md.contains("![Hit ratio vs cache size: OLTP]("));
+        assert!(md.contains("**Chart not drawn:** Hit ratio vs cache size: empty"));
         assert!(md.contains("| OLTP@256 |"), "the table is there too");
 
         // A second run with fewer charts leaves no stale file and no dead link.
