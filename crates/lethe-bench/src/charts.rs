@@ -280,7 +280,7 @@ pub fn server_bars(
 }
 
 /// One latency time series: per time slot since a window began, the mean and the largest
-/// latency seen.
+/// latency seen. A slot whose mean and max are NaN had no data: the lines break there.
 #[derive(Debug, Clone)]
 pub struct Timeline {
     /// Which window ("during", "idle").
@@ -603,25 +603,34 @@ where
     let log_y = c.y.scale == Scale::Log;
     for (i, s) in c.series.iter().enumerate() {
         let style = color(i).stroke_width(2);
-        let points: Vec<(f64, f64)> = s
-            .points
-            .iter()
-            .copied()
-            .filter(|&(x, y)| {
-                x.is_finite() && y.is_finite() && (!log_x || x > 0.0) && (!log_y || y > 0.0)
-            })
-            .collect();
-        let few = points.len() <= 12;
-        chart
-            .draw_series(LineSeries::new(points.iter().copied(), style))
-            .map_err(draw_error)?
-            .label(s.name.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-        if few {
-            // Few measured points: mark each, so a reader does not mistake the line for data.
-            chart
-                .draw_series(points.iter().map(|&p| Circle::new(p, 3, color(i).filled())))
+        // A non-finite y is a gap (no data there): the line breaks instead of bridging it.
+        let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+        for &(x, y) in &s.points {
+            if !y.is_finite() {
+                if runs.last().is_some_and(|r| !r.is_empty()) {
+                    runs.push(Vec::new());
+                }
+            } else if x.is_finite() && (!log_x || x > 0.0) && (!log_y || y > 0.0) {
+                runs.last_mut().expect("never empty").push((x, y));
+            }
+        }
+        let points = runs.iter().map(Vec::len).sum::<usize>();
+        for (r, run) in runs.iter().enumerate() {
+            let drawn = chart
+                .draw_series(LineSeries::new(run.iter().copied(), style))
                 .map_err(draw_error)?;
+            if r == 0 {
+                drawn
+                    .label(s.name.as_str())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+            }
+            if points <= 12 {
+                // Few measured points: mark each, so a reader does not mistake the line for
+                // data.
+                chart
+                    .draw_series(run.iter().map(|&p| Circle::new(p, 3, color(i).filled())))
+                    .map_err(draw_error)?;
+            }
         }
     }
     for (j, (label, at)) in c.markers.iter().enumerate() {
@@ -921,6 +930,27 @@ pub(crate) mod tests {
         ] {
             assert!(has(&texts, want), "{want:?} missing from {texts:?}");
         }
+    }
+
+    #[test]
+    fn timeline_lines_break_where_there_is_no_data() {
+        let polylines = |gap: bool| {
+            let mut slots = vec![(0.0, 0.2, 3.0), (1.0, 0.3, 900.0)];
+            if gap {
+                slots.push((1.5, f64::NAN, f64::NAN));
+            }
+            slots.push((2.0, 0.2, 2.0));
+            let t = [Timeline {
+                label: "during".into(),
+                slots,
+            }];
+            let figure = latency_timeline("t", "t", &t, &[]);
+            let svg = render_svg(&figure.chart).expect("drawn");
+            let (_, counts) = parse_svg(&svg);
+            counts.get("polyline").copied().unwrap_or(0)
+        };
+        // Both lines (max and mean) split in two: two more polylines, nothing drawn across.
+        assert_eq!(polylines(true), polylines(false) + 2);
     }
 
     #[test]

@@ -66,27 +66,24 @@ impl Timeline {
     }
 
     /// The chart's series: slots merged `k` at a time so at most [`CHART_POINTS`] remain, as
-    /// (start ms, mean µs, max µs); slots where no get started are left out.
+    /// (start ms, mean µs, max µs). A run of merged slots where no get started (the reader was
+    /// blocked or descheduled) becomes one point with NaN latencies, so the chart's lines break
+    /// there rather than draw latencies nobody measured.
     pub(super) fn chart(&self, label: &str) -> charts::Timeline {
         let k = self.slots.len().div_ceil(CHART_POINTS).max(1);
-        let slots = self
-            .slots
-            .chunks(k)
-            .enumerate()
-            .filter_map(|(i, group)| {
-                let mut s = Slot::default();
-                for g in group {
-                    s.absorb(*g);
-                }
-                (s.count > 0).then(|| {
-                    (
-                        (i * k) as f64 * SLOT_NS as f64 / 1e6,
-                        s.sum as f64 / s.count as f64 / 1e3,
-                        s.max as f64 / 1e3,
-                    )
-                })
-            })
-            .collect();
+        let mut slots: Vec<(f64, f64, f64)> = Vec::new();
+        for (i, group) in self.slots.chunks(k).enumerate() {
+            let mut s = Slot::default();
+            for g in group {
+                s.absorb(*g);
+            }
+            let at = (i * k) as f64 * SLOT_NS as f64 / 1e6;
+            if s.count > 0 {
+                slots.push((at, s.sum as f64 / s.count as f64 / 1e3, s.max as f64 / 1e3));
+            } else if slots.last().is_some_and(|l| !l.1.is_nan()) {
+                slots.push((at, f64::NAN, f64::NAN));
+            }
+        }
         charts::Timeline {
             label: label.to_string(),
             slots,
@@ -111,10 +108,12 @@ mod tests {
         a.merge(&b);
         let c = a.chart("during");
         assert_eq!(c.label, "during");
-        // Slot 0: 100, 300, 500 -> mean 0.3 µs, max 0.5 µs; slots 1 and 2 are empty.
-        assert_eq!(c.slots.len(), 2);
+        // Slot 0: 100, 300, 500 -> mean 0.3 µs, max 0.5 µs; slots 1 and 2 are empty: one gap.
+        assert_eq!(c.slots.len(), 3);
         assert_eq!(c.slots[0], (0.0, 0.3, 0.5));
-        assert_eq!(c.slots[1], (3.0 * SLOT_NS as f64 / 1e6, 5000.0, 5000.0));
+        assert!(c.slots[1].1.is_nan() && c.slots[1].2.is_nan());
+        assert_eq!(c.slots[1].0, SLOT_NS as f64 / 1e6);
+        assert_eq!(c.slots[2], (3.0 * SLOT_NS as f64 / 1e6, 5000.0, 5000.0));
     }
 
     #[test]
