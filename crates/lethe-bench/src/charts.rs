@@ -502,10 +502,18 @@ fn draw_lines(root: &DrawingArea<SVGBackend<'_>, Shift>, c: &LineChart) -> Resul
             .flat_map(|s| s.points.iter().map(|p| p.0))
             .chain(c.markers.iter().map(|m| m.1)),
     )?;
-    let ys = bounds(
+    let mut ys = bounds(
         &c.y,
         c.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
     )?;
+    if c.legend == Legend::UpperRight && c.y.range.is_none() {
+        // Room above the data for the legend, which would otherwise hide the highest points.
+        let rows = (c.series.len() + c.markers.len()) as f64;
+        ys.1 = match c.y.scale {
+            Scale::Log => ys.1 * (ys.1 / ys.0).powf(rows * 0.08),
+            Scale::Linear => ys.1 + (ys.1 - ys.0) * rows * 0.08,
+        };
+    }
     let (x, y) = (xs.0..xs.1, ys.0..ys.1);
     let x_ticks = || {
         log_ticks(
