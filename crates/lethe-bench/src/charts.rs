@@ -22,6 +22,8 @@ use plotters::coord::combinators::BindKeyPoints;
 use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
 use plotters::prelude::*;
 
+/// Height, in categories, of the empty band under a bar chart's bars that holds its legend.
+const LEGEND_BAND: f64 = 1.5;
 /// Pixel size of every chart: wide enough for a legend beside eight series.
 const SIZE: (u32, u32) = (960, 560);
 /// CDF points kept per series: enough for a smooth curve, few enough for a small file.
@@ -678,9 +680,10 @@ fn draw_bars(root: &DrawingArea<SVGBackend<'_>, Shift>, c: &BarChart) -> Result<
     if max <= 0.0 {
         return Err("no positive value to draw".into());
     }
-    // Categories top to bottom in the order given: category i sits at y = n - 1 - i. With at
-    // most n labels over a span of n, the axis puts its ticks on the integers.
-    let y = -0.5..n as f64 - 0.5;
+    // Categories top to bottom in the order given: category i sits at y = n - 1 - i. Below
+    // the last one an empty band holds the legend, so it never covers a bar. Asked for no more
+    // labels than integers in the span (n + 2) the axis puts its ticks on the integers.
+    let y = -0.5 - LEGEND_BAND..n as f64 - 0.5;
     let longest = c.categories.iter().map(|s| s.len()).max().unwrap_or(0);
     let mut chart = ChartBuilder::on(root)
         .caption(&c.title, ("sans-serif", 22))
@@ -703,7 +706,7 @@ fn draw_bars(root: &DrawingArea<SVGBackend<'_>, Shift>, c: &BarChart) -> Result<
             }
             categories[n - 1 - i as usize].clone()
         })
-        .y_labels(n)
+        .y_labels(n + 2)
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(draw_error)?;
@@ -908,6 +911,18 @@ pub(crate) mod tests {
         // Five bars (redis has no tagged_set), two legend swatches, the background and the
         // plot frame: at least nine rectangles.
         assert!(counts.get("rect").copied().unwrap_or(0) >= 9, "{counts:?}");
+    }
+
+    #[test]
+    fn server_bars_label_every_case_of_a_full_run() {
+        let rows: Vec<_> = (0..16)
+            .map(|i| (format!("case{i}"), Some(1000.0 * f64::from(i + 1)), Some(900.0)))
+            .collect();
+        let svg = render_svg(&server_bars("x", "x", "x", &rows).chart).expect("drawn");
+        let (texts, _) = parse_svg(&svg);
+        for (case, _, _) in &rows {
+            assert!(texts.contains(case), "{case} unlabelled: {texts:?}");
+        }
     }
 
     #[test]

@@ -286,7 +286,10 @@ impl SuiteReport {
     /// `<root>/BENCHMARKS.md`: links are only made to files just written. Returns the number of
     /// charts written.
     fn publish(&self, ctx: &RunContext, table: &str, root: &Path) -> io::Result<usize> {
-        let (written, errors) = if self.figures.is_empty() {
+        // A suite with no charts this run still loses its old ones (unlinked from now on); a
+        // suite that never draws gets no folder.
+        let has_folder = root.join("benchmarks").join(self.suite).is_dir();
+        let (written, errors) = if self.figures.is_empty() && !has_folder {
             (Vec::new(), Vec::new())
         } else {
             charts::write_figures(root, self.suite, &self.figures)
@@ -296,7 +299,7 @@ impl SuiteReport {
         }
         let mut body = self.section(ctx, table);
         if !written.is_empty() || !errors.is_empty() {
-            body.push_str("\nCharts (SVG, drawn from the figures above by the same run):\n");
+            body.push_str("\nCharts (SVG, drawn by the same run from the results above):\n");
             for w in &written {
                 let _ = write!(body, "\n![{}]({})\n", w.caption, w.link);
             }
@@ -737,6 +740,24 @@ noisier run and is labelled as such. Each suite rewrites only its own section, b
                 .exists()
         );
         assert!(dir.0.join("benchmarks/hitratio/hit-ratio-P3.svg").is_file());
+
+        // A run that draws nothing links nothing and leaves nothing behind.
+        let mut bare = SuiteReport::new("hitratio", "Hit ratio", &[System::Lethe], "m".into());
+        bare.push("y", System::Lethe, "hit_ratio", 0.5);
+        assert_eq!(
+            bare.publish(&ctx, &bare.table(), &dir.0).expect("publish"),
+            0
+        );
+        let md = std::fs::read_to_string(dir.0.join("BENCHMARKS.md")).expect("written");
+        assert!(links(&md).is_empty(), "{md}");
+        assert!(!dir.0.join("benchmarks/hitratio/hit-ratio-P3.svg").exists());
+        // A suite that never draws gets no folder.
+        let mut memory = SuiteReport::new("memory", "Memory", &[System::Lethe], "m".into());
+        memory.push("z", System::Lethe, "len", 1.0);
+        memory
+            .publish(&ctx, &memory.table(), &dir.0)
+            .expect("publish");
+        assert!(!dir.0.join("benchmarks/memory").exists());
     }
 
     #[test]
