@@ -1,5 +1,6 @@
 //! The `lethe` binary: `lethe serve` runs the Redis-protocol server (and, with `--http-port`,
-//! the HTTP admin API) until SIGINT or SIGTERM.
+//! the HTTP admin API) until SIGINT or SIGTERM; `lethe cdc` streams PostgreSQL changes in;
+//! `lethe cluster create|status|move` manages a cluster's slot map in NATS.
 
 #![forbid(unsafe_code)]
 
@@ -38,6 +39,73 @@ enum Commands {
     /// process (logical replication; see the lethe-cdc crate docs for the settings PostgreSQL
     /// needs). Runs until SIGINT or SIGTERM; restarts resume from the replication slot.
     Cdc(CdcArgs),
+    /// Manage a cluster's slot map, held in NATS JetStream (key-value buckets LETHE_CLUSTER
+    /// and LETHE_NODES): create it, show it, move slots.
+    Cluster(ClusterArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ClusterArgs {
+    #[command(subcommand)]
+    action: ClusterAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterAction {
+    /// Create the slot map: the 16384 slots split evenly, in contiguous ranges, over the nodes
+    /// in the order given. Refuses when a map exists, unless --force.
+    Create(ClusterCreateArgs),
+    /// Show the slot map: epoch, each node's address, whether its heartbeat is live, its slot
+    /// count and ranges, and the unassigned slots.
+    Status(ClusterBusArg),
+    /// Give slots to a node of the map (by compare-and-set, so no concurrent change is lost).
+    Move(ClusterMoveArgs),
+    /// Remove a node that serves no slots from the map (a node failed over for good). A node
+    /// still running adds itself back, with no slots.
+    Forget(ClusterForgetArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ClusterForgetArgs {
+    /// The node's name in the map.
+    node: String,
+    #[command(flatten)]
+    bus: ClusterBusArg,
+}
+
+#[derive(Debug, clap::Args)]
+struct ClusterBusArg {
+    /// The NATS server (JetStream) holding the cluster's state, e.g. nats://127.0.0.1:4222.
+    #[arg(long, env = "LETHE_BUS", value_name = "URL")]
+    bus: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct ClusterCreateArgs {
+    #[command(flatten)]
+    bus: ClusterBusArg,
+    /// The nodes, comma-separated: NAME=HOST:PORT, or HOST:PORT (named node-PORT). HOST:PORT
+    /// is where clients reach the node; NAME is its --node-id.
+    #[arg(long, value_name = "LIST")]
+    nodes: String,
+    /// Replace an existing map (its epoch is raised past the old one's so every node takes it).
+    #[arg(long)]
+    force: bool,
+    /// Seconds a node's heartbeat lives: a node silent for this long is failed over. Sets it
+    /// for the whole cluster [default: kept, or 6 for a new cluster].
+    #[arg(long, value_name = "SECONDS")]
+    heartbeat_ttl: Option<f64>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ClusterMoveArgs {
+    /// The slots: numbers and inclusive ranges, comma-separated (e.g. 0-100,200).
+    slots: String,
+    /// The node to give them to (its name in the map).
+    #[arg(long, value_name = "NODE")]
+    to: String,
+    #[command(flatten)]
+    bus: ClusterBusArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -215,9 +283,14 @@ struct ServeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The cluster tools print their answer; connection chatter would only bury it.
+    let default_level = match cli.command {
+        Commands::Cluster(_) => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("LETHE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_env("LETHE_LOG").unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -228,6 +301,129 @@ fn main() -> ExitCode {
     match cli.command {
         Commands::Serve(args) => serve(*args),
         Commands::Cdc(args) => cdc(args),
+        Commands::Cluster(args) => cluster(args),
+    }
+}
+
+/// `lethe cluster ...`: errors go to standard error as one plain sentence, exit status 1.
+fn cluster(args: ClusterArgs) -> ExitCode {
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    match runtime.block_on(cluster_run(args.action)) {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("lethe cluster: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn cluster_run(action: ClusterAction) -> Result<String, String> {
+    use lethe_cluster::{ClusterConfig, ClusterStore, SlotMap, admin};
+    let connect = |bus: &ClusterBusArg| {
+        let url = bus.bus.clone();
+        async move {
+            ClusterStore::connect(&url, ClusterConfig::default())
+                .await
+                .map_err(|e| e.to_string())
+        }
+    };
+    match action {
+        ClusterAction::Create(args) => {
+            let nodes = admin::parse_nodes(&args.nodes).map_err(|e| e.to_string())?;
+            let map = SlotMap::even(nodes).map_err(|e| e.to_string())?;
+            let ttl = match args.heartbeat_ttl {
+                Some(s) if s.is_finite() && s > 0.0 => Some(std::time::Duration::from_secs_f64(s)),
+                Some(s) => {
+                    return Err(format!(
+                        "bad --heartbeat-ttl {s}: a positive number of seconds"
+                    ));
+                }
+                None => None,
+            };
+            let mut store = connect(&args.bus).await?;
+            if let Some(ttl) = ttl {
+                store
+                    .set_heartbeat_ttl(ttl)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            let (map, _) = store
+                .create(map, args.force)
+                .await
+                .map_err(|e| e.to_string())?;
+            let live = store.live_nodes().await.map_err(|e| e.to_string())?;
+            Ok(format!(
+                "created the slot map\n{}",
+                admin::status_report(&map, &live, store.heartbeat_ttl())
+            ))
+        }
+        ClusterAction::Status(bus) => {
+            let store = connect(&bus).await?;
+            let Some((map, _)) = store.load().await.map_err(|e| e.to_string())? else {
+                return Err(format!(
+                    "there is no slot map on {}: create one with `lethe cluster create`",
+                    bus.bus
+                ));
+            };
+            let live = store.live_nodes().await.map_err(|e| e.to_string())?;
+            Ok(admin::status_report(&map, &live, store.heartbeat_ttl()))
+        }
+        ClusterAction::Move(args) => {
+            let slots = admin::parse_slots(&args.slots).map_err(|e| e.to_string())?;
+            let store = connect(&args.bus).await?;
+            let to = args.to.as_str();
+            let out = store
+                .update(|m| {
+                    let moving = slots.iter().filter(|&&s| !m.serves(to, s)).count();
+                    m.assign(&slots, to)?;
+                    Ok(moving)
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut report = format!(
+                "moved {} of {} slots to {to} (epoch {})\n",
+                out.value,
+                slots.len(),
+                out.map.epoch()
+            );
+            if store
+                .heartbeat(to)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                report.push_str(&format!(
+                    "warning: {to} has no live heartbeat; if it stays silent the cluster's \
+                     members will fail its slots over again\n"
+                ));
+            }
+            Ok(report)
+        }
+        ClusterAction::Forget(args) => {
+            let store = connect(&args.bus).await?;
+            let name = args.node.as_str();
+            let out = store
+                .update(|m| Ok(m.remove_node(name)?))
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut report = format!("removed {name} from the map (epoch {})\n", out.map.epoch());
+            if store
+                .heartbeat(name)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
+                report.push_str(&format!(
+                    "warning: {name} is still running and will add itself back, with no slots\n"
+                ));
+            }
+            Ok(report)
+        }
     }
 }
 
