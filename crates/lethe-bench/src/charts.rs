@@ -916,7 +916,13 @@ pub(crate) mod tests {
     #[test]
     fn server_bars_label_every_case_of_a_full_run() {
         let rows: Vec<_> = (0..16)
-            .map(|i| (format!("case{i}"), Some(1000.0 * f64::from(i + 1)), Some(900.0)))
+            .map(|i| {
+                (
+                    format!("case{i}"),
+                    Some(1000.0 * f64::from(i + 1)),
+                    Some(900.0),
+                )
+            })
             .collect();
         let svg = render_svg(&server_bars("x", "x", "x", &rows).chart).expect("drawn");
         let (texts, _) = parse_svg(&svg);
