@@ -279,6 +279,15 @@ struct ServeArgs {
     /// [default: off; `publish-writes` in `[bus]`].
     #[arg(long, env = "LETHE_BUS_PUBLISH_WRITES")]
     bus_publish_writes: bool,
+    /// Serve as a node of a Redis Cluster whose slot map and heartbeats live in NATS
+    /// key-value buckets on the bus's server (`lethe cluster create` makes the map); needs
+    /// --bus and --node-id. A node not in the map joins with no slots [default: off].
+    #[arg(long, env = "LETHE_CLUSTER")]
+    cluster: bool,
+    /// The address cluster clients reach this node at, as CLUSTER SLOTS and MOVED give it
+    /// [default: the bind address and the port listened on].
+    #[arg(long, env = "LETHE_CLUSTER_ANNOUNCE", value_name = "HOST:PORT")]
+    cluster_announce: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -634,6 +643,8 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let args_publish_writes = args.bus_publish_writes;
+    let cluster_mode = args.cluster;
+    let cluster_announce = args.cluster_announce.clone();
     let bus_config = match bus_section.to_config(args.bus.clone(), args.node_id.clone()) {
         Ok(c) => c,
         Err(e) => {
@@ -794,6 +805,36 @@ fn serve(args: ServeArgs) -> ExitCode {
                 bus.subject()
             );
         }
+        let membership = if cluster_mode {
+            let Some(bus) = &bus_config else {
+                tracing::error!("--cluster needs the bus: --bus URL and --node-id NAME");
+                return ExitCode::FAILURE;
+            };
+            let announce = cluster_announce.unwrap_or_else(|| {
+                let host = if cfg.bind == "0.0.0.0" || cfg.bind == "::" {
+                    "127.0.0.1"
+                } else {
+                    cfg.bind.as_str()
+                };
+                format!("{host}:{port}")
+            });
+            match join_cluster(&bus.url, &bus.node_id, &announce).await {
+                Ok(m) => {
+                    let slots = m.map().borrow().slots_of(&bus.node_id).len();
+                    println!(
+                        "cluster node {} announced as {announce}, serving {slots} slots",
+                        bus.node_id
+                    );
+                    Some(m)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot join the cluster");
+                    return ExitCode::FAILURE;
+                }
+            }
+        } else {
+            None
+        };
         let mut server = lethe_server::Server::builder(listener)
             .db(db.clone())
             .limits(limits)
@@ -804,7 +845,19 @@ fn serve(args: ServeArgs) -> ExitCode {
         if let Some(tls) = tls {
             server = server.tls(tls);
         }
+        if let Some(m) = &membership {
+            server = server.cluster(lethe_server::cluster::ClusterView::new(
+                m.me().name.clone(),
+                m.map(),
+            ));
+        }
         server.build().run(shutdown).await;
+        // Leaving says so at once (no wait for the heartbeat to age out).
+        if let Some(m) = membership {
+            if let Err(e) = m.leave().await {
+                tracing::warn!(error = %e, "leaving the cluster");
+            }
+        }
         if let Some(task) = capture {
             match task.await {
                 Ok(Ok(())) => {}
@@ -815,6 +868,25 @@ fn serve(args: ServeArgs) -> ExitCode {
         tracing::info!("lethe stopped");
         ExitCode::SUCCESS
     })
+}
+
+/// Joins the cluster whose state is on the NATS server at `url` as node `name`, reachable at
+/// `announce` (`host:port`).
+async fn join_cluster(
+    url: &str,
+    name: &str,
+    announce: &str,
+) -> Result<lethe_cluster::Membership, String> {
+    let (host, port) = announce
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+        .ok_or_else(|| format!("--cluster-announce {announce:?} is not HOST:PORT"))?;
+    let store = lethe_cluster::ClusterStore::connect(url, lethe_cluster::ClusterConfig::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    lethe_cluster::Membership::join(store, lethe_cluster::NodeInfo::new(name, host, port))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// A future completing on SIGINT or SIGTERM. The handlers are installed by this call, not on
