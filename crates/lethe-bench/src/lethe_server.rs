@@ -120,7 +120,7 @@ pub fn binary() -> Result<PathBuf, String> {
         .to_path_buf();
     let bin = target_dir.join("release").join("lethe");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!(
+    say!(
         "[server] building lethe-server (release) into {}",
         target_dir.display()
     );
@@ -139,7 +139,7 @@ pub fn binary() -> Result<PathBuf, String> {
                 Ok(s) => format!("exited with {s}"),
                 Err(e) => e.to_string(),
             };
-            eprintln!(
+            say!(
                 "[server] warning: `cargo build --release -p lethe-server` failed ({why}); using \
                  the existing {}, which may be stale",
                 bin.display()

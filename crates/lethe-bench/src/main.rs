@@ -2,11 +2,17 @@
 //! Redis.
 //!
 //! This file owns the command line and the dispatch to suites, nothing else. Each suite lives in
-//! `suites/` and reports through [`report`], which prints one JSON line per result (the
-//! machine-readable output), a human summary table, and rewrites the suite's own section of the
-//! workspace's `BENCHMARKS.md` so published figures always come from a recorded command.
+//! `suites/` (listed once, in [`suites::ALL`]) and reports through [`report`], which prints one
+//! JSON line per result (the machine-readable output), a human summary table, and rewrites the
+//! suite's own section of the workspace's `BENCHMARKS.md`, with its charts ([`charts`]) in
+//! `benchmarks/<suite>/` beside it, so published figures always come from a recorded command.
+//! Long runs on a terminal show their progress through [`progress`].
+
+#[macro_use]
+mod progress;
 
 mod alloc;
+mod charts;
 mod lethe_server;
 mod redis_server;
 mod report;
@@ -19,7 +25,8 @@ mod workload;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+use clap::builder::PossibleValuesParser;
 
 use crate::report::RunContext;
 use crate::systems::System;
@@ -27,16 +34,16 @@ use crate::systems::System;
 /// Benchmark Lethe against other Rust caches.
 ///
 /// Every result is printed to stdout as one JSON line; a summary table goes to stderr, and the
-/// suite's section of BENCHMARKS.md (at the workspace root) is rewritten unless --no-write.
+/// suite's section of BENCHMARKS.md (at the workspace root) and its charts (benchmarks/<suite>/
+/// beside it) are rewritten unless --no-write.
 #[derive(Debug, Parser)]
 #[command(name = "lethe-bench", version)]
 struct Cli {
-    /// Which suite to run (`all` runs throughput, hitratio, memory, invalidation, server, cdc,
-    /// consistency, robustness and bus in turn).
-    #[arg(value_enum)]
-    suite: SuiteArg,
+    /// Which suite to run; `all` runs every suite in turn, in the order listed.
+    #[arg(value_parser = PossibleValuesParser::new(suite_choices()))]
+    suite: String,
 
-    /// Short, noisier run meant to finish each suite in well under a minute.
+    /// Short, noisier run meant to finish each suite in well under a minute (no progress bars).
     #[arg(long)]
     quick: bool,
 
@@ -44,7 +51,7 @@ struct Cli {
     #[arg(long, env = "LETHE_TRACES", value_name = "DIR")]
     traces: Option<PathBuf>,
 
-    /// Do not rewrite BENCHMARKS.md.
+    /// Do not rewrite BENCHMARKS.md or its charts.
     #[arg(long)]
     no_write: bool,
 
@@ -57,18 +64,10 @@ struct Cli {
     cases: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum SuiteArg {
-    Throughput,
-    Hitratio,
-    Memory,
-    Invalidation,
-    Server,
-    Cdc,
-    Consistency,
-    Robustness,
-    Bus,
-    All,
+fn suite_choices() -> Vec<&'static str> {
+    let mut names = suites::names();
+    names.push("all");
+    names
 }
 
 fn main() -> ExitCode {
@@ -78,70 +77,22 @@ fn main() -> ExitCode {
         !cli.no_write,
         cli.systems.clone(),
         cli.cases.clone(),
-    );
+    )
+    .with_traces(cli.traces.clone());
+    progress::init(!cli.quick);
     if cfg!(debug_assertions) {
-        eprintln!(
-            "warning: this is a debug build; throughput figures are meaningless (use --release)"
-        );
+        say!("warning: this is a debug build; throughput figures are meaningless (use --release)");
     }
 
-    let run_throughput = matches!(cli.suite, SuiteArg::Throughput | SuiteArg::All);
-    let run_hitratio = matches!(cli.suite, SuiteArg::Hitratio | SuiteArg::All);
-    let run_memory = matches!(cli.suite, SuiteArg::Memory | SuiteArg::All);
-    let run_invalidation = matches!(cli.suite, SuiteArg::Invalidation | SuiteArg::All);
-    let run_server = matches!(cli.suite, SuiteArg::Server | SuiteArg::All);
-    let run_cdc = matches!(cli.suite, SuiteArg::Cdc | SuiteArg::All);
-    let run_consistency = matches!(cli.suite, SuiteArg::Consistency | SuiteArg::All);
-    let run_robustness = matches!(cli.suite, SuiteArg::Robustness | SuiteArg::All);
-    let run_bus = matches!(cli.suite, SuiteArg::Bus | SuiteArg::All);
-
+    let selected: Vec<&suites::Suite> = suites::ALL
+        .iter()
+        .filter(|s| cli.suite == "all" || cli.suite == s.name)
+        .collect();
     let mut failed = false;
-    if run_throughput {
-        suites::throughput::run(&ctx);
-    }
-    if run_hitratio {
-        let dir = cli
-            .traces
-            .clone()
-            .unwrap_or_else(|| report::workspace_root().join("../shared/traces"));
-        if let Err(e) = suites::hitratio::run(&ctx, &dir) {
-            eprintln!("error: hitratio suite failed: {e}");
-            failed = true;
-        }
-    }
-    if run_memory {
-        suites::memory::run(&ctx);
-    }
-    if run_invalidation {
-        suites::invalidation::run(&ctx);
-    }
-    if run_server {
-        if let Err(e) = suites::server::run(&ctx) {
-            eprintln!("error: server suite failed: {e}");
-            failed = true;
-        }
-    }
-    if run_cdc {
-        if let Err(e) = suites::cdc::run(&ctx) {
-            eprintln!("error: cdc suite failed: {e}");
-            failed = true;
-        }
-    }
-    if run_consistency {
-        if let Err(e) = suites::consistency::run(&ctx) {
-            eprintln!("error: consistency suite failed: {e}");
-            failed = true;
-        }
-    }
-    if run_robustness {
-        if let Err(e) = suites::robustness::run(&ctx) {
-            eprintln!("error: robustness suite failed: {e}");
-            failed = true;
-        }
-    }
-    if run_bus {
-        if let Err(e) = suites::bus::run(&ctx) {
-            eprintln!("error: bus suite failed: {e}");
+    for (i, suite) in selected.iter().enumerate() {
+        let _bar = progress::suite(suite.name, i, selected.len());
+        if let Err(e) = (suite.run)(&ctx) {
+            say!("error: {} suite failed: {e}", suite.name);
             failed = true;
         }
     }

@@ -5,6 +5,12 @@
 //! so stdout stays machine-readable. The same table is written into the suite's section of
 //! `BENCHMARKS.md` with the context needed to judge it (date, machine, compiler, mode, exact
 //! command), because a figure without its conditions cannot be compared with anything.
+//!
+//! Charts take the same path as tables: a suite hands its report [`Figure`]s (data, never
+//! drawings), and when the section is written [`crate::charts`] renders them into
+//! `benchmarks/<suite>/` beside `BENCHMARKS.md`; the section links exactly the files written.
+//! The file's header, which names every suite, is rewritten from [`crate::suites::ALL`] on each
+//! write, so it cannot fall behind the suites that exist.
 
 use std::fmt::Write as _;
 use std::io::{self, Write as _};
@@ -14,6 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::charts::{self, Figure};
 use crate::systems::System;
 
 /// Root of the cargo workspace this crate lives in.
@@ -28,6 +35,7 @@ pub struct RunContext {
     write: bool,
     systems: Vec<System>,
     cases: Option<String>,
+    traces: Option<PathBuf>,
     command: String,
 }
 
@@ -38,8 +46,22 @@ impl RunContext {
             write,
             systems,
             cases,
+            traces: None,
             command: reconstruct_command(),
         }
+    }
+
+    /// Where the hit-ratio traces are, when not in the default place.
+    pub fn with_traces(mut self, dir: Option<PathBuf>) -> Self {
+        self.traces = dir;
+        self
+    }
+
+    /// The directory holding the `arc/` and `lirs/` traces.
+    pub fn traces_dir(&self) -> PathBuf {
+        self.traces
+            .clone()
+            .unwrap_or_else(|| workspace_root().join("../shared/traces"))
     }
 
     /// The systems to run: the `--systems` list if one was given, else the suite's default.
@@ -136,6 +158,7 @@ pub struct SuiteReport {
     systems: Vec<System>,
     records: Vec<Record>,
     notes: Vec<String>,
+    figures: Vec<Figure>,
     mode: String,
     load_at_start: String,
 }
@@ -149,6 +172,7 @@ impl SuiteReport {
             systems: systems.to_vec(),
             records: Vec::new(),
             notes: Vec::new(),
+            figures: Vec::new(),
             mode,
             load_at_start: load_average(),
         }
@@ -197,7 +221,14 @@ impl SuiteReport {
         self.notes.push(text.into());
     }
 
-    /// Print the summary table to stderr and, unless `--no-write`, rewrite BENCHMARKS.md.
+    /// Add a chart to the suite's section; it is rendered (with [`crate::charts`]) when the
+    /// section is written, and only then.
+    pub fn figure(&mut self, figure: Figure) {
+        self.figures.push(figure);
+    }
+
+    /// Print the summary table to stderr and, unless `--no-write`, rewrite BENCHMARKS.md and
+    /// the suite's charts.
     pub fn finish(&self, ctx: &RunContext) {
         if self.nothing_recorded() {
             return;
@@ -217,7 +248,7 @@ impl SuiteReport {
     fn nothing_recorded(&self) -> bool {
         if self.records.is_empty() {
             // Everything was filtered out; an empty section would only erase real results.
-            eprintln!(
+            say!(
                 "[{}] no cases selected; BENCHMARKS.md left alone",
                 self.suite
             );
@@ -226,19 +257,58 @@ impl SuiteReport {
     }
 
     fn write_out(&self, ctx: &RunContext, table: &str) {
-        eprintln!("\n== {} ==\n{table}", self.title);
+        say!("\n== {} ==\n{table}", self.title);
         if !ctx.write {
             return;
         }
-        let path = workspace_root().join("BENCHMARKS.md");
-        match write_section(&path, self.suite, &self.section(ctx, table)) {
-            Ok(()) => eprintln!(
-                "wrote the {} section of {}",
+        let root = workspace_root();
+        let root = root.canonicalize().unwrap_or(root);
+        let path = root.join("BENCHMARKS.md");
+        match self.publish(ctx, table, &root) {
+            Ok(charts) => say!(
+                "wrote the {} section of {}{}",
                 self.suite,
-                path.canonicalize().unwrap_or(path).display()
+                path.display(),
+                if charts > 0 {
+                    format!(
+                        " and {charts} chart(s) in {}",
+                        root.join("benchmarks").join(self.suite).display()
+                    )
+                } else {
+                    String::new()
+                }
             ),
-            Err(e) => eprintln!("error: could not write {}: {e}", path.display()),
+            Err(e) => say!("error: could not write {}: {e}", path.display()),
         }
+    }
+
+    /// Writes the charts into `<root>/benchmarks/<suite>/`, then the section, linking them, into
+    /// `<root>/BENCHMARKS.md`: links are only made to files just written. Returns the number of
+    /// charts written.
+    fn publish(&self, ctx: &RunContext, table: &str, root: &Path) -> io::Result<usize> {
+        // A suite with no charts this run still loses its old ones (unlinked from now on); a
+        // suite that never draws gets no folder.
+        let has_folder = root.join("benchmarks").join(self.suite).is_dir();
+        let (written, errors) = if self.figures.is_empty() && !has_folder {
+            (Vec::new(), Vec::new())
+        } else {
+            charts::write_figures(root, self.suite, &self.figures)
+        };
+        for e in &errors {
+            say!("[{}] chart not written: {e}", self.suite);
+        }
+        let mut body = self.section(ctx, table);
+        if !written.is_empty() || !errors.is_empty() {
+            body.push_str("\nCharts (SVG, drawn by the same run from the results above):\n");
+            for w in &written {
+                let _ = write!(body, "\n![{}]({})\n", w.caption, w.link);
+            }
+            for e in &errors {
+                let _ = write!(body, "\n**Chart not drawn:** {e}\n");
+            }
+        }
+        write_section(&root.join("BENCHMARKS.md"), self.suite, &body)?;
+        Ok(written.len())
     }
 
     /// Markdown table: one row per (case, metric), one column per system, then lethe's ratio
@@ -365,14 +435,52 @@ fn best(metric: &str, present: &[(System, f64)]) -> String {
     }
 }
 
-const HEADER: &str = "# Lethe benchmarks
+/// The section of `BENCHMARKS.md` before the suites' sections; never a suite's name.
+const HEADER_SECTION: &str = "header";
+/// The title the file has always started with (also before its header had markers).
+const TITLE: &str = "# Lethe benchmarks";
+
+/// The file's header, naming every suite in [`crate::suites::ALL`].
+fn header() -> String {
+    let names: Vec<String> = crate::suites::names()
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect();
+    format!(
+        "{TITLE}
 
 Written by lethe-bench; do not edit figures by hand. Regenerate with
-`cargo run --release -p lethe-bench -- all` from the workspace root, or one suite at a time
-(`throughput`, `hitratio`, `memory`, `invalidation`, `server`); `--quick` gives a fast,
-noisier run and is labelled as such. Each suite rewrites only its own section, between its
-`lethe-bench:<suite>` markers; text outside those markers is preserved.
-";
+`cargo run --release -p lethe-bench -- all` from the workspace root, or one suite at a time:
+{}.
+`--quick` gives a fast, noisier run and is labelled as such. Each suite rewrites only its own
+section, between its `lethe-bench:<suite>` markers, and its charts, the SVG files in
+`benchmarks/<suite>/` beside this file that its section links; text outside those markers is
+preserved.
+",
+        names.join(", ")
+    )
+}
+
+/// `existing` with its header replaced by [`header`]: between the header's markers when it has
+/// them; otherwise (a file written before the header had markers) the text from the title to
+/// the first section, when the file starts with the title; otherwise the header goes first.
+fn refresh_header(existing: &str) -> String {
+    let (begin, end) = markers(HEADER_SECTION);
+    let block = format!("{begin}\n{}\n{end}", header().trim_end());
+    if let Some(b) = existing.find(&begin) {
+        if let Some(e) = existing[b..].find(&end) {
+            let e = b + e + end.len();
+            return format!("{}{block}{}", &existing[..b], &existing[e..]);
+        }
+    }
+    if existing.starts_with(TITLE) {
+        let rest = existing
+            .find("<!-- lethe-bench:")
+            .map_or("", |first| &existing[first..]);
+        return format!("{block}\n\n{rest}");
+    }
+    format!("{block}\n\n{existing}")
+}
 
 fn markers(suite: &str) -> (String, String) {
     (
@@ -402,10 +510,10 @@ fn splice(existing: &str, suite: &str, body: &str) -> String {
 fn write_section(path: &Path, suite: &str, body: &str) -> io::Result<()> {
     let existing = match std::fs::read_to_string(path) {
         Ok(s) => s,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => HEADER.to_string(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e),
     };
-    let updated = splice(&existing, suite, body);
+    let updated = splice(&refresh_header(&existing), suite, body);
     // Write-then-rename so an interrupted run never leaves a truncated file behind.
     let tmp = path.with_extension("md.tmp");
     std::fs::write(&tmp, updated)?;
@@ -517,8 +625,9 @@ mod tests {
 
     #[test]
     fn splice_appends_then_replaces_preserving_other_text() {
-        let a = splice(HEADER, "memory", "## Memory\nold");
-        assert!(a.starts_with(HEADER.trim_end()));
+        let header = header();
+        let a = splice(&header, "memory", "## Memory\nold");
+        assert!(a.starts_with(header.trim_end()));
         let b = splice(&a, "throughput", "## Throughput\nx");
         let c = format!("{b}\nhand-written footer\n");
         let d = splice(&c, "memory", "## Memory\nnew");
@@ -526,6 +635,129 @@ mod tests {
         assert!(d.contains("## Throughput\nx"));
         assert!(d.ends_with("hand-written footer\n"));
         assert!(d.find("lethe-bench:memory").unwrap() < d.find("lethe-bench:throughput").unwrap());
+    }
+
+    /// The old header, as files written before it had markers start.
+    const OLD_HEADER: &str = "# Lethe benchmarks
+
+Written by lethe-bench; do not edit figures by hand. Regenerate with
+`cargo run --release -p lethe-bench -- all` from the workspace root, or one suite at a time
+(`throughput`, `hitratio`, `memory`, `invalidation`, `server`); `--quick` gives a fast,
+noisier run and is labelled as such. Each suite rewrites only its own section, between its
+`lethe-bench:<suite>` markers; text outside those markers is preserved.
+";
+
+    #[test]
+    fn header_names_every_suite_and_replaces_the_old_one() {
+        let old = splice(OLD_HEADER, "bus", "## Bus\nfigures");
+        let new = refresh_header(&old);
+        for name in crate::suites::names() {
+            assert!(
+                new.contains(&format!("`{name}`")),
+                "the header does not name {name}:\n{new}"
+            );
+        }
+        assert!(new.starts_with("<!-- lethe-bench:header:begin -->\n# Lethe benchmarks"));
+        assert_eq!(new.matches("# Lethe benchmarks").count(), 1, "{new}");
+        assert!(!new.contains("(`throughput`, `hitratio`, `memory`, `invalidation`, `server`)"));
+        assert!(
+            new.contains("## Bus\nfigures"),
+            "a section was lost:\n{new}"
+        );
+        assert_eq!(
+            refresh_header(&new),
+            new,
+            "refreshing twice changes nothing"
+        );
+        let fresh = refresh_header("");
+        assert!(fresh.contains("`bus`") && fresh.contains("`cdc`"));
+        let foreign = refresh_header("# Someone else's notes\n");
+        assert!(foreign.ends_with("# Someone else's notes\n"));
+    }
+
+    /// The targets of the markdown image links in `md`.
+    fn links(md: &str) -> Vec<String> {
+        md.match_indices("](")
+            .filter_map(|(i, _)| {
+                let rest = &md[i + 2..];
+                rest.find(')').map(|e| rest[..e].to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn published_sections_link_charts_that_exist() {
+        let dir = crate::charts::tests::TempDir::new("publish");
+        let ctx = RunContext::new(false, true, Vec::new(), None);
+        let mut report = SuiteReport::new("hitratio", "Hit ratio", &[System::Lethe], "m".into());
+        report.push("OLTP@256", System::Lethe, "hit_ratio", 0.3);
+        report.push("OLTP@512", System::Lethe, "hit_ratio", 0.4);
+        report.figure(crate::charts::hit_ratio_curves(
+            "OLTP",
+            &[("lethe", 256, 0.3), ("lethe", 512, 0.4)],
+        ));
+        // A figure with no data cannot be drawn: reported in the section, not linked.
+        report.figure(crate::charts::hit_ratio_curves("empty", &[]));
+        let table = report.table();
+        assert_eq!(report.publish(&ctx, &table, &dir.0).expect("publish"), 1);
+        let md = std::fs::read_to_string(dir.0.join("BENCHMARKS.md")).expect("written");
+        let targets = links(&md);
+        assert_eq!(
+            targets,
+            vec!["benchmarks/hitratio/hit-ratio-OLTP.svg".to_string()]
+        );
+        for t in &targets {
+            let svg = std::fs::read_to_string(dir.0.join(t))
+                .unwrap_or_else(|e| panic!("{t} is linked but cannot be read: {e}"));
+            let (texts, _) = crate::charts::tests::parse_svg(&svg);
+            assert!(texts.iter().any(|t| t.contains("OLTP")));
+        }
+        assert!(md.contains("![Hit ratio vs cache size: OLTP]("));
+        assert!(md.contains("**Chart not drawn:** Hit ratio vs cache size: empty"));
+        assert!(md.contains("| OLTP@256 |"), "the table is there too");
+
+        // A second run with fewer charts leaves no stale file and no dead link.
+        let mut again = SuiteReport::new("hitratio", "Hit ratio", &[System::Lethe], "m".into());
+        again.push("x", System::Lethe, "hit_ratio", 0.5);
+        again.figure(crate::charts::hit_ratio_curves(
+            "P3",
+            &[("lethe", 8192, 0.5)],
+        ));
+        assert_eq!(
+            again
+                .publish(&ctx, &again.table(), &dir.0)
+                .expect("publish"),
+            1
+        );
+        let md = std::fs::read_to_string(dir.0.join("BENCHMARKS.md")).expect("written");
+        assert_eq!(
+            links(&md),
+            vec!["benchmarks/hitratio/hit-ratio-P3.svg".to_string()]
+        );
+        assert!(
+            !dir.0
+                .join("benchmarks/hitratio/hit-ratio-OLTP.svg")
+                .exists()
+        );
+        assert!(dir.0.join("benchmarks/hitratio/hit-ratio-P3.svg").is_file());
+
+        // A run that draws nothing links nothing and leaves nothing behind.
+        let mut bare = SuiteReport::new("hitratio", "Hit ratio", &[System::Lethe], "m".into());
+        bare.push("y", System::Lethe, "hit_ratio", 0.5);
+        assert_eq!(
+            bare.publish(&ctx, &bare.table(), &dir.0).expect("publish"),
+            0
+        );
+        let md = std::fs::read_to_string(dir.0.join("BENCHMARKS.md")).expect("written");
+        assert!(links(&md).is_empty(), "{md}");
+        assert!(!dir.0.join("benchmarks/hitratio/hit-ratio-P3.svg").exists());
+        // A suite that never draws gets no folder.
+        let mut memory = SuiteReport::new("memory", "Memory", &[System::Lethe], "m".into());
+        memory.push("z", System::Lethe, "len", 1.0);
+        memory
+            .publish(&ctx, &memory.table(), &dir.0)
+            .expect("publish");
+        assert!(!dir.0.join("benchmarks/memory").exists());
     }
 
     #[test]

@@ -40,7 +40,8 @@ use crate::lethe_server;
 use crate::report::{RunContext, SuiteReport, thousands};
 use crate::systems::System;
 
-const SUITE: &str = "bus";
+/// The suite's name: its command-line argument and its section of BENCHMARKS.md.
+pub const SUITE: &str = "bus";
 /// Invalidations sent before the measured cases (see [`warm_up`]).
 const WARM_UP_KEYS: usize = 500;
 /// Keys per command in the sustained case.
@@ -123,7 +124,7 @@ struct PartitionResult {
 
 pub fn run(ctx: &RunContext) -> Result<(), String> {
     if !ctx.systems(&[System::Lethe]).contains(&System::Lethe) {
-        eprintln!("[{SUITE}] skipped: lethe is not among --systems");
+        say!("[{SUITE}] skipped: lethe is not among --systems");
         return Ok(());
     }
     if !nats_available() {
@@ -150,13 +151,13 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
 
     let mut redis_error = None;
     for kind in [Kind::Lethe, Kind::Redis] {
-        eprintln!("[{SUITE}] starting the {} cluster", kind.name());
+        say!("[{SUITE}] starting the {} cluster", kind.name());
         let cluster = match kind {
             Kind::Lethe => Cluster::lethe(&binary, s.tracked())?,
             Kind::Redis => match Cluster::redis(s.tracked()) {
                 Ok(c) => c,
                 Err(e) => {
-                    eprintln!("[{SUITE}] Redis fan-out skipped: {e}");
+                    say!("[{SUITE}] Redis fan-out skipped: {e}");
                     redis_error = Some(e);
                     continue;
                 }
@@ -171,7 +172,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
             if !ctx.selects_case(case) {
                 continue;
             }
-            eprintln!("[{SUITE}] {} {case}", kind.name());
+            say!("[{SUITE}] {} {case}", kind.name());
             let r = fixed_rate(&cluster, ids, f64::from(rate))?;
             push(&mut report, case, kind, "achieved_per_sec", r.achieved);
             push(&mut report, case, kind, "latency_p50_ms", r.p50);
@@ -185,7 +186,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
             ));
         }
         if ctx.selects_case("sustained") {
-            eprintln!("[{SUITE}] {} sustained", kind.name());
+            say!("[{SUITE}] {} sustained", kind.name());
             let rate = sustained(&cluster, s.sustained)?;
             push(
                 &mut report,
@@ -196,7 +197,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
             );
         }
         if ctx.selects_case("partition") {
-            eprintln!("[{SUITE}] {} partition", kind.name());
+            say!("[{SUITE}] {} partition", kind.name());
             let p = partition(&cluster, s.partition)?;
             push(&mut report, "partition", kind, "lost", p.lost as f64);
             push(
@@ -361,7 +362,7 @@ fn warm_up(cluster: &Cluster) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    eprintln!(
+    say!(
         "[{SUITE}] {} warmed up: {WARM_UP_KEYS} invalidations at 1k/s applied everywhere {:.0} \
          ms after the first was sent",
         cluster.kind.name(),
@@ -445,7 +446,7 @@ fn fixed_rate(
             format!("node {} p50 {:.2} ms", n + 1, percentile(&v, 0.5))
         })
         .collect();
-    eprintln!("[{SUITE}]   {}", per_node.join(", "));
+    say!("[{SUITE}]   {}", per_node.join(", "));
     let per_node = per_node.join(", ");
     let window = last.duration_since(start).as_secs_f64().max(1e-9);
     Ok(RateResult {

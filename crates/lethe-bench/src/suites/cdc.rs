@@ -25,6 +25,9 @@
 //!   applied to the cache per second, from the first commit until change capture has applied
 //!   every one (its `invalidations` counter), so it measures the capture, not the driver.
 //!
+//! The rate cases' latencies, every one recorded, also make a chart: their cumulative
+//! distribution, a line per case.
+//!
 //! Targets (on the 2-core machine): p99 <= 5 ms at 5k tx/s; >= 20k row changes/s sustained.
 //! PostgreSQL, the driver, the reader and change capture share the machine's cores.
 
@@ -36,10 +39,13 @@ use lethe::{Cache, RemovalCause};
 use lethe_cdc::testing::PgCluster;
 use lethe_cdc::{Cdc, CdcConfig, EmbeddedTarget, Target};
 
+use crate::charts;
+use crate::progress;
 use crate::report::{RunContext, SuiteReport};
 use crate::systems::System;
 
-const SUITE: &str = "cdc";
+/// The suite's name: its command-line argument and its section of BENCHMARKS.md.
+pub const SUITE: &str = "cdc";
 /// Rows in the table; each rate case uses its own range of ids.
 const ROWS: u32 = 1_000_000;
 /// Connections committing updates.
@@ -160,6 +166,8 @@ async fn run_async(ctx: &RunContext) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
+    let bar = progress::steps(SUITE, RATES.len() as u64 + 1);
+    let mut latencies: Vec<(String, Vec<f64>)> = Vec::new();
     let mut next_id: u32 = 0;
     let mut table = String::from(
         "| case | achieved tx/s | p50 ms | p99 ms | max ms | changes/s |\n|---|---|---|---|---|---|\n",
@@ -169,7 +177,9 @@ async fn run_async(ctx: &RunContext) -> Result<(), String> {
         let first = next_id;
         next_id += count;
         let limit = Duration::from_secs(u64::from(seconds));
+        bar.set_message(case);
         let r = fixed_rate(&pg, &cache, &stamps, rate, first, count, limit).await?;
+        bar.inc(1);
         report.push(case, System::Lethe, "achieved_tx_per_sec", r.achieved);
         report.push(case, System::Lethe, "latency_p50_ms", r.p50);
         report.push(case, System::Lethe, "latency_p99_ms", r.p99);
@@ -215,9 +225,19 @@ async fn run_async(ctx: &RunContext) -> Result<(), String> {
                 r.lost, r.committed
             ));
         }
+        latencies.push((case.to_string(), r.latencies));
     }
+    report.figure(charts::latency_cdf(
+        "commit-to-invalidation-cdf",
+        "Commit to invalidation latency, cumulative distribution",
+        "commit acknowledged to key gone from the cache",
+        &latencies,
+    ));
+    drop(latencies);
+    bar.set_message("sustained");
 
     let changes = sustained(&pg, &metrics, sustained_rows).await?;
+    drop(bar);
     report.push("sustained", System::Lethe, "changes_per_sec", changes);
     table.push_str(&format!("| sustained | | | | | {changes:.0} |\n"));
     report.note(format!(
@@ -261,6 +281,8 @@ struct RateResult {
     max: f64,
     lost: usize,
     committed: usize,
+    /// Every committed change's latency (ms), ascending; the lost ones are not in it.
+    latencies: Vec<f64>,
 }
 
 async fn fixed_rate(
@@ -368,6 +390,7 @@ async fn fixed_rate(
         max: *lat.last().unwrap_or(&0.0),
         lost,
         committed: committed.len(),
+        latencies: lat,
     })
 }
 

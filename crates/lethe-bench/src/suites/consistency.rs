@@ -48,7 +48,8 @@ use redis::Value;
 use crate::lethe_server::{self, LetheServer};
 use crate::report::{RunContext, SuiteReport};
 
-const SUITE: &str = "consistency";
+/// The suite's name: its command-line argument and its section of BENCHMARKS.md.
+pub const SUITE: &str = "consistency";
 /// Rows readers and writers use; the probe row is `ROWS`.
 const ROWS: i32 = 100;
 /// Version bumps per second, over all writers.
@@ -228,7 +229,7 @@ async fn run_async(ctx: &RunContext, binary: &Path) -> Result<(), String> {
         }
         let started = Instant::now();
         let r = run_case(case, &mut pg, binary, &dir, &d).await?;
-        eprintln!(
+        say!(
             "[{SUITE}] {} ({:.1} s)",
             case.name,
             started.elapsed().as_secs_f64()
@@ -476,11 +477,11 @@ async fn run_case(
             let fault_start = Instant::now();
             match fault {
                 Fault::PgRestart => {
-                    eprintln!("[{SUITE}]   fault: PostgreSQL restart");
+                    say!("[{SUITE}]   fault: PostgreSQL restart");
                     tokio::task::block_in_place(|| pg.restart());
                 }
                 Fault::CdcKill => {
-                    eprintln!("[{SUITE}]   fault: SIGKILL of lethe cdc, then restart");
+                    say!("[{SUITE}]   fault: SIGKILL of lethe cdc, then restart");
                     let mut guard = cdc_process.lock().expect("not poisoned");
                     if let Some(mut child) = guard.take() {
                         let _ = child.kill();

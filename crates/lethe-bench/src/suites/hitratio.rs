@@ -6,6 +6,8 @@
 //! deterministic (single-threaded per cache), so they run on all cores at once; that changes
 //! how long the suite takes, not what it measures.
 //!
+//! Each trace also gets a chart of hit ratio against cache size, a line per system.
+//!
 //! The OLTP trace doubles as a check on the replay itself: exact LRU must land on the published
 //! LRU figures, and nothing may beat Belady's optimum.
 
@@ -13,10 +15,14 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use crate::charts;
+use crate::progress::{self, Bar};
 use crate::report::{RunContext, SuiteReport, thousands};
 use crate::systems::{BenchCache, System, with_system};
 use crate::traces::{self, Format};
 
+/// The suite's name: its command-line argument and its section of BENCHMARKS.md.
+pub const SUITE: &str = "hitratio";
 const DEFAULT_SYSTEMS: [System; 4] = [System::Lethe, System::Moka, System::QuickCache, System::Lru];
 
 /// In `--quick` mode the long ARC traces are cut to this many accesses.
@@ -131,7 +137,7 @@ pub fn run(ctx: &RunContext, dir: &Path) -> Result<(), String> {
     } else {
         "every trace replayed in full".to_string()
     };
-    let mut report = SuiteReport::new("hitratio", "Hit ratio", &systems, mode);
+    let mut report = SuiteReport::new(SUITE, "Hit ratio", &systems, mode);
     report.note(
         "Replay as prescribed by the traces' README: every access is a `get`; on a miss the key \
          is `insert`ed (weight 1). hit ratio = hits / accesses, cold start included. Capacity is \
@@ -157,24 +163,32 @@ pub fn run(ctx: &RunContext, dir: &Path) -> Result<(), String> {
 
     let t0 = Instant::now();
     let mut warnings = Vec::new();
-    for spec in &TRACES {
-        let cut = ctx.quick && spec.cut_when_quick;
-        let case_name = |size: u64| {
-            if cut {
-                format!("{}@{size} (first {}M)", spec.name, QUICK_PREFIX / 1_000_000)
-            } else {
-                format!("{}@{size}", spec.name)
-            }
-        };
-        let sizes: Vec<u64> = spec
-            .sizes
+    let case_name = |spec: &TraceSpec, size: u64| {
+        if ctx.quick && spec.cut_when_quick {
+            format!("{}@{size} (first {}M)", spec.name, QUICK_PREFIX / 1_000_000)
+        } else {
+            format!("{}@{size}", spec.name)
+        }
+    };
+    let selected = |spec: &TraceSpec| -> Vec<u64> {
+        spec.sizes
             .iter()
             .copied()
-            .filter(|&s| ctx.selects_case(&case_name(s)))
-            .collect();
+            .filter(|&s| ctx.selects_case(&case_name(spec, s)))
+            .collect()
+    };
+    let replays: usize = TRACES
+        .iter()
+        .map(|t| selected(t).len() * systems.len())
+        .sum();
+    let bar = progress::steps(SUITE, replays as u64);
+    for spec in &TRACES {
+        let cut = ctx.quick && spec.cut_when_quick;
+        let sizes = selected(spec);
         if sizes.is_empty() {
             continue;
         }
+        bar.set_message(format!("{}: decoding", spec.name));
 
         let t = Instant::now();
         let limit = cut.then_some(QUICK_PREFIX);
@@ -187,7 +201,7 @@ pub fn run(ctx: &RunContext, dir: &Path) -> Result<(), String> {
                 spec.name,
                 trace.len()
             );
-            eprintln!("WARNING: {w}");
+            say!("WARNING: {w}");
             warnings.push(w);
         }
         let decode_s = t.elapsed().as_secs_f64();
@@ -196,8 +210,9 @@ pub fn run(ctx: &RunContext, dir: &Path) -> Result<(), String> {
             .iter()
             .flat_map(|&size| systems.iter().map(move |&sys| (size, sys)))
             .collect();
-        let hits = run_parallel(&trace, &jobs, workers);
-        eprintln!(
+        bar.set_message(format!("{}: replaying", spec.name));
+        let hits = run_parallel(&trace, &jobs, workers, &bar);
+        say!(
             "[hitratio] {}: {} accesses, decoded in {decode_s:.2} s, replayed {} caches in {:.2} s",
             spec.name,
             trace.len(),
@@ -205,14 +220,16 @@ pub fn run(ctx: &RunContext, dir: &Path) -> Result<(), String> {
             t.elapsed().as_secs_f64() - decode_s
         );
 
+        let mut curves = Vec::new();
         for &size in &sizes {
-            let case = case_name(size);
+            let case = case_name(spec, size);
             let mut row = Vec::new();
             for (&(s, sys), &h) in jobs.iter().zip(&hits) {
                 if s == size {
                     let ratio = h as f64 / trace.len() as f64;
                     report.push(&case, sys, "hit_ratio", ratio);
                     row.push((sys, ratio));
+                    curves.push((sys.name(), size, ratio));
                 }
             }
             let top = row.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
@@ -225,7 +242,7 @@ pub fn run(ctx: &RunContext, dir: &Path) -> Result<(), String> {
                 .iter()
                 .map(|(s, r)| format!("{} {:.2}%", s.name(), r * 100.0))
                 .collect();
-            eprintln!(
+            say!(
                 "[hitratio] {case}: winner {} ({:.2}%)   [{}]",
                 winners.join(" = "),
                 top * 100.0,
@@ -235,7 +252,20 @@ pub fn run(ctx: &RunContext, dir: &Path) -> Result<(), String> {
                 warnings.extend(check_oltp(size, &row));
             }
         }
+        let trace_name = if cut {
+            format!(
+                "{} (first {}M accesses)",
+                spec.name,
+                QUICK_PREFIX / 1_000_000
+            )
+        } else {
+            spec.name.to_string()
+        };
+        let mut figure = charts::hit_ratio_curves(&trace_name, &curves);
+        figure.name = format!("hit-ratio-{}", spec.name);
+        report.figure(figure);
     }
+    drop(bar);
 
     let oltp_rows = report_rows(&report);
     if !oltp_rows.is_empty() {
@@ -244,13 +274,13 @@ pub fn run(ctx: &RunContext, dir: &Path) -> Result<(), String> {
     for w in &warnings {
         report.note(format!("**WARNING:** {w}"));
     }
-    eprintln!("[hitratio] done in {:.1} s", t0.elapsed().as_secs_f64());
+    say!("[hitratio] done in {:.1} s", t0.elapsed().as_secs_f64());
     report.finish(ctx);
     Ok(())
 }
 
 /// Replay `trace` once per job on `workers` threads; returns hits in job order.
-fn run_parallel(trace: &[u64], jobs: &[(u64, System)], workers: usize) -> Vec<u64> {
+fn run_parallel(trace: &[u64], jobs: &[(u64, System)], workers: usize, bar: &Bar) -> Vec<u64> {
     let next = AtomicUsize::new(0);
     let mut hits = vec![0; jobs.len()];
     let done: Vec<Vec<(usize, u64)>> = std::thread::scope(|s| {
@@ -264,6 +294,7 @@ fn run_parallel(trace: &[u64], jobs: &[(u64, System)], workers: usize) -> Vec<u6
                             return out;
                         };
                         let h = with_system!(sys, u64, u64, |C| replay::<C>(trace, size));
+                        bar.inc(1);
                         out.push((i, h));
                     }
                 })
@@ -315,7 +346,7 @@ fn check_oltp(size: u64, row: &[(System, f64)]) -> Vec<String> {
         }
     }
     for w in &warnings {
-        eprintln!("WARNING: {w}");
+        say!("WARNING: {w}");
     }
     warnings
 }

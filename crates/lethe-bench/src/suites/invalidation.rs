@@ -30,6 +30,9 @@
 //!     get as the expected interval): a reader blocked for milliseconds completes few gets in
 //!     that time, so per-get quantiles alone understate a stall. `gets_per_sec` shows the same
 //!     from the other side.
+//!     Each get is also filed by when it started within its window (`invalidation/timeline.rs`)
+//!     for the chart of reader latency over time, during against idle, with the moments
+//!     `invalidate_tag` returned and reclamation ended marked.
 //! - `deps_100k`: 100,000 entries depending on one root, as a `fanout` (each depends on the
 //!   root) and as a `chain` (entry i depends on entry i-1, the first on the root). `seconds` is
 //!   the `invalidate_key(root)` call, which runs the cascade on the calling thread; every
@@ -44,6 +47,9 @@
 //!   and interning the names, indexing the entry per tag) and no allocation of tag strings by
 //!   the harness.
 //!
+//! The latency histogram is in `invalidation/histogram.rs`, the table in
+//! `invalidation/render.rs`.
+//!
 //! Correctness is asserted, not assumed: after each invalidation the suite checks that sampled
 //! tagged keys are no longer served and untagged ones still are, that `len` drops to the
 //! untagged count after reclamation, that Redis deleted every member, and that every dependent
@@ -51,20 +57,31 @@
 
 use std::hint::black_box;
 use std::sync::Barrier;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use lethe::{Cache, InsertOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::charts;
+use crate::progress;
 use crate::redis_server::RedisServer;
 use crate::report::{RunContext, SuiteReport, thousands};
 use crate::suites::throughput;
 use crate::systems::{BenchCache, LetheCache, System};
 use crate::workload::{self, OpStream};
 
-const SUITE: &str = "invalidation";
+/// The suite's name: its command-line argument and its section of BENCHMARKS.md.
+pub const SUITE: &str = "invalidation";
+
+mod histogram;
+mod render;
+mod timeline;
+
+use histogram::Histogram;
+use render::{format_seconds, render};
+use timeline::Timeline;
 const TAG: &str = "bulk";
 /// Keys per `DEL` command (and per loading pipeline) on Redis.
 const REDIS_BATCH: usize = 10_000;
@@ -141,7 +158,7 @@ impl Sink {
 pub fn run(ctx: &RunContext) {
     if !ctx.systems(&[System::Lethe]).contains(&System::Lethe) {
         // `--systems` names only in-process caches; this suite measures lethe (and Redis).
-        eprintln!("[{SUITE}] skipped: lethe is not among --systems");
+        say!("[{SUITE}] skipped: lethe is not among --systems");
         return;
     }
     let s = Settings::new(ctx.quick);
@@ -194,16 +211,24 @@ pub fn run(ctx: &RunContext) {
     ));
 
     let t0 = Instant::now();
-    if ctx.selects_case("tag_1m") {
-        tag_1m(&mut sink, &s, readers);
+    type Case = fn(&mut Sink, &Settings, usize);
+    let cases: [(&str, Case); 3] = [
+        ("tag_1m", tag_1m),
+        ("deps_100k", |sink, s, _| deps(sink, s)),
+        ("tagged_throughput", |sink, s, _| tagged_throughput(sink, s)),
+    ];
+    let selected: Vec<_> = cases
+        .iter()
+        .filter(|(name, _)| ctx.selects_case(name))
+        .collect();
+    let bar = progress::steps(SUITE, selected.len() as u64);
+    for (name, case) in selected {
+        bar.set_message(*name);
+        case(&mut sink, &s, readers);
+        bar.inc(1);
     }
-    if ctx.selects_case("deps_100k") {
-        deps(&mut sink, &s);
-    }
-    if ctx.selects_case("tagged_throughput") {
-        tagged_throughput(&mut sink, &s);
-    }
-    eprintln!("[{SUITE}] done in {:.1} s", t0.elapsed().as_secs_f64());
+    drop(bar);
+    say!("[{SUITE}] done in {:.1} s", t0.elapsed().as_secs_f64());
     let table = render(&sink);
     sink.report.finish_with_table(ctx, &table);
 }
@@ -229,7 +254,7 @@ fn tag_1m(sink: &mut Sink, s: &Settings, readers: usize) {
         cache.insert(k.clone(), (n + i) as u64);
     }
     settle_and_check_len(&cache, n + m, "after loading");
-    eprintln!(
+    say!(
         "[{SUITE}] tag_1m: lethe loaded {} entries in {:.2} s",
         thousands((n + m) as u64),
         t.elapsed().as_secs_f64()
@@ -249,7 +274,7 @@ fn tag_1m(sink: &mut Sink, s: &Settings, readers: usize) {
         cache.run_pending_tasks();
         let reclaim = t.elapsed();
         check_len(&cache, m, "after invalidate_tag + run_pending_tasks");
-        eprintln!(
+        say!(
             "[{SUITE}] tag_1m rep {}/{}: lethe invalidate_tag {}, reclaim {}",
             rep + 1,
             s.repetitions,
@@ -314,6 +339,24 @@ fn tag_1m(sink: &mut Sink, s: &Settings, readers: usize) {
         "p99_corrected_during_over_idle",
         p99_corrected[1] / p99_corrected[0].max(1e-3),
     );
+    sink.report.figure(charts::latency_timeline(
+        "reader-latency-timeline",
+        "tag_1m: reader get latency over time, invalidate_tag + reclaim vs idle",
+        &[
+            lat.during_timeline.chart("during invalidation"),
+            lat.idle_timeline.chart("idle"),
+        ],
+        &[
+            (
+                "invalidate_tag returned (median)".to_string(),
+                median(&mut lat.calls.clone()) * 1e3,
+            ),
+            (
+                "memory reclaimed, window ends (median)".to_string(),
+                median(&mut lat.windows.clone()) * 1e3,
+            ),
+        ],
+    ));
     drop(cache);
 
     // Redis.
@@ -339,7 +382,7 @@ fn tag_1m(sink: &mut Sink, s: &Settings, readers: usize) {
             ));
         }
         Err(e) => {
-            eprintln!("[{SUITE}] tag_1m: redis_sets SKIPPED: {e}");
+            say!("[{SUITE}] tag_1m: redis_sets SKIPPED: {e}");
             sink.push("tag_1m", "redis_sets", "skipped", 1.0);
             sink.report.note(format!(
                 "**redis_sets was skipped:** {e}. The speedup target is therefore not measured."
@@ -392,6 +435,11 @@ struct Latencies {
     idle: Histogram,
     during: Histogram,
     windows: Vec<f64>,
+    /// How long `invalidate_tag` took within each `during` window (s).
+    calls: Vec<f64>,
+    /// Latency by time since the window began, pooled over readers and repetitions.
+    idle_timeline: Timeline,
+    during_timeline: Timeline,
 }
 
 const PHASE_OFF: u8 = 0;
@@ -412,6 +460,13 @@ fn latency_windows(
     readers: usize,
 ) -> Latencies {
     let phase = AtomicU8::new(PHASE_OFF);
+    // When the current window began, in ns since `epoch`; written before the phase changes.
+    let epoch = Instant::now();
+    let window_start = AtomicU64::new(0);
+    let clock = WindowClock {
+        epoch,
+        start: &window_start,
+    };
     let barrier = Barrier::new(readers + 1);
     let streams: Vec<Vec<u32>> = (0..readers)
         .map(|r| {
@@ -422,17 +477,23 @@ fn latency_windows(
         })
         .collect();
     let mut windows = Vec::new();
-    let (idle, during) = std::thread::scope(|scope| {
+    let mut calls = Vec::new();
+    let begin = |t: Instant, p: u8| {
+        window_start.store(t.duration_since(epoch).as_nanos() as u64, Ordering::Release);
+        phase.store(p, Ordering::SeqCst);
+    };
+    let (idle, during, idle_timeline, during_timeline) = std::thread::scope(|scope| {
         let handles: Vec<_> = streams
             .iter()
-            .map(|stream| scope.spawn(|| reader(cache, keys, stream, &phase, &barrier)))
+            .map(|stream| scope.spawn(|| reader(cache, keys, stream, &phase, &clock, &barrier)))
             .collect();
         barrier.wait();
         std::thread::sleep(s.warmup);
         for rep in 0..s.repetitions {
-            phase.store(PHASE_DURING, Ordering::SeqCst);
             let t = Instant::now();
+            begin(t, PHASE_DURING);
             cache.invalidate_tag(TAG);
+            calls.push(t.elapsed().as_secs_f64());
             cache.run_pending_tasks();
             let window = t.elapsed();
             phase.store(PHASE_OFF, Ordering::SeqCst);
@@ -444,10 +505,10 @@ fn latency_windows(
                 "after repopulating for the `idle` window",
             );
             std::thread::sleep(s.warmup);
-            phase.store(PHASE_IDLE, Ordering::SeqCst);
+            begin(Instant::now(), PHASE_IDLE);
             std::thread::sleep(window);
             phase.store(PHASE_OFF, Ordering::SeqCst);
-            eprintln!(
+            say!(
                 "[{SUITE}] tag_1m rep {}/{}: latency windows of {} (invalidate + reclaim with \
                  {readers} reader(s))",
                 rep + 1,
@@ -459,14 +520,18 @@ fn latency_windows(
         phase.store(PHASE_STOP, Ordering::SeqCst);
         let mut idle = Histogram::new();
         let mut during = Histogram::new();
+        let mut idle_timeline = Timeline::default();
+        let mut during_timeline = Timeline::default();
         for h in handles {
-            let [i, d] = h.join().expect("reader thread panicked");
+            let ([i, d], [ti, td]) = h.join().expect("reader thread panicked");
             idle.merge(&i);
             during.merge(&d);
+            idle_timeline.merge(&ti);
+            during_timeline.merge(&td);
         }
-        (idle, during)
+        (idle, during, idle_timeline, during_timeline)
     });
-    eprintln!(
+    say!(
         "[{SUITE}] tag_1m get latency: idle p50 {:.3} µs p99 {:.3} µs ({} samples); during p50 \
          {:.3} µs p99 {:.3} µs ({} samples)",
         idle.quantile(0.5) as f64 / 1e3,
@@ -480,32 +545,55 @@ fn latency_windows(
         idle,
         during,
         windows,
+        calls,
+        idle_timeline,
+        during_timeline,
     }
 }
 
-/// Gets keys in a loop, timing each one into the histogram of the current phase.
+/// Where the readers read the current window's start.
+struct WindowClock<'a> {
+    epoch: Instant,
+    /// ns since `epoch`.
+    start: &'a AtomicU64,
+}
+
+/// Gets keys in a loop, timing each one into the histogram and the timeline of the current
+/// phase (idle, during).
 fn reader(
     cache: &Cache<String, u64>,
     keys: &[String],
     stream: &[u32],
     phase: &AtomicU8,
+    clock: &WindowClock<'_>,
     barrier: &Barrier,
-) -> [Histogram; 2] {
+) -> ([Histogram; 2], [Timeline; 2]) {
     let mut hist = [Histogram::new(), Histogram::new()];
+    let mut timeline = [Timeline::default(), Timeline::default()];
+    let mut last = PHASE_OFF;
+    let mut start = 0u64;
     barrier.wait();
     loop {
         for &i in stream {
-            let p = phase.load(Ordering::Relaxed);
+            // Acquire: a new phase's window start, stored before it, is visible with it.
+            let p = phase.load(Ordering::Acquire);
+            if p != last {
+                last = p;
+                start = clock.start.load(Ordering::Acquire);
+            }
             let key = &keys[i as usize];
             let t = Instant::now();
             black_box(cache.get(key));
             let ns = t.elapsed().as_nanos() as u64;
-            match p {
-                PHASE_IDLE => hist[0].record(ns),
-                PHASE_DURING => hist[1].record(ns),
-                PHASE_STOP => return hist,
-                _ => {}
-            }
+            let w = match p {
+                PHASE_IDLE => 0,
+                PHASE_DURING => 1,
+                PHASE_STOP => return (hist, timeline),
+                _ => continue,
+            };
+            hist[w].record(ns);
+            let offset = (t.duration_since(clock.epoch).as_nanos() as u64).saturating_sub(start);
+            timeline[w].record(offset, ns);
         }
     }
 }
@@ -518,7 +606,7 @@ fn redis_sets(
 ) -> Result<(f64, String), String> {
     let server = RedisServer::start()?;
     let version = server.version();
-    eprintln!(
+    say!(
         "[{SUITE}] tag_1m: redis-server {version} started on 127.0.0.1:{}",
         server.port()
     );
@@ -588,7 +676,7 @@ fn redis_sets(
             untagged.len(),
             "Redis holds {dbsize} keys after the invalidation"
         );
-        eprintln!(
+        say!(
             "[{SUITE}] tag_1m rep {}/{}: redis_sets SMEMBERS + DEL {} (load {:.2} s, untimed)",
             rep + 1,
             s.repetitions,
@@ -618,7 +706,7 @@ fn deps(sink: &mut Sink, s: &Settings) {
         let mut removed = 0;
         for rep in 0..s.repetitions {
             let (seconds, r) = deps_once(shape, s.dependents);
-            eprintln!(
+            say!(
                 "[{SUITE}] {name} rep {}/{}: invalidate_key(root) {} removed {}",
                 rep + 1,
                 s.repetitions,
@@ -765,7 +853,7 @@ fn tagged_throughput(sink: &mut Sink, s: &Settings) {
     let streams: Vec<OpStream> = (0..THREADS)
         .map(|t| OpStream::generate(0x5EED_1000 + t as u64))
         .collect();
-    eprintln!(
+    say!(
         "[{SUITE}] tagged_throughput: generated key streams in {:.2} s",
         t.elapsed().as_secs_f64()
     );
@@ -789,7 +877,7 @@ fn tagged_throughput(sink: &mut Sink, s: &Settings) {
                     s.throughput_duration,
                 )
             };
-            eprintln!(
+            say!(
                 "[{SUITE}] {} rep {}/{}: {:.2} M ops/s",
                 variants[v],
                 rep + 1,
@@ -811,291 +899,16 @@ fn tagged_throughput(sink: &mut Sink, s: &Settings) {
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// Rendering
-
-fn render(sink: &Sink) -> String {
-    use std::fmt::Write as _;
-    let mut t = String::new();
-    let _ = writeln!(t, "| case | system | metric | value |");
-    let _ = writeln!(t, "|---|---|---|---|");
-    for (case, system, metric, value) in &sink.rows {
-        let _ = writeln!(
-            t,
-            "| {case} | {system} | {metric} | {} |",
-            format_value(metric, *value)
-        );
-    }
-
-    let mut targets: Vec<[String; 4]> = Vec::new();
-    if sink.rows.iter().any(|r| r.0 == "tag_1m") {
-        let measured = sink.get("tag_1m", "lethe", "speedup_vs_redis_sets");
-        targets.push(target_row(
-            "`tag_1m`: redis_sets seconds / lethe `invalidate_tag` seconds",
-            measured,
-            TARGET_SPEEDUP,
-            true,
-        ));
-        if let Some(v) = sink.get("tag_1m", "lethe", "speedup_incl_reclaim_vs_redis_sets") {
-            targets.push([
-                "`tag_1m`: redis_sets seconds / lethe (`invalidate_tag` + `reclaim_seconds`)"
-                    .into(),
-                format_ratio(v),
-                "(no target; for context)".into(),
-                "–".into(),
-            ]);
-        }
-        targets.push(target_row(
-            "`tag_1m`: get p99 during the invalidation / idle, per completed get",
-            sink.get("tag_1m", "lethe", "p99_during_over_idle"),
-            TARGET_P99_RATIO,
-            false,
-        ));
-        targets.push(target_row(
-            "`tag_1m`: the same, corrected for coordinated omission",
-            sink.get("tag_1m", "lethe", "p99_corrected_during_over_idle"),
-            TARGET_P99_RATIO,
-            false,
-        ));
-    }
-    if let Some(v) = sink.get("tagged_throughput", "lethe", "tagged_over_untagged") {
-        targets.push(target_row(
-            "`tagged_throughput`: 3 tags / untagged ops/s (90/10, 2 threads)",
-            Some(v),
-            TARGET_TAGGED_RATIO,
-            true,
-        ));
-    }
-    if !targets.is_empty() {
-        let _ = writeln!(t, "\n| target | measured | required | met |");
-        let _ = writeln!(t, "|---|---|---|---|");
-        for row in &targets {
-            let _ = writeln!(t, "| {} |", row.join(" | "));
-        }
-    }
-    t
-}
-
-fn target_row(what: &str, measured: Option<f64>, bound: f64, at_least: bool) -> [String; 4] {
-    let required = if at_least {
-        format!("≥ {}", format_ratio(bound))
-    } else {
-        format!("≤ {}", format_ratio(bound))
-    };
-    match measured {
-        Some(v) => {
-            let met = if at_least { v >= bound } else { v <= bound };
-            [
-                what.into(),
-                format_ratio(v),
-                required,
-                if met { "yes" } else { "**no**" }.into(),
-            ]
-        }
-        None => [what.into(), "not measured".into(), required, "–".into()],
-    }
-}
-
-fn format_value(metric: &str, v: f64) -> String {
-    match metric {
-        "seconds" | "reclaim_seconds" | "window_seconds" => format_seconds(v),
-        "ops_per_sec" | "gets_per_sec" => format!("{:.2} M/s", v / 1e6),
-        "entries" | "entries_removed" | "samples" => thousands(v as u64),
-        "skipped" => "skipped (redis-server unavailable)".into(),
-        m if m.contains("_us") => format!("{v:.3} µs"),
-        m if m.starts_with("speedup") || m.contains("_over_") => format_ratio(v),
-        _ => format!("{v}"),
-    }
-}
-
-fn format_ratio(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{}×", thousands(v.round() as u64))
-    } else {
-        format!("{v:.2}×")
-    }
-}
-
-fn format_seconds(v: f64) -> String {
-    if v < 1e-3 {
-        format!("{:.2} µs", v * 1e6)
-    } else if v < 1.0 {
-        format!("{:.2} ms", v * 1e3)
-    } else {
-        format!("{v:.3} s")
-    }
-}
-
 fn median(v: &mut [f64]) -> f64 {
     assert!(!v.is_empty(), "median of nothing");
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-// ---------------------------------------------------------------------------------------------
-// Histogram
-
-/// Exact (one bucket per nanosecond) below `SUB` ns; above, `HALF` buckets per power of two.
-const SUB_BITS: u32 = 7;
-const SUB: u64 = 1 << SUB_BITS;
-const HALF: u64 = SUB / 2;
-
-/// A log-linear latency histogram (the HDR layout, fixed precision): exact below 128 ns, and
-/// within 1/64 (1.6 %) above, reporting each bucket's upper bound so quantiles never
-/// understate.
-#[derive(Debug, Clone)]
-struct Histogram {
-    counts: Vec<u64>,
-    total: u64,
-}
-
-impl Histogram {
-    fn new() -> Self {
-        Histogram {
-            counts: vec![0; Self::index(u64::MAX) + 1],
-            total: 0,
-        }
-    }
-
-    fn index(v: u64) -> usize {
-        if v < SUB {
-            return v as usize;
-        }
-        let e = 63 - v.leading_zeros(); // >= SUB_BITS
-        let shift = e - (SUB_BITS - 1);
-        let mantissa = v >> shift; // in [HALF, SUB)
-        (SUB + u64::from(e - SUB_BITS) * HALF + (mantissa - HALF)) as usize
-    }
-
-    /// The largest value that falls in bucket `i`.
-    fn upper(i: usize) -> u64 {
-        let i = i as u64;
-        if i < SUB {
-            return i;
-        }
-        let e = (i - SUB) / HALF + u64::from(SUB_BITS);
-        let mantissa = (i - SUB) % HALF + HALF;
-        let shift = e - u64::from(SUB_BITS - 1);
-        ((mantissa + 1) << shift).wrapping_sub(1)
-    }
-
-    #[inline]
-    fn record(&mut self, v: u64) {
-        self.counts[Self::index(v)] += 1;
-        self.total += 1;
-    }
-
-    /// A copy corrected for coordinated omission, as HdrHistogram does it: a reader stalled
-    /// for `v` did not issue the gets it would have issued every `interval` meanwhile, so each
-    /// sample above `interval` also stands for samples of `v - interval`, `v - 2 * interval`,
-    /// ... down to `interval` (what those gets would have waited). Without this, a reader that
-    /// is blocked most of the time contributes few, and so rare, slow samples.
-    fn corrected(&self, interval: u64) -> Histogram {
-        let mut out = self.clone();
-        if interval == 0 {
-            return out;
-        }
-        for (i, &c) in self.counts.iter().enumerate() {
-            if c == 0 {
-                continue;
-            }
-            let mut missing = Self::upper(i).saturating_sub(interval);
-            while missing >= interval {
-                out.counts[Self::index(missing)] += c;
-                out.total += c;
-                missing -= interval;
-            }
-        }
-        out
-    }
-
-    fn merge(&mut self, other: &Histogram) {
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
-        }
-        self.total += other.total;
-    }
-
-    fn count(&self) -> u64 {
-        self.total
-    }
-
-    /// The value at quantile `q` (0 if empty).
-    fn quantile(&self, q: f64) -> u64 {
-        if self.total == 0 {
-            return 0;
-        }
-        let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total);
-        let mut seen = 0;
-        for (i, &c) in self.counts.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                return Self::upper(i);
-            }
-        }
-        Self::upper(self.counts.len() - 1)
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::render::format_ratio;
     use super::*;
-
-    #[test]
-    fn histogram_buckets_bound_their_values() {
-        for v in (0..5000).chain([1 << 20, 123_456_789, u64::MAX / 3, u64::MAX]) {
-            let i = Histogram::index(v);
-            assert!(
-                Histogram::upper(i) >= v,
-                "{v} above its bucket's upper bound"
-            );
-            if i > 0 {
-                assert!(Histogram::upper(i - 1) < v, "{v} fits an earlier bucket");
-            }
-            assert!(
-                Histogram::upper(i) - v <= v / 64,
-                "{v}: bucket too wide ({})",
-                Histogram::upper(i)
-            );
-        }
-    }
-
-    #[test]
-    fn histogram_quantiles() {
-        let mut h = Histogram::new();
-        for v in 1..=1000 {
-            h.record(v);
-        }
-        assert_eq!(h.count(), 1000);
-        assert_eq!(h.quantile(0.0), 1);
-        let p50 = h.quantile(0.5);
-        assert!((500..=508).contains(&p50), "p50 {p50}");
-        let p99 = h.quantile(0.99);
-        assert!((990..=1000).contains(&p99), "p99 {p99}");
-        let mut other = Histogram::new();
-        other.record(1_000_000);
-        h.merge(&other);
-        assert!(h.quantile(1.0) >= 1_000_000);
-    }
-
-    #[test]
-    fn coordinated_omission_correction_fills_the_stall() {
-        let mut h = Histogram::new();
-        for _ in 0..990 {
-            h.record(100);
-        }
-        // One stall of 100 µs where a steady client would have issued 1,000 gets.
-        h.record(100_000);
-        assert!(h.quantile(0.99) <= 100, "raw p99 hides the stall");
-        let c = h.corrected(100);
-        assert!(c.count() >= 1_900, "{} samples after correction", c.count());
-        assert!(
-            c.quantile(0.99) > 10_000,
-            "corrected p99 {}",
-            c.quantile(0.99)
-        );
-        assert_eq!(Histogram::new().corrected(100).count(), 0);
-    }
 
     #[test]
     fn tagged_cache_tags_its_entries() {

@@ -12,6 +12,8 @@ use crate::alloc;
 use crate::report::{RunContext, SuiteReport, thousands};
 use crate::systems::{BenchCache, System, with_system};
 
+/// The suite's name: its command-line argument and its section of BENCHMARKS.md.
+pub const SUITE: &str = "memory";
 const ENTRIES: usize = 1_000_000;
 /// Slightly above `ENTRIES`: sharded caches split capacity per shard, and an unlucky shard
 /// would otherwise start evicting before the cache as a whole is full.
@@ -42,7 +44,7 @@ pub fn run(ctx: &RunContext) {
         "{entries} entries into capacity {capacity}; the measurement is deterministic, so \
          `--quick` measures exactly what a full run does"
     );
-    let mut report = SuiteReport::new("memory", "Memory", &systems, mode);
+    let mut report = SuiteReport::new(SUITE, "Memory", &systems, mode);
     report.note(format!(
         "Allocator-counted live heap bytes: a counting `#[global_allocator]` over the system \
          allocator sums requested sizes (allocations minus frees, all threads) from just before \
@@ -63,14 +65,14 @@ pub fn run(ctx: &RunContext) {
     if !ctx.selects_case(case) {
         return;
     }
-    eprintln!(
+    say!(
         "[memory] allocator-counted live heap bytes per entry, including the {PAYLOAD} B \
          key+value payload (overhead = bytes/entry - {PAYLOAD})"
     );
     for &system in &systems {
         let (bytes, len) = with_system!(system, Key, Val, |C| measure::<C>());
         let per_entry = bytes as f64 / ENTRIES as f64;
-        eprintln!(
+        say!(
             "[memory] {:<12} {per_entry:>6.1} B/entry ({:.1} overhead), len {len}, {:.1} MiB",
             system.name(),
             per_entry - PAYLOAD as f64,
@@ -82,7 +84,7 @@ pub fn run(ctx: &RunContext) {
                  is still divided by {entries})",
                 system.name()
             );
-            eprintln!("WARNING: {w}");
+            say!("WARNING: {w}");
             report.note(format!("**WARNING:** {w}"));
         }
         report.push(case, system, "bytes_per_entry", per_entry);

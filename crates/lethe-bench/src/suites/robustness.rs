@@ -31,7 +31,8 @@ use crate::redis_server::RedisServer;
 use crate::report::{RunContext, SuiteReport};
 use crate::systems::System;
 
-const SUITE: &str = "robustness";
+/// The suite's name: its command-line argument and its section of BENCHMARKS.md.
+pub const SUITE: &str = "robustness";
 /// Trickling clients.
 const TRICKLERS: usize = 4;
 /// Trickled bytes per step, and the pause between steps (10 KB/s).
@@ -85,7 +86,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
     let redis = match RedisServer::start() {
         Ok(r) => Some(r),
         Err(e) => {
-            eprintln!("[robustness] redis-server did not start ({e}); Lethe only");
+            say!("[robustness] redis-server did not start ({e}); Lethe only");
             None
         }
     };

@@ -42,11 +42,13 @@
 //! closing the 50 connections. Tick resolution is 10 ms at the usual 100 Hz, so short quick runs
 //! are coarse.
 //!
+//! Two charts show the throughput and CPU figures side by side, Lethe against Redis per case.
+//! The tables and charts are made from the collected records in `server/render.rs`.
+//!
 //! Every measurement is repeated (3 runs) and the median reported; within a run the two
 //! servers alternate, and which goes first alternates between runs. The load generator runs on
 //! the same machine and competes with the server for cores; it is the same for both servers.
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Barrier;
@@ -56,11 +58,17 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::lethe_server::{self, LetheServer};
+use crate::progress;
 use crate::redis_server::RedisServer;
 use crate::report::{RunContext, SuiteReport, thousands};
 use crate::systems::System;
 
-const SUITE: &str = "server";
+/// The suite's name: its command-line argument and its section of BENCHMARKS.md.
+pub const SUITE: &str = "server";
+
+mod render;
+
+use render::{collection_case, figures, render};
 /// Concurrent connections, for redis-benchmark and the tagged-set client alike.
 const CLIENTS: usize = 50;
 /// Distinct keys (`-r`).
@@ -178,7 +186,7 @@ impl Sink {
 
 pub fn run(ctx: &RunContext) -> Result<(), String> {
     if !ctx.systems(&[System::Lethe]).contains(&System::Lethe) {
-        eprintln!("[{SUITE}] skipped: lethe is not among --systems");
+        say!("[{SUITE}] skipped: lethe is not among --systems");
         return Ok(());
     }
     let s = Settings::new(ctx.quick);
@@ -226,7 +234,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
     let memory = ctx.selects_case(MEMORY_CASE);
     let collections = ctx.selects_case(COLLECTIONS_CASE);
     if bench_cases.is_empty() && !tagged && !memory && !collections {
-        eprintln!("[{SUITE}] no cases selected");
+        say!("[{SUITE}] no cases selected");
         return Ok(());
     }
 
@@ -235,7 +243,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
     let redis = match RedisServer::start() {
         Ok(r) => Some(r),
         Err(e) => {
-            eprintln!("[{SUITE}] redis-server unavailable, measuring lethe alone: {e}");
+            say!("[{SUITE}] redis-server unavailable, measuring lethe alone: {e}");
             None
         }
     };
@@ -318,7 +326,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
         };
         load_keyspace(&mut con, target.name);
     }
-    eprintln!(
+    say!(
         "[{SUITE}] loaded {} keys into each server in {:.2} s",
         thousands(KEYSPACE),
         t0.elapsed().as_secs_f64()
@@ -332,8 +340,15 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
         .collect();
     let mut samples = vec![vec![Vec::new(); servers.len()]; names.len()];
     let mut failed = None;
+    let steps = RUNS * names.len() * servers.len()
+        + usize::from(memory)
+        + usize::from(collections)
+            * super::server_memory::COLLECTION_TYPES.len()
+            * super::server_memory::COLLECTION_SIZES.len();
+    let bar = progress::steps(SUITE, steps as u64);
     'runs: for run in 0..RUNS {
         for (ci, name) in names.iter().enumerate() {
+            bar.set_message(format!("{name} run {}/{RUNS}", run + 1));
             for i in 0..servers.len() {
                 let si = (i + run) % servers.len();
                 let (kind, target) = servers[si];
@@ -346,7 +361,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
                 };
                 match result {
                     Ok((ops, cpu)) => {
-                        eprintln!(
+                        say!(
                             "[{SUITE}] {name} run {}/{RUNS}: {} {:.0} ops/s, {:.3} CPU s per 1M",
                             run + 1,
                             target.name,
@@ -354,6 +369,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
                             cpu
                         );
                         samples[ci][si].push((ops, cpu));
+                        bar.inc(1);
                     }
                     Err(e) => {
                         failed = Some(e);
@@ -369,10 +385,11 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
     drop(redis);
     drop(lethe);
     if memory && failed.is_none() {
+        bar.set_message(MEMORY_CASE);
         let keys = if ctx.quick { 100_000 } else { 1_000_000 };
         match super::server_memory::run(&lethe_bin, keys) {
             Ok((l, r)) => {
-                eprintln!("[{SUITE}] {MEMORY_CASE}: lethe {l:?}, redis {r:?}");
+                say!("[{SUITE}] {MEMORY_CASE}: lethe {l:?}, redis {r:?}");
                 sink.push(MEMORY_CASE, "lethe", "keys", l.keys as f64);
                 sink.push(
                     MEMORY_CASE,
@@ -412,6 +429,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
             }
             Err(e) => failed = Some(e),
         }
+        bar.inc(1);
     }
     if collections && failed.is_none() {
         let members = if ctx.quick {
@@ -422,9 +440,12 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
         'kinds: for kind in super::server_memory::COLLECTION_TYPES {
             for size in super::server_memory::COLLECTION_SIZES {
                 let case = collection_case(kind, size);
-                match super::server_memory::run_collections(&lethe_bin, kind, size, members) {
+                bar.set_message(case.clone());
+                let result = super::server_memory::run_collections(&lethe_bin, kind, size, members);
+                bar.inc(1);
+                match result {
                     Ok((l, r)) => {
-                        eprintln!("[{SUITE}] {case}: lethe {l:?}, redis {r:?}");
+                        say!("[{SUITE}] {case}: lethe {l:?}, redis {r:?}");
                         sink.push(&case, "lethe", "members", l.members as f64);
                         sink.push(&case, "lethe", "bytes_per_member", l.allocated_per_member);
                         sink.push(
@@ -458,7 +479,7 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
         }
     }
     if let Some(e) = &failed {
-        eprintln!("[{SUITE}] stopped early: {e}");
+        say!("[{SUITE}] stopped early: {e}");
         sink.report
             .note(format!("**The suite stopped early:** {e}."));
     }
@@ -488,7 +509,11 @@ pub fn run(ctx: &RunContext) -> Result<(), String> {
             }
         }
     }
-    eprintln!("[{SUITE}] done in {:.1} s", t0.elapsed().as_secs_f64());
+    drop(bar);
+    say!("[{SUITE}] done in {:.1} s", t0.elapsed().as_secs_f64());
+    for figure in figures(&sink, &names) {
+        sink.report.figure(figure);
+    }
     let table = render(&sink);
     sink.report.finish_with_table(ctx, &table);
     match failed {
@@ -776,204 +801,6 @@ fn clock_ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
-// ---------------------------------------------------------------------------------------------
-// Rendering
-
-fn render(sink: &Sink) -> String {
-    let mut cases: Vec<&str> = Vec::new();
-    for r in &sink.rows {
-        if r.0 != MEMORY_CASE && !r.0.starts_with("memory_") && !cases.contains(&r.0.as_str()) {
-            cases.push(&r.0);
-        }
-    }
-    let mut t = String::new();
-    let _ = writeln!(
-        t,
-        "| case | lethe ops/s | redis ops/s | lethe/redis | lethe CPU s per 1M | redis CPU s \
-         per 1M | lethe/redis |"
-    );
-    let _ = writeln!(t, "|---|---|---|---|---|---|---|");
-    let cell = |case: &str, system: &str, metric: &str| {
-        sink.get(case, system, metric)
-            .map_or_else(|| "–".into(), |v| format_value(metric, v))
-    };
-    for case in &cases {
-        let _ = writeln!(
-            t,
-            "| {case} | {} | {} | {} | {} | {} | {} |",
-            cell(case, "lethe", "ops_per_sec"),
-            cell(case, "redis", "ops_per_sec"),
-            cell(case, "lethe", "ops_over_redis"),
-            cell(case, "lethe", "cpu_s_per_1m_ops"),
-            cell(case, "redis", "cpu_s_per_1m_ops"),
-            cell(case, "lethe", "cpu_over_redis"),
-        );
-    }
-
-    let mut targets: Vec<[String; 4]> = Vec::new();
-    for case in &cases {
-        let (what, bound) = match *case {
-            c if c.starts_with("tagged_set") => (
-                format!(
-                    "`{c}`: lethe `LETHE.SET … TAGS 2` / redis `SET` + 2 `SADD` (pipelined), \
-                     logical writes/s"
-                ),
-                TARGET_TAGGED,
-            ),
-            c if c.ends_with(":P1") => (format!("`{c}`: lethe / redis ops/s"), TARGET_P1),
-            c @ ("incr_hot:P16" | "mset10:P16" | "hset_1k:P16" | "sadd:P16" | "lpush:P16"
-            | "lpop:P16" | "zadd:P16" | "zrange:P16") => {
-                (format!("`{c}`: lethe / redis ops/s"), TARGET_NEW_CASES)
-            }
-            c => (format!("`{c}`: lethe / redis ops/s"), TARGET_P16),
-        };
-        targets.push(target_row(
-            &what,
-            sink.get(case, "lethe", "ops_over_redis"),
-            bound,
-            true,
-        ));
-    }
-    for case in &cases {
-        targets.push(target_row(
-            &format!("`{case}`: lethe / redis server CPU s per 1M ops"),
-            sink.get(case, "lethe", "cpu_over_redis"),
-            TARGET_CPU,
-            false,
-        ));
-    }
-    if sink
-        .get(MEMORY_CASE, "lethe", "resident_bytes_per_key")
-        .is_some()
-    {
-        let keys = sink.get(MEMORY_CASE, "lethe", "keys").unwrap_or(0.0);
-        let _ = writeln!(
-            t,
-            "\n{} × `SET key:<11 digits> <32 bytes>` into a fresh server each:\n\n\
-             | system | resident B/key | used_memory B/key | used_memory error vs allocator |\n\
-             |---|---|---|---|",
-            thousands(keys as u64)
-        );
-        for system in ["lethe", "redis"] {
-            let cell = |metric: &str, digits: usize| {
-                sink.get(MEMORY_CASE, system, metric)
-                    .map_or_else(|| "–".into(), |v| format!("{v:.digits$}"))
-            };
-            let error = sink
-                .get(MEMORY_CASE, system, "used_memory_error")
-                .map_or_else(
-                    || "– (it is the allocator's count)".into(),
-                    |e| format!("{:.1} %", e * 100.0),
-                );
-            let _ = writeln!(
-                t,
-                "| {system} | {} | {} | {error} |",
-                cell("resident_bytes_per_key", 1),
-                cell("used_memory_bytes_per_key", 1),
-            );
-        }
-        targets.push(target_row(
-            "`memory_1m`: lethe / redis resident bytes per key",
-            sink.get(MEMORY_CASE, "lethe", "resident_over_redis"),
-            1.0,
-            false,
-        ));
-        targets.push(target_row(
-            "`memory_1m`: lethe `used_memory` error vs its allocator (fraction)",
-            sink.get(MEMORY_CASE, "lethe", "used_memory_error"),
-            0.10,
-            false,
-        ));
-    }
-    render_collections(sink, &mut t, &mut targets);
-    let _ = writeln!(t, "\n| target | measured | required | met |");
-    let _ = writeln!(t, "|---|---|---|---|");
-    for row in &targets {
-        let _ = writeln!(t, "| {} |", row.join(" | "));
-    }
-    t
-}
-
-/// The `memory_collections` row name of `kind` with `size` members.
-fn collection_case(kind: &str, size: u64) -> String {
-    format!("memory_{kind}_{size}")
-}
-
-fn render_collections(sink: &Sink, t: &mut String, targets: &mut Vec<[String; 4]>) {
-    let mut rows = Vec::new();
-    for kind in super::server_memory::COLLECTION_TYPES {
-        for size in super::server_memory::COLLECTION_SIZES {
-            let case = collection_case(kind, size);
-            if sink.get(&case, "lethe", "bytes_per_member").is_some() {
-                rows.push((kind, size, case));
-            }
-        }
-    }
-    let Some((_, _, first)) = rows.first() else {
-        return;
-    };
-    let members = sink.get(first, "lethe", "members").unwrap_or(0.0);
-    let _ = writeln!(
-        t,
-        "\nCollections, {} members per load into a fresh server each: bytes per member the \
-         allocator holds (Lethe `allocator_allocated`, Redis `used_memory`) and resident \
-         bytes per member:\n\n\
-         | collection | members each | lethe B/member | redis B/member | lethe/redis | lethe \
-         resident B/member | redis resident B/member |\n|---|---|---|---|---|---|---|",
-        thousands(members as u64)
-    );
-    let cell = |case: &str, system: &str, metric: &str, digits: usize| {
-        sink.get(case, system, metric)
-            .map_or_else(|| "–".into(), |v| format!("{v:.digits$}"))
-    };
-    for (kind, size, case) in &rows {
-        let _ = writeln!(
-            t,
-            "| {kind} | {} | {} | {} | {} | {} | {} |",
-            thousands(*size),
-            cell(case, "lethe", "bytes_per_member", 1),
-            cell(case, "redis", "bytes_per_member", 1),
-            cell(case, "lethe", "bytes_over_redis", 2),
-            cell(case, "lethe", "resident_bytes_per_member", 1),
-            cell(case, "redis", "resident_bytes_per_member", 1),
-        );
-        targets.push(target_row(
-            &format!("`{case}`: lethe / redis allocated bytes per member"),
-            sink.get(case, "lethe", "bytes_over_redis"),
-            1.0,
-            false,
-        ));
-    }
-}
-
-fn target_row(what: &str, measured: Option<f64>, bound: f64, at_least: bool) -> [String; 4] {
-    let required = if at_least {
-        format!("≥ {bound:.2}×")
-    } else {
-        format!("≤ {bound:.2}×")
-    };
-    match measured {
-        Some(v) => {
-            let met = if at_least { v >= bound } else { v <= bound };
-            [
-                what.into(),
-                format!("{v:.2}×"),
-                required,
-                if met { "yes" } else { "**no**" }.into(),
-            ]
-        }
-        None => [what.into(), "not measured".into(), required, "–".into()],
-    }
-}
-
-fn format_value(metric: &str, v: f64) -> String {
-    match metric {
-        "ops_per_sec" => format!("{} /s", thousands(v.round() as u64)),
-        "cpu_s_per_1m_ops" => format!("{v:.3} s"),
-        _ => format!("{v:.2}×"),
-    }
-}
-
 fn median(v: &mut [f64]) -> f64 {
     assert!(!v.is_empty(), "median of nothing");
     v.sort_by(f64::total_cmp);
@@ -982,6 +809,7 @@ fn median(v: &mut [f64]) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use super::render::target_row;
     use super::*;
 
     #[test]

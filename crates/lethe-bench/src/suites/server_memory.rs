@@ -136,7 +136,7 @@ pub fn run(binary: &Path, keys: u64) -> Result<(MemoryUse, Option<MemoryUse>), S
             false,
         )?),
         Err(e) => {
-            eprintln!("[server] memory_1m: redis-server unavailable: {e}");
+            say!("[server] memory_1m: redis-server unavailable: {e}");
             None
         }
     };
@@ -268,7 +268,7 @@ pub fn run_collections(
             "used_memory",
         )?),
         Err(e) => {
-            eprintln!("[server] memory_collections: redis-server unavailable: {e}");
+            say!("[server] memory_collections: redis-server unavailable: {e}");
             None
         }
     };

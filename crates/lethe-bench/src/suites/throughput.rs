@@ -12,10 +12,13 @@ use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::progress;
 use crate::report::{RunContext, SuiteReport, thousands};
 use crate::systems::{BenchCache, System, with_system};
 use crate::workload::{self, KEY_SPACE, OpStream, ZIPF_S};
 
+/// The suite's name: its command-line argument and its section of BENCHMARKS.md.
+pub const SUITE: &str = "throughput";
 pub(crate) const CAPACITY: u64 = 100_000;
 /// Prefill inserts, as a multiple of capacity. Zipf(1) repeats keys heavily: 2x capacity draws
 /// yield only ~73k distinct keys, 4x yield ~127k, enough to fill the cache and start evicting.
@@ -50,7 +53,7 @@ pub fn run(ctx: &RunContext) {
         settings.duration.as_secs_f64(),
         settings.repetitions
     );
-    let mut report = SuiteReport::new("throughput", "Throughput", &systems, mode);
+    let mut report = SuiteReport::new(SUITE, "Throughput", &systems, mode);
     report.note(format!(
         "Keys drawn from Zipf(s={ZIPF_S:.1}) over {} ids (ranks mapped through a bijective mixer \
          so popular keys are not small integers); `u64` keys and values; capacity {} entries. \
@@ -71,17 +74,26 @@ pub fn run(ctx: &RunContext) {
     let streams: Vec<OpStream> = (0..max_threads)
         .map(|t| OpStream::generate(0x5EED_1000 + t as u64))
         .collect();
-    eprintln!(
+    say!(
         "[throughput] generated key streams in {:.2} s",
         t0.elapsed().as_secs_f64()
     );
 
+    let case_name =
+        |read_pct: u8, threads: usize| format!("{read_pct}/{} {threads}t", 100 - read_pct);
+    let cases = THREADS
+        .iter()
+        .flat_map(|&t| MIXES.iter().map(move |&m| (m, t)))
+        .filter(|&(m, t)| ctx.selects_case(&case_name(m, t)))
+        .count();
+    let bar = progress::steps(SUITE, (cases * systems.len() * settings.repetitions) as u64);
     for &threads in &THREADS {
         for &read_pct in &MIXES {
-            let case = format!("{read_pct}/{} {threads}t", 100 - read_pct);
+            let case = case_name(read_pct, threads);
             if !ctx.selects_case(&case) {
                 continue;
             }
+            bar.set_message(case.clone());
             let mut samples: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];
             for rep in 0..settings.repetitions {
                 for i in 0..systems.len() {
@@ -92,7 +104,7 @@ pub fn run(ctx: &RunContext) {
                         read_pct,
                         settings.duration,
                     ));
-                    eprintln!(
+                    say!(
                         "[throughput] {case} rep {}/{}: {:<12} {:>8.2} M ops/s",
                         rep + 1,
                         settings.repetitions,
@@ -100,6 +112,7 @@ pub fn run(ctx: &RunContext) {
                         ops / 1e6
                     );
                     samples[idx].push(ops);
+                    bar.inc(1);
                 }
             }
             for (system, mut s) in systems.iter().zip(samples) {
@@ -108,7 +121,8 @@ pub fn run(ctx: &RunContext) {
             }
         }
     }
-    eprintln!("[throughput] done in {:.1} s", t0.elapsed().as_secs_f64());
+    drop(bar);
+    say!("[throughput] done in {:.1} s", t0.elapsed().as_secs_f64());
     report.finish(ctx);
 }
 
