@@ -3,7 +3,9 @@
 //! Reads take a shard's read lock and touch only atomics in the entry (and, for tagged entries,
 //! their tags' epochs); writes take the shard's write lock, run that shard's maintenance (expiry
 //! and tag reclamation, window tuning) and eviction, and after the lock is released deliver
-//! removal notifications and cascade to dependents. The invalidation operations live in
+//! removal notifications, cascade to dependents and drop what was removed. Every hold of a
+//! shard's write lock for the engine's own batched work is bounded in time, so readers spin
+//! briefly for a write-locked shard ([`read_lock`]) instead of sleeping on it. The invalidation operations live in
 //! `invalidate.rs`, versions in `version.rs`, leases in `lease.rs`: each adds methods to
 //! [`Cache`] from its own file.
 
@@ -49,6 +51,11 @@ pub(crate) fn read_lock<K, V>(cell: &ShardCell<K, V>) -> RwLockReadGuard<'_, Sha
 
 #[cold]
 fn read_lock_slow<K, V>(cell: &ShardCell<K, V>) -> RwLockReadGuard<'_, Shard<K, V>> {
+    // On one core the holder cannot run while this thread spins.
+    static MULTICORE: OnceLock<bool> = OnceLock::new();
+    if !*MULTICORE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)) {
+        return cell.read();
+    }
     let clock = crate::clock::work_clock();
     let start = clock.raw();
     // Bounded by the clock; the count only guards against a clock that does not move.

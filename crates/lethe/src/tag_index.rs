@@ -6,7 +6,8 @@
 //! is the number of such sets, not the number of entries, and a read learns that its entry is
 //! gone from one byte in a dense per-shard array, with no extra cache miss per tagged read. New
 //! writes with the same tags get a fresh set. The entries of a dead set are reclaimed later, in
-//! bounded batches, from the set's member list.
+//! batches bounded in entries and in time per hold of the shard's lock, from the set's member
+//! list. Rewriting a key with the same tags keeps its membership as it is (nothing recorded).
 //!
 //! Member lists are append-only with lazy deletion: each member is recorded with the slot's tag
 //! generation, which the shard bumps whenever a tagged entry leaves or is replaced in the slot;
