@@ -5,9 +5,9 @@
 //! and tag reclamation, window tuning) and eviction, and after the lock is released deliver
 //! removal notifications, cascade to dependents and drop what was removed. Every hold of a
 //! shard's write lock for the engine's own batched work is bounded in time, so readers spin
-//! briefly for a write-locked shard ([`read_lock`]) instead of sleeping on it. The invalidation operations live in
-//! `invalidate.rs`, versions in `version.rs`, leases in `lease.rs`: each adds methods to
-//! [`Cache`] from its own file.
+//! briefly for a write-locked shard ([`read_lock`]) instead of sleeping on it. The invalidation
+//! operations live in `invalidate.rs`, versions in `version.rs`, leases in `lease.rs`: each adds
+//! methods to [`Cache`] from its own file.
 
 use crate::builder::{CacheBuilder, DefaultHashBuilder};
 use crate::clock::{Clock, Timestamp, duration_nanos};
@@ -669,6 +669,9 @@ where
             let mut progress = false;
             busy.retain(|&i| {
                 let mut pending = self.pending();
+                if let Some(shard) = self.inner.shards[i].try_read() {
+                    std::hint::black_box(shard.warm_reclaim(BULK_RECLAIM.entries));
+                }
                 let more = {
                     // A shard in use is left for the next round rather than waited for: the
                     // reclaiming thread never sleeps on a lock, so it never wakes holding one
@@ -812,5 +815,47 @@ where
             self.cache.snapshot_shard(self.next_shard, &mut self.buffer);
             self.next_shard += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shard::ReclaimBudget;
+
+    /// A cache with one shard holding `n` entries hidden by an invalidation of tag `t`.
+    fn hidden(n: u64) -> Cache<u64, u64> {
+        let c: Cache<u64, u64> = Cache::builder().max_capacity(10_000).shards(1).build();
+        for k in 0..n {
+            c.insert_with_options(k, k, &InsertOptions::new().tag("t"));
+        }
+        c.invalidate_tag("t");
+        c
+    }
+
+    #[test]
+    fn a_reclamation_hold_ends_when_its_time_is_spent() {
+        let c = hidden(100);
+        let mut pending = c.pending();
+        let mut shard = c.inner.shards[0].write();
+        let none = ReclaimBudget {
+            entries: 64,
+            nanos: 0,
+        };
+        // The clock is read every 8 entries: with no time to spend, the first look ends it.
+        assert_eq!(shard.reclaim(none, &mut pending), 8);
+        let ample = ReclaimBudget {
+            entries: 64,
+            nanos: u64::MAX,
+        };
+        assert_eq!(shard.reclaim(ample, &mut pending), 64);
+        assert_eq!(shard.reclaim(ample, &mut pending), 28);
+        assert!(!shard.has_reclaim_work());
+        assert_eq!(shard.reclaim(ample, &mut pending), 0);
+        drop(shard);
+        assert_eq!(c.len(), 0);
+        // Kept for dropping after the lock, though nobody listens.
+        assert_eq!(pending.items.len(), 100);
+        assert!(pending.items.iter().all(|r| r.cause == RemovalCause::Tag));
     }
 }

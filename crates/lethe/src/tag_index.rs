@@ -328,6 +328,24 @@ impl TagIndex {
             .map(|&(s, _)| s)
     }
 
+    /// The members [`Self::pop_dead_member`] will return next, in that order, without taking
+    /// them (none if the set is not dead).
+    pub(crate) fn next_dead_members<'a>(
+        &'a self,
+        set: u32,
+        gens: &'a [u32],
+    ) -> impl Iterator<Item = u32> + 'a {
+        let list: &[(u32, u32)] = if self.dead[set as usize] == 0 {
+            &[]
+        } else {
+            &self.members[set as usize].list
+        };
+        list.iter()
+            .rev()
+            .filter(move |&&(s, g)| gens[s as usize] == g)
+            .map(|&(s, _)| s)
+    }
+
     /// Marks dead every live set carrying tag `id`; the newly dead sets go to `out`, for their
     /// members to be reclaimed later ([`Self::pop_dead_member`]). O(sets), not O(entries).
     pub(crate) fn kill(&mut self, id: u32, out: &mut Vec<u32>) {
