@@ -20,7 +20,7 @@ use crate::listener::{Pending, RemovalCause, RemovalListener};
 use crate::shard::{BULK_RECLAIM, Shard, WRITE_RECLAIM, Write};
 use crate::shared::Shared;
 use crate::stats::{ReadCounters, RemovalCounts, Stats};
-use crate::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crate::sync::{Arc, RwLock, RwLockReadGuard};
 use crate::tag_index::fingerprint;
 use crate::version::{Inserted, Rejected};
 use crate::weigher::Weigher;
@@ -36,6 +36,7 @@ use std::time::Duration;
 /// [`crate::shard::WRITE_RECLAIM`]), far below what a sleep costs on a busy machine (the lock's
 /// own short spin gives way to `sched_yield` and then a futex wait, each of which can lose the
 /// core for a scheduler slice, milliseconds, when other threads are runnable).
+#[cfg(not(feature = "shuttle"))]
 const READ_SPIN_NANOS: u64 = 50_000;
 
 /// Takes `cell`'s read lock, spinning up to [`READ_SPIN_NANOS`] while a writer holds it (every
@@ -49,6 +50,14 @@ pub(crate) fn read_lock<K, V>(cell: &ShardCell<K, V>) -> RwLockReadGuard<'_, Sha
     read_lock_slow(cell)
 }
 
+/// Under Shuttle, a plain wait: a spin would never let the checker's scheduler run the holder.
+#[cfg(feature = "shuttle")]
+#[cold]
+fn read_lock_slow<K, V>(cell: &ShardCell<K, V>) -> RwLockReadGuard<'_, Shard<K, V>> {
+    cell.read()
+}
+
+#[cfg(not(feature = "shuttle"))]
 #[cold]
 fn read_lock_slow<K, V>(cell: &ShardCell<K, V>) -> RwLockReadGuard<'_, Shard<K, V>> {
     // On one core the holder cannot run while this thread spins.
@@ -686,14 +695,14 @@ where
                         shard.slots.tags.sweep();
                     }
                     // Handed straight to a waiting reader, if any.
-                    RwLockWriteGuard::unlock_fair(shard);
+                    crate::sync::unlock_fair(shard);
                     more
                 };
                 self.finish(pending);
                 more
             });
             if !progress {
-                std::thread::yield_now();
+                crate::sync::yield_now();
             }
         }
         self.inner.shared.tags.sweep();

@@ -57,6 +57,19 @@ impl Lethe {
         })
     }
 
+    /// Lethe as `build` configures it on `listener` (bound by the test, so it knows the port
+    /// before the server runs: a cluster's slot map names it).
+    pub fn start_built(
+        listener: TcpListener,
+        build: impl FnOnce(tokio::net::TcpListener) -> lethe_server::Server + Send + 'static,
+    ) -> Lethe {
+        Lethe::serve(listener, move |listener, stopped| {
+            Box::pin(build(listener).run(async {
+                let _ = stopped.await;
+            }))
+        })
+    }
+
     fn serve(
         listener: TcpListener,
         run: impl FnOnce(
@@ -123,6 +136,11 @@ impl Redis {
     /// the test with a clear message (scripts/test-all installs it): a differential test must
     /// never pass without its reference. Always `Some`.
     pub fn start() -> Option<Redis> {
+        Redis::start_with(&[])
+    }
+
+    /// [`Redis::start`] with extra command-line arguments.
+    pub fn start_with(extra: &[&str]) -> Option<Redis> {
         let bin = "/usr/bin/redis-server";
         assert!(
             std::path::Path::new(bin).exists(),
@@ -146,6 +164,7 @@ impl Redis {
             let child = Command::new(bin)
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no"])
+                .args(extra)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
