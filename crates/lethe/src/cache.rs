@@ -3,9 +3,11 @@
 //! Reads take a shard's read lock and touch only atomics in the entry (and, for tagged entries,
 //! their tags' epochs); writes take the shard's write lock, run that shard's maintenance (expiry
 //! and tag reclamation, window tuning) and eviction, and after the lock is released deliver
-//! removal notifications and cascade to dependents. The invalidation operations live in
-//! `invalidate.rs`, versions in `version.rs`, leases in `lease.rs`: each adds methods to
-//! [`Cache`] from its own file.
+//! removal notifications, cascade to dependents and drop what was removed. Every hold of a
+//! shard's write lock for the engine's own batched work is bounded in time, so readers spin
+//! briefly for a write-locked shard ([`read_lock`]) instead of sleeping on it. The invalidation
+//! operations live in `invalidate.rs`, versions in `version.rs`, leases in `lease.rs`: each adds
+//! methods to [`Cache`] from its own file.
 
 use crate::builder::{CacheBuilder, DefaultHashBuilder};
 use crate::clock::{Clock, Timestamp, duration_nanos};
@@ -15,10 +17,10 @@ use crate::entry::{EntryMetadata, Extras, InsertOptions, Lookup};
 use crate::expiry::{ExpireCondition, ExpiryPolicy, KeyTtl, NEVER};
 use crate::invalidate::Subscribers;
 use crate::listener::{Pending, RemovalCause, RemovalListener};
-use crate::shard::{RECLAIM_BUDGET, Shard, Write};
+use crate::shard::{BULK_RECLAIM, Shard, WRITE_RECLAIM, Write};
 use crate::shared::Shared;
 use crate::stats::{ReadCounters, RemovalCounts, Stats};
-use crate::sync::{Arc, RwLock};
+use crate::sync::{Arc, RwLock, RwLockReadGuard};
 use crate::tag_index::fingerprint;
 use crate::version::{Inserted, Rejected};
 use crate::weigher::Weigher;
@@ -28,6 +30,57 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::sync::OnceLock;
 use std::time::Duration;
+
+/// The longest a reader spins for a shard's read lock before it sleeps on it: several times the
+/// longest hold of the engine's own batched work ([`crate::shard::BULK_RECLAIM`],
+/// [`crate::shard::WRITE_RECLAIM`]), far below what a sleep costs on a busy machine (the lock's
+/// own short spin gives way to `sched_yield` and then a futex wait, each of which can lose the
+/// core for a scheduler slice, milliseconds, when other threads are runnable).
+#[cfg(not(feature = "shuttle"))]
+const READ_SPIN_NANOS: u64 = 50_000;
+
+/// Takes `cell`'s read lock, spinning up to [`READ_SPIN_NANOS`] while a writer holds it (every
+/// write-lock hold in the engine is bounded in time, most to a few microseconds) before falling
+/// back to the lock's own wait.
+#[inline]
+pub(crate) fn read_lock<K, V>(cell: &ShardCell<K, V>) -> RwLockReadGuard<'_, Shard<K, V>> {
+    if let Some(g) = cell.try_read() {
+        return g;
+    }
+    read_lock_slow(cell)
+}
+
+/// Under Shuttle, a plain wait: a spin would never let the checker's scheduler run the holder.
+#[cfg(feature = "shuttle")]
+#[cold]
+fn read_lock_slow<K, V>(cell: &ShardCell<K, V>) -> RwLockReadGuard<'_, Shard<K, V>> {
+    cell.read()
+}
+
+#[cfg(not(feature = "shuttle"))]
+#[cold]
+fn read_lock_slow<K, V>(cell: &ShardCell<K, V>) -> RwLockReadGuard<'_, Shard<K, V>> {
+    // On one core the holder cannot run while this thread spins.
+    static MULTICORE: OnceLock<bool> = OnceLock::new();
+    if !*MULTICORE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)) {
+        return cell.read();
+    }
+    let clock = crate::clock::work_clock();
+    let start = clock.raw();
+    // Bounded by the clock; the count only guards against a clock that does not move.
+    for _ in 0..100_000 {
+        for _ in 0..32 {
+            std::hint::spin_loop();
+        }
+        if let Some(g) = cell.try_read() {
+            return g;
+        }
+        if clock.delta_as_nanos(start, clock.raw()) >= READ_SPIN_NANOS {
+            break;
+        }
+    }
+    cell.read()
+}
 
 /// A shard behind its lock, padded so neighbouring shards' locks do not share a cache line.
 pub(crate) type ShardCell<K, V> = RwLock<Shard<K, V>>;
@@ -141,18 +194,10 @@ where
 
     /// The boxed extras an insert with `options` needs (allocated before any lock is taken),
     /// or `None` for a plain entry.
-    pub(crate) fn extras_for(
-        &self,
-        options: &InsertOptions<K>,
-        inherits: bool,
-    ) -> Option<Box<Extras<K>>> {
+    /// Tags live in the shard's tag sets, not here, so a tag-only insert allocates nothing.
+    pub(crate) fn extras_for(&self, options: &InsertOptions<K>) -> Option<Box<Extras<K>>> {
         let deps = &options.depends_on;
-        if options.tags.is_empty()
-            && !inherits
-            && deps.is_empty()
-            && options.retain_stale.is_none()
-            && options.last_modified.is_none()
-        {
+        if deps.is_empty() && options.retain_stale.is_none() && options.last_modified.is_none() {
             None
         } else {
             let mut x = Extras::empty();
@@ -200,7 +245,7 @@ where
         let now = self.now();
         let result = {
             let mut shard = cell.write();
-            shard.maintain(now, &self.inner.reads, &mut pending, RECLAIM_BUDGET);
+            shard.maintain(now, &self.inner.reads, &mut pending, WRITE_RECLAIM);
             f(&mut shard, now, &mut pending)
         };
         (result, pending)
@@ -221,7 +266,7 @@ where
         let cell = self.cell(hash);
         let mut saw_expired = false;
         let result = {
-            let shard = cell.read();
+            let shard = read_lock(cell);
             shard.find(hash, key).and_then(|idx| {
                 let entry = shard.slots.get(idx);
                 // Tag invalidations hide entries at once (their set is marked dead); their
@@ -343,7 +388,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let shard = self.cell(hash).read();
+        let shard = read_lock(self.cell(hash));
         let now = self.now();
         let idx = shard.find_live(hash, key, now)?;
         Some(f(&shard, idx, now))
@@ -419,7 +464,7 @@ where
             )
         };
         // Allocated here, not under the shard lock.
-        let extras = self.extras_for(options, !inherited.is_empty());
+        let extras = self.extras_for(options);
         let (result, mut pending) = self.write_collect(hash, |shard, now, pending| {
             let w = Write {
                 now,
@@ -623,17 +668,19 @@ where
     /// Never needed for correctness (such entries are never returned, and writes reclaim them
     /// as they go); useful before reading `len` or stats, or in an idle cache whose removal
     /// listener should hear about expiries and invalidations promptly.
+    ///
+    /// A reader never waits long behind it: each shard's lock is held for at most
+    /// [`BULK_RECLAIM`] (a few microseconds of work), keys and values are dropped and the
+    /// listener called after the lock is released, and the shards are visited in turn.
     pub fn run_pending_tasks(&self) {
-        // Round-robin over the shards in small batches, each lock handed straight to a waiting
-        // reader (fair unlock): a reader of any shard waits for one small batch at most (a few
-        // microseconds), not for a whole shard's backlog. Small batches cost more lock
-        // round trips, which only this bulk call pays.
-        const BULK_BATCH: usize = 4;
         let mut busy: Vec<usize> = (0..self.inner.shards.len()).collect();
         while !busy.is_empty() {
             let mut progress = false;
             busy.retain(|&i| {
                 let mut pending = self.pending();
+                if let Some(shard) = self.inner.shards[i].try_read() {
+                    std::hint::black_box(shard.warm_reclaim(BULK_RECLAIM.entries));
+                }
                 let more = {
                     // A shard in use is left for the next round rather than waited for: the
                     // reclaiming thread never sleeps on a lock, so it never wakes holding one
@@ -642,11 +689,12 @@ where
                         return true;
                     };
                     progress = true;
-                    shard.maintain(self.now(), &self.inner.reads, &mut pending, BULK_BATCH);
+                    shard.maintain(self.now(), &self.inner.reads, &mut pending, BULK_RECLAIM);
                     let more = shard.has_reclaim_work();
                     if !more {
                         shard.slots.tags.sweep();
                     }
+                    // Handed straight to a waiting reader, if any.
                     crate::sync::unlock_fair(shard);
                     more
                 };
@@ -776,5 +824,47 @@ where
             self.cache.snapshot_shard(self.next_shard, &mut self.buffer);
             self.next_shard += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shard::ReclaimBudget;
+
+    /// A cache with one shard holding `n` entries hidden by an invalidation of tag `t`.
+    fn hidden(n: u64) -> Cache<u64, u64> {
+        let c: Cache<u64, u64> = Cache::builder().max_capacity(10_000).shards(1).build();
+        for k in 0..n {
+            c.insert_with_options(k, k, &InsertOptions::new().tag("t"));
+        }
+        c.invalidate_tag("t");
+        c
+    }
+
+    #[test]
+    fn a_reclamation_hold_ends_when_its_time_is_spent() {
+        let c = hidden(100);
+        let mut pending = c.pending();
+        let mut shard = c.inner.shards[0].write();
+        let none = ReclaimBudget {
+            entries: 64,
+            nanos: 0,
+        };
+        // The clock is read every 8 entries: with no time to spend, the first look ends it.
+        assert_eq!(shard.reclaim(none, &mut pending), 8);
+        let ample = ReclaimBudget {
+            entries: 64,
+            nanos: u64::MAX,
+        };
+        assert_eq!(shard.reclaim(ample, &mut pending), 64);
+        assert_eq!(shard.reclaim(ample, &mut pending), 28);
+        assert!(!shard.has_reclaim_work());
+        assert_eq!(shard.reclaim(ample, &mut pending), 0);
+        drop(shard);
+        assert_eq!(c.len(), 0);
+        // Kept for dropping after the lock, though nobody listens.
+        assert_eq!(pending.items.len(), 100);
+        assert!(pending.items.iter().all(|r| r.cause == RemovalCause::Tag));
     }
 }

@@ -81,6 +81,12 @@ fn shared_quanta() -> &'static quanta::Clock {
     CLOCK.get_or_init(quanta::Clock::new)
 }
 
+/// The time-stamp counter, for budgeting work done under a lock in real time whatever clock
+/// the cache was built with (a [`ManualClock`] does not move while a batch runs).
+pub(crate) fn work_clock() -> &'static quanta::Clock {
+    shared_quanta()
+}
+
 impl SystemClock {
     /// A clock anchored at the current wall-clock time.
     pub fn new() -> Self {

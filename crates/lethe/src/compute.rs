@@ -55,7 +55,7 @@ use crate::clock::{Timestamp, duration_nanos};
 use crate::entry::{EntryMetadata, InsertOptions};
 use crate::expiry::{ExpireCondition, KeyTtl, NEVER, Ttl};
 use crate::listener::{Pending, RemovalCause};
-use crate::shard::{RECLAIM_BUDGET, Shard, Write};
+use crate::shard::{Shard, WRITE_RECLAIM, Write};
 use crate::sync::{RwLockReadGuard, RwLockWriteGuard};
 use crate::tag_index::fingerprint;
 use crate::version::{Inserted, RejectReason, Rejected};
@@ -437,7 +437,7 @@ where
                 let cell = &self.inner.shards[i];
                 let guard = if write {
                     let mut g = cell.write();
-                    g.maintain(now, &self.inner.reads, &mut pending, RECLAIM_BUDGET);
+                    g.maintain(now, &self.inner.reads, &mut pending, WRITE_RECLAIM);
                     ShardGuard::Write(g)
                 } else {
                     ShardGuard::Read(cell.read())
@@ -680,7 +680,7 @@ where
         let hash = self.cache.hash(&key);
         let floor = self.cache.prefix_floor(&key);
         let weight = self.cache.inner.weigher.weigh(&key, &value);
-        let extras = self.cache.extras_for(options, false);
+        let extras = self.cache.extras_for(options);
         let tag_fp = if options.tags.is_empty() {
             0
         } else {

@@ -5,7 +5,7 @@
 //! | operation | cost |
 //! |---|---|
 //! | [`Cache::invalidate_key`] | one shard write, plus the dependency cascade |
-//! | [`Cache::invalidate_tag`] | one lock hold per shard, marking the tag sets that carry the tag or a tag below it: O(shards + sets), independent of the number of entries; entries are hidden at once and reclaimed by later writes (at most 32 per write) or [`Cache::run_pending_tasks`] |
+//! | [`Cache::invalidate_tag`] | one lock hold per shard, marking the tag sets that carry the tag or a tag below it: O(shards + sets), independent of the number of entries; entries are hidden at once and reclaimed by later writes (at most 32 entries or 10 µs per write) or [`Cache::run_pending_tasks`] (at most 64 entries or 5 µs per hold of a shard's lock) |
 //! | [`Cache::invalidate_prefix`] | with [`crate::CacheBuilder::index_keys`]: one ordered-index range per shard, O(matches); without: a scan of every entry |
 //! | [`Cache::invalidate_glob`] | as a prefix invalidation of the glob's literal prefix, plus a match per candidate key (see [`Glob`]) |
 //!

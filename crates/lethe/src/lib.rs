@@ -90,7 +90,9 @@
 //!   tags share a tag set; an invalidation marks the sets carrying the tag (or a tag below it)
 //!   dead, so its cost grows with the number of shards and sets, not entries, and a read checks
 //!   one byte. Hidden entries are reclaimed by later writes to each shard (at most 32 per
-//!   write) or [`Cache::run_pending_tasks`].
+//!   write, and no more than 10 µs of work) or [`Cache::run_pending_tasks`] (in holds of a
+//!   shard's lock of at most 64 entries or 5 µs), so a reader never waits long behind
+//!   reclamation, whatever the number of entries an invalidation hid.
 //! - **Patterns** ([`Cache::invalidate_prefix`], [`Cache::invalidate_glob`], [`Glob`]): Redis
 //!   `KEYS` syntax; O(matches) with [`CacheBuilder::index_keys`], a scan without.
 //! - **Dependencies** ([`InsertOptions::depends_on`], [`Cache::dependents_of`],
@@ -153,7 +155,10 @@
 //! The key space is split into shards (sixteen per core by default, fewer for small caches so the
 //! policy sees at least 2048 entries each), each a hash table of slot indices plus slots, policy state and
 //! timer wheel under one `RwLock`. Reads take the read lock; writes take the write lock of one
-//! shard. Removal listeners run after the lock is released.
+//! shard. Removal listeners run, and removed keys and values are dropped, after the lock is
+//! released. The engine's own batched work (tag reclamation) is bounded in time per hold, so a
+//! reader that finds a shard write-locked spins for it (up to 50 µs) rather than sleeping on the
+//! lock, which on a busy machine can cost a whole scheduler slice.
 //!
 //! # Memory overhead per entry
 //! Beyond the key and value themselves, an entry costs:

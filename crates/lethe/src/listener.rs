@@ -154,6 +154,12 @@ impl<K, V> Pending<K, V> {
         self.items.is_empty() && self.modified.is_empty()
     }
 
+    /// Keeps `r` even if nobody listens, so that its key and value are dropped with the
+    /// collection, after the lock is released, rather than under it.
+    pub(crate) fn push_deferred(&mut self, r: Removed<K, V>) {
+        self.items.push(r);
+    }
+
     pub(crate) fn push(&mut self, key: K, value: V, cause: RemovalCause, deps: Option<Box<[K]>>) {
         if self.collect || deps.is_some() {
             self.items.push(Removed {

@@ -166,7 +166,7 @@ pub(crate) struct Write<'a, K> {
     pub(crate) floor: u64,
     /// The lease, for a fill.
     pub(crate) lease: Option<Grant>,
-    /// The entry's extras, allocated before the lock was taken (tags are filled in here).
+    /// The entry's extras, allocated before the lock was taken.
     pub(crate) extras: Option<Box<Extras<K>>>,
 }
 
@@ -205,8 +205,30 @@ pub(crate) struct Shard<K, V> {
     pub(crate) fences: Fences<K>,
 }
 
-/// Slots reclaimed after tag invalidations per write: bounds the pause a write sees.
-pub(crate) const RECLAIM_BUDGET: usize = 32;
+/// How much reclamation of tag-invalidated entries one hold of a shard's lock may do: at most
+/// `entries`, and no more once `nanos` have passed (read on the CPU's time-stamp counter every
+/// [`CLOCK_EVERY`] entries, so a slow entry, or a machine that is slow today, still ends the hold
+/// on time). Readers of the shard wait for the hold, so it is kept far below a scheduler tick.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReclaimBudget {
+    pub(crate) entries: usize,
+    pub(crate) nanos: u64,
+}
+
+/// What every write reclaims on the way (the write holds the lock for its own work anyway).
+pub(crate) const WRITE_RECLAIM: ReclaimBudget = ReclaimBudget {
+    entries: 32,
+    nanos: 10_000,
+};
+
+/// What [`crate::Cache::run_pending_tasks`] reclaims per hold of a shard's lock.
+pub(crate) const BULK_RECLAIM: ReclaimBudget = ReclaimBudget {
+    entries: 64,
+    nanos: 5_000,
+};
+
+/// Entries reclaimed between two looks at the clock.
+const CLOCK_EVERY: usize = 8;
 
 impl<K: Hash + Eq + Clone, V> Shard<K, V> {
     #[allow(clippy::too_many_arguments)]
@@ -312,7 +334,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         pending.push(r.key, r.value, r.cause, r.deps);
     }
 
-    /// Reclaims entries whose deadline has passed, entries hidden by tag invalidations (at most
+    /// Reclaims entries whose deadline has passed, entries hidden by tag invalidations (within
     /// `budget`), and lets the policy adapt. Called on every write, so these costs are spread
     /// over normal operations.
     pub(crate) fn maintain(
@@ -320,7 +342,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         now: u64,
         reads: &ReadCounters,
         pending: &mut Pending<K, V>,
-        budget: usize,
+        budget: ReclaimBudget,
     ) {
         let mut expired = std::mem::take(&mut self.scratch);
         let slots = &self.slots;
@@ -330,21 +352,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             self.discard(idx, RemovalCause::Expired, pending);
         }
         self.scratch = expired;
-        let mut n = 0;
-        while n < budget {
-            let Some(&set) = self.reclaim.last() else {
-                break;
-            };
-            let Some(idx) = self.slots.tags.pop_dead_member(set, &self.slots.tag_gens) else {
-                self.reclaim.pop();
-                continue;
-            };
-            n += 1;
-            match self.slots.tags.dead(set) {
-                DEAD_TAG => self.discard(idx, RemovalCause::Tag, pending),
-                _ => self.discard(idx, RemovalCause::Dependency, pending),
-            }
-        }
+        self.reclaim(budget, pending);
         // Summing the read stripes costs a few dozen loads; the climber only needs a look now
         // and then (its sample period is ten times the capacity).
         self.writes = self.writes.wrapping_add(1);
@@ -356,6 +364,60 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             }
             self.fences.prune(now);
         }
+    }
+
+    /// Removes entries of dead tag sets, within `budget`; returns how many. Their keys and
+    /// values go to `pending` whether or not anyone listens, so they are dropped after the
+    /// lock is released (freeing a key can cost as much as unlinking its entry).
+    pub(crate) fn reclaim(&mut self, budget: ReclaimBudget, pending: &mut Pending<K, V>) -> usize {
+        if self.reclaim.is_empty() {
+            return 0;
+        }
+        let clock = crate::clock::work_clock();
+        let start = clock.raw();
+        let mut n = 0;
+        while n < budget.entries {
+            let Some(&set) = self.reclaim.last() else {
+                break;
+            };
+            let Some(idx) = self.slots.tags.pop_dead_member(set, &self.slots.tag_gens) else {
+                self.reclaim.pop();
+                continue;
+            };
+            n += 1;
+            let cause = match self.slots.tags.dead(set) {
+                DEAD_TAG => RemovalCause::Tag,
+                _ => RemovalCause::Dependency,
+            };
+            let r = self.remove_slot(idx, cause);
+            pending.push_deferred(r);
+            if n % CLOCK_EVERY == 0 && clock.delta_as_nanos(start, clock.raw()) >= budget.nanos {
+                break;
+            }
+        }
+        n
+    }
+
+    /// Reads what the next reclamation batch of up to `n` entries will touch (entries, their
+    /// metadata, their hash buckets) under the read lock, which readers share, so that the
+    /// write-lock hold that follows finds it in cache and ends sooner. The result only keeps
+    /// the reads from being optimised away.
+    pub(crate) fn warm_reclaim(&self, n: usize) -> u64 {
+        let Some(&set) = self.reclaim.last() else {
+            return 0;
+        };
+        let mut acc = 0;
+        for idx in self
+            .slots
+            .tags
+            .next_dead_members(set, &self.slots.tag_gens)
+            .take(n)
+        {
+            let hash = self.slots.get(idx).hash;
+            let found = self.table.find(hash, |&i| i == idx).copied();
+            acc ^= hash ^ self.slots.meta(idx).created ^ u64::from(found.unwrap_or(0));
+        }
+        acc
     }
 
     /// Marks dead every tag set carrying a tag of `subtree` (a tag invalidated at `epoch` and
@@ -621,16 +683,18 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 let old = std::mem::replace(&mut entry.value, value);
                 self.counters.updates += 1;
                 self.counters.removals[RemovalCause::Replaced.index()] += 1;
-                // Out of the old set first (new generation), then into the new one: the same
-                // set, when the tags did not change, keeps a member throughout only if joined
-                // after the generation moved on.
-                if old_set != 0 {
-                    self.slots.tag_gens[idx as usize] =
-                        self.slots.tag_gens[idx as usize].wrapping_add(1);
-                }
-                self.slots.join_set(idx, set);
-                if old_set != 0 {
-                    self.slots.tags.leave(old_set);
+                // The same live set (the usual rewrite of a key with the same tags): the slot
+                // stays a member as it is, with nothing to record. Otherwise out of the old set
+                // first (new generation), then into the new one.
+                if old_set != set {
+                    if old_set != 0 {
+                        self.slots.tag_gens[idx as usize] =
+                            self.slots.tag_gens[idx as usize].wrapping_add(1);
+                    }
+                    self.slots.join_set(idx, set);
+                    if old_set != 0 {
+                        self.slots.tags.leave(old_set);
+                    }
                 }
                 let old_deps = old_extras.and_then(|x| x.deps);
                 pending.push(key, old, RemovalCause::Replaced, old_deps);

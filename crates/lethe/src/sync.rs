@@ -105,6 +105,10 @@ mod checked {
         pub(crate) fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
             self.0.try_write().ok()
         }
+
+        pub(crate) fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
+            self.0.try_read().ok()
+        }
     }
 
     impl<T: ?Sized> fmt::Debug for RwLock<T> {

@@ -6,7 +6,8 @@
 //! is the number of such sets, not the number of entries, and a read learns that its entry is
 //! gone from one byte in a dense per-shard array, with no extra cache miss per tagged read. New
 //! writes with the same tags get a fresh set. The entries of a dead set are reclaimed later, in
-//! bounded batches, from the set's member list.
+//! batches bounded in entries and in time per hold of the shard's lock, from the set's member
+//! list. Rewriting a key with the same tags keeps its membership as it is (nothing recorded).
 //!
 //! Member lists are append-only with lazy deletion: each member is recorded with the slot's tag
 //! generation, which the shard bumps whenever a tagged entry leaves or is replaced in the slot;
@@ -37,14 +38,17 @@ pub(crate) const DEAD_DEPENDENCY: u8 = 2;
 /// keys; a collision (about 2^-128 per pair) would give an entry another set's tags.
 pub(crate) fn fingerprint<'a>(names: impl Iterator<Item = (&'a str, bool)>) -> u128 {
     use std::hash::{BuildHasher, Hasher};
-    let mut a = foldhash::quality::FixedState::with_seed(0x7a95_e7a9_0001).build_hasher();
-    let mut b = foldhash::quality::FixedState::with_seed(0x7a95_e7a9_0002).build_hasher();
+    // foldhash's fast variant: the quality one only adds a final fold, and this runs on every
+    // tagged insert. The byte write takes the name's length into account, and the flag byte
+    // ends each name, so name boundaries cannot shift.
+    let mut a = foldhash::fast::FixedState::with_seed(0x7a95_e7a9_0001).build_hasher();
+    let mut b = foldhash::fast::FixedState::with_seed(0x7a95_e7a9_0002).build_hasher();
     for (name, inherited) in names {
-        for h in [&mut a, &mut b] {
-            h.write(name.as_bytes());
-            h.write_u8(0xff);
-            h.write_u8(u8::from(inherited));
-        }
+        let end = 0xfe | u8::from(inherited);
+        a.write(name.as_bytes());
+        a.write_u8(end);
+        b.write(name.as_bytes());
+        b.write_u8(end);
     }
     (u128::from(a.finish()) << 64) | u128::from(b.finish())
 }
@@ -320,6 +324,24 @@ impl TagIndex {
         self.members[set as usize]
             .list
             .iter()
+            .filter(move |&&(s, g)| gens[s as usize] == g)
+            .map(|&(s, _)| s)
+    }
+
+    /// The members [`Self::pop_dead_member`] will return next, in that order, without taking
+    /// them (none if the set is not dead).
+    pub(crate) fn next_dead_members<'a>(
+        &'a self,
+        set: u32,
+        gens: &'a [u32],
+    ) -> impl Iterator<Item = u32> + 'a {
+        let list: &[(u32, u32)] = if self.dead[set as usize] == 0 {
+            &[]
+        } else {
+            &self.members[set as usize].list
+        };
+        list.iter()
+            .rev()
             .filter(move |&&(s, g)| gens[s as usize] == g)
             .map(|&(s, _)| s)
     }

@@ -338,3 +338,110 @@ fn hidden_keys_of_a_tag_are_listed_until_reclaimed_then_heard_by_the_listener() 
         .collect();
     assert_eq!(sorted(heard), strs(&["a", "b"]));
 }
+
+#[test]
+fn bulk_reclamation_in_bounded_batches_reports_every_removal_once_with_its_cause() {
+    let (c, _, log) = setup(|b| b.max_capacity(100_000).shards(4));
+    // Far more entries per shard than one batch of `run_pending_tasks` reclaims, some in
+    // sets of their own, some depending on a tagged entry (so they carry its tag inherited).
+    for i in 0..20_000 {
+        put(
+            &c,
+            &format!("t{i}"),
+            "v",
+            &tags(&["bulk", &format!("own:{}", i % 7)]),
+        );
+    }
+    for i in 0..2_000 {
+        put(&c, &format!("d{i}"), "v", &deps(&[&format!("t{i}")]));
+    }
+    for i in 0..500 {
+        put(&c, &format!("u{i}"), "v", &tags(&["unrelated"]));
+    }
+    assert_eq!(c.len(), 22_500);
+    drain(&log);
+    c.invalidate_tag("bulk");
+    c.run_pending_tasks();
+    assert_eq!(c.len(), 500, "every hidden entry is reclaimed in one call");
+    let heard = causes(&log);
+    assert_eq!(heard.len(), 22_000);
+    for i in 0..20_000 {
+        assert_eq!(
+            heard.get(&format!("t{i}")),
+            Some(&RemovalCause::Tag),
+            "t{i}"
+        );
+    }
+    for i in 0..2_000 {
+        assert_eq!(
+            heard.get(&format!("d{i}")),
+            Some(&RemovalCause::Dependency),
+            "d{i}"
+        );
+    }
+    let stats = c.stats();
+    assert_eq!(stats.removals.get(RemovalCause::Tag), 20_000);
+    assert_eq!(stats.removals.get(RemovalCause::Dependency), 2_000);
+    c.run_pending_tasks();
+    assert!(drain(&log).is_empty(), "nothing reported twice");
+    assert_eq!(c.keys_with_tag("unrelated").len(), 500);
+}
+
+#[test]
+fn each_write_reclaims_a_bounded_batch_until_nothing_is_left() {
+    let (c, _, log) = setup(|b| b.shards(1));
+    for i in 0..1_000 {
+        put(&c, &format!("t{i}"), "v", &tags(&["t"]));
+    }
+    c.invalidate_tag("t");
+    let mut len = c.len();
+    let mut writes = 0;
+    while len > writes {
+        c.insert(format!("w{writes}"), s("v"));
+        writes += 1;
+        let now = c.len();
+        // One new entry, at most one write's batch (32) reclaimed.
+        assert!(
+            now + 32 > len,
+            "a write reclaimed {} entries",
+            len + 1 - now
+        );
+        assert!(now <= len, "a write reclaimed nothing with work queued");
+        len = now;
+        assert!(writes <= 1_000, "reclamation by writes does not finish");
+    }
+    assert_eq!(c.len(), writes);
+    let heard = causes(&log);
+    assert_eq!(
+        heard.values().filter(|c| **c == RemovalCause::Tag).count(),
+        1_000
+    );
+}
+
+#[test]
+fn rewriting_a_key_with_the_same_tags_keeps_one_membership() {
+    let (c, log) = cache();
+    for v in 0..100 {
+        put(&c, "k", &v.to_string(), &tags(&["a", "b:c"]));
+        put(&c, "other", &v.to_string(), &tags(&["a", "b:c"]));
+    }
+    assert_eq!(sorted(c.keys_with_tag("b")), strs(&["k", "other"]));
+    assert_eq!(c.tags_of("k"), Some(vec![s("a"), s("b:c")]));
+    assert_eq!(drain(&log).len(), 198, "99 replacements of each key");
+    // Moving to other tags leaves the old ones.
+    put(&c, "other", "moved", &tags(&["z"]));
+    assert_eq!(c.keys_with_tag("a"), vec![s("k")]);
+    c.invalidate_tag("b");
+    assert_eq!(c.get("k"), None);
+    assert_eq!(c.get("other").as_deref(), Some("moved"));
+    c.run_pending_tasks();
+    let heard = drain(&log);
+    assert_eq!(
+        heard,
+        vec![
+            (s("other"), s("99"), RemovalCause::Replaced),
+            (s("k"), s("99"), RemovalCause::Tag)
+        ]
+    );
+    assert_eq!(c.len(), 1);
+}
