@@ -3,7 +3,7 @@
 //! loop for its tagged-throughput case; otherwise suites know nothing about each other. The
 //! invalidation and server suites start their servers through [`crate::redis_server`] and
 //! [`crate::lethe_server`]; the cdc and consistency suites start their own PostgreSQL through `lethe_cdc::testing`, the bus
-//! suite its nats-server through `lethe_bus::testing`.
+//! and cluster suites their nats-server through `lethe_bus::testing`.
 //!
 //! [`ALL`] is the one list of suites: the command line, `all`'s order and the header of
 //! `BENCHMARKS.md` are all read from it, so a new suite cannot be runnable yet unlisted.
@@ -13,6 +13,7 @@ use crate::report::RunContext;
 pub mod bus;
 mod bus_cluster;
 pub mod cdc;
+pub mod cluster;
 pub mod consistency;
 pub mod hitratio;
 pub mod invalidation;
@@ -32,7 +33,7 @@ pub struct Suite {
 }
 
 /// Every suite, in the order `all` runs them.
-pub const ALL: [Suite; 9] = [
+pub const ALL: [Suite; 10] = [
     Suite {
         name: throughput::SUITE,
         run: |ctx| {
@@ -77,6 +78,10 @@ pub const ALL: [Suite; 9] = [
     Suite {
         name: bus::SUITE,
         run: bus::run,
+    },
+    Suite {
+        name: cluster::SUITE,
+        run: cluster::run,
     },
 ];
 

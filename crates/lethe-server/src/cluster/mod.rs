@@ -336,6 +336,15 @@ pub(crate) async fn before_write(
     args: &[bytes::Bytes],
 ) -> Option<crate::frame::Frame> {
     let cluster = state.cluster()?;
+    // Every command passes here in cluster mode: the rest only for the writes that can carry
+    // dependencies.
+    let name = args.first()?;
+    if !crate::cmd::lethe::DEPENDENT_WRITES
+        .iter()
+        .any(|w| name.eq_ignore_ascii_case(w.as_bytes()))
+    {
+        return None;
+    }
     let (deps, lives) = crate::cmd::lethe::dependencies_of(args, &state.rules())?;
     if session.tx.queue.is_none() {
         session.dependency_watches.clear();

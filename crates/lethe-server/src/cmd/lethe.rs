@@ -244,6 +244,9 @@ impl WriteArgs {
     }
 }
 
+/// The commands whose entries can depend on other keys.
+pub(crate) const DEPENDENT_WRITES: [&str; 3] = ["lethe.set", "lethe.fill", "lethe.attach"];
+
 /// The dependencies a `LETHE.SET`, `LETHE.FILL` or `LETHE.ATTACH` request (`args`, name
 /// first) names, itself or through its policy, and how long its entry lives at most (`None`:
 /// no fixed deadline): what cluster mode registers with the keys' owners before the write
