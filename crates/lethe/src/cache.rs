@@ -200,7 +200,7 @@ where
         let now = self.now();
         let result = {
             let mut shard = cell.write();
-            shard.maintain(now, &self.inner.reads, &mut pending, RECLAIM_BUDGET);
+            shard.maintain(now, &mut pending, RECLAIM_BUDGET);
             f(&mut shard, now, &mut pending)
         };
         (result, pending)
@@ -642,7 +642,7 @@ where
                         return true;
                     };
                     progress = true;
-                    shard.maintain(self.now(), &self.inner.reads, &mut pending, BULK_BATCH);
+                    shard.maintain(self.now(), &mut pending, BULK_BATCH);
                     let more = shard.has_reclaim_work();
                     if !more {
                         shard.slots.tags.sweep();

@@ -437,7 +437,7 @@ where
                 let cell = &self.inner.shards[i];
                 let guard = if write {
                     let mut g = cell.write();
-                    g.maintain(now, &self.inner.reads, &mut pending, RECLAIM_BUDGET);
+                    g.maintain(now, &mut pending, RECLAIM_BUDGET);
                     ShardGuard::Write(g)
                 } else {
                     ShardGuard::Read(cell.read())
