@@ -20,8 +20,8 @@
 //!   have hit had the window been that much larger, so the window grows by the key's weight; a
 //!   miss on a key that left main as recently would have hit with a larger main, so the window
 //!   shrinks. The window ranges from one entry to 80 % of the capacity, starting at 1 %.
-//!   Recency-biased workloads grow it (towards LRU), frequency-biased ones and loops larger than
-//!   the cache shrink it (towards LFU).
+//!   Recency-biased workloads grow it (towards LRU); workloads whose main victims come back soon
+//!   shrink it (towards LFU).
 //!
 //!   This replaces hill climbing on the hit ratio (Caffeine's approach). Measured on the ARC and
 //!   LIRS traces with `lethe-bench hitratio`, a climber sampling every `10 × capacity` accesses
@@ -556,7 +556,7 @@ mod tests {
     }
 
     #[test]
-    fn window_grows_on_recency_and_shrinks_on_a_loop() {
+    fn window_grows_when_recency_pays() {
         let cap = 10_000u64;
         let start = Policy::new(cap, cap as usize).window_max();
         assert_eq!(start, 100);
@@ -577,16 +577,6 @@ mod tests {
         assert!(
             hits > fixed_hits + 10_000,
             "adaptive {hits} vs pinned {fixed_hits}"
-        );
-
-        // A loop 1.5x the cache: a larger window only churns it, so the window gives way.
-        let warm = (0..3).flat_map(|_| 0..9_000u32);
-        let looped = (0..40).flat_map(|_| 200_000..215_000u32);
-        let (_, p) = replay(cap, warm.chain(recency(100_000, 20_000, 150)).chain(looped));
-        assert!(
-            p.window_max() < grown / 2,
-            "window {} still near {grown} after the loop",
-            p.window_max()
         );
     }
 }
