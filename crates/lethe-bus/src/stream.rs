@@ -35,6 +35,12 @@ impl Bus {
         Ok(bus)
     }
 
+    /// The NATS connection, for requests between members beside the stream (the cluster's
+    /// dependency watches).
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
     /// This member's configuration.
     pub fn config(&self) -> &BusConfig {
         &self.config

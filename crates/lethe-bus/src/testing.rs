@@ -63,8 +63,23 @@ impl NatsServer {
             store,
             child: None,
         };
-        server.restart();
-        server
+        // The port was free when picked, not held: another test's server may have taken it,
+        // and then this one exits; it is retried on another port.
+        for _ in 0..8 {
+            if server.try_start() {
+                return server;
+            }
+            server.port = free_port();
+        }
+        panic!("nats-server did not start:\n{}", server.log());
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.store.join("nats-server.log")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
     /// The client URL.
@@ -87,7 +102,19 @@ impl NatsServer {
 
     /// Starts the server again on the same port and store (stopping it first if running).
     pub fn restart(&mut self) {
+        assert!(
+            self.try_start(),
+            "nats-server did not start:\n{}",
+            self.log()
+        );
+    }
+
+    /// Starts the server and waits until its own log says it is ready: a connection that
+    /// succeeds might reach another process on the port. False when it exited or never
+    /// became ready.
+    fn try_start(&mut self) -> bool {
         self.stop();
+        let _ = std::fs::remove_file(self.log_path());
         let child = Command::new(binary())
             .args([
                 "-js",
@@ -98,16 +125,28 @@ impl NatsServer {
                 "-sd",
             ])
             .arg(&self.store)
+            .arg("-l")
+            .arg(self.log_path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start nats-server");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start");
+        while Instant::now() < deadline {
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+                self.child = None;
+                return false;
+            }
+            if self.log().contains("Server is ready")
+                && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            {
+                return true;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
+        self.stop();
+        false
     }
 }
 

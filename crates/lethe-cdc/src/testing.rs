@@ -152,8 +152,45 @@ impl PgCluster {
             "\nlocal all all trust\nlocal replication all trust\n\
              host all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n",
         );
-        cluster.start_server();
-        cluster
+        // The port was free when picked, not held: another test's server may have taken it.
+        // A later `port =` line overrides the earlier one, so a conflict is retried elsewhere.
+        for _ in 0..8 {
+            if cluster.try_start_server() {
+                return cluster;
+            }
+            if !cluster.log().contains("could not bind") {
+                break;
+            }
+            cluster.port = free_port();
+            append(
+                &data.join("postgresql.conf"),
+                &format!("\nport = {}\n", cluster.port),
+            );
+        }
+        panic!("PostgreSQL did not start:\n{}", cluster.log());
+    }
+
+    /// Starts the server; false (with the reason in its log) when it did not start.
+    fn try_start_server(&mut self) -> bool {
+        let data = self.data_dir();
+        let log = self.dir.join("server.log");
+        let ok = self
+            .command("pg_ctl")
+            .args([
+                "-D",
+                path(&data),
+                "-l",
+                path(&log),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ])
+            .current_dir(&self.dir)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        self.running = ok;
+        ok
     }
 
     fn data_dir(&self) -> PathBuf {

@@ -172,6 +172,12 @@ impl SlotMap {
         self.epoch
     }
 
+    /// Raises the epoch above `epoch` (kept when already above): a map that replaces another
+    /// one wholesale (`lethe cluster create --force`) must still read as newer to every node.
+    pub fn raise_epoch_above(&mut self, epoch: u64) {
+        self.epoch = self.epoch.max(epoch.saturating_add(1));
+    }
+
     /// The nodes, serving slots or not.
     pub fn nodes(&self) -> &[NodeInfo] {
         &self.nodes
@@ -233,6 +239,30 @@ impl SlotMap {
                     return Err(SlotMapError("too many nodes".into()));
                 }
                 self.nodes.push(node);
+            }
+        }
+        self.epoch += 1;
+        Ok(())
+    }
+
+    /// Removes node `name`, which must serve no slot (move them first). Raises the epoch.
+    pub fn remove_node(&mut self, name: &str) -> Result<(), SlotMapError> {
+        let i = self
+            .nodes
+            .iter()
+            .position(|n| n.name == name)
+            .ok_or_else(|| SlotMapError(format!("no node called {name:?} in the cluster")))?;
+        let serving = self.slots_of(name).len();
+        if serving > 0 {
+            return Err(SlotMapError(format!(
+                "{name:?} serves {serving} slots: move them to other nodes first"
+            )));
+        }
+        self.nodes.remove(i);
+        let removed = i as u16;
+        for owner in self.owners.iter_mut().flatten() {
+            if *owner > removed {
+                *owner -= 1;
             }
         }
         self.epoch += 1;
@@ -406,6 +436,22 @@ mod tests {
             SlotMap::from_json(br#"{"version":1,"epoch":1,"nodes":[],"ranges":[[0,1,0]]}"#)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn remove_node_keeps_the_others_slots() {
+        let mut m = three();
+        assert!(m.remove_node("b").is_err(), "b serves slots");
+        assert!(m.remove_node("zz").is_err());
+        m.reassign("a", &["b"]).unwrap();
+        let (b, c) = (m.slots_of("b"), m.slots_of("c"));
+        let e = m.epoch();
+        m.remove_node("a").unwrap();
+        assert!(m.epoch() > e);
+        assert!(m.node("a").is_none());
+        assert_eq!((m.slots_of("b"), m.slots_of("c")), (b, c));
+        assert_eq!(m.assigned(), 16384);
+        assert_eq!(SlotMap::from_json(m.to_json().as_bytes()).unwrap(), m);
     }
 
     #[test]

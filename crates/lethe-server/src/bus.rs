@@ -25,6 +25,7 @@ use std::sync::{Arc, Weak};
 #[derive(Debug)]
 pub struct BusLink {
     config: BusConfig,
+    bus: Bus,
     publish_writes: bool,
     outbox: Outbox,
     member: Member,
@@ -56,6 +57,11 @@ impl BusLink {
             })
             .collect();
         self.outbox.send(items);
+    }
+
+    /// The NATS connection (cluster nodes send each other dependency watches over it).
+    pub(crate) fn nats(&self) -> &async_nats::Client {
+        self.bus.client()
     }
 
     /// Whether plain writes and deletes are published as key invalidations.
@@ -217,6 +223,7 @@ pub async fn join_with(
     let outbox = Outbox::start(&bus);
     state.set_bus(BusLink {
         config,
+        bus: bus.clone(),
         publish_writes,
         outbox,
         member,

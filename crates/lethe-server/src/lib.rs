@@ -10,7 +10,8 @@
 //! server's own counters and [`pubsub`] the channel registry and [`clients`] the connected
 //! clients; [`limits`] holds the limits and safety settings (password, protected mode,
 //! maxclients, timeouts, request and output buffer sizes) and [`descriptors`] fits `maxclients`
-//! to the descriptor limit; [`local`] runs commands for an in-process client without a socket.
+//! to the descriptor limit; [`local`] runs commands for an in-process client without a socket;
+//! [`cluster`] makes the server a node of a Redis Cluster (slot routing, CLUSTER commands).
 //! The `lethe` binary wraps it with configuration and signals.
 
 #![forbid(unsafe_code)]
@@ -19,6 +20,7 @@ pub mod allocator;
 pub mod bus;
 pub mod cdc;
 pub(crate) mod clients;
+pub mod cluster;
 pub(crate) mod cmd;
 pub mod config;
 pub mod connection;

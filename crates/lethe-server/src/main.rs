@@ -1,5 +1,6 @@
 //! The `lethe` binary: `lethe serve` runs the Redis-protocol server (and, with `--http-port`,
-//! the HTTP admin API) until SIGINT or SIGTERM.
+//! the HTTP admin API) until SIGINT or SIGTERM; `lethe cdc` streams PostgreSQL changes in;
+//! `lethe cluster create|status|move` manages a cluster's slot map in NATS.
 
 #![forbid(unsafe_code)]
 
@@ -38,6 +39,73 @@ enum Commands {
     /// process (logical replication; see the lethe-cdc crate docs for the settings PostgreSQL
     /// needs). Runs until SIGINT or SIGTERM; restarts resume from the replication slot.
     Cdc(CdcArgs),
+    /// Manage a cluster's slot map, held in NATS JetStream (key-value buckets LETHE_CLUSTER
+    /// and LETHE_NODES): create it, show it, move slots.
+    Cluster(ClusterArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ClusterArgs {
+    #[command(subcommand)]
+    action: ClusterAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterAction {
+    /// Create the slot map: the 16384 slots split evenly, in contiguous ranges, over the nodes
+    /// in the order given. Refuses when a map exists, unless --force.
+    Create(ClusterCreateArgs),
+    /// Show the slot map: epoch, each node's address, whether its heartbeat is live, its slot
+    /// count and ranges, and the unassigned slots.
+    Status(ClusterBusArg),
+    /// Give slots to a node of the map (by compare-and-set, so no concurrent change is lost).
+    Move(ClusterMoveArgs),
+    /// Remove a node that serves no slots from the map (a node failed over for good). A node
+    /// still running adds itself back, with no slots.
+    Forget(ClusterForgetArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ClusterForgetArgs {
+    /// The node's name in the map.
+    node: String,
+    #[command(flatten)]
+    bus: ClusterBusArg,
+}
+
+#[derive(Debug, clap::Args)]
+struct ClusterBusArg {
+    /// The NATS server (JetStream) holding the cluster's state, e.g. nats://127.0.0.1:4222.
+    #[arg(long, env = "LETHE_BUS", value_name = "URL")]
+    bus: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct ClusterCreateArgs {
+    #[command(flatten)]
+    bus: ClusterBusArg,
+    /// The nodes, comma-separated: NAME=HOST:PORT, or HOST:PORT (named node-PORT). HOST:PORT
+    /// is where clients reach the node; NAME is its --node-id.
+    #[arg(long, value_name = "LIST")]
+    nodes: String,
+    /// Replace an existing map (its epoch is raised past the old one's so every node takes it).
+    #[arg(long)]
+    force: bool,
+    /// Seconds a node's heartbeat lives: a node silent for this long is failed over. Sets it
+    /// for the whole cluster [default: kept, or 6 for a new cluster].
+    #[arg(long, value_name = "SECONDS")]
+    heartbeat_ttl: Option<f64>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ClusterMoveArgs {
+    /// The slots: numbers and inclusive ranges, comma-separated (e.g. 0-100,200).
+    slots: String,
+    /// The node to give them to (its name in the map).
+    #[arg(long, value_name = "NODE")]
+    to: String,
+    #[command(flatten)]
+    bus: ClusterBusArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -211,13 +279,27 @@ struct ServeArgs {
     /// [default: off; `publish-writes` in `[bus]`].
     #[arg(long, env = "LETHE_BUS_PUBLISH_WRITES")]
     bus_publish_writes: bool,
+    /// Serve as a node of a Redis Cluster whose slot map and heartbeats live in NATS
+    /// key-value buckets on the bus's server (`lethe cluster create` makes the map); needs
+    /// --bus and --node-id. A node not in the map joins with no slots [default: off].
+    #[arg(long, env = "LETHE_CLUSTER")]
+    cluster: bool,
+    /// The address cluster clients reach this node at, as CLUSTER SLOTS and MOVED give it
+    /// [default: the bind address and the port listened on].
+    #[arg(long, env = "LETHE_CLUSTER_ANNOUNCE", value_name = "HOST:PORT")]
+    cluster_announce: Option<String>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The cluster tools print their answer; connection chatter would only bury it.
+    let default_level = match cli.command {
+        Commands::Cluster(_) => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("LETHE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_env("LETHE_LOG").unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -228,6 +310,129 @@ fn main() -> ExitCode {
     match cli.command {
         Commands::Serve(args) => serve(*args),
         Commands::Cdc(args) => cdc(args),
+        Commands::Cluster(args) => cluster(args),
+    }
+}
+
+/// `lethe cluster ...`: errors go to standard error as one plain sentence, exit status 1.
+fn cluster(args: ClusterArgs) -> ExitCode {
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    match runtime.block_on(cluster_run(args.action)) {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("lethe cluster: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn cluster_run(action: ClusterAction) -> Result<String, String> {
+    use lethe_cluster::{ClusterConfig, ClusterStore, SlotMap, admin};
+    let connect = |bus: &ClusterBusArg| {
+        let url = bus.bus.clone();
+        async move {
+            ClusterStore::connect(&url, ClusterConfig::default())
+                .await
+                .map_err(|e| e.to_string())
+        }
+    };
+    match action {
+        ClusterAction::Create(args) => {
+            let nodes = admin::parse_nodes(&args.nodes).map_err(|e| e.to_string())?;
+            let map = SlotMap::even(nodes).map_err(|e| e.to_string())?;
+            let ttl = match args.heartbeat_ttl {
+                Some(s) if s.is_finite() && s > 0.0 => Some(std::time::Duration::from_secs_f64(s)),
+                Some(s) => {
+                    return Err(format!(
+                        "bad --heartbeat-ttl {s}: a positive number of seconds"
+                    ));
+                }
+                None => None,
+            };
+            let mut store = connect(&args.bus).await?;
+            if let Some(ttl) = ttl {
+                store
+                    .set_heartbeat_ttl(ttl)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            let (map, _) = store
+                .create(map, args.force)
+                .await
+                .map_err(|e| e.to_string())?;
+            let live = store.live_nodes().await.map_err(|e| e.to_string())?;
+            Ok(format!(
+                "created the slot map\n{}",
+                admin::status_report(&map, &live, store.heartbeat_ttl())
+            ))
+        }
+        ClusterAction::Status(bus) => {
+            let store = connect(&bus).await?;
+            let Some((map, _)) = store.load().await.map_err(|e| e.to_string())? else {
+                return Err(format!(
+                    "there is no slot map on {}: create one with `lethe cluster create`",
+                    bus.bus
+                ));
+            };
+            let live = store.live_nodes().await.map_err(|e| e.to_string())?;
+            Ok(admin::status_report(&map, &live, store.heartbeat_ttl()))
+        }
+        ClusterAction::Move(args) => {
+            let slots = admin::parse_slots(&args.slots).map_err(|e| e.to_string())?;
+            let store = connect(&args.bus).await?;
+            let to = args.to.as_str();
+            let out = store
+                .update(|m| {
+                    let moving = slots.iter().filter(|&&s| !m.serves(to, s)).count();
+                    m.assign(&slots, to)?;
+                    Ok(moving)
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut report = format!(
+                "moved {} of {} slots to {to} (epoch {})\n",
+                out.value,
+                slots.len(),
+                out.map.epoch()
+            );
+            if store
+                .heartbeat(to)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                report.push_str(&format!(
+                    "warning: {to} has no live heartbeat; if it stays silent the cluster's \
+                     members will fail its slots over again\n"
+                ));
+            }
+            Ok(report)
+        }
+        ClusterAction::Forget(args) => {
+            let store = connect(&args.bus).await?;
+            let name = args.node.as_str();
+            let out = store
+                .update(|m| Ok(m.remove_node(name)?))
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut report = format!("removed {name} from the map (epoch {})\n", out.map.epoch());
+            if store
+                .heartbeat(name)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
+                report.push_str(&format!(
+                    "warning: {name} is still running and will add itself back, with no slots\n"
+                ));
+            }
+            Ok(report)
+        }
     }
 }
 
@@ -438,6 +643,8 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let args_publish_writes = args.bus_publish_writes;
+    let cluster_mode = args.cluster;
+    let cluster_announce = args.cluster_announce.clone();
     let bus_config = match bus_section.to_config(args.bus.clone(), args.node_id.clone()) {
         Ok(c) => c,
         Err(e) => {
@@ -598,6 +805,36 @@ fn serve(args: ServeArgs) -> ExitCode {
                 bus.subject()
             );
         }
+        let membership = if cluster_mode {
+            let Some(bus) = &bus_config else {
+                tracing::error!("--cluster needs the bus: --bus URL and --node-id NAME");
+                return ExitCode::FAILURE;
+            };
+            let announce = cluster_announce.unwrap_or_else(|| {
+                let host = if cfg.bind == "0.0.0.0" || cfg.bind == "::" {
+                    "127.0.0.1"
+                } else {
+                    cfg.bind.as_str()
+                };
+                format!("{host}:{port}")
+            });
+            match join_cluster(&bus.url, &bus.node_id, &announce).await {
+                Ok(m) => {
+                    let slots = m.map().borrow().slots_of(&bus.node_id).len();
+                    println!(
+                        "cluster node {} announced as {announce}, serving {slots} slots",
+                        bus.node_id
+                    );
+                    Some(m)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot join the cluster");
+                    return ExitCode::FAILURE;
+                }
+            }
+        } else {
+            None
+        };
         let mut server = lethe_server::Server::builder(listener)
             .db(db.clone())
             .limits(limits)
@@ -608,7 +845,19 @@ fn serve(args: ServeArgs) -> ExitCode {
         if let Some(tls) = tls {
             server = server.tls(tls);
         }
+        if let Some(m) = &membership {
+            server = server.cluster(lethe_server::cluster::ClusterView::new(
+                m.me().name.clone(),
+                m.map(),
+            ));
+        }
         server.build().run(shutdown).await;
+        // Leaving says so at once (no wait for the heartbeat to age out).
+        if let Some(m) = membership {
+            if let Err(e) = m.leave().await {
+                tracing::warn!(error = %e, "leaving the cluster");
+            }
+        }
         if let Some(task) = capture {
             match task.await {
                 Ok(Ok(())) => {}
@@ -619,6 +868,25 @@ fn serve(args: ServeArgs) -> ExitCode {
         tracing::info!("lethe stopped");
         ExitCode::SUCCESS
     })
+}
+
+/// Joins the cluster whose state is on the NATS server at `url` as node `name`, reachable at
+/// `announce` (`host:port`).
+async fn join_cluster(
+    url: &str,
+    name: &str,
+    announce: &str,
+) -> Result<lethe_cluster::Membership, String> {
+    let (host, port) = announce
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+        .ok_or_else(|| format!("--cluster-announce {announce:?} is not HOST:PORT"))?;
+    let store = lethe_cluster::ClusterStore::connect(url, lethe_cluster::ClusterConfig::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    lethe_cluster::Membership::join(store, lethe_cluster::NodeInfo::new(name, host, port))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// A future completing on SIGINT or SIGTERM. The handlers are installed by this call, not on

@@ -259,6 +259,17 @@ impl Collector for CacheStats {
             )?)?;
         }
 
+        // Cluster mode only: keys dropped because their slot left this node.
+        if let Some(cluster) = self.0.cluster() {
+            let counter = ConstCounter::new(cluster.keys_dropped());
+            counter.encode(encoder.encode_descriptor(
+                "cluster_slot_keys_dropped",
+                "Keys dropped because their hash slot is not (or no longer) served by this node.",
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+
         // One family, so evictions, expiries and each kind of invalidation can be compared and
         // summed in queries.
         let family = ConstCounter::new(0u64);

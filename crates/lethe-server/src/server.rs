@@ -65,6 +65,7 @@ pub struct Server {
     metrics: Arc<Metrics>,
     tls: Option<TlsAcceptor>,
     shutdown_timeout: Duration,
+    cluster: Option<crate::cluster::ClusterView>,
 }
 
 impl std::fmt::Debug for Server {
@@ -74,6 +75,7 @@ impl std::fmt::Debug for Server {
             .field("http", &self.http)
             .field("tls", &self.tls.is_some())
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("cluster", &self.cluster.as_ref().map(|c| c.name()))
             .finish_non_exhaustive()
     }
 }
@@ -99,6 +101,7 @@ impl Server {
                 metrics: Arc::new(Metrics::new()),
                 tls: None,
                 shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+                cluster: None,
             },
         }
     }
@@ -116,8 +119,13 @@ impl Server {
             metrics,
             tls,
             shutdown_timeout,
+            cluster,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
+        // Routed by the current map from the first command on; later maps are followed.
+        let cluster = cluster
+            .and_then(|view| crate::cluster::install(&db, view, stop_rx.clone()))
+            .map(tokio::spawn);
         let http = http.map(|(l, options)| {
             tokio::spawn(crate::http::serve(
                 l,
@@ -154,6 +162,9 @@ impl Server {
             }
         }
         let _ = upkeep.await;
+        if let Some(task) = cluster {
+            let _ = task.await;
+        }
     }
 }
 
@@ -191,6 +202,15 @@ impl Builder {
     /// How long open connections get to finish once shutdown begins.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
         self.server.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Run as node `view.name()` of a Redis Cluster whose slot map arrives on `view`'s
+    /// channel ([`crate::cluster`]): commands are routed by slot (MOVED, CROSSSLOT,
+    /// CLUSTERDOWN), CLUSTER answers, and keys of slots this node stops serving are dropped.
+    /// Without it the server is a standalone Redis (cluster support disabled).
+    pub fn cluster(mut self, view: crate::cluster::ClusterView) -> Builder {
+        self.server.cluster = Some(view);
         self
     }
 
@@ -543,9 +563,18 @@ async fn serve_requests(
                         s.last_active = started;
                     });
                 }
+                // In cluster mode a write depending on other nodes' keys first has their
+                // owners watch them (a NATS round trip), so it is awaited here, not in the
+                // command.
+                let refused = match db.cluster() {
+                    Some(_) => crate::cluster::before_write(db, session, &args).await,
+                    None => None,
+                };
                 written.reset(db.records_changes());
-                let (reply, command) =
-                    dispatch_command(args, &mut Ctx::new(db, session, &mut written));
+                let (reply, command) = match refused {
+                    Some(error) => (error, crate::cmd::command_id(&args[0])),
+                    None => dispatch_command(args, &mut Ctx::new(db, session, &mut written)),
+                };
                 let reply = match session.blocked.take() {
                     None => reply,
                     Some(blocked) => {

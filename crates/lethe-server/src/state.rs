@@ -13,6 +13,7 @@
 //! its database.
 
 use crate::clients::Clients;
+use crate::cluster::remote_deps::RemoteDependents;
 use crate::cmd::{CommandError, ErrorKind};
 use crate::keyspace::{
     Changes, DATABASES, Keyspace, SmallBytes, Store, Value, key_name, stored_key,
@@ -78,6 +79,8 @@ pub enum Databases {
 struct RemovalsToTracking {
     tracking: Arc<Tracking>,
     clients: Arc<Clients>,
+    /// Keys other cluster nodes depend on: their removals are published.
+    remote_deps: Arc<RemoteDependents>,
 }
 
 impl RemovalListener<SmallBytes, Value> for RemovalsToTracking {
@@ -85,6 +88,7 @@ impl RemovalListener<SmallBytes, Value> for RemovalsToTracking {
         if matches!(cause, RemovalCause::Explicit | RemovalCause::Replaced) {
             return;
         }
+        self.remote_deps.key_changed(key);
         if self.tracking.active() {
             self.tracking.key_changed(key_name(key), 0, &self.clients);
         }
@@ -104,6 +108,10 @@ pub struct ServerState {
     tracking: Arc<Tracking>,
     cdc: OnceLock<Arc<CdcMetrics>>,
     bus: OnceLock<crate::bus::BusLink>,
+    /// This server's node of a Redis Cluster, in cluster mode ([`crate::cluster`]).
+    cluster: OnceLock<Arc<crate::cluster::Cluster>>,
+    /// Keys other cluster nodes have dependents on ([`crate::cluster::remote_deps`]).
+    remote_deps: Arc<RemoteDependents>,
     tag_stats: Arc<TagStats>,
     /// Databases ever written, one bit each.
     databases_used: AtomicU16,
@@ -115,6 +123,8 @@ impl ServerState {
         let clients = Arc::new(Clients::new());
         let tracking = Arc::new(Tracking::new());
         let tag_stats = Arc::new(TagStats::new());
+        let remote_deps = Arc::new(RemoteDependents::default());
+        let watched = remote_deps.clone();
         let (queue, counted, heard, to) = (
             tracking.clone(),
             tag_stats.clone(),
@@ -128,6 +138,7 @@ impl ServerState {
             .removal_listener(RemovalsToTracking {
                 tracking: tracking.clone(),
                 clients: clients.clone(),
+                remote_deps: remote_deps.clone(),
             })
             .subscriber(
                 move |applied: &Applied<SmallBytes>| match &applied.invalidation {
@@ -140,8 +151,11 @@ impl ServerState {
                     }
                     // Key invalidations remove as explicit removals, which the listener leaves to
                     // whoever reports them: this is where they are reported.
-                    Invalidation::Key(key) if heard.active() => {
-                        heard.key_changed(key_name(key), 0, &to);
+                    Invalidation::Key(key) => {
+                        watched.key_changed(key);
+                        if heard.active() {
+                            heard.key_changed(key_name(key), 0, &to);
+                        }
                     }
                     _ => {}
                 },
@@ -156,6 +170,8 @@ impl ServerState {
             tracking,
             cdc: OnceLock::new(),
             bus: OnceLock::new(),
+            cluster: OnceLock::new(),
+            remote_deps,
             tag_stats,
             databases_used: AtomicU16::new(1),
         }
@@ -421,6 +437,17 @@ impl ServerState {
         self.bus.get()
     }
 
+    /// This server's cluster node, in cluster mode.
+    #[inline]
+    pub fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+        self.cluster.get()
+    }
+
+    /// Puts the keyspace in cluster mode as `cluster`; false if it already is.
+    pub(crate) fn set_cluster(&self, cluster: Arc<crate::cluster::Cluster>) -> bool {
+        self.cluster.set(cluster).is_ok()
+    }
+
     /// Invalidations by tag.
     pub fn tag_stats(&self) -> &TagStats {
         &self.tag_stats
@@ -437,17 +464,29 @@ impl ServerState {
         Changes::new(self.records_changes())
     }
 
-    /// Whether commands must record the keys they change: for client tracking, or to publish
-    /// them on the bus (`publish-writes`).
+    /// Whether commands must record the keys they change: for client tracking, to publish
+    /// them on the bus (`publish-writes`), or because other cluster nodes depend on some keys.
     #[inline]
     pub fn records_changes(&self) -> bool {
-        self.tracking.active() || self.bus.get().is_some_and(|b| b.publishes_writes())
+        self.tracking.active()
+            || self.bus.get().is_some_and(|b| b.publishes_writes())
+            || self.remote_deps.any()
+    }
+
+    /// The keys other cluster nodes have dependents on.
+    pub fn remote_dependents(&self) -> &Arc<RemoteDependents> {
+        &self.remote_deps
     }
 
     /// Tells tracking clients about the keys a command of `client` changed (`NOLOOP` skips the
     /// client itself), then about the keys tag invalidations hid meanwhile.
     pub fn report_changes(&self, changes: &mut Changes, client: u64) {
         let keys = changes.take();
+        if self.remote_deps.any() {
+            for key in &keys {
+                self.remote_deps.key_changed(key);
+            }
+        }
         if let Some(bus) = self.bus.get().filter(|b| b.publishes_writes()) {
             let databases = self.keyspace.databases();
             bus.publish_writes(keys.iter().map(|k| (databases.database(k[0]), key_name(k))));

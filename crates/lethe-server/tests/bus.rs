@@ -260,34 +260,16 @@ fn a_node_killed_and_restarted_joins_at_the_tail() {
     .unwrap();
     let origin_server = Lethe::start_over(origin);
     let mut o = origin_server.client();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    // The child is returned to the caller, which kills and reaps it; the lint cannot see that.
-    #[allow(clippy::zombie_processes)]
     let start = || {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lethe"))
-            .args(["serve", "--port", &port.to_string(), "--bus", &nats.url()])
-            .args(["--node-id", "node-2"])
-            .env("LETHE_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start lethe serve");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                return (child, Client::from_tcp(s));
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("lethe serve did not start");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let (child, listening) = common::spawn_listening(
+            Command::new(env!("CARGO_BIN_EXE_lethe"))
+                .args(["serve", "--port", "0", "--bus", &nats.url()])
+                .args(["--node-id", "node-2"])
+                .env("LETHE_LOG", "warn")
+                .stderr(Stdio::null()),
+            false,
+        );
+        (child, Client::connect(listening.port))
     };
     let (mut node, mut c) = start();
     c.cmd(&["SET", "a", "1"]);

@@ -4,19 +4,10 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lethe");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A started `lethe serve`, killed on drop if the test did not stop it.
 struct Served(Child);
@@ -71,7 +62,7 @@ fn help_documents_every_setting() {
 
 #[test]
 fn port_from_environment_then_sigterm_exits_cleanly() {
-    let port = free_port();
+    let port = common::free_port();
     let (mut served, line) = serve(
         Command::new(BIN)
             .arg("serve")
@@ -102,7 +93,7 @@ fn config_file_sets_the_port_and_flags_override_it() {
     let dir = std::env::temp_dir().join(format!("lethe-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("lethe.toml");
-    let (from_file, from_flag) = (free_port(), free_port());
+    let (from_file, from_flag) = (common::free_port(), common::free_port());
     std::fs::write(&file, format!("port = {from_file}\nmax-memory = 1048576\n")).unwrap();
 
     let (_served, line) = serve(Command::new(BIN).arg("serve").arg("--config").arg(&file));
@@ -133,7 +124,7 @@ fn config_file_sets_the_port_and_flags_override_it() {
 #[test]
 fn http_port_from_environment_serves_the_admin_api_until_sigterm() {
     use std::io::{Read, Write};
-    let (port, http) = (free_port(), free_port());
+    let (port, http) = (common::free_port(), common::free_port());
     let (mut served, line) = serve(
         Command::new(BIN)
             .args(["serve", "--port", &port.to_string()])

@@ -17,14 +17,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `lethe serve` as a child process, killed on drop.
 struct Binary {
     child: Child,
@@ -36,34 +28,31 @@ impl Binary {
     /// Starts `lethe serve --port P <args>` through `sh -c` with `prefix` before it (e.g. a
     /// `ulimit`), and waits until it answers.
     fn start(prefix: &str, args: &[&str]) -> Binary {
-        let port = free_port();
+        Binary::start_listening(prefix, args).0
+    }
+
+    /// Like [`Binary::start`], also returning the HTTP admin port when `args` ask for one
+    /// (`--http-port 0`).
+    fn start_listening(prefix: &str, args: &[&str]) -> (Binary, common::Listening) {
         let command = format!(
-            "{prefix} exec '{}' serve --port {port} {}",
+            "{prefix} exec '{}' serve --port 0 {}",
             env!("CARGO_BIN_EXE_lethe"),
             args.join(" ")
         );
-        let child = Command::new("sh")
-            .args(["-c", &command])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut b = Binary {
-            stderr: None,
+        let http = args.contains(&"--http-port");
+        let (mut child, listening) = common::spawn_listening(
+            Command::new("sh")
+                .args(["-c", &command])
+                .stderr(Stdio::piped()),
+            http,
+        );
+        let stderr = child.stderr.take();
+        let b = Binary {
+            stderr,
             child,
-            port,
+            port: listening.port,
         };
-        b.stderr = b.child.stderr.take();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "lethe serve did not start");
-            assert!(
-                b.child.try_wait().unwrap().is_none(),
-                "lethe serve exited at start"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        b
+        (b, listening)
     }
 
     fn signal(&self, name: &str) {
@@ -445,9 +434,9 @@ fn sigterm_exits_within_the_deadline_despite_a_client_that_does_not_read() {
 
 #[test]
 fn sigterm_exits_within_the_deadline_despite_a_half_sent_http_request() {
-    let http_port = free_port().to_string();
-    let mut b = Binary::start("", &["--shutdown-timeout", "1", "--http-port", &http_port]);
-    let port: u16 = http_port.parse().unwrap();
+    let (mut b, listening) =
+        Binary::start_listening("", &["--shutdown-timeout", "1", "--http-port", "0"]);
+    let port = listening.http_port.unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut half = loop {
         if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
@@ -681,8 +670,7 @@ fn resp_and_http_speak_tls_when_configured() {
 #[test]
 fn the_admin_port_stays_on_loopback_and_bad_tls_settings_refuse_to_start() {
     let ip = non_loopback_ip().expect("this test needs a non-loopback interface address");
-    let http_port = free_port();
-    let b = Binary::start(
+    let (b, listening) = Binary::start_listening(
         "",
         &[
             "--bind",
@@ -690,9 +678,10 @@ fn the_admin_port_stays_on_loopback_and_bad_tls_settings_refuse_to_start() {
             "--requirepass",
             "pw",
             "--http-port",
-            &http_port.to_string(),
+            "0",
         ],
     );
+    let http_port = listening.http_port.unwrap();
     // RESP answers on the outside address (with a password, protected mode lets it in).
     let mut remote = Client::connect_to(ip, b.port);
     assert_eq!(
@@ -711,7 +700,7 @@ fn the_admin_port_stays_on_loopback_and_bad_tls_settings_refuse_to_start() {
     drop(b);
 
     let out = Command::new(env!("CARGO_BIN_EXE_lethe"))
-        .args(["serve", "--port", &free_port().to_string()])
+        .args(["serve", "--port", "0"])
         .args(["--tls-cert-file", "/nonexistent/cert.pem"])
         .output()
         .unwrap();
@@ -719,7 +708,7 @@ fn the_admin_port_stays_on_loopback_and_bad_tls_settings_refuse_to_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tls-key-file"), "{err}");
     let out = Command::new(env!("CARGO_BIN_EXE_lethe"))
-        .args(["serve", "--port", &free_port().to_string()])
+        .args(["serve", "--port", "0"])
         .args(["--tls-cert-file", "/nonexistent/cert.pem"])
         .args(["--tls-key-file", "/nonexistent/key.pem"])
         .output()

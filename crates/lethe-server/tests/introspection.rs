@@ -113,6 +113,7 @@ fn info_sections_and_config_get() {
             "# Clients",
             "# Memory",
             "# Stats",
+            "# Cluster",
             "# Keyspace",
             "# Lethe"
         ]

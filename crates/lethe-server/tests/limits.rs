@@ -250,10 +250,7 @@ fn non_loopback_ip() -> Option<std::net::IpAddr> {
 
 #[test]
 fn protected_mode_refuses_remote_clients_without_a_password() {
-    let Some(ip) = non_loopback_ip() else {
-        eprintln!("no non-loopback address; skipping");
-        return;
-    };
+    let ip = non_loopback_ip().expect("this test needs a non-loopback interface address");
     let limits = Arc::new(Limits::new());
     let lethe = Lethe::start_with("0.0.0.0:0", limits.clone(), 1 << 30);
     let mut remote = Client::connect_to(ip, lethe.port);
@@ -489,28 +486,14 @@ fn help_documents_every_limit() {
 
 #[test]
 fn the_binary_requires_the_configured_password() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lethe"))
-        .args(["serve", "--port", &port.to_string(), "--max-clients", "50"])
-        .env("LETHE_REQUIREPASS", "from-env")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut client = None;
-    for _ in 0..500 {
-        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            drop(s);
-            client = Some(Client::connect(port));
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let mut c = client.expect("lethe serve did not start");
+    let (mut child, listening) = common::spawn_listening(
+        std::process::Command::new(env!("CARGO_BIN_EXE_lethe"))
+            .args(["serve", "--port", "0", "--max-clients", "50"])
+            .env("LETHE_REQUIREPASS", "from-env")
+            .stderr(std::process::Stdio::null()),
+        false,
+    );
+    let mut c = Client::connect(listening.port);
     assert_eq!(c.raw(&["PING"]), NOAUTH);
     assert_eq!(c.raw(&["AUTH", "from-env"]), b"+OK\r\n");
     assert_eq!(

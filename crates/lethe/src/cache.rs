@@ -18,7 +18,7 @@ use crate::listener::{Pending, RemovalCause, RemovalListener};
 use crate::shard::{RECLAIM_BUDGET, Shard, Write};
 use crate::shared::Shared;
 use crate::stats::{ReadCounters, RemovalCounts, Stats};
-use crate::sync::{Arc, RwLock, RwLockWriteGuard};
+use crate::sync::{Arc, RwLock};
 use crate::tag_index::fingerprint;
 use crate::version::{Inserted, Rejected};
 use crate::weigher::Weigher;
@@ -647,14 +647,14 @@ where
                     if !more {
                         shard.slots.tags.sweep();
                     }
-                    RwLockWriteGuard::unlock_fair(shard);
+                    crate::sync::unlock_fair(shard);
                     more
                 };
                 self.finish(pending);
                 more
             });
             if !progress {
-                std::thread::yield_now();
+                crate::sync::yield_now();
             }
         }
         self.inner.shared.tags.sweep();

@@ -29,7 +29,7 @@
 //!     &InsertOptions::new().depends_on("profile:42".into()),
 //! );
 //!
-//! cache.invalidate_tag("user:42"); // O(1), however many entries carry the tag
+//! cache.invalidate_tag("user:42"); // constant time: hidden at once, reclaimed after
 //! assert_eq!(cache.get("profile:42"), None);
 //! assert_eq!(cache.get("profile:420").as_deref(), Some("Bob"));
 //! cache.run_pending_tasks(); // reclaim now (writes also do it as they go)
@@ -232,3 +232,8 @@ pub use tags::TAG_SEPARATOR;
 pub use template::{RenderError, Template, TemplateError, TemplateErrorKind};
 pub use version::{Conditional, ETag, Inserted, RejectReason, Rejected, WriteCondition};
 pub use weigher::{ByteSize, ByteWeigher, UnitWeigher, Weigher};
+
+/// The README's Rust examples, compiled and run as doc tests so they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExamples;

@@ -6,15 +6,17 @@
 //! [`Stats`] snapshot sums stripes and shards; they are not read at one instant.
 
 use crate::listener::RemovalCause;
-use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 
 const STRIPES: usize = 32;
 
-static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
+// A static: std's atomic, not the checked one (see `crate::sync`); it only spreads threads
+// over stripes.
+static NEXT_THREAD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 thread_local! {
-    static THREAD_STRIPE: usize = NEXT_THREAD.fetch_add(1, Ordering::Relaxed) % STRIPES;
+    static THREAD_STRIPE: usize = NEXT_THREAD.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % STRIPES;
 }
 
 #[derive(Debug, Default)]

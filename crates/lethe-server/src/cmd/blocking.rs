@@ -51,6 +51,13 @@ impl Blocked {
     pub fn retry(&mut self, cx: &mut Ctx<'_>) -> Option<Frame> {
         let state = cx.state;
         let _gate = state.keyspace().gate().shared();
+        // In cluster mode the keys' slot may have left this node while the client waited:
+        // it is redirected, as Redis does (its keys share one slot: they were routed).
+        if let (Some(cluster), Some(key)) = (state.cluster(), self.keys.first()) {
+            if let Err(e) = super::cluster::serves(cluster, lethe_cluster::key_slot(key)) {
+                return Some(Frame::Error(e.text().to_string()));
+            }
+        }
         let attempt = &mut self.attempt;
         let outcome = cx
             .write(self.keys.iter().map(|k| &k[..]), |t| {

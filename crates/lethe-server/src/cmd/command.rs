@@ -641,14 +641,27 @@ fn get_keys(args: &[Bytes]) -> Reply {
 /// A `keynum` spec whose count is not a number, or names more keys than there are arguments,
 /// gives none (the command itself refuses such arguments).
 pub(super) fn key_positions(meta: &Meta, args: &[Bytes]) -> Vec<usize> {
-    let argc = args.len() as i64;
     let mut out = Vec::new();
+    for_each_key_position(meta, args, false, |i| out.push(i));
+    out
+}
+
+/// [`key_positions`] without collecting them: `f` gets each position in turn. With
+/// `channels`, the `not_key` specs of shard channels (SPUBLISH, SSUBSCRIBE) count too, as
+/// cluster routing needs (a shard channel lives in its slot like a key).
+pub(super) fn for_each_key_position(
+    meta: &Meta,
+    args: &[Bytes],
+    channels: bool,
+    mut f: impl FnMut(usize),
+) {
+    let argc = args.len() as i64;
     // Shard channels (SPUBLISH, SSUBSCRIBE) have `not_key` specs: they are not keys; `unknown`
     // specs name no positions.
     for k in meta
         .keys
         .iter()
-        .filter(|k| k.flags & ks::NOT_KEY == 0 && !k.unknown)
+        .filter(|k| (channels || k.flags & ks::NOT_KEY == 0) && !k.unknown)
     {
         let step = k.step.max(1) as usize;
         if let Some(word) = k.keyword {
@@ -662,7 +675,7 @@ pub(super) fn key_positions(meta: &Meta, args: &[Bytes]) -> Vec<usize> {
                     .find(|&i| args[i as usize].eq_ignore_ascii_case(word.as_bytes()))
             };
             if let Some(i) = found.filter(|i| i + 1 < argc) {
-                out.push((i + 1) as usize);
+                f((i + 1) as usize);
             }
             continue;
         }
@@ -683,7 +696,7 @@ pub(super) fn key_positions(meta: &Meta, args: &[Bytes]) -> Vec<usize> {
             else {
                 continue;
             };
-            out.extend((from..=to).step_by(step).map(|i| i as usize));
+            (from..=to).step_by(step).for_each(|i| f(i as usize));
             continue;
         }
         let end = if k.last >= 0 {
@@ -691,13 +704,10 @@ pub(super) fn key_positions(meta: &Meta, args: &[Bytes]) -> Vec<usize> {
         } else {
             argc + k.last
         };
-        out.extend(
-            (k.begin..=end.min(argc - 1))
-                .step_by(step)
-                .map(|i| i as usize),
-        );
+        (k.begin..=end.min(argc - 1))
+            .step_by(step)
+            .for_each(|i| f(i as usize));
     }
-    out
 }
 
 /// COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern].

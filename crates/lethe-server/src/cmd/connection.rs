@@ -224,20 +224,25 @@ impl Command for Hello {
 }
 
 #[derive(Debug)]
-pub struct Select(u8);
+pub struct Select(i64);
 
 impl Command for Select {
     fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
-        let db = args.next_int()?;
-        match u8::try_from(db) {
-            Ok(db) if db < crate::keyspace::DATABASES => Ok(Select(db)),
-            _ => Err(CommandError::err("DB index is out of range")),
-        }
+        Ok(Select(args.next_int()?))
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        cx.session.db = self.0;
-        Ok(Frame::ok())
+        // A cluster has database 0 only, as Redis Cluster (checked before the range).
+        if cx.state.cluster().is_some() && self.0 != 0 {
+            return Err(CommandError::err("SELECT is not allowed in cluster mode"));
+        }
+        match u8::try_from(self.0) {
+            Ok(db) if db < crate::keyspace::DATABASES => {
+                cx.session.db = db;
+                Ok(Frame::ok())
+            }
+            _ => Err(CommandError::err("DB index is out of range")),
+        }
     }
 }
 

@@ -73,6 +73,9 @@ impl Command for SwapDb {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        if cx.state.cluster().is_some() {
+            return Err(CommandError::err("SWAPDB is not allowed in cluster mode"));
+        }
         let a = swap_index(&self.0, "first")?;
         let b = swap_index(&self.1, "second")?;
         let range = 0..i64::from(crate::keyspace::DATABASES);

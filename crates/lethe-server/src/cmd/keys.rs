@@ -534,6 +534,9 @@ impl Command for Move {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        if cx.state.cluster().is_some() {
+            return Err(CommandError::err("MOVE is not allowed in cluster mode"));
+        }
         let src = cx.session.db;
         let dst = database_arg(&self.1)?;
         if src == dst {

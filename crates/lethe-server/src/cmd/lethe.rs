@@ -11,7 +11,7 @@
 //! replying nil, because a client that asked for a conditional write needs to know why it lost.
 
 use super::strings::get_string;
-use super::{Command, CommandError, Ctx, Reply};
+use super::{Command, CommandError, Ctx, ErrorKind, Reply};
 use crate::frame::Frame;
 use crate::keyspace::{SmallBytes, Value, key_name};
 use crate::parse::{Parse, parse_float};
@@ -161,11 +161,58 @@ impl WriteArgs {
     }
 
     /// The engine's options: the policy's first (if any), then the explicit options on top
-    /// (an explicit TTL replaces the policy's; tags and dependencies add to its).
+    /// (an explicit TTL replaces the policy's; tags and dependencies add to its). In cluster
+    /// mode, dependencies add their owners' tags, and those on other nodes must have been
+    /// watched by their owners for this client ([`crate::cluster::remote_deps`]).
     fn options(self, cx: &Ctx<'_>) -> Result<InsertOptions<SmallBytes>, CommandError> {
+        let mut o = self.by_name(&cx.state.rules())?;
+        if let Some(cluster) = cx.state.cluster() {
+            if !o.depends_on.is_empty() {
+                let tags = cluster.with_map(|map| {
+                    o.depends_on
+                        .iter()
+                        .map(|d| {
+                            let slot = lethe_cluster::key_slot(d);
+                            let owner = map.owner(slot).ok_or_else(|| {
+                                CommandError::new(
+                                    ErrorKind::Other,
+                                    format!(
+                                        "CLUSTERDOWN Hash slot {slot} of a dependency is not served"
+                                    ),
+                                )
+                            })?;
+                            let watched = owner.name == cluster.name()
+                                || cx
+                                    .session
+                                    .dependency_watches
+                                    .iter()
+                                    .any(|(k, n)| k == d && *n == owner.name);
+                            if !watched {
+                                return Err(CommandError::new(
+                                    ErrorKind::Other,
+                                    "TRYAGAIN The owner of a dependency changed while the write \
+                                     waited: retry",
+                                ));
+                            }
+                            Ok(crate::cluster::remote_deps::dependency_tag(
+                                &owner.name,
+                                slot,
+                            ))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })?;
+                o = o.tags(tags);
+            }
+        }
+        let db = cx.session.db;
+        let keyspace = cx.state.keyspace();
+        Ok(o.map_keys(|k| keyspace.key(db, &k)))
+    }
+
+    /// The options with keys as the client named them (before they are stored keys).
+    fn by_name(&self, rules: &RuleSet) -> Result<InsertOptions<Bytes>, CommandError> {
         let mut o = match &self.policy {
             Some((name, fields)) => {
-                let rules = cx.state.rules();
                 let policy = rules
                     .policy(name)
                     .ok_or_else(|| CommandError::err(&format!("no such policy '{name}'")))?;
@@ -177,15 +224,15 @@ impl WriteArgs {
             }
             None => InsertOptions::new(),
         };
-        if let Some(ttl) = self.ttl {
+        if let Some(ttl) = self.ttl.clone() {
             o = o.expiry(ttl);
         }
         if let Some(j) = self.jitter {
             o = o.jitter(j);
         }
-        o = o.tags(self.tags);
-        for d in self.depends {
-            o = o.depends_on(d);
+        o = o.tags(self.tags.iter().cloned());
+        for d in &self.depends {
+            o = o.depends_on(d.clone());
         }
         if let Some(v) = self.version {
             o = o.version(v);
@@ -193,10 +240,39 @@ impl WriteArgs {
         if self.if_newer {
             o = o.condition(WriteCondition::IfNewer);
         }
-        let db = cx.session.db;
-        let keyspace = cx.state.keyspace();
-        Ok(o.map_keys(|k| keyspace.key(db, &k)))
+        Ok(o)
     }
+}
+
+/// The dependencies a `LETHE.SET`, `LETHE.FILL` or `LETHE.ATTACH` request (`args`, name
+/// first) names, itself or through its policy, and how long its entry lives at most (`None`:
+/// no fixed deadline): what cluster mode registers with the keys' owners before the write
+/// runs. `None` for other requests, and for requests that do not parse (the command itself
+/// reports why).
+pub(crate) fn dependencies_of(
+    args: &[Bytes],
+    rules: &RuleSet,
+) -> Option<(Vec<Bytes>, Option<Duration>)> {
+    let name = args.first()?;
+    let mut parse = Parse::new(args[1..].to_vec());
+    let write = if name.eq_ignore_ascii_case(b"lethe.set") {
+        Set::parse_frames(&mut parse).ok()?.write
+    } else if name.eq_ignore_ascii_case(b"lethe.fill") {
+        Fill::parse_frames(&mut parse).ok()?.write
+    } else if name.eq_ignore_ascii_case(b"lethe.attach") {
+        Attach::parse_frames(&mut parse).ok()?.write
+    } else {
+        return None;
+    };
+    let o = write.by_name(rules).ok()?;
+    if o.depends_on.is_empty() {
+        return None;
+    }
+    let lives = match &o.ttl {
+        Some(Ttl::Fixed(d)) => Some(*d),
+        _ => None,
+    };
+    Some((o.depends_on, lives))
 }
 
 /// `LETHE.SET key value [options]`.

@@ -5,7 +5,9 @@
 //! The dispatcher also enforces the client's state before a command runs: a client that must
 //! still AUTH may only run the commands flagged `no_auth`, a RESP2 client with
 //! subscriptions may only run the pub/sub commands, PING, QUIT and RESET, and a client inside
-//! MULTI has its commands queued for EXEC (the `transactions` module) instead of run.
+//! MULTI has its commands queued for EXEC (the `transactions` module) instead of run. In
+//! cluster mode a command whose keys are not all in one slot served here is refused with
+//! Redis Cluster's redirections (the `cluster` module).
 //!
 //! Each table row also carries the command's metadata (flags, ACL categories, key specs, tips,
 //! docs, subcommands) for COMMAND (the `command` module); whether a command writes the
@@ -14,6 +16,7 @@
 mod bits;
 mod blocking;
 mod client_ctl;
+mod cluster;
 mod command;
 mod connection;
 mod dbops;
@@ -24,7 +27,7 @@ mod hashes;
 mod hyperloglog;
 mod keys;
 mod lcs;
-mod lethe;
+pub(crate) mod lethe;
 mod lists;
 mod long_double;
 mod pubsub;
@@ -99,6 +102,10 @@ pub struct Session {
     pub skip_next: bool,
     /// CLIENT NO-TOUCH: reads leave keys' access time and frequency alone (except TOUCH).
     pub no_touch: bool,
+    /// In cluster mode, the dependencies on other nodes' keys whose owners confirmed a watch
+    /// for this client's current write (or MULTI block): (key, owner). See
+    /// [`crate::cluster::remote_deps`].
+    pub dependency_watches: Vec<(Bytes, String)>,
 }
 
 impl Session {
@@ -131,6 +138,7 @@ impl Session {
             skip_this: false,
             skip_next: false,
             no_touch: false,
+            dependency_watches: Vec::new(),
         }
     }
 
@@ -497,6 +505,7 @@ const TABLES: &[&[Spec]] = &[
     bits::BITS,
     hyperloglog::HYPERLOGLOG,
     lcs::LCS,
+    cluster::CLUSTER,
 ];
 
 /// The command table: [`TABLES`] concatenated.
@@ -577,6 +586,11 @@ pub fn command_count() -> usize {
 /// The lowercase name of the command at `id` in the table.
 pub fn command_name(id: CommandId) -> &'static str {
     COMMANDS[id.0].name
+}
+
+/// The id of the command called `name` (any case), if the table has it.
+pub fn command_id(name: &[u8]) -> Option<CommandId> {
+    position(name).map(CommandId)
 }
 
 /// A command's position in the command table, as [`dispatch_command`] reports it.
@@ -692,15 +706,20 @@ fn run_command(
             return Err(e);
         }
     };
+    let state = cx.state;
     if let Some(queue) = cx.session.tx.queue.as_mut() {
         if !NOT_QUEUED.contains(&spec.name) {
+            // Checked when queued, as Redis does; a refusal makes EXEC abort.
+            if let Some(Err(e)) = state.cluster().map(|c| cluster::route(c, spec, &args)) {
+                cx.session.tx.failed = true;
+                return Err(e);
+            }
             queue.push(args);
             return Ok(Frame::Simple("QUEUED".into()));
         }
     }
     // Every command holds the gate shared, so a transaction that needs the keyspace whole
     // can hold it exclusively; EXEC takes it itself, and the commands it runs are under its.
-    let state = cx.state;
     let gate = state.keyspace().gate();
     // SWAPDB changes what every database number means: it runs alone (inside EXEC it runs
     // under EXEC's exclusive hold, as a command without keys).
@@ -708,6 +727,18 @@ fn run_command(
     let _gate = (!queued && spec.name != "exec" && !whole).then(|| gate.shared());
     let exclusive = (!queued && whole).then(|| gate.exclusive());
     cx.exclusive = exclusive.is_some() || (queued && whole);
+    // In cluster mode, routed under the gate: a new slot map is applied under it held
+    // exclusively, so no command routed by an older map is still running once it applies.
+    // EXEC routes its queue itself (`cluster::route_queue`).
+    if let Some(cluster) = state.cluster().filter(|_| !queued) {
+        if let Err(e) = cluster::route(cluster, spec, &args) {
+            // As Redis, a redirection inside MULTI (WATCH) makes EXEC abort.
+            if cx.session.tx.queue.is_some() {
+                cx.session.tx.failed = true;
+            }
+            return Err(e);
+        }
+    }
     let tracking = state.tracking().active();
     // The keys a read serves, for client tracking to remember.
     let served: Vec<Bytes> = match &cx.session.tracking {

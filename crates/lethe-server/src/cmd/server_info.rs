@@ -333,8 +333,8 @@ impl Command for Info {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        const ALL: [&str; 8] = [
-            "server", "clients", "memory", "stats", "keyspace", "lethe", "cdc", "bus",
+        const ALL: [&str; 9] = [
+            "server", "clients", "memory", "stats", "cluster", "keyspace", "lethe", "cdc", "bus",
         ];
         let asked: Vec<String> = self
             .0
@@ -368,7 +368,12 @@ fn section(cx: &Ctx<'_>, name: &str) -> String {
             out.push_str("# Server\r\n");
             kv(&mut out, "redis_version", &REDIS_COMPAT_VERSION);
             kv(&mut out, "lethe_version", &env!("CARGO_PKG_VERSION"));
-            kv(&mut out, "redis_mode", &"standalone");
+            let mode = if cx.state.cluster().is_some() {
+                "cluster"
+            } else {
+                "standalone"
+            };
+            kv(&mut out, "redis_mode", &mode);
             kv(&mut out, "os", &std::env::consts::OS);
             kv(&mut out, "arch_bits", &(usize::BITS));
             kv(&mut out, "process_id", &std::process::id());
@@ -454,6 +459,20 @@ fn section(cx: &Ctx<'_>, name: &str) -> String {
                 "evicted_keys",
                 &stats.removals.get(lethe::RemovalCause::Evicted),
             );
+        }
+        "cluster" => {
+            out.push_str("# Cluster\r\n");
+            match cx.state.cluster() {
+                Some(c) => {
+                    kv(&mut out, "cluster_enabled", &1);
+                    kv(&mut out, "cluster_slot_keys_dropped", &c.keys_dropped());
+                    let (watched, registered, published) = cx.state.remote_dependents().counts();
+                    kv(&mut out, "cluster_watched_keys", &watched);
+                    kv(&mut out, "cluster_watch_registrations", &registered);
+                    kv(&mut out, "cluster_watched_changes_published", &published);
+                }
+                None => kv(&mut out, "cluster_enabled", &0),
+            }
         }
         "keyspace" => {
             out.push_str("# Keyspace\r\n");

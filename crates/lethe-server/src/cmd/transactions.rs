@@ -2,7 +2,8 @@
 //!
 //! MULTI makes the dispatcher queue commands instead of running them (replying `QUEUED`); a
 //! command rejected while queueing (unknown, wrong arity) poisons the transaction so EXEC
-//! answers `EXECABORT`.
+//! answers `EXECABORT`. In cluster mode EXEC also requires the whole queue to be in one slot
+//! served here (checked under the gate, where a slot map change cannot slip in).
 //!
 //! EXEC is atomic and isolated without stopping the server: when every queued command names
 //! its keys (its key specs), EXEC locks the shards of all of them plus the watched keys, in the
@@ -75,6 +76,13 @@ impl Command for Exec {
             cx.session.tx = tx;
             return Err(CommandError::err("EXEC without MULTI"));
         };
+        // In cluster mode the queue must fit one slot served here; a refusal discards the
+        // transaction, before its earlier errors are considered, as in Redis. Checked again
+        // under the gate below, where a slot map change cannot slip in between.
+        let cluster = cx.state.cluster().cloned();
+        if let Some(c) = &cluster {
+            super::cluster::route_queue(c, &queue)?;
+        }
         if tx.failed {
             return Err(CommandError::new(
                 super::ErrorKind::Other,
@@ -92,6 +100,9 @@ impl Command for Exec {
         for args in &queue {
             let Some((names, _)) = lockable_keys(args) else {
                 let _exclusive = keyspace.gate().exclusive();
+                if let Some(c) = &cluster {
+                    super::cluster::route_queue(c, &queue)?;
+                }
                 return Ok(run_queue(cx, queue, &tx.watched));
             };
             keys.extend(names.iter().map(|n| keyspace.key(db, n)));
@@ -99,6 +110,9 @@ impl Command for Exec {
         // Shared like any command, plus the locks of every key the queue names (write locks:
         // its commands may read and write the same key).
         let _gate = keyspace.gate().shared();
+        if let Some(c) = &cluster {
+            super::cluster::route_queue(c, &queue)?;
+        }
         cx.hold(keyspace.lock(&keys));
         let replies = run_queue(cx, queue, &tx.watched);
         cx.release();

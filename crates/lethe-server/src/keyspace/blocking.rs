@@ -132,6 +132,19 @@ impl Blocking {
         }
     }
 
+    /// Wakes every blocked client to look again (the cluster's slot map changed: one whose
+    /// key's slot left this node is answered with a redirection instead of waiting on).
+    pub fn wake_all(&self) {
+        if self.waiting.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        for queue in self.queues.lock().values() {
+            for w in queue {
+                w.notify.notify_one();
+            }
+        }
+    }
+
     /// Clients blocked (INFO's `blocked_clients`).
     pub fn blocked(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)

@@ -57,6 +57,19 @@ impl Lethe {
         })
     }
 
+    /// Lethe as `build` configures it on `listener` (bound by the test, so it knows the port
+    /// before the server runs: a cluster's slot map names it).
+    pub fn start_built(
+        listener: TcpListener,
+        build: impl FnOnce(tokio::net::TcpListener) -> lethe_server::Server + Send + 'static,
+    ) -> Lethe {
+        Lethe::serve(listener, move |listener, stopped| {
+            Box::pin(build(listener).run(async {
+                let _ = stopped.await;
+            }))
+        })
+    }
+
     fn serve(
         listener: TcpListener,
         run: impl FnOnce(
@@ -123,6 +136,11 @@ impl Redis {
     /// the test with a clear message (scripts/test-all installs it): a differential test must
     /// never pass without its reference. Always `Some`.
     pub fn start() -> Option<Redis> {
+        Redis::start_with(&[])
+    }
+
+    /// [`Redis::start`] with extra command-line arguments.
+    pub fn start_with(extra: &[&str]) -> Option<Redis> {
         let bin = "/usr/bin/redis-server";
         assert!(
             std::path::Path::new(bin).exists(),
@@ -146,6 +164,7 @@ impl Redis {
             let child = Command::new(bin)
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no"])
+                .args(extra)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -313,4 +332,69 @@ pub fn encode(args: &[&str]) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
     }
     out
+}
+
+/// Where a `lethe serve` child listens, read from the lines it prints at start.
+#[derive(Debug, Clone, Copy)]
+pub struct Listening {
+    /// The RESP port.
+    pub port: u16,
+    /// The HTTP admin port, when one was asked for.
+    pub http_port: Option<u16>,
+}
+
+/// Spawns `cmd` (a `lethe serve` with `--port 0`, and `--http-port 0` when `http`) with its
+/// stdout piped, and reads where it listens from what it prints. Port 0 lets the OS pick a
+/// port the server holds from the start: no other test can take it in between, as it could
+/// a port picked free and then passed. Panics (with the child killed) if it exits first.
+pub fn spawn_listening(cmd: &mut Command, http: bool) -> (Child, Listening) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn lethe serve");
+    let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
+    let port_after = |line: &str, marker: &str| -> Option<u16> {
+        let rest = &line[line.find(marker)? + marker.len()..];
+        let addr = rest.split_whitespace().next()?;
+        addr.rsplit(':').next()?.trim_end_matches(')').parse().ok()
+    };
+    let mut listening = Listening {
+        port: 0,
+        http_port: None,
+    };
+    // Bounded: the server prints a handful of lines at start, and EOF ends the loop.
+    for _ in 0..32 {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = child.kill();
+            let status = child.wait();
+            panic!("lethe serve exited before it listened ({status:?})");
+        }
+        if let Some(p) = port_after(&line, "listening on ") {
+            listening.port = p;
+        }
+        if let Some(p) = port_after(&line, "HTTP admin API on ") {
+            listening.http_port = Some(p);
+        }
+        if listening.port != 0 && (!http || listening.http_port.is_some()) {
+            // Keep draining stdout so later lines never block the server on a full pipe.
+            std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+            return (child, listening);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("lethe serve did not say where it listens");
+}
+
+/// A loopback port that was free a moment ago, for the tests whose subject is the port
+/// setting itself (flags, environment, config file). It is not held, so another process may
+/// take it before the server binds it; everywhere else a server is started on port 0
+/// ([`spawn_listening`], [`Lethe::start`]) or retried on another port ([`Redis::start`]).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

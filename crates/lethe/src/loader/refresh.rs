@@ -8,8 +8,8 @@
 //! themselves.
 
 use super::single_flight::Leader;
-use crate::sync::Mutex;
-use parking_lot::Condvar;
+// Paired with a condvar, and loader threads are outside the Shuttle tests (see crate::sync).
+use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::fmt;
 use std::hash::Hash;

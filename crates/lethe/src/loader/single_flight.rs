@@ -16,8 +16,9 @@
 //! call, so its value may be returned even when its fill was refused.
 
 use crate::collections::HashMap;
-use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
-use parking_lot::Condvar;
+use crate::sync::{Arc, AtomicU64, Ordering};
+// Paired with a condvar, and loader threads are outside the Shuttle tests (see crate::sync).
+use parking_lot::{Condvar, Mutex};
 use std::hash::Hash;
 
 /// How a flight ended.

@@ -24,8 +24,8 @@
 use super::source::WriteOp;
 use super::stats::{WriteCounters, add, bump};
 use crate::collections::HashMap;
-use crate::sync::Mutex;
-use parking_lot::Condvar;
+// Paired with a condvar, and loader threads are outside the Shuttle tests (see crate::sync).
+use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::fmt;
 use std::hash::Hash;
