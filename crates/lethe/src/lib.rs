@@ -145,7 +145,7 @@
 //!
 //! Why this policy, as measured with `lethe-bench hitratio` (figures in BENCHMARKS.md): exact
 //! LRU scores 0 % on the LIRS loop trace at every size, while TinyLFU admission keeps a stable
-//! resident set there (within half a point of moka, and of the loop's optimum); on the ARC OLTP
+//! resident set there (within a point of moka and of the loop's optimum); on the ARC OLTP
 //! trace it is 2 to 5 points above both moka and quick_cache at every size, and on zigzag, where
 //! exact LRU is best, within about a point of it. Hill climbing on the hit ratio (Caffeine's way
 //! of sizing the window) walked on noise when sampled often enough to move within a trace; the

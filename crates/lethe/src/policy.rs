@@ -26,8 +26,9 @@
 //!   This replaces hill climbing on the hit ratio (Caffeine's approach). Measured on the ARC and
 //!   LIRS traces with `lethe-bench hitratio`, a climber sampling every `10 × capacity` accesses
 //!   made about ten moves per trace, too few to matter, and one sampling every `capacity` to
-//!   `4 × capacity` accesses lost 10 to 30 points in total: successive samples of a loop or a
-//!   zigzag differ by more than the effect of a step, so the climber walks on noise. The ghosts
+//!   `4 × capacity` accesses lost 7 to 38 points summed over the OLTP, loop and zigzag cases:
+//!   successive samples of a loop or a zigzag differ by more than the effect of a step, so the
+//!   climber walks on noise. The ghosts
 //!   measure both sides of the boundary over the same accesses, so each signal is an actual hit
 //!   that one more step would have made, not the difference of two noisy rates. Their reach is
 //!   short on purpose: on a loop longer than the cache a rejected key returns only after every
