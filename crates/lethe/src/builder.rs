@@ -283,7 +283,6 @@ where
                 CachePadded::new(RwLock::new(Shard::new(
                     cap,
                     expected,
-                    capacity,
                     now,
                     shared.clone(),
                     self.key_bytes.map(KeyIndex::new),

@@ -245,7 +245,7 @@ where
         let now = self.now();
         let result = {
             let mut shard = cell.write();
-            shard.maintain(now, &self.inner.reads, &mut pending, WRITE_RECLAIM);
+            shard.maintain(now, &mut pending, WRITE_RECLAIM);
             f(&mut shard, now, &mut pending)
         };
         (result, pending)
@@ -689,7 +689,7 @@ where
                         return true;
                     };
                     progress = true;
-                    shard.maintain(self.now(), &self.inner.reads, &mut pending, BULK_RECLAIM);
+                    shard.maintain(self.now(), &mut pending, BULK_RECLAIM);
                     let more = shard.has_reclaim_work();
                     if !more {
                         shard.slots.tags.sweep();

@@ -437,7 +437,7 @@ where
                 let cell = &self.inner.shards[i];
                 let guard = if write {
                     let mut g = cell.write();
-                    g.maintain(now, &self.inner.reads, &mut pending, WRITE_RECLAIM);
+                    g.maintain(now, &mut pending, WRITE_RECLAIM);
                     ShardGuard::Write(g)
                 } else {
                     ShardGuard::Read(cell.read())

@@ -15,7 +15,6 @@ use crate::listener::{Pending, RemovalCause, Removed};
 use crate::pattern::Glob;
 use crate::policy::{Policy, PolicyEntries};
 use crate::shared::Shared;
-use crate::stats::ReadCounters;
 use crate::sync::{Arc, AtomicU64, Ordering};
 use crate::tag_index::{DEAD_TAG, Membership, TagIndex, fingerprint};
 use crate::tags::TagNode;
@@ -231,11 +230,9 @@ pub(crate) const BULK_RECLAIM: ReclaimBudget = ReclaimBudget {
 const CLOCK_EVERY: usize = 8;
 
 impl<K: Hash + Eq + Clone, V> Shard<K, V> {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         capacity: u64,
         expected_entries: usize,
-        cache_capacity: u64,
         now: u64,
         shared: Arc<Shared>,
         key_index: Option<KeyIndex<K>>,
@@ -249,7 +246,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 tag_gens: Vec::new(),
             },
             free: Vec::new(),
-            policy: Policy::new(capacity, expected_entries, cache_capacity),
+            policy: Policy::new(capacity, expected_entries),
             timers: TimerWheel::new(now),
             counters: ShardCounters::default(),
             scratch: Vec::new(),
@@ -335,12 +332,11 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
     }
 
     /// Reclaims entries whose deadline has passed, entries hidden by tag invalidations (within
-    /// `budget`), and lets the policy adapt. Called on every write, so these costs are spread
-    /// over normal operations.
+    /// `budget`), expired leases and stale fences. Called on every write, so these costs are
+    /// spread over normal operations.
     pub(crate) fn maintain(
         &mut self,
         now: u64,
-        reads: &ReadCounters,
         pending: &mut Pending<K, V>,
         budget: ReclaimBudget,
     ) {
@@ -353,12 +349,9 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         }
         self.scratch = expired;
         self.reclaim(budget, pending);
-        // Summing the read stripes costs a few dozen loads; the climber only needs a look now
-        // and then (its sample period is ten times the capacity).
+        // Leases and fences only need a look now and then.
         self.writes = self.writes.wrapping_add(1);
         if self.writes % 64 == 0 {
-            let (hits, misses) = reads.totals();
-            self.policy.climb(hits, misses);
             if !self.leases.is_empty() {
                 self.expire_leases(now);
             }
