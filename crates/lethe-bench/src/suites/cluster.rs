@@ -31,6 +31,8 @@ use crate::report::{RunContext, SuiteReport};
 use crate::resp::{self, Frame};
 use crate::systems::System;
 
+use super::server::{clock_ticks_per_second, cpu_ticks};
+
 pub const SUITE: &str = "cluster";
 
 /// Keyspace budget per node: far above what the suite stores.
@@ -496,28 +498,4 @@ fn failover(trio: &mut Trio) -> Result<f64, String> {
     let ms = killed.elapsed().as_secs_f64() * 1e3;
     drop(victim);
     Ok(ms)
-}
-
-/// utime + stime of process `pid` (all its threads), in clock ticks.
-fn cpu_ticks(pid: u32) -> Result<u64, String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map_err(|e| format!("cannot read /proc/{pid}/stat: {e}"))?;
-    let rest = &stat[stat.rfind(')').ok_or("bad /proc stat")? + 1..];
-    let mut fields = rest.split_whitespace().skip(11);
-    let mut next = || -> Result<u64, String> {
-        fields
-            .next()
-            .and_then(|f| f.parse().ok())
-            .ok_or_else(|| format!("cannot parse /proc/{pid}/stat"))
-    };
-    Ok(next()? + next()?)
-}
-
-fn clock_ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
 }

@@ -768,7 +768,7 @@ fn check_tags(lethe: &LetheServer, redis: Option<&RedisServer>) {
 }
 
 /// utime + stime of process `pid` (all its threads), in clock ticks.
-fn cpu_ticks(pid: u32) -> Result<u64, String> {
+pub(crate) fn cpu_ticks(pid: u32) -> Result<u64, String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map_err(|e| format!("cannot read /proc/{pid}/stat: {e}"))?;
     parse_stat_ticks(&stat).ok_or_else(|| format!("cannot parse /proc/{pid}/stat: {stat:?}"))
@@ -785,7 +785,7 @@ fn parse_stat_ticks(stat: &str) -> Option<u64> {
 }
 
 /// `getconf CLK_TCK`, or the usual 100 when that fails.
-fn clock_ticks_per_second() -> f64 {
+pub(crate) fn clock_ticks_per_second() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
         .output()
