@@ -4,8 +4,8 @@
 //! Run with `cargo run --release -p lethe --example embedded`.
 
 use lethe::{
-    AdaptiveTtl, Cache, EarlyRefresh, ExpireCondition, InsertOptions, LeaseOutcome, RemovalCause,
-    Ttl,
+    Cache, InsertOptions, RemovalCause, expiry::AdaptiveTtl, expiry::EarlyRefresh,
+    expiry::ExpireCondition, expiry::Ttl, lease::LeaseOutcome,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -208,7 +208,7 @@ keys = ["profile:{id}"]
         &InsertOptions::new().tag("user:9:feed"),
     );
     cache.insert("profile:9".into(), "Grace".into());
-    let event = lethe::Event::new("users", lethe::Operation::Update)
+    let event = lethe::event::Event::new("users", lethe::event::Operation::Update)
         .id("9")
         .with_old("name", "Grace")
         .with_new("name", "Grace Hopper");

@@ -7,11 +7,14 @@ use crate::coaccess::{CoAccess, CoAccessConfig};
 use crate::deps::DepGraph;
 use crate::error::{Error, ErrorKind};
 use crate::expiry::{EarlyRefresh, ExpiryPolicy, Ttl};
+use crate::history::HistoryConfig;
+use crate::history::keeping::HistoryShared;
 use crate::invalidate::{Subscriber, Subscribers};
+use crate::invalidation_state::InvalidationState;
 use crate::listener::RemovalListener;
+#[cfg(feature = "rules")]
 use crate::rules::RuleSet;
 use crate::shard::{KeyIndex, Shard};
-use crate::shared::Shared;
 use crate::stats::ReadCounters;
 use crate::sync::{Arc, RwLock};
 use crate::weigher::{UnitWeigher, Weigher};
@@ -41,7 +44,9 @@ pub struct CacheBuilder<K, V, S = DefaultHashBuilder> {
     subscribers: Vec<Box<dyn Subscriber<K>>>,
     lease_timeout: Duration,
     co_access: Option<CoAccessConfig>,
+    #[cfg(feature = "rules")]
     policies: Option<Arc<RuleSet>>,
+    history: Option<HistoryConfig>,
 }
 
 /// Default lease timeout: after Facebook's memcache, which hands out one lease per key every
@@ -79,7 +84,9 @@ impl<K, V> CacheBuilder<K, V, DefaultHashBuilder> {
             subscribers: Vec::new(),
             lease_timeout: DEFAULT_LEASE_TIMEOUT,
             co_access: None,
+            #[cfg(feature = "rules")]
             policies: None,
+            history: None,
         }
     }
 }
@@ -107,7 +114,7 @@ where
     }
 
     /// How to weigh entries (with [`Self::max_weight`]); for byte sizes see
-    /// [`crate::ByteWeigher`].
+    /// [`crate::weigher::ByteWeigher`].
     pub fn weigher(mut self, w: impl Weigher<K, V>) -> Self {
         self.weigher = Some(Box::new(w));
         self
@@ -156,6 +163,15 @@ where
         self
     }
 
+    /// Keeps a bounded history per key (see [`crate::history`]): every write, change in place
+    /// and removal, with its cause, what it matched and who asked, read back with
+    /// [`Cache::history`] and [`Cache::why`]. Off by default: it costs a record appended per
+    /// write and removal, under the shard lock the change holds anyway, and 64 bytes per slot.
+    pub fn history(mut self, config: HistoryConfig) -> Self {
+        self.history = Some(config);
+        self
+    }
+
     /// Receives every removal with its cause.
     pub fn removal_listener(mut self, l: impl RemovalListener<K, V>) -> Self {
         self.listener = Some(Box::new(l));
@@ -177,12 +193,15 @@ where
             subscribers: self.subscribers,
             lease_timeout: self.lease_timeout,
             co_access: self.co_access,
+            #[cfg(feature = "rules")]
             policies: self.policies,
+            history: self.history,
         }
     }
 
     /// Named per-data-type policies (the `[policy.NAME]` tables of a rule file) for
     /// [`Cache::insert_with_policy`].
+    #[cfg(feature = "rules")]
     pub fn data_policies(mut self, rules: Arc<RuleSet>) -> Self {
         self.policies = Some(rules);
         self
@@ -273,7 +292,10 @@ where
         let (capacity, shards) = self.validate()?;
         let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock::new()));
         let now = clock.now().0;
-        let shared = Arc::new(Shared::new(capacity));
+        let invalidation = Arc::new(InvalidationState::new(capacity));
+        let history = self
+            .history
+            .map(|config| Arc::new(HistoryShared::new(config, shards, clock.clone())));
         let base = capacity / shards as u64;
         let extra = capacity % shards as u64;
         let cells = (0..shards as u64)
@@ -284,8 +306,9 @@ where
                     cap,
                     expected,
                     now,
-                    shared.clone(),
+                    invalidation.clone(),
                     self.key_bytes.map(KeyIndex::new),
+                    history.clone(),
                 )))
             })
             .collect();
@@ -303,13 +326,15 @@ where
             defaults: self.expiry,
             capacity,
             reads: ReadCounters::new(),
-            shared,
+            invalidation,
             graph: DepGraph::new(),
             key_bytes,
             subscribers: Subscribers::new(self.subscribers),
             lease_timeout: duration_nanos(self.lease_timeout),
             co_access: self.co_access.map(CoAccess::new),
+            #[cfg(feature = "rules")]
             policies: self.policies,
+            history,
         }))
     }
 

@@ -5,7 +5,7 @@
 //! and tag reclamation, window tuning) and eviction, and after the lock is released deliver
 //! removal notifications, cascade to dependents and drop what was removed. Every hold of a
 //! shard's write lock for the engine's own batched work is bounded in time, so readers spin
-//! briefly for a write-locked shard ([`read_lock`]) instead of sleeping on it. The invalidation
+//! briefly for a write-locked shard (`read_lock`) instead of sleeping on it. The invalidation
 //! operations live in `invalidate.rs`, versions in `version.rs`, leases in `lease.rs`: each adds
 //! methods to [`Cache`] from its own file.
 
@@ -15,10 +15,12 @@ use crate::coaccess::{CoAccess, Suggestion};
 use crate::deps::DepGraph;
 use crate::entry::{EntryMetadata, Extras, InsertOptions, Lookup};
 use crate::expiry::{ExpireCondition, ExpiryPolicy, KeyTtl, NEVER};
+use crate::history::keeping::HistoryShared;
+use crate::history::{Context, HistoryStats, Record, Why};
 use crate::invalidate::Subscribers;
+use crate::invalidation_state::InvalidationState;
 use crate::listener::{Pending, RemovalCause, RemovalListener};
 use crate::shard::{BULK_RECLAIM, Shard, WRITE_RECLAIM, Write};
-use crate::shared::Shared;
 use crate::stats::{ReadCounters, RemovalCounts, Stats};
 use crate::sync::{Arc, RwLock, RwLockReadGuard};
 use crate::tag_index::fingerprint;
@@ -95,14 +97,17 @@ pub(crate) struct Inner<K, V, S> {
     pub(crate) defaults: ExpiryPolicy,
     pub(crate) capacity: u64,
     pub(crate) reads: ReadCounters,
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) invalidation: Arc<InvalidationState>,
     pub(crate) graph: DepGraph<K>,
     /// How to see a key as bytes, once a pattern operation or the key index needed it.
     pub(crate) key_bytes: OnceLock<fn(&K) -> &[u8]>,
     pub(crate) subscribers: Subscribers<K>,
     pub(crate) lease_timeout: u64,
     pub(crate) co_access: Option<CoAccess<K>>,
+    #[cfg(feature = "rules")]
     pub(crate) policies: Option<Arc<crate::rules::RuleSet>>,
+    /// What the shards' histories share, when the cache keeps one.
+    pub(crate) history: Option<Arc<HistoryShared>>,
 }
 
 /// A bounded, concurrent cache with per-entry expiry. See the [crate docs](crate) for the
@@ -185,8 +190,8 @@ where
     /// The highest prefix version floor covering `key` (0: none).
     pub(crate) fn prefix_floor(&self, key: &K) -> u64 {
         match self.inner.key_bytes.get() {
-            Some(bytes) if self.inner.shared.floors.is_active() => {
-                self.inner.shared.floors.floor_for(bytes(key))
+            Some(bytes) if self.inner.invalidation.floors.is_active() => {
+                self.inner.invalidation.floors.floor_for(bytes(key))
             }
             _ => 0,
         }
@@ -243,6 +248,7 @@ where
         // may then apply times a few nanoseconds out of order, which the timer wheel and the
         // expiry checks tolerate (they compare, never subtract blindly).
         let now = self.now();
+        pending.context.at = Some(Timestamp(now));
         let result = {
             let mut shard = cell.write();
             shard.maintain(now, &mut pending, WRITE_RECLAIM);
@@ -408,7 +414,7 @@ where
     }
 
     /// Inserts or replaces `key` with per-entry options, or says why the write was refused: a
-    /// [`crate::WriteCondition`], a version floor, or a malformed tag.
+    /// [`crate::version::WriteCondition`], a version floor, or a malformed tag.
     pub fn try_insert(
         &self,
         key: K,
@@ -466,6 +472,7 @@ where
         // Allocated here, not under the shard lock.
         let extras = self.extras_for(options);
         let (result, mut pending) = self.write_collect(hash, |shard, now, pending| {
+            pending.context.origin.clone_from(&options.origin);
             let w = Write {
                 now,
                 weight,
@@ -535,12 +542,28 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        self.remove_in_context(key, cause, &Context::default())
+    }
+
+    /// [`Self::remove_with_cause`], with what the removal matched and who asked, for the
+    /// history.
+    pub(crate) fn remove_in_context<Q>(
+        &self,
+        key: &Q,
+        cause: RemovalCause,
+        ctx: &Context<K>,
+    ) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
         let (removed, mut pending) = self.write_collect(hash, |shard, now, pending| {
+            pending.context.clone_from(ctx);
             shard.remove(hash, key, now, pending, cause)
         });
         // A fill depending on a key that was not even cached must still see this.
-        self.inner.shared.log_removal(hash);
+        self.inner.invalidation.log_removal(hash);
         let removed = removed.map(|r| {
             let value = r.value.clone();
             pending.collect = true;
@@ -549,6 +572,76 @@ where
         });
         self.finish(pending);
         removed
+    }
+
+    /// `key`'s recent history, newest first: writes, changes in place and removals with their
+    /// causes, what they matched and who asked. Empty when history is off
+    /// ([`crate::CacheBuilder::history`]) or nothing about the key is kept.
+    pub fn history(&self, key: &K) -> Vec<Record<K>> {
+        if self.inner.history.is_none() {
+            return Vec::new();
+        }
+        let hash = self.hash(key);
+        let shard = read_lock(self.cell(hash));
+        let live = shard.find(hash, key);
+        shard
+            .history
+            .as_ref()
+            .map(|h| h.of(live, hash, key))
+            .unwrap_or_default()
+    }
+
+    /// Why `key` is or is not cached: its history and, when it is cached, what keeps it there
+    /// (time left, tags, dependencies, version).
+    pub fn why(&self, key: &K) -> Why<K> {
+        let history = self.history(key);
+        let state = self.peek(key, |shard, idx, _| {
+            let mut tags = Vec::new();
+            shard.tag_names(idx, false, &mut tags);
+            let meta = shard.slots.meta(idx);
+            (
+                tags,
+                meta.deps().map(<[K]>::to_vec).unwrap_or_default(),
+                meta.version,
+            )
+        });
+        let ttl = match self.ttl(key) {
+            KeyTtl::Expires(d) => Some(d),
+            _ => None,
+        };
+        match state {
+            Some((tags, dependencies, version)) => Why {
+                cached: true,
+                ttl,
+                tags,
+                dependencies,
+                version: Some(version),
+                history,
+            },
+            None => Why {
+                cached: false,
+                ttl: None,
+                tags: Vec::new(),
+                dependencies: Vec::new(),
+                version: None,
+                history,
+            },
+        }
+    }
+
+    /// What the history holds, when it is on.
+    pub fn history_stats(&self) -> Option<HistoryStats> {
+        let shared = self.inner.history.as_ref()?;
+        let mut stats = HistoryStats {
+            budget: shared.config.memory_budget,
+            ..HistoryStats::default()
+        };
+        for cell in self.inner.shards.iter() {
+            if let Some(h) = &read_lock(cell).history {
+                h.add_stats(&mut stats);
+            }
+        }
+        Some(stats)
     }
 
     /// Sets the remaining time to live of a live entry, subject to `cond` (Redis `EXPIRE` with
@@ -705,7 +798,7 @@ where
                 crate::sync::yield_now();
             }
         }
-        self.inner.shared.tags.sweep();
+        self.inner.invalidation.tags.sweep();
     }
 
     /// A snapshot of the counters.
@@ -727,18 +820,18 @@ where
             s.weight += shard.weight();
         }
         s.removals = RemovalCounts(removals);
-        let shared = &self.inner.shared;
+        let state = &self.inner.invalidation;
         s.invalidations = self.last_seq();
-        s.leases_granted = shared
+        s.leases_granted = state
             .leases_granted
             .load(std::sync::atomic::Ordering::Relaxed);
-        s.fills_refused = shared
+        s.fills_refused = state
             .fills_refused
             .load(std::sync::atomic::Ordering::Relaxed);
-        s.writes_fenced = shared
+        s.writes_fenced = state
             .writes_fenced
             .load(std::sync::atomic::Ordering::Relaxed);
-        s.tags = shared.tags.len() as u64;
+        s.tags = state.tags.len() as u64;
         s.dependency_edges = self.inner.graph.edge_count() as u64;
         s
     }
@@ -756,7 +849,7 @@ where
 
     /// Keys often read just before `key` (at least `min_together` times), as candidate
     /// dependencies; empty unless [`CacheBuilder::track_co_access`] is on. See
-    /// [`crate::CoAccessConfig`].
+    /// [`crate::coaccess::CoAccessConfig`].
     pub fn suggested_dependencies(&self, key: &K, min_together: u32) -> Vec<Suggestion<K>> {
         match &self.inner.co_access {
             Some(co) => co.suggestions(key, min_together),

@@ -56,7 +56,7 @@ use crate::entry::{EntryMetadata, InsertOptions};
 use crate::expiry::{ExpireCondition, KeyTtl, NEVER, Ttl};
 use crate::listener::{Pending, RemovalCause};
 use crate::shard::{Shard, WRITE_RECLAIM, Write};
-use crate::sync::{RwLockReadGuard, RwLockWriteGuard};
+use crate::sync::{Arc, RwLockReadGuard, RwLockWriteGuard};
 use crate::tag_index::fingerprint;
 use crate::version::{Inserted, RejectReason, Rejected};
 use smallvec::SmallVec;
@@ -240,7 +240,9 @@ impl<K: Hash + Eq + Clone, V> EntryMut<'_, K, V> {
             State::New(_) => true,
             State::Live(idx) => {
                 self.clear_changes();
-                let r = self.shard.remove_slot(idx, RemovalCause::Explicit);
+                let r = self
+                    .shard
+                    .remove_slot(idx, RemovalCause::Explicit, &self.pending.context);
                 self.pending.push(r.key, r.value, r.cause, r.deps);
                 true
             }
@@ -258,7 +260,9 @@ impl<K: Hash + Eq + Clone, V> EntryMut<'_, K, V> {
             State::New(v) => Some(v),
             State::Live(idx) => {
                 self.clear_changes();
-                let r = self.shard.remove_slot(idx, RemovalCause::Explicit);
+                let r = self
+                    .shard
+                    .remove_slot(idx, RemovalCause::Explicit, &self.pending.context);
                 let value = if self.pending.collect || r.deps.is_some() {
                     let v = r.value.clone();
                     self.pending.collect = true;
@@ -350,7 +354,7 @@ where
     /// equivalent `insert`/`remove` would: a changed entry is re-weighed (and may cause
     /// evictions), gets a new version and write time, revokes an outstanding lease on the key,
     /// invalidates the key's dependents and reaches the removal listener (an in-place change
-    /// through [`crate::RemovalListener::on_modified`], a replaced value with its old value, a
+    /// through [`crate::listener::RemovalListener::on_modified`], a replaced value with its old value, a
     /// removal as [`RemovalCause::Explicit`]); the entry keeps its tags, dependencies and
     /// deadline unless the closure set one. Creating an entry under a version floor is refused
     /// (see [`EntryMut::insert`]).
@@ -431,6 +435,7 @@ where
         let held = reentry::Held::enter(self.id());
         let now = self.now();
         let mut pending = self.pending();
+        pending.context.at = Some(crate::clock::Timestamp(now));
         let guards = shards
             .iter()
             .map(|&i| {
@@ -664,6 +669,13 @@ where
         result
     }
 
+    /// Names who asked for what this lock's commands change, for the keys' history
+    /// ([`crate::CacheBuilder::history`]): every write, change in place and removal made under
+    /// it.
+    pub fn set_origin(&mut self, origin: Arc<crate::history::Origin>) {
+        self.pending.context.origin = Some(origin);
+    }
+
     /// Inserts or replaces `key` with `options`, as [`Cache::try_insert`] does, under this
     /// lock. `options.depends_on` must be empty: dependencies link entries across shards, so
     /// such writes go through [`Cache::try_insert`] (this panics otherwise).
@@ -713,7 +725,7 @@ where
         let hash = self.cache.hash(key);
         let (shard, pending, now) = self.shard_mut(hash);
         let removed = shard.remove(hash, key, now, pending, RemovalCause::Explicit);
-        self.cache.inner.shared.log_removal(hash);
+        self.cache.inner.invalidation.log_removal(hash);
         match removed {
             Some(r) => {
                 self.pending.push(r.key, r.value, r.cause, r.deps);
@@ -732,7 +744,7 @@ where
         let hash = self.cache.hash(key);
         let (shard, pending, now) = self.shard_mut(hash);
         let removed = shard.remove(hash, key, now, pending, RemovalCause::Explicit);
-        self.cache.inner.shared.log_removal(hash);
+        self.cache.inner.invalidation.log_removal(hash);
         removed.map(|r| {
             let value = r.value.clone();
             self.pending.collect = true;

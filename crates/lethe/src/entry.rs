@@ -1,16 +1,18 @@
 //! What the engine stores per key, what callers pass with an insert, and what they get back.
 //!
-//! An entry is stored in two parts. [`Entry`] holds what a plain read touches (key, value, hash,
+//! An entry is stored in two parts. `Entry` holds what a plain read touches (key, value, hash,
 //! deadline, hit counter, tag set id) and nothing else, so hot entries pack densely in the CPU
-//! cache; [`EntryMeta`] holds times, version and expiry state, in a vector parallel to the
+//! cache; `EntryMeta` holds times, version and expiry state, in a vector parallel to the
 //! slots, read only by writes, timed reads and metadata queries. State only some entries need
 //! (sliding/adaptive TTL bookkeeping; dependencies, stale grace, source last-modified) sits
 //! behind optional boxes so that plain entries pay a pointer for each.
 
 use crate::clock::Timestamp;
 use crate::expiry::{EarlyRefresh, ExpiryState, KeyTtl, NEVER, Ttl};
+use crate::history::Origin;
 use crate::sync::{AtomicU8, AtomicU64, Ordering};
 use crate::version::WriteCondition;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Saturation point of the per-entry hit counter: beyond it a read writes nothing, so hot
@@ -231,7 +233,7 @@ impl EntryMetadata {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct InsertOptions<K> {
-    /// TTL strategy for this entry (default: the cache's [`crate::ExpiryPolicy`]).
+    /// TTL strategy for this entry (default: the cache's [`crate::expiry::ExpiryPolicy`]).
     pub ttl: Option<Ttl>,
     /// Jitter fraction for this entry's TTL.
     pub jitter: Option<f64>,
@@ -251,6 +253,8 @@ pub struct InsertOptions<K> {
     pub last_modified: Option<Timestamp>,
     /// Write only if this holds.
     pub condition: Option<WriteCondition>,
+    /// Who asked for the write, for the key's history ([`crate::CacheBuilder::history`]).
+    pub origin: Option<Arc<Origin>>,
 }
 
 impl<K> Default for InsertOptions<K> {
@@ -266,6 +270,7 @@ impl<K> Default for InsertOptions<K> {
             retain_stale: None,
             last_modified: None,
             condition: None,
+            origin: None,
         }
     }
 }
@@ -285,6 +290,7 @@ impl<K> InsertOptions<K> {
             retain_stale: self.retain_stale,
             last_modified: self.last_modified,
             condition: self.condition,
+            origin: self.origin,
         }
     }
 
@@ -371,6 +377,13 @@ impl<K> InsertOptions<K> {
     /// Writes only if `condition` holds (see [`WriteCondition`]).
     pub fn condition(mut self, condition: WriteCondition) -> Self {
         self.condition = Some(condition);
+        self
+    }
+
+    /// Names who asked for the write, for the key's history (shared, so a client's origin is
+    /// built once and not per write).
+    pub fn origin(mut self, origin: Arc<Origin>) -> Self {
+        self.origin = Some(origin);
         self
     }
 }

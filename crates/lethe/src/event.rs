@@ -8,7 +8,7 @@
 //! value the event does not carry as unknown rather than guessing it.
 //!
 //! ```
-//! use lethe::{Event, FieldValue, Operation};
+//! use lethe::{event::Event, event::FieldValue, event::Operation};
 //!
 //! let event = Event::new("users", Operation::Update)
 //!     .id("42")
@@ -63,6 +63,8 @@ impl Operation {
         }
     }
 
+    // Rule matching's operation mask; unused when the `rules` feature is off.
+    #[cfg_attr(not(feature = "rules"), allow(dead_code))]
     pub(crate) fn bit(self) -> u8 {
         1 << self as u8
     }

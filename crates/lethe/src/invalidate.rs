@@ -16,12 +16,13 @@
 
 use crate::cache::Cache;
 use crate::collections::HashSet;
+use crate::history::{Context, Matched, Origin};
 use crate::listener::{Pending, RemovalCause};
 use crate::pattern::Glob;
 use crate::shard::Shard;
 use crate::sync::Arc;
 use crate::sync::Mutex;
-use crate::tags::{TagNode, validate_tag};
+use crate::tag_registry::{TagNode, validate_tag};
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
@@ -159,25 +160,33 @@ where
             }
         }
         if !work.is_empty() {
-            self.cascade(work);
+            self.cascade(work, &pending.context);
         }
     }
 
     /// Invalidates everything depending on `roots`, breadth first; each key is visited once,
-    /// so cycles end.
-    fn cascade(&self, roots: Vec<K>) {
+    /// so cycles end. `ctx` says who asked, for the dependents' history.
+    fn cascade(&self, roots: Vec<K>, ctx: &Context<K>) {
         let mut seen: HashSet<K> = HashSet::default();
         let mut work = roots;
         while let Some(k) = work.pop() {
             if !seen.insert(k.clone()) {
                 continue;
             }
-            for d in self.inner.graph.take_dependents(&k) {
+            let dependents = self.inner.graph.take_dependents(&k);
+            // Only the history reads what the removals matched.
+            let because = if self.inner.history.is_some() && !dependents.is_empty() {
+                ctx.matching(Matched::Dependency(k.clone()))
+            } else {
+                Context::default()
+            };
+            for d in dependents {
                 let hash = self.hash(&d);
                 let (removed, mut pending) = self.write_collect(hash, |shard, now, pending| {
+                    pending.context.clone_from(&because);
                     shard.remove(hash, &d, now, pending, RemovalCause::Dependency)
                 });
-                self.inner.shared.log_removal(hash);
+                self.inner.invalidation.log_removal(hash);
                 if let Some(r) = removed {
                     pending.items.push(r);
                 }
@@ -201,6 +210,7 @@ where
     /// dependency of another.
     pub(crate) fn remove_in_every_shard(
         &self,
+        ctx: &Context<K>,
         cause: RemovalCause,
         drop_if: impl Fn(u64) -> bool,
         mut candidates: impl FnMut(&mut Shard<K, V>) -> Vec<u32>,
@@ -209,6 +219,7 @@ where
         let mut all = Vec::with_capacity(self.inner.shards.len());
         for cell in self.inner.shards.iter() {
             let mut pending = self.pending();
+            pending.context.clone_from(ctx);
             {
                 let mut shard = cell.write();
                 let now = self.now();
@@ -237,16 +248,16 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
-        self.apply_key(key.to_owned()).removed == Some(1)
+        self.apply_key(key.to_owned(), &Context::default()).removed == Some(1)
     }
 
-    fn apply_key(&self, key: K) -> Applied<K> {
+    fn apply_key(&self, key: K, ctx: &Context<K>) -> Applied<K> {
         let removed = self
-            .remove_with_cause(&key, RemovalCause::Explicit)
+            .remove_in_context(&key, RemovalCause::Explicit, ctx)
             .is_some();
         if !removed && self.inner.graph.is_active() {
             // Dependents may be cached even when the key itself is not.
-            self.cascade(vec![key.clone()]);
+            self.cascade(vec![key.clone()], ctx);
         }
         self.inner
             .subscribers
@@ -269,14 +280,15 @@ where
 
     /// [`Self::invalidate_tag`], with an error for a malformed tag.
     pub fn try_invalidate_tag(&self, tag: &str) -> Result<u64, crate::Error> {
-        self.apply_tag(tag).map(|a| a.seq)
+        self.apply_tag(tag, &Context::default()).map(|a| a.seq)
     }
 
-    fn apply_tag(&self, tag: &str) -> Result<Applied<K>, crate::Error> {
+    fn apply_tag(&self, tag: &str, ctx: &Context<K>) -> Result<Applied<K>, crate::Error> {
         validate_tag(tag).map_err(|m| crate::Error::new(crate::ErrorKind::InvalidTag, m))?;
-        let shared = &self.inner.shared;
-        let epoch = shared.next_epoch();
-        if let Some(node) = shared.tags.invalidate(tag, epoch) {
+        self.log_tag_invalidation(tag, ctx);
+        let state = &self.inner.invalidation;
+        let epoch = state.next_epoch();
+        if let Some(node) = state.tags.invalidate(tag, epoch) {
             self.kill_tags(&[node], epoch);
         }
         Ok(self
@@ -285,11 +297,19 @@ where
             .publish(Invalidation::Tag(tag.to_owned()), None))
     }
 
+    /// Tells the history a tag is being invalidated, before any entry is hidden, so the
+    /// reclamations that follow find it.
+    fn log_tag_invalidation(&self, tag: &str, ctx: &Context<K>) {
+        if let Some(h) = &self.inner.history {
+            h.tag_invalidated(tag, ctx.origin.clone());
+        }
+    }
+
     /// Marks the tag sets carrying `nodes` (or tags below them) dead in every shard, each
     /// shard under one hold of its lock. O(shards + sets carrying the tags), whatever the number
     /// of entries; the entries are reclaimed by later writes.
     fn kill_tags(&self, nodes: &[Arc<TagNode>], epoch: u64) {
-        if !self.inner.shared.is_tagged() {
+        if !self.inner.invalidation.is_tagged() {
             return;
         }
         let subtrees: Vec<Vec<Arc<TagNode>>> = nodes
@@ -313,16 +333,32 @@ where
     /// Invalidates several tags (each with its subtree) as one epoch: a reader of any entry sees
     /// either none or all of them applied. Returns the sequence number of the last one.
     pub fn invalidate_tags<T: AsRef<str>>(&self, tags: &[T]) -> Result<u64, crate::Error> {
+        self.apply_tags(tags, &Context::default())
+    }
+
+    /// [`Self::invalidate_tags`], naming who asked (see [`Self::invalidate_from`]).
+    pub fn invalidate_tags_from<T: AsRef<str>>(
+        &self,
+        tags: &[T],
+        origin: Arc<Origin>,
+    ) -> Result<u64, crate::Error> {
+        self.apply_tags(tags, &Context::from_origin(Some(origin)))
+    }
+
+    fn apply_tags<T: AsRef<str>>(&self, tags: &[T], ctx: &Context<K>) -> Result<u64, crate::Error> {
         for t in tags {
             validate_tag(t.as_ref())
                 .map_err(|m| crate::Error::new(crate::ErrorKind::InvalidTag, m))?;
         }
-        let shared = &self.inner.shared;
-        let epoch = shared.next_epoch();
+        for t in tags {
+            self.log_tag_invalidation(t.as_ref(), ctx);
+        }
+        let state = &self.inner.invalidation;
+        let epoch = state.next_epoch();
         let mut seq = 0;
         let nodes: Vec<Arc<TagNode>> = tags
             .iter()
-            .filter_map(|t| shared.tags.invalidate(t.as_ref(), epoch))
+            .filter_map(|t| state.tags.invalidate(t.as_ref(), epoch))
             .collect();
         self.kill_tags(&nodes, epoch);
         for t in tags {
@@ -339,7 +375,7 @@ where
     /// that carry it through a dependency (an invalidation of the tag would remove them too).
     /// Visits the tag's subtree in each shard's tag index: no scan of the entries.
     pub fn keys_with_tag(&self, tag: &str) -> Vec<K> {
-        let Some(node) = self.inner.shared.tags.get(tag) else {
+        let Some(node) = self.inner.invalidation.tags.get(tag) else {
             return Vec::new();
         };
         let nodes = node.subtree();
@@ -359,7 +395,7 @@ where
     /// earlier invalidation of the same tags are listed too. O(entries the tag's subtree
     /// carries), through the tag index.
     pub fn keys_hidden_by_tag(&self, tag: &str) -> Vec<K> {
-        let Some(node) = self.inner.shared.tags.get(tag) else {
+        let Some(node) = self.inner.invalidation.tags.get(tag) else {
             return Vec::new();
         };
         let nodes = node.subtree();
@@ -386,7 +422,7 @@ where
 
     /// Number of tag names in use (each level of a hierarchical tag counts).
     pub fn tag_count(&self) -> usize {
-        self.inner.shared.tags.len()
+        self.inner.invalidation.tags.len()
     }
 
     /// Keys this key's entry depends on (as given on insert).
@@ -434,12 +470,13 @@ where
     /// Removes, under `cause`, the entries matching `glob` whose version `drop_if` accepts.
     pub(crate) fn remove_matching(
         &self,
+        ctx: &Context<K>,
         glob: &Glob,
         cause: RemovalCause,
         drop_if: impl Fn(u64) -> bool,
     ) -> usize {
         let bytes = self.key_bytes();
-        self.remove_in_every_shard(cause, drop_if, |shard| {
+        self.remove_in_every_shard(ctx, cause, drop_if, |shard| {
             shard.revoke_leases_matching(glob, bytes);
             shard.matching(glob, bytes)
         })
@@ -448,19 +485,31 @@ where
     /// Removes every key starting with `prefix` (and their dependents). Returns how many were
     /// removed. O(matches) with [`crate::CacheBuilder::index_keys`], a scan without.
     pub fn invalidate_prefix(&self, prefix: impl AsRef<[u8]>) -> usize {
-        let prefix = prefix.as_ref();
-        let n = self.remove_matching(&Glob::prefix(prefix), RemovalCause::Pattern, |_| true);
-        self.publish(Invalidation::Prefix(prefix.to_vec()), Some(n))
+        self.apply_prefix(prefix.as_ref().to_vec(), &Context::default())
             .removed
             .unwrap_or(0)
+    }
+
+    fn apply_prefix(&self, prefix: Vec<u8>, ctx: &Context<K>) -> Applied<K> {
+        let mut shown = prefix.clone();
+        shown.push(b'*');
+        let ctx = ctx.matching(Matched::Pattern(shown));
+        let n = self.remove_matching(&ctx, &Glob::prefix(&prefix), RemovalCause::Pattern, |_| {
+            true
+        });
+        self.publish(Invalidation::Prefix(prefix), Some(n))
+    }
+
+    fn apply_glob(&self, glob: Vec<u8>, ctx: &Context<K>) -> Applied<K> {
+        let ctx = ctx.matching(Matched::Pattern(glob.clone()));
+        let n = self.remove_matching(&ctx, &Glob::new(&glob), RemovalCause::Pattern, |_| true);
+        self.publish(Invalidation::Glob(glob), Some(n))
     }
 
     /// Removes every key matching a Redis-style glob (`user:*:session`, `?`, `[abc]`). Returns
     /// how many were removed. Cost: see [`Glob`].
     pub fn invalidate_glob(&self, glob: impl AsRef<[u8]>) -> usize {
-        let g = Glob::new(glob.as_ref());
-        let n = self.remove_matching(&g, RemovalCause::Pattern, |_| true);
-        self.publish(Invalidation::Glob(glob.as_ref().to_vec()), Some(n))
+        self.apply_glob(glob.as_ref().to_vec(), &Context::default())
             .removed
             .unwrap_or(0)
     }
@@ -495,19 +544,32 @@ where
 
     /// Applies any [`Invalidation`]; returns it as applied, with its sequence number.
     pub fn invalidate(&self, invalidation: Invalidation<K>) -> Result<Applied<K>, crate::Error> {
+        self.apply(invalidation, &Context::default())
+    }
+
+    /// [`Self::invalidate`], naming who asked: the removals it causes (and, for a tag, the
+    /// reclamations that follow it) carry `origin` in the keys' history
+    /// ([`crate::CacheBuilder::history`]).
+    pub fn invalidate_from(
+        &self,
+        invalidation: Invalidation<K>,
+        origin: Arc<Origin>,
+    ) -> Result<Applied<K>, crate::Error> {
+        self.apply(invalidation, &Context::from_origin(Some(origin)))
+    }
+
+    fn apply(
+        &self,
+        invalidation: Invalidation<K>,
+        ctx: &Context<K>,
+    ) -> Result<Applied<K>, crate::Error> {
         Ok(match invalidation {
-            Invalidation::Key(k) => self.apply_key(k),
-            Invalidation::Tag(t) => self.apply_tag(&t)?,
-            Invalidation::Prefix(p) => {
-                let n = self.remove_matching(&Glob::prefix(&p), RemovalCause::Pattern, |_| true);
-                self.publish(Invalidation::Prefix(p), Some(n))
-            }
-            Invalidation::Glob(g) => {
-                let n = self.remove_matching(&Glob::new(&g), RemovalCause::Pattern, |_| true);
-                self.publish(Invalidation::Glob(g), Some(n))
-            }
-            Invalidation::PrefixFloor(p, v) => self.apply_prefix_floor(&p, v),
-            Invalidation::TagFloor(t, v) => self.apply_tag_floor(&t, v)?,
+            Invalidation::Key(k) => self.apply_key(k, ctx),
+            Invalidation::Tag(t) => self.apply_tag(&t, ctx)?,
+            Invalidation::Prefix(p) => self.apply_prefix(p, ctx),
+            Invalidation::Glob(g) => self.apply_glob(g, ctx),
+            Invalidation::PrefixFloor(p, v) => self.apply_prefix_floor(&p, v, ctx),
+            Invalidation::TagFloor(t, v) => self.apply_tag_floor(&t, v, ctx)?,
         })
     }
 }

@@ -167,7 +167,7 @@ mod cache_impl {
                     }
                     LeaseState::Granted(grant) => {
                         self.inner
-                            .shared
+                            .invalidation
                             .leases_granted
                             .fetch_add(1, Ordering::Relaxed);
                         LeaseOutcome::Granted(Lease {
@@ -206,17 +206,17 @@ mod cache_impl {
             let token = lease.epoch;
             let refuse = |reason| {
                 self.inner
-                    .shared
+                    .invalidation
                     .fills_refused
                     .fetch_add(1, Ordering::Relaxed);
                 self.release(&lease);
                 Err(Rejected::new(reason, None))
             };
-            let shared = &self.inner.shared;
+            let state = &self.inner.invalidation;
             if options
                 .tags
                 .iter()
-                .any(|t| shared.tags.latest_invalidation(t) > token)
+                .any(|t| state.tags.latest_invalidation(t) > token)
             {
                 return refuse(RejectReason::InvalidatedSinceLease);
             }
@@ -224,7 +224,7 @@ mod cache_impl {
             let dep_changed = |deps: &[K]| {
                 deps.iter().any(|d| {
                     let h = self.hash(d);
-                    if shared.removals.latest(h) >= token {
+                    if state.removals.latest(h) >= token {
                         return true;
                     }
                     let shard = self.cell(h).read();
@@ -242,7 +242,7 @@ mod cache_impl {
                 .store(lease.key, value, options, Some(grant))
                 .inspect_err(|_| {
                     self.inner
-                        .shared
+                        .invalidation
                         .fills_refused
                         .fetch_add(1, Ordering::Relaxed);
                 })?;
@@ -259,7 +259,7 @@ mod cache_impl {
             };
             if hidden || dep_changed(&options.depends_on) {
                 self.inner
-                    .shared
+                    .invalidation
                     .fills_refused
                     .fetch_add(1, Ordering::Relaxed);
                 self.remove_with_cause(&key, RemovalCause::Dependency);
@@ -277,7 +277,7 @@ mod cache_impl {
         }
 
         /// Reads `key` even if it expired, as long as it is within the stale grace it was
-        /// stored with ([`InsertOptions::retain_stale`]); [`crate::EntryMetadata::expired_for`]
+        /// stored with ([`InsertOptions::retain_stale`]); [`crate::entry::EntryMetadata::expired_for`]
         /// says how stale. Entries hidden by an invalidation are never returned. Not counted as
         /// a hit or a miss.
         pub fn get_stale<Q>(&self, key: &Q) -> Option<Lookup<V>>

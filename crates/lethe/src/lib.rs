@@ -7,7 +7,7 @@
 //!
 //! # Cache-aside with tags, a dependency cascade and a lease-protected fill
 //! ```
-//! use lethe::{Cache, InsertOptions, LeaseOutcome, RejectReason, RemovalCause};
+//! use lethe::{Cache, InsertOptions, lease::LeaseOutcome, version::RejectReason, RemovalCause};
 //! use std::sync::{Arc, Mutex};
 //!
 //! let removed = Arc::new(Mutex::new(Vec::new()));
@@ -93,15 +93,17 @@
 //!   write, and no more than 10 µs of work) or [`Cache::run_pending_tasks`] (in holds of a
 //!   shard's lock of at most 64 entries or 5 µs), so a reader never waits long behind
 //!   reclamation, whatever the number of entries an invalidation hid.
-//! - **Patterns** ([`Cache::invalidate_prefix`], [`Cache::invalidate_glob`], [`Glob`]): Redis
-//!   `KEYS` syntax; O(matches) with [`CacheBuilder::index_keys`], a scan without.
+//! - **Patterns** ([`Cache::invalidate_prefix`], [`Cache::invalidate_glob`],
+//!   [`pattern::Glob`]): Redis `KEYS` syntax; O(matches) with [`CacheBuilder::index_keys`], a
+//!   scan without.
 //! - **Dependencies** ([`InsertOptions::depends_on`], [`Cache::dependents_of`],
 //!   [`Cache::dependency_chain`]): when a key is invalidated, replaced, removed, expires or is
 //!   evicted, its dependents go too, transitively; cycles end. Optional co-access tracking
 //!   ([`CacheBuilder::track_co_access`]) suggests dependencies.
-//! - **Versions** ([`Cache::insert_if_newer`], [`Cache::compare_and_set`], [`WriteCondition`],
-//!   [`Cache::set_version_floor_prefix`], [`Cache::set_version_floor_tag`], [`ETag`],
-//!   [`Cache::get_if_none_match`], [`Cache::is_fresh`]).
+//! - **Versions** ([`Cache::insert_if_newer`], [`Cache::compare_and_set`],
+//!   [`version::WriteCondition`], [`Cache::set_version_floor_prefix`],
+//!   [`Cache::set_version_floor_tag`], [`version::ETag`], [`Cache::get_if_none_match`],
+//!   [`Cache::is_fresh`]).
 //! - **Leases** ([`Cache::lease`], [`Cache::fill`]): see the `lease` module's docs for the race
 //!   they close; stale values within a grace ([`InsertOptions::retain_stale`],
 //!   [`Cache::get_stale`]) serve waiting missers.
@@ -110,6 +112,12 @@
 //!
 //! Every removal reaches the removal listener and the stats with its own [`RemovalCause`]
 //! (`Tag`, `Pattern`, `Dependency`, `Stale` besides the engine's own).
+//!
+//! - **History** (opt-in, [`CacheBuilder::history`]): a bounded ring per key of its writes and
+//!   removals, each removal with what it matched (the tag, pattern, dependency or floor) and
+//!   who asked ([`history::Origin`], given with [`InsertOptions::origin`],
+//!   [`compute::KeyLock::set_origin`], [`Cache::invalidate_from`]); [`Cache::why`] adds what
+//!   keeps a cached key. See [`history`].
 //!
 //! # Atomic updates
 //! [`Cache::compute`] runs a closure on a key's value under the key's shard lock: it may read
@@ -122,12 +130,13 @@
 //!
 //! # Expiry
 //! Per entry, or by a default on the builder: fixed TTL, sliding TTL (time to idle), adaptive TTL
-//! (grows with reads, shrinks with updates, clamped; see [`AdaptiveTtl`]), jitter (see
-//! [`ExpiryPolicy::jitter`]), and probabilistic early refresh ([`EarlyRefresh`], XFetch) which
-//! sets [`EntryMetadata::refresh`] on a read so one caller refreshes before expiry. Redis
-//! semantics where they overlap: [`Cache::expire`] with [`ExpireCondition`] (NX/XX/GT/LT),
-//! [`Cache::expire_at`], [`Cache::persist`], [`Cache::ttl`] with the -2/-1 distinction
-//! ([`KeyTtl`]). Time is read through a [`Clock`]; tests use [`ManualClock`].
+//! (grows with reads, shrinks with updates, clamped; see [`expiry::AdaptiveTtl`]), jitter (see
+//! [`expiry::ExpiryPolicy::jitter`]), and probabilistic early refresh
+//! ([`expiry::EarlyRefresh`], XFetch) which sets [`entry::EntryMetadata::refresh`] on a read so
+//! one caller refreshes before expiry. Redis semantics where they overlap: [`Cache::expire`]
+//! with [`expiry::ExpireCondition`] (NX/XX/GT/LT), [`Cache::expire_at`], [`Cache::persist`],
+//! [`Cache::ttl`] with the -2/-1 distinction ([`expiry::KeyTtl`]). Time is read through a
+//! [`clock::Clock`]; tests use [`clock::ManualClock`].
 //!
 //! An expired entry is never returned: reads compare its deadline. Memory is reclaimed by a
 //! hierarchical timer wheel per shard, advanced by every write to that shard (and by a read that
@@ -145,15 +154,16 @@
 //! bump a 3-bit counter in the entry (and stop writing once it saturates, so hot keys read from
 //! many cores do not bounce cache lines); the ghosts cost two table probes per miss.
 //!
-//! Why this policy, as measured with `lethe-bench hitratio` (figures in BENCHMARKS.md): exact
-//! LRU scores 0 % on the LIRS loop trace at every size, while TinyLFU admission keeps a stable
-//! resident set there (within a point of moka and of the loop's optimum); on the ARC OLTP
-//! trace it is 2 to 5 points above both moka and quick_cache at every size, and on zigzag, where
-//! exact LRU is best, within about a point of it. Hill climbing on the hit ratio (Caffeine's way
-//! of sizing the window) walked on noise when sampled often enough to move within a trace; the
-//! ghosts measure both sides of the boundary over the same accesses instead. Where it loses:
-//! quick_cache is 3 to 5 points better at the largest P3/P6 size (131072 entries), where its
-//! ghost-admitted main queue keeps more of the long-reuse keys than frequency admission does.
+//! Why this policy, as measured with `lethe-bench hitratio` (BENCHMARKS.md, 2026-12-03 run):
+//! exact LRU scores 0 % on the LIRS loop trace at every size, while TinyLFU admission keeps a
+//! stable resident set there (25.2 %, 50.2 % and 75.3 % at 256, 512 and 768 entries, within
+//! half a point of moka); on the ARC OLTP trace it is 2.8 to 7.2 points above both moka and
+//! quick_cache at every size, and on zigzag, where exact LRU is best, within 0.9 points of it.
+//! Hill climbing on the hit ratio (Caffeine's way of sizing the window) walked on noise when
+//! sampled often enough to move within a trace; the ghosts measure both sides of the boundary
+//! over the same accesses instead. Where it loses: quick_cache is 4.0 (P3) and 4.8 (P6) points
+//! better at the largest size (131072 entries), where its ghost-admitted main queue keeps more
+//! of the long-reuse keys than frequency admission does.
 //!
 //! # Concurrency
 //! The key space is split into shards (sixteen per core by default, fewer for small caches so the
@@ -177,66 +187,76 @@
 //! | window ghosts | 1.3 to 2.6 | two tables of 8-byte fingerprints, 8 slots per 1 % of the entries, rounded up to a power of two |
 //! | timer links | 12 | only in shards that have scheduled a deadline |
 //!
-//! about 110 to 130 bytes in all: `lethe-bench memory` measures 1M entries of 16-byte keys and
-//! 32-byte values at the figure in BENCHMARKS.md (allocator-counted, so including vector growth
-//! slack). Entries with sliding or adaptive TTL or early refresh add a 104-byte box. A tagged
-//! entry adds 8 bytes to its tag set's member list (16 until compaction); each distinct tag set
-//! in a shard costs about 120 bytes, and each tag name in use about 100 bytes plus the name,
-//! once in the registry and once per shard using it. Entries with dependencies, a stale grace
+//! about 107 to 134 bytes in all, by the table. Measured by `lethe-bench memory` (BENCHMARKS.md, 2026-11-21
+//! run): 134.6 bytes per entry beyond the payload (182.6 with it) for 1M entries of 16-byte keys
+//! and 32-byte values, allocator-counted, so including vector growth slack. Entries with sliding
+//! or adaptive TTL or early refresh add a 104-byte box. A tagged entry adds 8 bytes to its tag
+//! set's member list (16 until compaction); each distinct tag set in a shard costs about 120
+//! bytes, and each tag name in use about 100 bytes plus the name, once in the registry and once per shard using it. Entries with dependencies, a stale grace
 //! or a source last-modified time add a 40-byte box, plus their dependency keys (in the box and,
 //! for the reverse edge, in the dependency graph). With [`CacheBuilder::index_keys`], a copy of
 //! each key's bytes and about 40 bytes of B-tree per entry.
+//!
+//! # Where things are
+//! The root holds what nearly every user names: [`Cache`], [`CacheBuilder`], [`InsertOptions`],
+//! [`Invalidation`], [`RemovalCause`], [`Error`] and [`ErrorKind`]. The rest lives in the module
+//! that owns it: [`expiry`] (TTL strategies), [`version`] (conditional writes, ETags),
+//! [`lease`], [`invalidate`] (applied invalidations, subscribers), [`history`] (why a key is or
+//! is not cached), [`tag_registry`] (the tag model), [`pattern`] (globs), [`compute`] (atomic
+//! updates, multi-key locks), [`entry`] (metadata), [`listener`], [`stats`], [`clock`],
+//! [`weigher`], [`coaccess`], [`event`] and [`template`] (change events and the templates rules
+//! render).
+//!
+//! # Features
+//! Both on by default; with `default-features = false` the crate is the engine alone, without
+//! serde or toml and without threads of its own.
+//! - `rules`: [`rules`], declarative invalidation rules and data policies loaded from TOML
+//!   ([`Cache::apply_event`], [`Cache::insert_with_policy`], [`CacheBuilder::data_policies`]).
+//! - `loader`: [`loader`], read-through, write-through and write-behind loading, with its worker
+//!   threads.
 
 #![forbid(unsafe_code)]
 
-mod builder;
-mod cache;
-mod clock;
-mod coaccess;
+// The API is grouped by module; the root re-exports only what nearly every user names.
+pub mod builder;
+pub mod cache;
+pub mod clock;
+pub mod coaccess;
 mod collections;
 pub mod compute;
 mod deps;
-mod entry;
+pub mod entry;
 mod error;
-mod event;
-mod expiry;
-mod invalidate;
-mod lease;
-mod listener;
+pub mod event;
+mod eviction;
+pub mod expiry;
+pub mod history;
+pub mod invalidate;
+mod invalidation_state;
+pub mod lease;
+pub mod listener;
+#[cfg(feature = "loader")]
 pub mod loader;
-mod pattern;
-mod policy;
+pub mod pattern;
+#[cfg(feature = "rules")]
 pub mod rules;
 mod shard;
-mod shared;
 mod sketch;
-mod stats;
+pub mod stats;
 mod sync;
 mod tag_index;
-mod tags;
-mod template;
+pub mod tag_registry;
+pub mod template;
 mod timer;
-mod version;
-mod weigher;
+pub mod version;
+pub mod weigher;
 
-pub use builder::{CacheBuilder, DefaultHashBuilder};
-pub use cache::{Cache, Iter};
-pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use coaccess::{CoAccessConfig, Suggestion};
-pub use compute::{EntryMut, KeyLock};
-pub use entry::{EntryMetadata, InsertOptions, Lookup};
+pub use builder::CacheBuilder;
+pub use cache::Cache;
+pub use entry::InsertOptions;
 pub use error::{Error, ErrorKind};
-pub use event::{Event, FieldValue, Operation, ParseOperationError};
-pub use expiry::{AdaptiveTtl, EarlyRefresh, ExpireCondition, ExpiryPolicy, KeyTtl, Ttl};
-pub use invalidate::{Applied, Invalidation, Subscriber};
-pub use lease::{Lease, LeaseOutcome};
-pub use listener::{RemovalCause, RemovalListener};
-pub use pattern::Glob;
-pub use stats::{RemovalCounts, Stats};
-pub use tags::TAG_SEPARATOR;
-pub use template::{RenderError, Template, TemplateError, TemplateErrorKind};
-pub use version::{Conditional, ETag, Inserted, RejectReason, Rejected, WriteCondition};
-pub use weigher::{ByteSize, ByteWeigher, UnitWeigher, Weigher};
+pub use invalidate::Invalidation;
+pub use listener::RemovalCause;
 
 /// The README's Rust examples, compiled and run as doc tests so they cannot go stale.
 #[cfg(doctest)]

@@ -4,6 +4,7 @@
 //! notifications while it holds a shard lock and delivers them after releasing it, on the thread
 //! that caused the removal, so a listener may call back into the cache without deadlocking.
 
+use crate::history::Context;
 use std::fmt;
 
 /// Why an entry left the cache.
@@ -99,7 +100,7 @@ pub trait RemovalListener<K, V>: Send + Sync + 'static {
     fn on_removal(&self, key: &K, value: &V, cause: RemovalCause);
 
     /// The value of `key` was changed in place ([`crate::Cache::compute`],
-    /// [`crate::KeyLock::compute`]): the previous value was replaced, as
+    /// [`crate::compute::KeyLock::compute`]): the previous value was replaced, as
     /// [`RemovalCause::Replaced`], but no longer exists to be handed over (handing it over would
     /// mean copying every value on every change). Same contract as [`Self::on_removal`]. The
     /// default does nothing, so a closure listener does not hear in-place changes; implement
@@ -138,6 +139,8 @@ pub(crate) struct Pending<K, V> {
     /// their dependents are invalidated, as for a replacement.
     pub(crate) modified: Vec<K>,
     pub(crate) collect: bool,
+    /// Why the removals made by this call go (what they matched, who asked).
+    pub(crate) context: Context<K>,
 }
 
 impl<K, V> Pending<K, V> {
@@ -146,6 +149,7 @@ impl<K, V> Pending<K, V> {
             items: Vec::new(),
             modified: Vec::new(),
             collect,
+            context: Context::default(),
         }
     }
 

@@ -7,17 +7,20 @@
 //! [`Shard::remove_slot`], so per-cause counters, the policy, the wheel, the indexes and the
 //! notifications can never disagree about what left.
 
+use crate::clock::Timestamp;
 use crate::collections::HashSet;
 use crate::entry::{Entry, EntryMeta, Extras, InsertOptions};
+use crate::eviction::{EvictionEntries, EvictionPolicy};
 use crate::expiry::{self, ExpireCondition, ExpiryPolicy, NEVER};
+use crate::history::keeping::{HistoryShared, ShardHistory};
+use crate::history::{Context, Happened, Record};
+use crate::invalidation_state::InvalidationState;
 use crate::lease::{Grant, LeaseSlot};
 use crate::listener::{Pending, RemovalCause, Removed};
 use crate::pattern::Glob;
-use crate::policy::{Policy, PolicyEntries};
-use crate::shared::Shared;
 use crate::sync::{Arc, AtomicU64, Ordering};
 use crate::tag_index::{DEAD_TAG, Membership, TagIndex, fingerprint};
-use crate::tags::TagNode;
+use crate::tag_registry::TagNode;
 use crate::timer::TimerWheel;
 use crate::version::{Fences, Inserted, RejectReason, Rejected, WriteCondition};
 use hashbrown::HashTable;
@@ -45,7 +48,7 @@ impl<K> KeyIndex<K> {
 }
 
 /// Slots of a shard (hot parts, and cold parts in a parallel vector); the policy sees them
-/// through [`PolicyEntries`].
+/// through [`EvictionEntries`].
 #[derive(Debug)]
 pub(crate) struct Slots<K, V> {
     hot: Vec<Option<Entry<K, V>>>,
@@ -128,7 +131,7 @@ impl<K, V> Slots<K, V> {
     }
 }
 
-impl<K, V> PolicyEntries for Slots<K, V> {
+impl<K, V> EvictionEntries for Slots<K, V> {
     fn hash(&self, idx: u32) -> u64 {
         self.get(idx).hash
     }
@@ -190,18 +193,20 @@ pub(crate) struct Shard<K, V> {
     table: HashTable<u32>,
     pub(crate) slots: Slots<K, V>,
     free: Vec<u32>,
-    policy: Policy,
+    eviction: EvictionPolicy,
     timers: TimerWheel,
     pub(crate) counters: ShardCounters,
     scratch: Vec<u32>,
     writes: u64,
-    shared: Arc<Shared>,
+    invalidation: Arc<InvalidationState>,
     key_index: Option<KeyIndex<K>>,
     /// Dead tag sets whose entries are still to be reclaimed.
     reclaim: Vec<u32>,
     leases: HashTable<LeaseSlot<K>>,
     /// Per-key version fences ([`crate::Cache::fence`]).
     pub(crate) fences: Fences<K>,
+    /// The keys' history, when the cache keeps one ([`crate::CacheBuilder::history`]).
+    pub(crate) history: Option<ShardHistory<K>>,
 }
 
 /// How much reclamation of tag-invalidated entries one hold of a shard's lock may do: at most
@@ -234,8 +239,9 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         capacity: u64,
         expected_entries: usize,
         now: u64,
-        shared: Arc<Shared>,
+        invalidation: Arc<InvalidationState>,
         key_index: Option<KeyIndex<K>>,
+        history: Option<Arc<HistoryShared>>,
     ) -> Self {
         Shard {
             table: HashTable::new(),
@@ -246,16 +252,17 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 tag_gens: Vec::new(),
             },
             free: Vec::new(),
-            policy: Policy::new(capacity, expected_entries),
+            eviction: EvictionPolicy::new(capacity, expected_entries),
             timers: TimerWheel::new(now),
             counters: ShardCounters::default(),
             scratch: Vec::new(),
             writes: 0,
-            shared,
+            invalidation,
             key_index,
             reclaim: Vec::new(),
             leases: HashTable::new(),
             fences: Fences::default(),
+            history: history.map(ShardHistory::new),
         }
     }
 
@@ -264,7 +271,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
     }
 
     pub(crate) fn weight(&self) -> u64 {
-        self.policy.weight()
+        self.eviction.weight()
     }
 
     pub(crate) fn scheduled_timers(&self) -> usize {
@@ -293,9 +300,18 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             .filter(|&i| self.slots.dead_cause(i, now).is_none())
     }
 
-    /// Takes slot `idx` out of every structure, counting it under `cause`.
-    pub(crate) fn remove_slot(&mut self, idx: u32, cause: RemovalCause) -> Removed<K, V> {
+    /// Takes slot `idx` out of every structure, counting it under `cause`; `ctx` says what the
+    /// removal matched and who asked, for the history.
+    pub(crate) fn remove_slot(
+        &mut self,
+        idx: u32,
+        cause: RemovalCause,
+        ctx: &Context<K>,
+    ) -> Removed<K, V> {
         let entry = self.slots.hot[idx as usize].take().expect("live slot");
+        if let Some(h) = &mut self.history {
+            h.removed(idx, entry.hash, &entry.key, cause, ctx);
+        }
         let cold = &mut self.slots.cold[idx as usize];
         // Free the boxes now rather than when the slot is reused.
         cold.expiry = None;
@@ -307,7 +323,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         if let Ok(found) = self.table.find_entry(entry.hash, |&i| i == idx) {
             found.remove();
         }
-        self.policy.on_remove(idx, u64::from(entry.weight));
+        self.eviction.on_remove(idx, u64::from(entry.weight));
         self.timers.unschedule(idx);
         self.free.push(idx);
         self.counters.removals[cause.index()] += 1;
@@ -316,7 +332,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             // value a lease holder is refreshing) or evicting does not.
             self.revoke_lease(entry.hash, &entry.key);
         }
-        self.shared.log_removal(entry.hash);
+        self.invalidation.log_removal(entry.hash);
         Removed {
             key: entry.key,
             value: entry.value,
@@ -327,7 +343,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
 
     /// Removes slot `idx` for a reason of the engine's, queueing the notification.
     pub(crate) fn discard(&mut self, idx: u32, cause: RemovalCause, pending: &mut Pending<K, V>) {
-        let r = self.remove_slot(idx, cause);
+        let r = self.remove_slot(idx, cause, &pending.context);
         pending.push(r.key, r.value, r.cause, r.deps);
     }
 
@@ -382,7 +398,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 DEAD_TAG => RemovalCause::Tag,
                 _ => RemovalCause::Dependency,
             };
-            let r = self.remove_slot(idx, cause);
+            let r = self.remove_slot(idx, cause, &pending.context);
             pending.push_deferred(r);
             if n % CLOCK_EVERY == 0 && clock.delta_as_nanos(start, clock.raw()) >= budget.nanos {
                 break;
@@ -546,7 +562,9 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             .unwrap_or_else(|| current.map_or(1, |v| v.wrapping_add(1)));
         if let Some(v) = w.options.version {
             if v < self.fences.floor(hash, &key, w.now) {
-                self.shared.writes_fenced.fetch_add(1, Ordering::Relaxed);
+                self.invalidation
+                    .writes_fenced
+                    .fetch_add(1, Ordering::Relaxed);
                 return Err(Rejected::new(RejectReason::Fenced, current));
             }
         }
@@ -577,7 +595,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         let mut lists: Membership = SmallVec::new();
         if found.is_none() {
             for t in w.tags {
-                match self.slots.tags.resolve(t, &self.shared.tags) {
+                match self.slots.tags.resolve(t, &self.invalidation.tags) {
                     Ok(id) if !lists.iter().any(|l| l.0 == id) => lists.push((id, false)),
                     Ok(_) => {}
                     Err(_) => {
@@ -587,7 +605,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 }
             }
             for t in w.inherited {
-                if let Ok(id) = self.slots.tags.resolve(t, &self.shared.tags) {
+                if let Ok(id) = self.slots.tags.resolve(t, &self.invalidation.tags) {
                     if !lists.iter().any(|l| l.0 == id) {
                         lists.push((id, true));
                     }
@@ -595,7 +613,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             }
         }
         // Only floors and fills need the set's tags (the set's record is cold memory).
-        let any_floor = self.shared.tags.any_floor();
+        let any_floor = self.invalidation.tags.any_floor();
         let (floor, invalidated) = if any_floor || w.lease.is_some() {
             let members: &[(u32, bool)] = match found {
                 Some(set) => self.slots.tags.tags(set),
@@ -626,8 +644,8 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             };
             return Err(Rejected::new(reason, current));
         }
-        self.shared.log_removal(hash);
-        if u64::from(w.weight) > self.policy.capacity() {
+        self.invalidation.log_removal(hash);
+        if u64::from(w.weight) > self.eviction.capacity() {
             // Can never fit: the old value must not survive a newer write, and the new one is
             // refused at once.
             if let Some(idx) = existing {
@@ -635,6 +653,15 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 self.discard(idx, RemovalCause::Replaced, pending);
             }
             self.counters.removals[RemovalCause::Evicted.index()] += 1;
+            if let Some(h) = &mut self.history {
+                let now = Timestamp(w.now);
+                let mut written = Record::new(now, Happened::Written);
+                written.version = Some(version);
+                written.set_tags(w.tags, w.inherited);
+                written.origin.clone_from(&pending.context.origin);
+                let evicted = Record::new(now, Happened::Removed(RemovalCause::Evicted));
+                h.passed(hash, &key, written, evicted);
+            }
             pending.push(key, value, RemovalCause::Evicted, None);
             self.release_tags(&lists);
             return Ok(if existing.is_some() {
@@ -651,7 +678,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             Some(set) => set,
             None if lists.is_empty() => 0,
             None => {
-                self.shared.note_tagged();
+                self.invalidation.note_tagged();
                 self.slots.tags.set_for(lists, w.tag_fp)
             }
         };
@@ -690,10 +717,14 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                     }
                 }
                 let old_deps = old_extras.and_then(|x| x.deps);
+                if let Some(h) = &mut self.history {
+                    let origin = pending.context.origin.as_ref();
+                    h.written(idx, w.now, Some(version), w.tags, w.inherited, origin);
+                }
                 pending.push(key, old, RemovalCause::Replaced, old_deps);
                 self.set_deadline(idx, deadline);
                 let mut victims = std::mem::take(&mut self.scratch);
-                self.policy
+                self.eviction
                     .on_update(idx, old_weight, &self.slots, &mut victims);
                 self.scratch = victims;
                 self.evict_victims(pending);
@@ -729,15 +760,19 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                     ki.map.insert(k, idx);
                 }
                 self.slots.join_set(idx, set);
+                if let Some(h) = &mut self.history {
+                    let origin = pending.context.origin.as_ref();
+                    h.written(idx, w.now, Some(version), w.tags, w.inherited, origin);
+                }
                 let slots = &self.slots;
                 self.table.insert_unique(hash, idx, |&i| slots.get(i).hash);
                 self.counters.inserts += 1;
                 if deadline != NEVER {
                     self.timers.schedule(idx, self.slots.hard_deadline(idx));
                 }
-                self.policy.observe_len(self.table.len());
+                self.eviction.observe_len(self.table.len());
                 let mut victims = std::mem::take(&mut self.scratch);
-                self.policy.on_insert(idx, &self.slots, &mut victims);
+                self.eviction.on_insert(idx, &self.slots, &mut victims);
                 self.scratch = victims;
                 self.evict_victims(pending);
                 Ok(Inserted::New)
@@ -762,6 +797,8 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         self.account_change(idx, weight, now, pending);
     }
 
+    /// [`Self::modified`] without telling the listener (the caller reported the old value):
+    /// recorded in the history as a change in place.
     pub(crate) fn account_change(
         &mut self,
         idx: u32,
@@ -769,6 +806,9 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         now: u64,
         pending: &mut Pending<K, V>,
     ) {
+        if let Some(h) = &mut self.history {
+            h.written(idx, now, None, &[], &[], pending.context.origin.as_ref());
+        }
         let (entry, meta) = self.slots.both_mut(idx);
         let old_weight = u64::from(entry.weight);
         entry.weight = weight;
@@ -782,9 +822,9 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             let key = self.slots.get(idx).key.clone();
             self.revoke_lease(hash, &key);
         }
-        self.shared.log_removal(hash);
+        self.invalidation.log_removal(hash);
         let mut victims = std::mem::take(&mut self.scratch);
-        self.policy
+        self.eviction
             .on_update(idx, old_weight, &self.slots, &mut victims);
         self.scratch = victims;
         self.evict_victims(pending);
@@ -820,7 +860,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         {
             Ok(found) => {
                 let (l, _) = found.remove();
-                self.shared.leases.fetch_sub(1, Ordering::SeqCst);
+                self.invalidation.leases.fetch_sub(1, Ordering::SeqCst);
                 !l.revoked && now < l.expires
             }
             Err(_) => false,
@@ -865,7 +905,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         let old_set = self.slots.get(idx).tagset();
         let mut lists: Membership = self.slots.tags.tags(old_set).clone();
         for t in tags {
-            if let Ok(id) = self.slots.tags.resolve(t, &self.shared.tags) {
+            if let Ok(id) = self.slots.tags.resolve(t, &self.invalidation.tags) {
                 if !lists.iter().any(|l| l.0 == id) {
                     lists.push((id, true));
                 }
@@ -874,7 +914,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         if lists.len() == self.slots.tags.tags(old_set).len() {
             return;
         }
-        self.shared.note_tagged();
+        self.invalidation.note_tagged();
         let names: Vec<(String, bool)> = lists
             .iter()
             .map(|&(l, inh)| (self.slots.tags.node(l).name().to_owned(), inh))
@@ -932,7 +972,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             .find_entry(hash, |l| l.key == *key && l.grant.token == token)
         {
             found.remove();
-            self.shared.leases.fetch_sub(1, Ordering::SeqCst);
+            self.invalidation.leases.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -963,12 +1003,12 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         }
         if let Ok(found) = self.leases.find_entry(hash, |l| l.key == *key) {
             found.remove();
-            self.shared.leases.fetch_sub(1, Ordering::SeqCst);
+            self.invalidation.leases.fetch_sub(1, Ordering::SeqCst);
         }
         // Counted before the epoch is taken: a removal that misses the count happened before
         // the epoch, so the lease need not see it.
-        self.shared.leases.fetch_add(1, Ordering::SeqCst);
-        let grant = Grant::new(self.shared.next_epoch());
+        self.invalidation.leases.fetch_add(1, Ordering::SeqCst);
+        let grant = Grant::new(self.invalidation.next_epoch());
         self.leases.insert_unique(
             hash,
             LeaseSlot {
@@ -988,7 +1028,9 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         self.leases.retain(|l| now < l.expires);
         let dropped = before - self.leases.len();
         if dropped > 0 {
-            self.shared.leases.fetch_sub(dropped, Ordering::SeqCst);
+            self.invalidation
+                .leases
+                .fetch_sub(dropped, Ordering::SeqCst);
         }
     }
 
@@ -1019,7 +1061,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             self.discard(idx, dead, pending);
             return None;
         }
-        Some(self.remove_slot(idx, cause))
+        Some(self.remove_slot(idx, cause, &pending.context))
     }
 
     /// Sets a live entry's deadline under a Redis condition; a deadline at or before `now`
@@ -1082,7 +1124,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         self.counters.removals[RemovalCause::Explicit.index()] += self.table.len() as u64;
         self.table.clear();
         self.free.clear();
-        self.policy.clear();
+        self.eviction.clear();
         self.timers = TimerWheel::new(now);
         self.slots.tags.clear();
         self.slots.tag_gens.clear();
@@ -1093,10 +1135,26 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         for l in self.leases.iter_mut() {
             l.revoked = true;
         }
-        for (entry, meta) in self.slots.hot.drain(..).zip(self.slots.cold.drain(..)) {
+        for (idx, (entry, meta)) in self
+            .slots
+            .hot
+            .drain(..)
+            .zip(self.slots.cold.drain(..))
+            .enumerate()
+        {
             let Some(entry) = entry else { continue };
+            if let Some(h) = &mut self.history {
+                let idx = u32::try_from(idx).expect("fewer than 2^32 entries per shard");
+                h.removed(
+                    idx,
+                    entry.hash,
+                    &entry.key,
+                    RemovalCause::Explicit,
+                    &pending.context,
+                );
+            }
             let extras = meta.extras;
-            self.shared.log_removal(entry.hash);
+            self.invalidation.log_removal(entry.hash);
             pending.push(
                 entry.key,
                 entry.value,

@@ -21,7 +21,7 @@
 
 use crate::collections::HashMap;
 use crate::sync::Arc;
-use crate::tags::{TagNode, TagRegistry, validate_tag};
+use crate::tag_registry::{TagNode, TagRegistry, validate_tag};
 use compact_str::CompactString;
 use smallvec::SmallVec;
 

@@ -11,7 +11,7 @@
 //! that also sees creates, which have no old values: it simply yields no target for them.
 //!
 //! ```
-//! use lethe::{Event, Operation, Template};
+//! use lethe::{event::Event, event::Operation, template::Template};
 //!
 //! let t = Template::parse("department:{old.department_id}").unwrap();
 //! let moved = Event::new("users", Operation::Update)
@@ -202,6 +202,8 @@ pub(crate) enum Escape {
     None,
     /// For glob targets: a field value is data, so a `*` in a user's name must match only `*`,
     /// not every key. Uses the Redis `KEYS` escape (`\`), which is the engine's glob syntax.
+    /// Only rules render glob targets; unused when the `rules` feature is off.
+    #[cfg_attr(not(feature = "rules"), allow(dead_code))]
     Glob,
 }
 
@@ -273,7 +275,9 @@ fn is_name_char(c: char) -> bool {
 }
 
 /// Checks a field reference written outside braces (a rule condition's path) with the same
-/// grammar as a placeholder, so conditions and templates accept the same names.
+/// grammar as a placeholder, so conditions and templates accept the same names. Unused when
+/// the `rules` feature is off.
+#[cfg_attr(not(feature = "rules"), allow(dead_code))]
 pub(crate) fn parse_field_path(text: &str) -> Result<FieldPath, TemplateError> {
     // Columns are relative to a virtual `{` at column 0, so they land on the text's own columns.
     parse_path(text, 0).map_err(|mut e| {

@@ -298,10 +298,11 @@ mod cache_impl {
     use crate::cache::Cache;
     use crate::clock::Timestamp;
     use crate::entry::InsertOptions;
+    use crate::history::{Context, Matched};
     use crate::invalidate::{Applied, Invalidation};
     use crate::listener::RemovalCause;
     use crate::pattern::Glob;
-    use crate::tags::validate_tag;
+    use crate::tag_registry::validate_tag;
     use std::borrow::Borrow;
     use std::hash::{BuildHasher, Hash};
 
@@ -356,21 +357,28 @@ mod cache_impl {
         /// stale: such entries are hidden at once (and reclaimed like a tag invalidation), and
         /// writes under the tag below the floor are refused. Floors only rise.
         pub fn set_version_floor_tag(&self, tag: &str, floor: u64) -> Result<u64, crate::Error> {
-            self.apply_tag_floor(tag, floor).map(|a| a.seq)
+            self.apply_tag_floor(tag, floor, &Context::default())
+                .map(|a| a.seq)
         }
 
         pub(crate) fn apply_tag_floor(
             &self,
             tag: &str,
             floor: u64,
+            ctx: &Context<K>,
         ) -> Result<Applied<K>, crate::Error> {
             validate_tag(tag).map_err(|m| crate::Error::new(crate::ErrorKind::InvalidTag, m))?;
-            let node = self.inner.shared.tags.set_floor(tag, floor);
+            let node = self.inner.invalidation.tags.set_floor(tag, floor);
             // Reads check floors from here on. Stored entries below the floor are removed now
             // rather than lazily, so their dependents (whose own versions the floor does not
             // judge) go with them: floors are rare administrative acts, worth the pass.
             let nodes = node.subtree();
+            let ctx = ctx.matching(Matched::Floor {
+                on: format!("tag:{tag}"),
+                version: floor,
+            });
             let removed = self.remove_in_every_shard(
+                &ctx,
                 RemovalCause::Stale,
                 |version| version < floor,
                 |shard| shard.below_floor(&nodes, floor),
@@ -380,7 +388,7 @@ mod cache_impl {
 
         /// Fences `key` at `version` for `hold`: until then, a write or fill of the key
         /// carrying an explicit version ([`InsertOptions::version`]) below `version` is refused
-        /// with [`crate::RejectReason::Fenced`] (counted in [`crate::CacheStats::writes_fenced`]),
+        /// with [`crate::version::RejectReason::Fenced`] (counted in [`crate::CacheStats::writes_fenced`]),
         /// and a stored entry below it is removed now (cause [`RemovalCause::Stale`]). Writes
         /// without a version are not judged (leases protect those). Fences only rise; a later
         /// fence on the key extends the hold.
@@ -472,15 +480,26 @@ mod cache_impl {
         /// entries below it are removed now (cause [`RemovalCause::Stale`]) and older writes
         /// are refused from now on. Floors only rise. Returns how many entries were removed.
         pub fn set_version_floor_prefix(&self, prefix: impl AsRef<[u8]>, floor: u64) -> usize {
-            self.apply_prefix_floor(prefix.as_ref(), floor)
+            self.apply_prefix_floor(prefix.as_ref(), floor, &Context::default())
                 .removed
                 .unwrap_or(0)
         }
 
-        pub(crate) fn apply_prefix_floor(&self, prefix: &[u8], floor: u64) -> Applied<K> {
+        pub(crate) fn apply_prefix_floor(
+            &self,
+            prefix: &[u8],
+            floor: u64,
+            ctx: &Context<K>,
+        ) -> Applied<K> {
             self.key_bytes();
-            self.inner.shared.floors.set(prefix, floor);
-            let n = self.remove_matching(&Glob::prefix(prefix), RemovalCause::Stale, |v| v < floor);
+            self.inner.invalidation.floors.set(prefix, floor);
+            let ctx = ctx.matching(Matched::Floor {
+                on: format!("{}*", String::from_utf8_lossy(prefix)),
+                version: floor,
+            });
+            let n = self.remove_matching(&ctx, &Glob::prefix(prefix), RemovalCause::Stale, |v| {
+                v < floor
+            });
             self.publish(Invalidation::PrefixFloor(prefix.to_vec(), floor), Some(n))
         }
     }

@@ -2,8 +2,9 @@
 //! metadata, trait bounds and the eviction policy's scan resistance.
 
 use lethe::{
-    AdaptiveTtl, ByteWeigher, Cache, CacheBuilder, EarlyRefresh, ErrorKind, ExpiryPolicy,
-    InsertOptions, ManualClock, RemovalCause, Timestamp, Ttl,
+    Cache, CacheBuilder, ErrorKind, InsertOptions, RemovalCause, clock::ManualClock,
+    clock::Timestamp, expiry::AdaptiveTtl, expiry::EarlyRefresh, expiry::ExpiryPolicy, expiry::Ttl,
+    weigher::ByteWeigher,
 };
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -344,7 +345,7 @@ fn string_keys_are_looked_up_by_str() {
     assert!(cache.get_with_metadata("beta").is_some());
     assert!(cache.expire("beta", Duration::from_secs(60), Default::default()));
     assert!(cache.persist("beta"));
-    assert_eq!(cache.ttl("beta"), lethe::KeyTtl::Persistent);
+    assert_eq!(cache.ttl("beta"), lethe::expiry::KeyTtl::Persistent);
     assert_eq!(cache.remove("alpha"), Some(1));
     assert_eq!(cache.get("alpha"), None);
     assert_eq!(cache.remove("gamma"), None);
@@ -601,7 +602,10 @@ fn timestamps_and_clocks() {
     let clock = ManualClock::new(Timestamp(START));
     clock.advance(Duration::from_secs(1));
     clock.set(Timestamp(START)); // backwards: ignored
-    assert_eq!(lethe::Clock::now(&clock), Timestamp(START + 1_000_000_000));
+    assert_eq!(
+        lethe::clock::Clock::now(&clock),
+        Timestamp(START + 1_000_000_000)
+    );
 
     // The default clock follows wall time: a one-hour TTL reads as (a little under) an hour.
     let cache: Cache<u32, u32> = Cache::new(10);

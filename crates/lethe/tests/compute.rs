@@ -3,8 +3,8 @@
 //! equivalent insert or remove (weights, TTL, leases, dependents, listener).
 
 use lethe::{
-    Cache, InsertOptions, KeyTtl, LeaseOutcome, ManualClock, RejectReason, RemovalCause,
-    RemovalListener, Timestamp,
+    Cache, InsertOptions, RemovalCause, clock::ManualClock, clock::Timestamp, expiry::KeyTtl,
+    lease::LeaseOutcome, listener::RemovalListener, version::RejectReason,
 };
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;

@@ -2,8 +2,9 @@
 //! refresh, the Redis-style commands, and reclamation by the timer wheel.
 
 use lethe::{
-    AdaptiveTtl, Cache, CacheBuilder, EarlyRefresh, ExpireCondition, ExpiryPolicy, InsertOptions,
-    KeyTtl, ManualClock, RemovalCause, Timestamp, Ttl,
+    Cache, CacheBuilder, InsertOptions, RemovalCause, clock::ManualClock, clock::Timestamp,
+    expiry::AdaptiveTtl, expiry::EarlyRefresh, expiry::ExpireCondition, expiry::ExpiryPolicy,
+    expiry::KeyTtl, expiry::Ttl,
 };
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;

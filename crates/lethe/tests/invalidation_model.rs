@@ -46,8 +46,9 @@
 //! failures that have nothing to do with when hidden entries are reclaimed.
 
 use lethe::{
-    Applied, Cache, InsertOptions, Inserted, Invalidation, LeaseOutcome, RejectReason, Rejected,
-    RemovalCause, RemovalListener, WriteCondition,
+    Cache, InsertOptions, Invalidation, RemovalCause, invalidate::Applied, lease::LeaseOutcome,
+    listener::RemovalListener, version::Inserted, version::RejectReason, version::Rejected,
+    version::WriteCondition,
 };
 use proptest::prelude::*;
 use std::collections::hash_map::DefaultHasher;
@@ -584,6 +585,9 @@ struct Harness {
     /// Values of fills refused as invalidated: the engine may store and then remove them.
     refused_fills: HashSet<u64>,
     reported: HashSet<u64>,
+    /// Removals heard by the listener, per key and cause (replacements aside): the key's
+    /// history must hold exactly these.
+    heard_removals: HashMap<String, HashMap<RemovalCause, usize>>,
 }
 
 fn owned(keys: impl IntoIterator<Item = impl AsRef<str>>) -> BTreeSet<String> {
@@ -618,7 +622,12 @@ impl Harness {
                 log: log.clone(),
                 modified: modified.clone(),
             })
-            .subscriber(move |a: &Applied<String>| heard.lock().unwrap().push(a.clone()));
+            .subscriber(move |a: &Applied<String>| heard.lock().unwrap().push(a.clone()))
+            // Big enough that nothing is forgotten, so the history can be checked whole.
+            .history(lethe::history::HistoryConfig {
+                records_per_key: 1 << 20,
+                memory_budget: 1 << 30,
+            });
         if cfg.index_keys {
             b = b.index_keys();
         }
@@ -636,6 +645,7 @@ impl Harness {
             accepted: HashSet::new(),
             refused_fills: HashSet::new(),
             reported: HashSet::new(),
+            heard_removals: HashMap::new(),
         }
     }
 
@@ -1172,7 +1182,26 @@ impl Harness {
                 );
                 self.model.entries.remove(k.as_str());
             }
+            if cause != RemovalCause::Replaced {
+                *self
+                    .heard_removals
+                    .entry(k.clone())
+                    .or_default()
+                    .entry(cause)
+                    .or_default() += 1;
+            }
             removed_keys.insert(k);
+        }
+        // The history records every removal the listener heard, with the same cause, and no
+        // other.
+        for (k, want) in &self.heard_removals {
+            let mut got: HashMap<RemovalCause, usize> = HashMap::new();
+            for r in self.cache.history(k) {
+                if let Some(c) = r.happened.cause() {
+                    *got.entry(c).or_default() += 1;
+                }
+            }
+            assert_eq!(&got, want, "#{i} {op:?}: history of {k}'s removals");
         }
     }
 

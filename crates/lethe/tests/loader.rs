@@ -9,7 +9,10 @@ use lethe::loader::{
     LoadErrorKind, Loader, LoaderBuilder, RetryPolicy, Source, WritableSource, WriteBehindConfig,
     WriteErrorKind, WriteMode, WriteOp,
 };
-use lethe::{Cache, EarlyRefresh, ErrorKind, InsertOptions, LeaseOutcome, ManualClock, Timestamp};
+use lethe::{
+    Cache, ErrorKind, InsertOptions, clock::ManualClock, clock::Timestamp, expiry::EarlyRefresh,
+    lease::LeaseOutcome,
+};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

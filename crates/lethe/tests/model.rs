@@ -17,8 +17,8 @@
 //! - `len`, `weighted_size`, `stats()` and `iter()` agree with the model.
 
 use lethe::{
-    AdaptiveTtl, Cache, ExpireCondition, ExpiryPolicy, InsertOptions, KeyTtl, ManualClock,
-    RemovalCause, Timestamp, Ttl,
+    Cache, InsertOptions, RemovalCause, clock::ManualClock, clock::Timestamp, expiry::AdaptiveTtl,
+    expiry::ExpireCondition, expiry::ExpiryPolicy, expiry::KeyTtl, expiry::Ttl,
 };
 use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -593,11 +593,11 @@ impl Harness {
     }
 
     fn clock_now(&self) -> u64 {
-        use lethe::Clock;
+        use lethe::clock::Clock;
         self.clock.now().as_nanos()
     }
 
-    fn check_read(&mut self, k: u32, got: Option<u64>, meta: Option<lethe::EntryMetadata>) {
+    fn check_read(&mut self, k: u32, got: Option<u64>, meta: Option<lethe::entry::EntryMetadata>) {
         let now = self.now;
         match self.live_value(k) {
             Some(v) => {

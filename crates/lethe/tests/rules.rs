@@ -1,10 +1,22 @@
 //! Events, templates and rule files through the public API: a realistic rule file evaluated
 //! against change events, loading from disk, and errors that point at the right line.
 
-use lethe::rules::{PolicyTtl, RuleErrorKind, RuleSet, Target};
-use lethe::{Event, FieldValue, Operation, Template, TemplateErrorKind};
+use lethe::rules::{PolicyTtl, RuleErrorKind, RuleSet};
+use lethe::{
+    Invalidation, event::Event, event::FieldValue, event::Operation, template::Template,
+    template::TemplateErrorKind,
+};
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The key, tag, prefix or glob of a rule's invalidation, as text.
+fn text(i: &Invalidation<String>) -> &str {
+    match i {
+        Invalidation::Key(s) | Invalidation::Tag(s) => s,
+        Invalidation::Prefix(b) | Invalidation::Glob(b) => std::str::from_utf8(b).unwrap(),
+        other => panic!("rules never produce {other:?}"),
+    }
+}
 
 const SHOP: &str = r#"
 # Users: profile and sessions on any change; department member lists when they move.
@@ -60,11 +72,11 @@ fn a_department_move_invalidates_both_departments() {
     assert_eq!(
         set.evaluate(&moved),
         [
-            Target::Key("user:42:profile".into()),
-            Target::Tag("user:42".into()),
-            Target::Prefix("session:42:".into()),
-            Target::Key("department:3:members".into()),
-            Target::Key("department:5:members".into()),
+            Invalidation::Key("user:42:profile".into()),
+            Invalidation::Tag("user:42".into()),
+            Invalidation::Prefix(b"session:42:".to_vec()),
+            Invalidation::Key("department:3:members".into()),
+            Invalidation::Key("department:5:members".into()),
         ]
     );
     let stayed = Event::new("users", Operation::Update)
@@ -85,7 +97,7 @@ fn a_delete_uses_old_values_and_a_create_has_none() {
         .id("7")
         .with_old("department_id", 2);
     let targets = set.evaluate(&deleted);
-    let keys: Vec<&str> = targets.iter().map(Target::as_str).collect();
+    let keys: Vec<&str> = targets.iter().map(text).collect();
     assert_eq!(
         keys,
         [
@@ -100,7 +112,7 @@ fn a_delete_uses_old_values_and_a_create_has_none() {
         .with_new("department_id", 2);
     assert_eq!(
         set.evaluate(&created),
-        [Target::Key("department:2:members".into())]
+        [Invalidation::Key("department:2:members".into())]
     );
 }
 
@@ -120,8 +132,8 @@ fn conditions_gate_the_revenue_report() {
     assert_eq!(
         set.evaluate(&order("paid", "150.00".into())),
         [
-            Target::Key("report:revenue".into()),
-            Target::Glob("report:revenue:*:c\\*1".into()),
+            Invalidation::Key("report:revenue".into()),
+            Invalidation::Glob(b"report:revenue:*:c\\*1".to_vec()),
         ]
     );
     assert!(
@@ -140,7 +152,7 @@ fn wildcard_rules_catch_bulk_and_schema_events_of_any_entity() {
         for op in [Operation::Bulk, Operation::Schema] {
             assert_eq!(
                 set.evaluate(&Event::new(entity, op)),
-                [Target::Prefix("report:".into())],
+                [Invalidation::Prefix(b"report:".to_vec())],
                 "{entity} {op}"
             );
         }
@@ -325,7 +337,7 @@ depends_on = ["org:{org_id}"]
 
 #[test]
 fn events_invalidate_what_the_rules_say_and_policies_tag_inserts() {
-    use lethe::{Applied, Cache, Invalidation, RemovalCause, Ttl};
+    use lethe::{Cache, Invalidation, RemovalCause, expiry::Ttl, invalidate::Applied};
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 

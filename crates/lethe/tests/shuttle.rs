@@ -6,7 +6,7 @@
 //! replay.
 #![cfg(feature = "shuttle")]
 
-use lethe::{Cache, InsertOptions, LeaseOutcome, RemovalCause};
+use lethe::{Cache, InsertOptions, RemovalCause, lease::LeaseOutcome};
 use shuttle::rand::{Rng, thread_rng};
 use shuttle::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use shuttle::thread;

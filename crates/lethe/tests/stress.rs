@@ -2,7 +2,10 @@
 //! listeners that call back into the cache. Iteration counts are fixed (no time loops, no
 //! timing assertions); a watchdog turns a deadlock into a failure instead of a hung run.
 
-use lethe::{Cache, ExpireCondition, InsertOptions, ManualClock, RemovalCause, Timestamp};
+use lethe::{
+    Cache, InsertOptions, RemovalCause, clock::ManualClock, clock::Timestamp,
+    expiry::ExpireCondition,
+};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};

@@ -18,7 +18,7 @@
 //! - **Staleness on purpose.** Stale-while-revalidate serves an expired value for a grace
 //!   while one background refresh runs; stale-if-error serves it, within its grace, when the
 //!   load fails; refresh-ahead reloads a hot entry in the background when probabilistic early
-//!   expiration ([`crate::EarlyRefresh`]) tells a reader to, so readers never see the miss.
+//!   expiration ([`crate::expiry::EarlyRefresh`]) tells a reader to, so readers never see the miss.
 //!   The engine keeps expired entries for [`Cache::get_stale`] because loaded values are
 //!   stored with [`InsertOptions::retain_stale`] set to the larger grace.
 //! - **Writes** ([`WriteMode`]): cache only, write-through (source first, then cache), or
@@ -477,7 +477,7 @@ where
     }
 
     /// Refresh-ahead: when a read is told to refresh by probabilistic early expiration
-    /// ([`crate::EarlyRefresh`], set on the cache or in [`Self::insert_options`]), the entry is
+    /// ([`crate::expiry::EarlyRefresh`], set on the cache or in [`Self::insert_options`]), the entry is
     /// reloaded in the background while readers keep getting the current value. Off by
     /// default.
     pub fn refresh_ahead(mut self, on: bool) -> Self {

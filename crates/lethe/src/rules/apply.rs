@@ -1,10 +1,10 @@
 //! Where rules meet the engine: events become invalidations, policies become insert options.
 //!
-//! Data flows one way: an [`Event`] is evaluated by a [`RuleSet`] into [`Target`]s, each target
-//! becomes an [`Invalidation`] applied by the cache (and so reaches the subscribers with its
-//! sequence number). A [`DataPolicy`] named on insert becomes [`InsertOptions`].
+//! Data flows one way: an [`Event`] is evaluated by a [`RuleSet`] into [`Invalidation`]s with
+//! `String` keys, each applied by the cache with its key converted to the cache's key type (and
+//! so reaches the subscribers with its sequence number). A [`DataPolicy`] named on insert becomes [`InsertOptions`].
 
-use super::{DataPolicy, PolicyTtl, RuleSet, Target};
+use super::{DataPolicy, PolicyTtl, RuleSet};
 use crate::cache::Cache;
 use crate::entry::InsertOptions;
 use crate::error::{Error, ErrorKind};
@@ -69,14 +69,17 @@ impl DataPolicy {
     }
 }
 
-impl Target {
-    /// The invalidation this target asks for, with keys of type `K`.
-    pub fn to_invalidation<K: From<String>>(&self) -> Invalidation<K> {
+impl<K> Invalidation<K> {
+    /// The same invalidation with its key, if it names one, converted by `f` (a rule's
+    /// `Invalidation<String>` into a cache's key type, say); tags, prefixes and globs are kept.
+    pub fn map_key<K2>(self, f: impl FnOnce(K) -> K2) -> Invalidation<K2> {
         match self {
-            Target::Key(k) => Invalidation::Key(K::from(k.clone())),
-            Target::Tag(t) => Invalidation::Tag(t.clone()),
-            Target::Prefix(p) => Invalidation::Prefix(p.clone().into_bytes()),
-            Target::Glob(g) => Invalidation::Glob(g.clone().into_bytes()),
+            Invalidation::Key(k) => Invalidation::Key(f(k)),
+            Invalidation::Tag(t) => Invalidation::Tag(t),
+            Invalidation::Prefix(p) => Invalidation::Prefix(p),
+            Invalidation::Glob(g) => Invalidation::Glob(g),
+            Invalidation::PrefixFloor(p, v) => Invalidation::PrefixFloor(p, v),
+            Invalidation::TagFloor(t, v) => Invalidation::TagFloor(t, v),
         }
     }
 }
@@ -88,13 +91,13 @@ where
     S: BuildHasher + Clone + Send + Sync + 'static,
 {
     /// Evaluates `rules` against `event` and applies every resulting invalidation, in rule
-    /// order. Returns them as applied, with their sequence numbers. A target that cannot be
+    /// order. Returns them as applied, with their sequence numbers. An invalidation that cannot be
     /// applied (a rendered tag with an empty level) is skipped and reported in the error list.
     pub fn apply_event(&self, rules: &RuleSet, event: &Event) -> (Vec<Applied<K>>, Vec<Error>) {
         let mut applied = Vec::new();
         let mut errors = Vec::new();
-        for target in rules.evaluate(event) {
-            match self.invalidate(target.to_invalidation()) {
+        for invalidation in rules.evaluate(event) {
+            match self.invalidate(invalidation.map_key(K::from)) {
                 Ok(a) => applied.push(a),
                 Err(e) => errors.push(e),
             }

@@ -8,8 +8,8 @@
 //! is what makes loading all or nothing.
 
 use super::condition::{Condition, Test};
+use super::data_policy::{DataPolicy, PolicyTtl};
 use super::error::{RuleError, RuleErrorKind};
-use super::policy::{DataPolicy, PolicyTtl};
 use super::{Rule, RuleSet};
 use crate::event::{FieldValue, Operation, Scope};
 use crate::template::{Template, TemplateError, parse_field_path};

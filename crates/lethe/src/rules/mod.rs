@@ -3,7 +3,8 @@
 //! A rule says: when an event about this entity, with one of these operations and meeting these
 //! conditions, arrives, invalidate these keys, tags, prefixes and globs, each written as a
 //! [`Template`] over the event's fields. [`RuleSet::evaluate`] turns one
-//! [`Event`] into the [`Target`]s of every matching rule, deduplicated, in rule order. A policy
+//! [`Event`] into the [`Invalidation`]s of every matching rule (keys as `String`s),
+//! deduplicated, in rule order: the engine's own type, applied as is by [`Cache::invalidate`](crate::Cache::invalidate). A policy
 //! ([`DataPolicy`]) is the write side: a named TTL strategy plus the tags and dependencies an
 //! entry of that kind of data gets, so every writer of `user` entries tags them alike and the
 //! rules' `user:{id}` tag reaches all of them.
@@ -17,8 +18,8 @@
 //! # Format
 //!
 //! ```
-//! use lethe::rules::{PolicyTtl, RuleErrorKind, RuleSet, Target};
-//! use lethe::{Event, Operation};
+//! use lethe::rules::{PolicyTtl, RuleErrorKind, RuleSet};
+//! use lethe::{event::Event, Invalidation, event::Operation};
 //! use std::collections::HashMap;
 //! use std::time::Duration;
 //!
@@ -67,17 +68,17 @@
 //! assert_eq!(
 //!     rules.evaluate(&moved),
 //!     [
-//!         Target::Key("user:42:profile".into()),
-//!         Target::Tag("user:42".into()),
-//!         Target::Prefix("session:42:".into()),
-//!         Target::Key("department:7:members".into()),
-//!         Target::Key("department:9:members".into()),
-//!         Target::Glob("feed:*:42".into()),
+//!         Invalidation::Key("user:42:profile".into()),
+//!         Invalidation::Tag("user:42".into()),
+//!         Invalidation::Prefix(b"session:42:".to_vec()),
+//!         Invalidation::Key("department:7:members".into()),
+//!         Invalidation::Key("department:9:members".into()),
+//!         Invalidation::Glob(b"feed:*:42".to_vec()),
 //!     ]
 //! );
 //!
 //! let created = Event::new("users", Operation::Create).id("43").with_new("department_id", 9);
-//! assert_eq!(rules.evaluate(&created), [Target::Key("department:9:members".into())]);
+//! assert_eq!(rules.evaluate(&created), [Invalidation::Key("department:9:members".into())]);
 //!
 //! // The insert side: a `user` entry's TTL, tags and dependencies.
 //! let user = rules.policy("user").unwrap();
@@ -150,40 +151,19 @@
 
 mod apply;
 mod condition;
+mod data_policy;
 mod error;
 mod load;
-mod policy;
 
 pub use condition::Condition;
+pub use data_policy::{DEFAULT_RECOMPUTE, DataPolicy, PolicyTtl};
 pub use error::{RuleError, RuleErrorKind};
-pub use policy::{DEFAULT_RECOMPUTE, DataPolicy, PolicyTtl};
 
 use crate::event::{Event, Operation};
+use crate::invalidate::Invalidation;
 use crate::template::{Escape, Template};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-
-/// Something to invalidate.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Target {
-    /// One key.
-    Key(String),
-    /// Every entry carrying this tag.
-    Tag(String),
-    /// Every key starting with this.
-    Prefix(String),
-    /// Every key matching this Redis-style glob.
-    Glob(String),
-}
-
-impl Target {
-    /// The key, tag, prefix or pattern.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Target::Key(s) | Target::Tag(s) | Target::Prefix(s) | Target::Glob(s) => s,
-        }
-    }
-}
 
 /// One `[[rule]]`: which events it matches and what they invalidate.
 #[derive(Clone, Debug)]
@@ -272,32 +252,36 @@ impl Rule {
                 || self.changed.iter().any(|f| condition::changed(event, f)))
     }
 
-    /// The targets this rule's templates give for the event, deduplicated, in the order keys,
-    /// tags, prefixes, globs. Does not check [`Rule::matches`]; skips targets that need a
-    /// field the event does not carry.
-    pub fn render(&self, event: &Event) -> Vec<Target> {
-        let mut out = Targets::default();
+    /// The invalidations this rule's templates give for the event, deduplicated, in the order
+    /// keys, tags, prefixes, globs. Does not check [`Rule::matches`]; skips templates that need
+    /// a field the event does not carry.
+    pub fn render(&self, event: &Event) -> Vec<Invalidation<String>> {
+        let mut out = Deduped::default();
         self.render_into(event, &mut out);
         out.list
     }
 
-    fn render_into(&self, event: &Event, out: &mut Targets) {
-        out.render(&self.keys, event, Escape::None, Target::Key);
-        out.render(&self.tags, event, Escape::None, Target::Tag);
-        out.render(&self.prefixes, event, Escape::None, Target::Prefix);
-        out.render(&self.globs, event, Escape::Glob, Target::Glob);
+    fn render_into(&self, event: &Event, out: &mut Deduped) {
+        out.render(&self.keys, event, Escape::None, Invalidation::Key);
+        out.render(&self.tags, event, Escape::None, Invalidation::Tag);
+        out.render(&self.prefixes, event, Escape::None, |p| {
+            Invalidation::Prefix(p.into_bytes())
+        });
+        out.render(&self.globs, event, Escape::Glob, |g| {
+            Invalidation::Glob(g.into_bytes())
+        });
     }
 }
 
 /// An ordered list that ignores repeats. Linear search while short (most events yield a
 /// handful of targets), a hash set once long.
 #[derive(Debug, Default)]
-struct Targets {
-    list: Vec<Target>,
-    seen: Option<HashSet<Target>>,
+struct Deduped {
+    list: Vec<Invalidation<String>>,
+    seen: Option<HashSet<Invalidation<String>>>,
 }
 
-impl Targets {
+impl Deduped {
     const LINEAR: usize = 16;
 
     fn render(
@@ -305,7 +289,7 @@ impl Targets {
         templates: &[Template],
         event: &Event,
         escape: Escape,
-        make: fn(String) -> Target,
+        make: fn(String) -> Invalidation<String>,
     ) {
         for t in templates {
             let mut s = String::new();
@@ -315,7 +299,7 @@ impl Targets {
         }
     }
 
-    fn push(&mut self, t: Target) {
+    fn push(&mut self, t: Invalidation<String>) {
         match &mut self.seen {
             Some(seen) => {
                 if seen.insert(t.clone()) {
@@ -418,10 +402,10 @@ impl RuleSet {
         .filter(move |rule| rule.admits(event))
     }
 
-    /// Everything the event invalidates: the targets of every matching rule, in rule order,
-    /// each rule's in the order keys, tags, prefixes, globs, without repeats.
-    pub fn evaluate(&self, event: &Event) -> Vec<Target> {
-        let mut out = Targets::default();
+    /// Everything the event invalidates: the invalidations of every matching rule, in rule
+    /// order, each rule's in the order keys, tags, prefixes, globs, without repeats.
+    pub fn evaluate(&self, event: &Event) -> Vec<Invalidation<String>> {
+        let mut out = Deduped::default();
         for rule in self.matching_rules(event) {
             rule.render_into(event, &mut out);
         }

@@ -22,8 +22,17 @@ fn fails(src: &str, kind: RuleErrorKind, line: usize) -> RuleError {
     err
 }
 
-fn keys(targets: &[Target]) -> Vec<&str> {
-    targets.iter().map(Target::as_str).collect()
+/// The key, tag, prefix or glob of each invalidation, as text.
+fn keys(targets: &[Invalidation<String>]) -> Vec<&str> {
+    targets.iter().map(text).collect()
+}
+
+fn text(i: &Invalidation<String>) -> &str {
+    match i {
+        Invalidation::Key(s) | Invalidation::Tag(s) => s,
+        Invalidation::Prefix(b) | Invalidation::Glob(b) => std::str::from_utf8(b).unwrap(),
+        other => panic!("rules never produce {other:?}"),
+    }
 }
 
 const USERS: &str = r#"
@@ -168,12 +177,12 @@ globs = ["feed:*:{id}"]
     assert_eq!(
         targets,
         [
-            Target::Key("user:7".into()),
-            Target::Key("dept:1".into()),
+            Invalidation::Key("user:7".into()),
+            Invalidation::Key("dept:1".into()),
             // Same text, different kind: not a repeat.
-            Target::Tag("user:7".into()),
-            Target::Prefix("session:7:".into()),
-            Target::Glob("feed:*:7".into()),
+            Invalidation::Tag("user:7".into()),
+            Invalidation::Prefix(b"session:7:".to_vec()),
+            Invalidation::Glob(b"feed:*:7".to_vec()),
         ]
     );
 }
@@ -190,9 +199,9 @@ fn evaluate_dedupes_beyond_the_linear_threshold() {
     let set = load(&src);
     let targets = set.evaluate(&Event::new("t", Operation::Update).id("1"));
     assert_eq!(targets.len(), 21);
-    assert_eq!(targets[0], Target::Key("k0:1".into()));
-    assert_eq!(targets[1], Target::Key("shared".into()));
-    assert_eq!(targets[20], Target::Key("k19:1".into()));
+    assert_eq!(targets[0], Invalidation::Key("k0:1".into()));
+    assert_eq!(targets[1], Invalidation::Key("shared".into()));
+    assert_eq!(targets[20], Invalidation::Key("k19:1".into()));
 }
 
 #[test]
@@ -224,8 +233,8 @@ fn glob_targets_escape_field_values() {
     assert_eq!(
         set.evaluate(&e),
         [
-            Target::Prefix("p:a*b".into()),
-            Target::Glob("feed:*:a\\*b".into())
+            Invalidation::Prefix(b"p:a*b".to_vec()),
+            Invalidation::Glob(b"feed:*:a\\*b".to_vec())
         ]
     );
 }

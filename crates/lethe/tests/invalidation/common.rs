@@ -1,8 +1,8 @@
 //! Helpers shared by the invalidation tests.
 
 use lethe::{
-    Cache, CacheBuilder, InsertOptions, Inserted, LeaseOutcome, ManualClock, RejectReason,
-    Rejected, RemovalCause, Timestamp,
+    Cache, CacheBuilder, InsertOptions, RemovalCause, clock::ManualClock, clock::Timestamp,
+    lease::LeaseOutcome, version::Inserted, version::RejectReason, version::Rejected,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -89,7 +89,7 @@ pub(crate) fn present(c: &C, keys: &[&str]) -> Vec<String> {
     )
 }
 
-pub(crate) fn granted(c: &C, k: &str) -> lethe::Lease<String> {
+pub(crate) fn granted(c: &C, k: &str) -> lethe::lease::Lease<String> {
     match c.lease(&s(k)) {
         LeaseOutcome::Granted(l) => l,
         other => panic!("lease({k}): expected a grant, got {other:?}"),

@@ -1,7 +1,7 @@
 //! Invalidation tests: dependencies.
 
 use super::common::*;
-use lethe::{InsertOptions, RemovalCause, WriteCondition};
+use lethe::{InsertOptions, RemovalCause, version::WriteCondition};
 
 /// A <- B <- C (C depends on B, B on A), plus an unrelated D.
 fn chain(c: &C) {

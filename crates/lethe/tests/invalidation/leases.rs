@@ -1,7 +1,7 @@
 //! Invalidation tests: leases.
 
 use super::common::*;
-use lethe::{InsertOptions, Inserted, LeaseOutcome, RejectReason};
+use lethe::{InsertOptions, lease::LeaseOutcome, version::Inserted, version::RejectReason};
 use std::time::Duration;
 
 #[test]

@@ -1,7 +1,7 @@
 //! Invalidation tests: subscribers.
 
 use super::common::*;
-use lethe::{Applied, Cache, InsertOptions, Invalidation};
+use lethe::{Cache, InsertOptions, Invalidation, invalidate::Applied};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 

@@ -1,7 +1,7 @@
 //! Invalidation tests: tags.
 
 use super::common::*;
-use lethe::{Cache, ErrorKind, InsertOptions, RejectReason, RemovalCause};
+use lethe::{Cache, ErrorKind, InsertOptions, RemovalCause, version::RejectReason};
 
 #[test]
 fn tag_hierarchy_covers_the_subtree_and_nothing_else() {

@@ -2,8 +2,8 @@
 
 use super::common::*;
 use lethe::{
-    Conditional, ETag, InsertOptions, Inserted, RejectReason, RemovalCause, Timestamp,
-    WriteCondition,
+    InsertOptions, RemovalCause, clock::Timestamp, version::Conditional, version::ETag,
+    version::Inserted, version::RejectReason, version::WriteCondition,
 };
 
 #[test]

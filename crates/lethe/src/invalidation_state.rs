@@ -8,11 +8,11 @@
 
 use crate::lease::RemovalLog;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use crate::tags::TagRegistry;
+use crate::tag_registry::TagRegistry;
 use crate::version::PrefixFloors;
 
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct InvalidationState {
     epoch: AtomicU64,
     pub(crate) tags: TagRegistry,
     pub(crate) removals: RemovalLog,
@@ -28,9 +28,9 @@ pub(crate) struct Shared {
     pub(crate) writes_fenced: AtomicU64,
 }
 
-impl Shared {
+impl InvalidationState {
     pub(crate) fn new(capacity: u64) -> Self {
-        Shared {
+        InvalidationState {
             epoch: AtomicU64::new(1),
             tags: TagRegistry::new(),
             removals: RemovalLog::new(capacity),

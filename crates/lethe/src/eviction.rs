@@ -11,7 +11,7 @@
 //! - **Admission**: when the window overflows and the cache is full, the window's oldest entry
 //!   (the candidate) duels the CLOCK's victim. The [`FrequencySketch`] estimates how often each
 //!   was accessed recently; the candidate gets in only if it is clearly more popular (by two
-//!   counts, see [`Policy::admit`]). This is what makes the cache scan-resistant: a one-pass scan
+//!   counts, see [`EvictionPolicy::admit`]). This is what makes the cache scan-resistant: a one-pass scan
 //!   never beats established keys.
 //! - **Window size** adapts to the workload through two small ghost tables, one on each side of
 //!   the window/main boundary: the fingerprints of candidates that admission just turned away,
@@ -35,14 +35,14 @@
 //!   other key has been turned away once, far beyond it, so loops do not grow the window.
 //!
 //! The policy works on slot indices and keeps its links in a vector parallel to the shard's
-//! slots; the entries' hashes, weights and hit counters are read through [`PolicyEntries`].
+//! slots; the entries' hashes, weights and hit counters are read through [`EvictionEntries`].
 
 use crate::sketch::FrequencySketch;
 
 const NIL: u32 = u32::MAX;
 
 /// What the policy needs to know about the shard's entries.
-pub(crate) trait PolicyEntries {
+pub(crate) trait EvictionEntries {
     fn hash(&self, idx: u32) -> u64;
     fn weight(&self, idx: u32) -> u64;
     /// Hits since the last call, resetting the counter.
@@ -164,7 +164,7 @@ impl Boundary {
 }
 
 #[derive(Debug)]
-pub(crate) struct Policy {
+pub(crate) struct EvictionPolicy {
     nodes: Vec<Node>,
     window: Ring,
     main: Ring,
@@ -174,11 +174,11 @@ pub(crate) struct Policy {
     boundary: Boundary,
 }
 
-impl Policy {
+impl EvictionPolicy {
     /// A policy for a shard of `capacity`, expected to hold about `expected_entries` entries.
     pub(crate) fn new(capacity: u64, expected_entries: usize) -> Self {
         let boundary = Boundary::new(capacity, expected_entries);
-        Policy {
+        EvictionPolicy {
             nodes: Vec::new(),
             window: Ring::default(),
             main: Ring::default(),
@@ -267,7 +267,7 @@ impl Policy {
     pub(crate) fn on_insert(
         &mut self,
         idx: u32,
-        entries: &impl PolicyEntries,
+        entries: &impl EvictionEntries,
         victims: &mut Vec<u32>,
     ) {
         let hash = entries.hash(idx);
@@ -284,7 +284,7 @@ impl Policy {
         &mut self,
         idx: u32,
         old_weight: u64,
-        entries: &impl PolicyEntries,
+        entries: &impl EvictionEntries,
         victims: &mut Vec<u32>,
     ) {
         // The write counts as an access through the entry's hit counter (folded into the sketch
@@ -327,7 +327,7 @@ impl Policy {
         }
     }
 
-    fn fold_hits(&mut self, idx: u32, entries: &impl PolicyEntries) -> bool {
+    fn fold_hits(&mut self, idx: u32, entries: &impl EvictionEntries) -> bool {
         let hits = entries.take_hits(idx);
         if hits > 0 {
             self.sketch.add(entries.hash(idx), hits);
@@ -336,7 +336,7 @@ impl Policy {
     }
 
     /// The main ring's CLOCK victim: the oldest entry not read since the hand last passed it.
-    fn main_victim(&mut self, entries: &impl PolicyEntries) -> Option<u32> {
+    fn main_victim(&mut self, entries: &impl EvictionEntries) -> Option<u32> {
         // After one full turn every entry has had its hits taken, so two turns always find one.
         for _ in 0..self.main.len.saturating_mul(2).max(1) {
             let tail = self.tail(&self.main)?;
@@ -364,7 +364,7 @@ impl Policy {
         self.sketch.estimate(candidate) > self.sketch.estimate(victim).saturating_add(1)
     }
 
-    fn evict(&mut self, entries: &impl PolicyEntries, victims: &mut Vec<u32>) {
+    fn evict(&mut self, entries: &impl EvictionEntries, victims: &mut Vec<u32>) {
         while self.window.weight > self.window_max {
             let Some(candidate) = self.tail(&self.window) else {
                 break;
@@ -425,7 +425,7 @@ mod tests {
         hits: RefCell<HashMap<u32, u8>>,
     }
 
-    impl PolicyEntries for Entries {
+    impl EvictionEntries for Entries {
         fn hash(&self, idx: u32) -> u64 {
             u64::from(idx).wrapping_mul(0x9E37_79B9_7F4A_7C15)
         }
@@ -441,11 +441,15 @@ mod tests {
     }
 
     /// Replays `keys` (slot index = key) against a policy of `cap` entries, returning hits.
-    fn replay(cap: u64, keys: impl Iterator<Item = u32>) -> (usize, Policy) {
-        replay_with(Policy::new(cap, cap as usize), cap, keys)
+    fn replay(cap: u64, keys: impl Iterator<Item = u32>) -> (usize, EvictionPolicy) {
+        replay_with(EvictionPolicy::new(cap, cap as usize), cap, keys)
     }
 
-    fn replay_with(mut p: Policy, cap: u64, keys: impl Iterator<Item = u32>) -> (usize, Policy) {
+    fn replay_with(
+        mut p: EvictionPolicy,
+        cap: u64,
+        keys: impl Iterator<Item = u32>,
+    ) -> (usize, EvictionPolicy) {
         let e = Entries::default();
         let mut resident = HashSet::new();
         let mut hits = 0;
@@ -486,7 +490,7 @@ mod tests {
 
     #[test]
     fn admission_needs_a_lead_of_two_counts() {
-        let mut p = Policy::new(100, 100);
+        let mut p = EvictionPolicy::new(100, 100);
         let (candidate, victim) = (0x1234_5678_9abc_def1_u64, 0x0fed_cba9_8765_4321_u64);
         p.sketch.increment(victim);
         p.sketch.increment(candidate);
@@ -559,7 +563,7 @@ mod tests {
     #[test]
     fn window_grows_when_recency_pays() {
         let cap = 10_000u64;
-        let start = Policy::new(cap, cap as usize).window_max();
+        let start = EvictionPolicy::new(cap, cap as usize).window_max();
         assert_eq!(start, 100);
         // Main fills with keys read three times, so new keys lose their admission duels.
         let warm = (0..3).flat_map(|_| 0..9_000u32);
@@ -571,7 +575,7 @@ mod tests {
         );
         // With the window that large, nearly all of the late returns hit.
         let (fixed_hits, _) = {
-            let mut fixed = Policy::new(cap, cap as usize);
+            let mut fixed = EvictionPolicy::new(cap, cap as usize);
             fixed.boundary.max = fixed.boundary.window; // pinned at the initial 1 %
             replay_with(fixed, cap, warm.chain(recency(100_000, 20_000, 150)))
         };

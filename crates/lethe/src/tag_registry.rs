@@ -1,6 +1,6 @@
 //! Tags: named groups of entries, hierarchical on `:`, invalidated in O(1).
 //!
-//! Every tag name in use has one [`TagNode`], interned in the [`TagRegistry`]; a node points to
+//! Every tag name in use has one `TagNode`, interned in the `TagRegistry`; a node points to
 //! its parent (`user:42:profile` -> `user:42` -> `user`) and knows its children, so invalidating
 //! `user:42` reaches `user:42:*` (its subtree) and not `user:420` (another node). A node records
 //! the epoch (a cache-wide counter) of its latest invalidation and its version floor.
