@@ -93,7 +93,7 @@ where
 
 /// An attached cache: invalidate through it to reach every member. Dropping it leaves the bus.
 #[derive(Debug)]
-pub struct Attached<K, V, S = lethe::DefaultHashBuilder> {
+pub struct Attached<K, V, S = lethe::builder::DefaultHashBuilder> {
     cache: Cache<K, V, S>,
     outbox: Outbox,
     member: Member,

@@ -11,7 +11,7 @@ use crate::config::CdcConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::{CdcMetrics, FlushReason};
 use crate::target::{Batch, BoxFuture, Target};
-use lethe::rules::Target as Invalidation;
+use lethe::Invalidation;
 use serde::Deserialize;
 use std::future::Future;
 use std::pin::Pin;
@@ -213,18 +213,34 @@ where
 /// Whether some target can apply `item`; what none could is logged, counted as a rejected
 /// message and dropped: empty names (an empty prefix would match every key) and tags with an
 /// empty level.
-pub(crate) fn valid(metrics: &CdcMetrics, item: &Invalidation) -> bool {
-    let s = item.as_str();
-    let ok = !s.is_empty()
-        && match item {
-            Invalidation::Tag(t) => !t.split(lethe::TAG_SEPARATOR).any(str::is_empty),
-            _ => true,
-        };
+pub(crate) fn valid(metrics: &CdcMetrics, item: &Invalidation<String>) -> bool {
+    let ok = match item {
+        Invalidation::Key(k) => !k.is_empty(),
+        Invalidation::Tag(t) => !t
+            .split(lethe::tag_registry::TAG_SEPARATOR)
+            .any(str::is_empty),
+        Invalidation::Prefix(p) | Invalidation::Glob(p) => !p.is_empty(),
+        // Version floors: rules and messages never produce them; a target applies them as the
+        // cache does.
+        _ => true,
+    };
     if !ok {
         warn!(target = ?item, "ignoring an invalidation no target can apply");
         metrics.rejected_message();
     }
     ok
+}
+
+/// The key, tag, prefix or glob an invalidation names, as text (for logs and tests); rendered
+/// from rules and messages, so valid UTF-8 unless a message escaped bytes into it.
+pub(crate) fn text(item: &Invalidation<String>) -> String {
+    match item {
+        Invalidation::Key(s) | Invalidation::Tag(s) | Invalidation::TagFloor(s, _) => s.clone(),
+        Invalidation::Prefix(b) | Invalidation::Glob(b) | Invalidation::PrefixFloor(b, _) => {
+            String::from_utf8_lossy(b).into_owned()
+        }
+        other => format!("{other:?}"),
+    }
 }
 
 /// The body of an explicit invalidation (`pg_logical_emit_message` in replication mode,
@@ -244,14 +260,22 @@ pub(crate) struct Explicit {
 
 impl Explicit {
     /// Keys, tags, prefixes and globs, in that order, without what no target can apply.
-    pub(crate) fn items(self, metrics: &CdcMetrics) -> Vec<Invalidation> {
+    pub(crate) fn items(self, metrics: &CdcMetrics) -> Vec<Invalidation<String>> {
         let items = self
             .keys
             .into_iter()
             .map(Invalidation::Key)
             .chain(self.tags.into_iter().map(Invalidation::Tag))
-            .chain(self.prefixes.into_iter().map(Invalidation::Prefix))
-            .chain(self.globs.into_iter().map(Invalidation::Glob));
+            .chain(
+                self.prefixes
+                    .into_iter()
+                    .map(|p| Invalidation::Prefix(p.into_bytes())),
+            )
+            .chain(
+                self.globs
+                    .into_iter()
+                    .map(|g| Invalidation::Glob(g.into_bytes())),
+            );
         items.filter(|t| valid(metrics, t)).collect()
     }
 }
@@ -287,12 +311,14 @@ mod tests {
             r#"{"keys":["home",""],"tags":["category:5","a::b"],"prefixes":[""],"globs":["g*"]}"#,
         )
         .unwrap();
-        let items: Vec<_> = explicit
-            .items(&metrics)
-            .iter()
-            .map(|t| t.as_str().to_owned())
-            .collect();
-        assert_eq!(items, ["home", "category:5", "g*"]);
+        assert_eq!(
+            explicit.items(&metrics),
+            [
+                Invalidation::Key("home".into()),
+                Invalidation::Tag("category:5".into()),
+                Invalidation::Glob(b"g*".to_vec()),
+            ]
+        );
         assert_eq!(metrics.snapshot().rejected_messages, 3);
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! [`Cdc`] creates (or reuses) a publication and a logical replication slot, streams inserts,
 //! updates, deletes and truncates with their old and new column values, turns each row change
-//! into a [`lethe::Event`] for the table rules (`[[table]]`, compiled into the engine's
+//! into a [`lethe::event::Event`] for the table rules (`[[table]]`, compiled into the engine's
 //! [`lethe::rules::RuleSet`]), and applies each transaction's invalidations to every
 //! [`Target`] at that transaction's commit. Applications can also invalidate explicitly from
 //! inside a transaction:
@@ -27,8 +27,8 @@
 //!   after an invalidation was applied sees the change**, so a cache filled under a lease
 //!   ([`lethe::Cache::lease`]) never keeps a value older than an applied invalidation. Commits
 //!   are applied and confirmed in stream order. The cost: normally the commit is already
-//!   visible, and the check adds one query round trip per batch of commits (about 0.3 ms mean
-//!   in `lethe-bench consistency`); behind a synchronous standby, the invalidation waits as
+//!   visible, and the check adds one query round trip per batch of commits (0.33 ms mean in
+//!   `lethe-bench consistency`'s `leases` case, BENCHMARKS.md, 2026-12-03 run); behind a synchronous standby, the invalidation waits as
 //!   long as the commit (measured: [`MetricsSnapshot::visibility_wait_us`],
 //!   [`MetricsSnapshot::visibility_wait_max_us`]). `apply_after_visible = false` turns it off,
 //!   only to measure the difference. One exception keeps the database live: if
@@ -41,7 +41,7 @@
 //!   with every change of a row) fences every key it invalidates at the row's new version (the
 //!   old one + 1 on a delete, when the old row is sent) for `fence_hold_ms` (default 10 s),
 //!   before invalidating it: a fill or versioned write carrying an older version is refused
-//!   ([`lethe::Cache::fence`], [`lethe::RejectReason::Fenced`]) whatever the timing, in both
+//!   ([`lethe::Cache::fence`], [`lethe::version::RejectReason::Fenced`]) whatever the timing, in both
 //!   modes. Fences reach [`EmbeddedTarget`], the server's own capture (`lethe serve --cdc`) and
 //!   servers behind [`RespTarget`] (as `LETHE.FENCE`, ahead of the invalidations). Tags and
 //!   prefixes are not fenced.
@@ -168,6 +168,8 @@
 //! - `metrics`: [`CdcMetrics`], [`MetricsSnapshot`];
 //! - `error`: [`Error`], [`ErrorKind`];
 //! - `testing` (feature `testing`): a throwaway PostgreSQL cluster for tests and benchmarks.
+
+#![forbid(unsafe_code)]
 
 mod apply;
 mod checks;

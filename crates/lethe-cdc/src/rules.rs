@@ -1,5 +1,5 @@
 //! Table rules: `[[table]]` entries compiled into the engine's [`RuleSet`], checked against the
-//! database catalog, and the mapping from a decoded row change to a [`lethe::Event`].
+//! database catalog, and the mapping from a decoded row change to a [`lethe::event::Event`].
 //!
 //! Each `[[table]]` entry becomes one engine `[[rule]]` whose entity is the table's entity name,
 //! so the engine's evaluation (conditions, `changed`, templates, glob escaping, deduplication)
@@ -9,8 +9,9 @@
 
 use crate::config::TableRule;
 use crate::error::{Error, ErrorKind, Result};
-use lethe::rules::{Rule, RuleSet, Target};
-use lethe::{Event, FieldValue, Operation};
+use lethe::Invalidation;
+use lethe::rules::{Rule, RuleSet};
+use lethe::{event::Event, event::FieldValue, event::Operation};
 use std::collections::{BTreeSet, HashMap};
 
 /// A table as rules name it: schema and table, unquoted.
@@ -291,7 +292,7 @@ impl CompiledRules {
                 continue;
             }
             for target in rule.render(event) {
-                if let Target::Key(k) = target {
+                if let Invalidation::Key(k) = target {
                     out.push((k.as_str().to_owned(), version));
                 }
             }
@@ -302,7 +303,7 @@ impl CompiledRules {
     /// What a truncate of this table invalidates: the rules' literal templates, and whether any
     /// rule firing on truncate has a template that needs a row (which a truncate does not
     /// have), in which case only flushing the keyspace is safe.
-    pub fn truncate_targets(&self, spec: &TableSpec) -> (Vec<Target>, bool) {
+    pub fn truncate_targets(&self, spec: &TableSpec) -> (Vec<Invalidation<String>>, bool) {
         let event = Event::new(spec.entity.clone(), Operation::Bulk);
         let mut needs_flush = false;
         for &i in &spec.rules {
@@ -607,7 +608,7 @@ mod tests {
         assert_eq!(e.old.get("id"), Some(&FieldValue::Int(7)));
         assert_eq!(e.old.get("category_id"), None);
         assert_eq!(e.new.get("price"), None);
-        assert_eq!(rules.rules.evaluate(&e), [Target::Key("p:7".into())]);
+        assert_eq!(rules.rules.evaluate(&e), [Invalidation::Key("p:7".into())]);
     }
 
     #[test]
@@ -617,7 +618,7 @@ mod tests {
         )
         .unwrap();
         let (targets, flush) = rules.truncate_targets(&rules.tables[0]);
-        assert_eq!(targets, [Target::Tag("products".into())]);
+        assert_eq!(targets, [Invalidation::Tag("products".into())]);
         assert!(flush);
         let rules = compile("[[table]]\ntable = \"products\"\ntags = [\"products\"]\n").unwrap();
         assert!(!rules.truncate_targets(&rules.tables[0]).1);

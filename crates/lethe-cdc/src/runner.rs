@@ -22,8 +22,8 @@ use crate::replication::ReplicationConn;
 use crate::rules::{self, CompiledRules};
 use crate::target::{Batch, Fence, Target};
 use crate::visibility;
-use lethe::Operation;
-use lethe::rules::Target as Invalidation;
+use lethe::Invalidation;
+use lethe::event::Operation;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
@@ -267,14 +267,14 @@ struct Relation {
 /// The transaction being received.
 struct Tx {
     xid: u32,
-    items: Vec<Invalidation>,
+    items: Vec<Invalidation<String>>,
     fences: Vec<Fence>,
-    seen: HashSet<Invalidation>,
+    seen: HashSet<Invalidation<String>>,
     flush: Option<FlushReason>,
 }
 
 impl Tx {
-    fn push(&mut self, item: Invalidation) {
+    fn push(&mut self, item: Invalidation<String>) {
         if self.seen.insert(item.clone()) {
             self.items.push(item);
         }
@@ -287,7 +287,7 @@ struct Committed {
     commit_lsn: Lsn,
     end_lsn: Lsn,
     commit_time: i64,
-    items: Vec<Invalidation>,
+    items: Vec<Invalidation<String>>,
     fences: Vec<Fence>,
     flush: Option<FlushReason>,
     decoded: Instant,
@@ -667,7 +667,7 @@ impl Stream<'_> {
 
     /// Parses an explicit invalidation message; a malformed one is logged, counted, dropped
     /// (retrying cannot fix it).
-    fn explicit(&self, content: &[u8]) -> Vec<Invalidation> {
+    fn explicit(&self, content: &[u8]) -> Vec<Invalidation<String>> {
         let parsed: Explicit = match serde_json::from_slice(content) {
             Ok(p) => p,
             Err(e) => {

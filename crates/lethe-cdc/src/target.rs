@@ -6,8 +6,7 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::FlushReason;
 use crate::pgoutput::Lsn;
-use lethe::rules::Target as Invalidation;
-use lethe::{Cache, Invalidation as CacheInvalidation};
+use lethe::{Cache, Invalidation};
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
@@ -27,9 +26,9 @@ pub struct Batch {
     pub commit_lsn: Lsn,
     /// The LSN just past the commit: the position confirmed once every target applied it.
     pub end_lsn: Lsn,
-    /// What to invalidate: keys, tags, prefixes, globs ([`lethe::rules::Target`]; its
-    /// `to_invalidation` gives the cache's [`lethe::Invalidation`]).
-    pub invalidations: Vec<Invalidation>,
+    /// What to invalidate: keys, tags, prefixes, globs, as the engine's [`lethe::Invalidation`]
+    /// with the rendered text as key.
+    pub invalidations: Vec<Invalidation<String>>,
     /// Version fences to set before invalidating (rules with a `version` column): key, the
     /// row's new version, and how long the fence holds ([`lethe::Cache::fence`]).
     pub fences: Vec<Fence>,
@@ -60,7 +59,7 @@ impl Fence {
 
 impl Batch {
     /// A batch with these invalidations (for tests and callers feeding targets directly).
-    pub fn new(commit_lsn: Lsn, end_lsn: Lsn, invalidations: Vec<Invalidation>) -> Batch {
+    pub fn new(commit_lsn: Lsn, end_lsn: Lsn, invalidations: Vec<Invalidation<String>>) -> Batch {
         Batch {
             commit_lsn,
             end_lsn,
@@ -110,7 +109,7 @@ pub trait Target: Send + Sync + fmt::Debug {
 
 /// A [`lethe::Cache`] in this process. Keys are built from the rendered text
 /// (`K: From<String>`), so `Cache<String, _>` and the server's `Cache<Bytes, _>` both work.
-pub struct EmbeddedTarget<K, V, S = lethe::DefaultHashBuilder> {
+pub struct EmbeddedTarget<K, V, S = lethe::builder::DefaultHashBuilder> {
     cache: Cache<K, V, S>,
 }
 
@@ -143,11 +142,11 @@ where
                 self.cache.fence(&K::from(f.key.clone()), f.version, f.hold);
             }
             for item in &batch.invalidations {
-                let inv: CacheInvalidation<K> = item.to_invalidation();
                 // Tags were validated when the batch was built; an error here cannot be fixed
                 // by retrying, so it is reported and skipped rather than blocking the stream.
-                if let Err(e) = self.cache.invalidate(inv) {
-                    warn!(error = %e, target = item.as_str(), "invalidation refused by the cache");
+                if let Err(e) = self.cache.invalidate(item.clone().map_key(K::from)) {
+                    let target = crate::apply::text(item);
+                    warn!(error = %e, target, "invalidation refused by the cache");
                 }
             }
             Ok(())
@@ -275,6 +274,9 @@ impl Target for RespTarget {
                     Invalidation::Glob(g) => {
                         pipe.cmd("LETHE.INVALIDATE").arg("GLOB").arg(g).ignore();
                     }
+                    // Version floors have no LETHE.INVALIDATE form; rules and messages never
+                    // produce them, and a batch carries version fences in `fences` instead.
+                    other => warn!(invalidation = ?other, "not sent: no command for it"),
                 }
             }
             if !keys.is_empty() {
@@ -333,8 +335,8 @@ mod tests {
             vec![
                 Invalidation::Key("product:1".into()),
                 Invalidation::Tag("category:5".into()),
-                Invalidation::Prefix("search:".into()),
-                Invalidation::Glob("feed:*:42".into()),
+                Invalidation::Prefix(b"search:".to_vec()),
+                Invalidation::Glob(b"feed:*:42".to_vec()),
             ],
         );
         target.apply(&batch).await.unwrap();

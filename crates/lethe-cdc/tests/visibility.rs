@@ -11,7 +11,7 @@
 mod common;
 
 use common::*;
-use lethe::{InsertOptions, LeaseOutcome};
+use lethe::{InsertOptions, lease::LeaseOutcome};
 use lethe_cdc::testing::{PgCluster, eventually};
 use std::time::Duration;
 
@@ -214,7 +214,7 @@ async fn fences_older_fills(mode: Mode) {
     let refused = cache
         .fill(lease, "4".into(), &InsertOptions::new().version(4))
         .unwrap_err();
-    assert_eq!(refused.reason, lethe::RejectReason::Fenced);
+    assert_eq!(refused.reason, lethe::version::RejectReason::Fenced);
     let LeaseOutcome::Granted(lease) = cache.lease(&key) else {
         panic!("expected a lease");
     };

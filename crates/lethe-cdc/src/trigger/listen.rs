@@ -12,8 +12,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::{CdcMetrics, FlushReason};
 use crate::rules::{self, Column, CompiledRules, TableSpec, quote_ident};
 use crate::target::{Batch, Fence, Target};
-use lethe::Operation;
-use lethe::rules::Target as Invalidation;
+use lethe::Invalidation;
+use lethe::event::Operation;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -91,9 +91,9 @@ type ColumnTypes = HashMap<String, u32>;
 /// What one notification asks for.
 #[derive(Debug, PartialEq)]
 enum Decoded {
-    Items(Vec<Invalidation>),
+    Items(Vec<Invalidation<String>>),
     /// A row change: its invalidations, and the fences of rules with a `version` column.
-    Row(Vec<Invalidation>, Vec<Fence>),
+    Row(Vec<Invalidation<String>>, Vec<Fence>),
     Flush(FlushReason, String),
     Nothing,
 }
@@ -506,7 +506,7 @@ impl TriggerListener {
         types: Option<&ColumnTypes>,
         old: Option<&Map<String, Value>>,
         new: Option<&Map<String, Value>>,
-    ) -> (Vec<Invalidation>, Vec<Fence>) {
+    ) -> (Vec<Invalidation<String>>, Vec<Fence>) {
         let mut columns: Vec<(String, u32)> = Vec::new();
         for name in old.into_iter().chain(new).flat_map(|m| m.keys()) {
             if !columns.iter().any(|(n, _)| n == name) {
@@ -626,9 +626,7 @@ mod tests {
 
     fn items(d: Decoded) -> Vec<String> {
         match d {
-            Decoded::Items(v) | Decoded::Row(v, _) => {
-                v.iter().map(|t| t.as_str().to_owned()).collect()
-            }
+            Decoded::Items(v) | Decoded::Row(v, _) => v.iter().map(crate::apply::text).collect(),
             other => panic!("expected items, got {other:?}"),
         }
     }

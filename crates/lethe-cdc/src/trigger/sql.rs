@@ -12,7 +12,7 @@
 
 use super::Channel;
 use crate::rules::{CompiledRules, TableName, TableSpec, quote_ident};
-use lethe::Operation;
+use lethe::event::Operation;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
