@@ -7,8 +7,9 @@
 //! [`ServerApply`], which does not publish again. A gap or a partition past the bound flushes
 //! the keyspace (every database); tracking clients get the flush message.
 
-use crate::state::{Databases, Invalidate, ServerState};
+use crate::state::{Databases, ServerState};
 use bytes::Bytes;
+use lethe::Invalidation;
 use lethe_bus::{
     Apply, Bus, BusConfig, BusError, FlushReason, Item, Member, MemberStats, Message, Outbox,
 };
@@ -33,27 +34,31 @@ pub struct BusLink {
 
 impl BusLink {
     /// Queues what this server invalidated in databases `which` for every other member.
-    pub(crate) fn publish(&self, what: &[Invalidate], which: Databases) {
+    pub(crate) fn publish(&self, what: &[Invalidation<Bytes>], which: Databases) {
         let db = match which {
             Databases::One(db) => Some(db),
             Databases::InUse => None,
         };
         let items = what
             .iter()
-            .map(|w| match w {
-                Invalidate::Key(k) => Item::Key {
-                    key: k.as_ref().into(),
-                    db,
-                },
-                Invalidate::Tag(t) => Item::Tag { tag: t.clone() },
-                Invalidate::Prefix(p) => Item::Prefix {
-                    prefix: p.as_ref().into(),
-                    db,
-                },
-                Invalidate::Glob(g) => Item::Glob {
-                    glob: g.as_ref().into(),
-                    db,
-                },
+            .filter_map(|w| {
+                Some(match w {
+                    Invalidation::Key(k) => Item::Key {
+                        key: k.as_ref().into(),
+                        db,
+                    },
+                    Invalidation::Tag(t) => Item::Tag { tag: t.clone() },
+                    Invalidation::Prefix(p) => Item::Prefix {
+                        prefix: p.as_slice().into(),
+                        db,
+                    },
+                    Invalidation::Glob(g) => Item::Glob {
+                        glob: g.as_slice().into(),
+                        db,
+                    },
+                    // Floors are refused before anything is published.
+                    _ => return None,
+                })
             })
             .collect();
         self.outbox.send(items);
@@ -136,12 +141,22 @@ impl Apply for ServerApply {
         let Some(state) = self.0.upgrade() else {
             return;
         };
+        // The keys' history names the member that published the message.
+        let origin = state.keeps_history().then(|| {
+            let mut o = lethe::history::Origin::default().with_node(message.origin.clone());
+            if let Some(lsn) = &message.lsn {
+                o = o.with_change(format!("change capture, commit lsn {lsn}"));
+            }
+            Arc::new(o)
+        });
         for item in &message.items {
             let (what, db) = match item {
-                Item::Key { key, db } => (Invalidate::Key(bytes(key.as_bytes())), *db),
-                Item::Tag { tag } => (Invalidate::Tag(tag.clone()), None),
-                Item::Prefix { prefix, db } => (Invalidate::Prefix(bytes(prefix.as_bytes())), *db),
-                Item::Glob { glob, db } => (Invalidate::Glob(bytes(glob.as_bytes())), *db),
+                Item::Key { key, db } => (Invalidation::Key(bytes(key.as_bytes())), *db),
+                Item::Tag { tag } => (Invalidation::Tag(tag.clone()), None),
+                Item::Prefix { prefix, db } => {
+                    (Invalidation::Prefix(prefix.as_bytes().to_vec()), *db)
+                }
+                Item::Glob { glob, db } => (Invalidation::Glob(glob.as_bytes().to_vec()), *db),
                 Item::Fence {
                     key,
                     version,
@@ -173,7 +188,9 @@ impl Apply for ServerApply {
                 Some(_) => continue,
                 None => Databases::InUse,
             };
-            if let Err(e) = state.invalidate_unpublished(std::slice::from_ref(&what), which) {
+            if let Err(e) =
+                state.invalidate_unpublished(std::slice::from_ref(&what), which, origin.clone())
+            {
                 // Only a malformed tag fails; no entry here can carry it.
                 tracing::debug!("bus: item not applied: {e}");
             }

@@ -8,7 +8,8 @@
 //! `LETHE.INVALIDATE` ([`ServerState::invalidate`]), to every database in use, and clients
 //! caching the keys (CLIENT TRACKING) are told before the transaction counts as applied.
 
-use crate::state::{Databases, Invalidate, ServerState};
+use crate::state::{Databases, ServerState, server_form};
+use lethe::Invalidation;
 use lethe_cdc::{Batch, BoxFuture, Cdc, CdcConfig, CdcMetrics, FlushReason, Target};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -55,14 +56,25 @@ impl Target for DbTarget {
             if let Some(bus) = self.db.bus() {
                 bus.publish_fences(&batch.fences);
             }
+            // The keys' history names the transaction behind each invalidation.
+            let origin = self.db.keeps_history().then(|| {
+                Arc::new(
+                    lethe::history::Origin::default()
+                        .with_change(format!("change capture, commit lsn {}", batch.commit_lsn)),
+                )
+            });
             for item in &batch.invalidations {
                 // Tags were validated when the batch was built; what the engine still refuses
                 // cannot be fixed by retrying, so it is logged, not retried.
+                let Some(what) = server_form(item) else {
+                    warn!(invalidation = ?item, "not applied: the server has no form for it");
+                    continue;
+                };
                 if let Err(e) = self
                     .db
-                    .invalidate(&[Invalidate::from(item)], Databases::InUse)
+                    .invalidate(&[what], Databases::InUse, origin.clone())
                 {
-                    warn!(error = %e, target = item.as_str(), "invalidation refused");
+                    warn!(error = %e, invalidation = ?item, "invalidation refused");
                 }
             }
             Ok(())
@@ -126,20 +138,25 @@ impl Target for BusTarget {
     fn apply<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, lethe_cdc::Result<()>> {
         Box::pin(async move {
             let mut items = crate::bus::fence_items(&batch.fences);
-            items.extend(batch.invalidations.iter().map(|t| match t {
-                lethe::rules::Target::Key(k) => lethe_bus::Item::Key {
+            items.extend(batch.invalidations.iter().filter_map(|t| match t {
+                Invalidation::Key(k) => Some(lethe_bus::Item::Key {
                     key: k.as_str().into(),
                     db: None,
-                },
-                lethe::rules::Target::Tag(t) => lethe_bus::Item::Tag { tag: t.clone() },
-                lethe::rules::Target::Prefix(p) => lethe_bus::Item::Prefix {
-                    prefix: p.as_str().into(),
+                }),
+                Invalidation::Tag(t) => Some(lethe_bus::Item::Tag { tag: t.clone() }),
+                Invalidation::Prefix(p) => Some(lethe_bus::Item::Prefix {
+                    prefix: p.as_slice().into(),
                     db: None,
-                },
-                lethe::rules::Target::Glob(g) => lethe_bus::Item::Glob {
-                    glob: g.as_str().into(),
+                }),
+                Invalidation::Glob(g) => Some(lethe_bus::Item::Glob {
+                    glob: g.as_slice().into(),
                     db: None,
-                },
+                }),
+                // Version floors have no bus item (fences travel as fence items, above).
+                other => {
+                    warn!(invalidation = ?other, "not published: the bus has no item for it");
+                    None
+                }
             }));
             if items.is_empty() {
                 return Ok(());

@@ -46,6 +46,11 @@ pub struct Config {
     pub tls_key_file: Option<std::path::PathBuf>,
     /// Seconds open connections get to finish once shutdown begins.
     pub shutdown_timeout: u64,
+    /// Records kept per key for `LETHE.WHY`.
+    pub history_records: usize,
+    /// Bytes the per-key history may hold, apart from `max_memory` (0, the default: no
+    /// history).
+    pub history_memory: u64,
 }
 
 impl Default for Config {
@@ -71,6 +76,9 @@ impl Default for Config {
             tls_cert_file: None,
             tls_key_file: None,
             shutdown_timeout: crate::server::DEFAULT_SHUTDOWN_TIMEOUT.as_secs(),
+            history_records: 16,
+            // Opt-in: it costs writes (see lethe::history), and not every server wants that.
+            history_memory: 0,
         }
     }
 }
@@ -113,6 +121,10 @@ pub struct Overrides {
     pub tls_key_file: Option<std::path::PathBuf>,
     /// Shutdown drain deadline in seconds.
     pub shutdown_timeout: Option<u64>,
+    /// Records kept per key for `LETHE.WHY`.
+    pub history_records: Option<usize>,
+    /// Bytes of per-key history (0: none).
+    pub history_memory: Option<u64>,
     /// The `[cdc]` section: change capture into this server, read by `lethe_cdc::CdcConfig`
     /// from the same file (here only so the section is not an unknown setting).
     pub cdc: Option<toml::Table>,
@@ -235,7 +247,23 @@ impl Config {
         if let Some(n) = o.shutdown_timeout {
             self.shutdown_timeout = n;
         }
+        if let Some(n) = o.history_records {
+            self.history_records = n;
+        }
+        if let Some(n) = o.history_memory {
+            self.history_memory = n;
+        }
         self
+    }
+
+    /// The engine's history settings (`None` when `history_memory` is 0).
+    pub fn history(&self) -> Option<lethe::history::HistoryConfig> {
+        (self.history_memory > 0 && self.history_records > 0).then(|| {
+            lethe::history::HistoryConfig {
+                records_per_key: self.history_records,
+                memory_budget: usize::try_from(self.history_memory).unwrap_or(usize::MAX),
+            }
+        })
     }
 
     /// The runtime limits these settings describe; the error says which setting is invalid

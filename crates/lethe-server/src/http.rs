@@ -4,9 +4,13 @@
 //! | endpoint | what it does |
 //! |---|---|
 //! | `GET /healthz` | `200 ok` while the server runs (never needs credentials) |
-//! | `GET /metrics` | Prometheus text format: the engine's [`lethe::Stats`] and the server's [`Metrics`] |
+//! | `GET /metrics` | Prometheus text format: the engine's [`lethe::stats::Stats`] and the server's [`Metrics`] |
 //! | `POST /invalidate` | a purge: `{"tags": [...], "keys": [...], "prefixes": [...], "globs": [...]}`, or `{"all": true}` |
 //! | `GET /v1/keys/{key}` | a string value with `ETag` and `Last-Modified`; `If-None-Match` gives 304 |
+//! | `GET /v1/keys/{key}/why` | why the key is or is not cached: its state and recent history, as `LETHE.WHY` (see [`crate::why`]) |
+//! | `GET /v1/stats` | a JSON snapshot of the counters the dashboard draws ([`crate::dashboard`]) |
+//! | `GET /v1/stats/stream` | the same snapshot once a second, as Server-Sent Events, until shutdown |
+//! | `GET /dashboard` | the live dashboard: one self-contained page over the two above |
 //!
 //! Errors are JSON, `{"error": "..."}`, naming the problem. Keys travel in the URL path and in
 //! JSON strings, so only UTF-8 keys can be named here (RESP has no such limit).
@@ -21,7 +25,7 @@
 
 use crate::limits::Limits;
 use crate::metrics::Metrics;
-use crate::state::{Databases, Invalidate, ServerState};
+use crate::state::{Databases, ServerState};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
@@ -30,7 +34,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::BodyExt;
-use lethe::ETag;
+use lethe::Invalidation;
+use lethe::version::ETag;
 use prometheus_client::registry::Registry;
 use serde::Deserialize;
 use serde_json::json;
@@ -90,7 +95,11 @@ pub struct Shared {
 #[derive(Clone, Debug)]
 struct AppState {
     db: Arc<ServerState>,
+    metrics: Arc<Metrics>,
     registry: Arc<Registry>,
+    /// Turns true at shutdown: ends the stats streams, which would otherwise hold their
+    /// connections open past it.
+    stop: watch::Receiver<bool>,
 }
 
 /// What the guard in front of every handler needs.
@@ -100,13 +109,15 @@ struct Guard {
     options: HttpOptions,
 }
 
-/// The admin API over `db`, exposing `metrics` (with the engine's statistics) at `/metrics`,
-/// behind the authentication of `limits` and the body bounds of `options`.
+/// The admin API over `db`, exposing `metrics` (with the engine's statistics) at `/metrics`
+/// and the dashboard, behind the authentication of `limits` and the body bounds of `options`;
+/// streams end once `stop` turns true.
 pub fn router(
     db: Arc<ServerState>,
-    metrics: &Metrics,
+    metrics: Arc<Metrics>,
     limits: Arc<Limits>,
     options: HttpOptions,
+    stop: watch::Receiver<bool>,
 ) -> Router {
     let mut registry = metrics.registry(db.clone());
     crate::cdc::register(&mut registry, &db);
@@ -117,7 +128,16 @@ pub fn router(
         .route("/metrics", get(prometheus))
         .route("/invalidate", post(invalidate))
         .route("/v1/keys/{key}", get(get_key))
-        .with_state(AppState { db, registry })
+        .route("/v1/stats", get(stats))
+        .route("/v1/stats/stream", get(stats_stream))
+        .route("/dashboard", get(crate::dashboard::page))
+        .route("/v1/keys/{key}/why", get(why_key))
+        .with_state(AppState {
+            db,
+            metrics,
+            registry,
+            stop,
+        })
         .layer(middleware::from_fn_with_state(
             Guard { limits, options },
             guard,
@@ -135,9 +155,10 @@ pub async fn serve(
 ) {
     let app = router(
         shared.db.clone(),
-        &shared.metrics,
+        shared.metrics.clone(),
         shared.limits.clone(),
         options,
+        stop.clone(),
     );
     let slots = Arc::new(Semaphore::new(options.max_clients));
     let mut connections = JoinSet::new();
@@ -382,6 +403,14 @@ async fn prometheus(State(app): State<AppState>) -> Response {
         .into_response()
 }
 
+async fn stats(State(app): State<AppState>) -> Response {
+    axum::Json(crate::dashboard::snapshot(&app.db, &app.metrics)).into_response()
+}
+
+async fn stats_stream(State(app): State<AppState>) -> Response {
+    crate::dashboard::stream(app.db, app.metrics, app.stop)
+}
+
 /// A purge request; every list is optional. A prefix or glob matching every key (`""`, `*`)
 /// is refused unless `all` is true; `all` alone invalidates everything.
 #[derive(Debug, Default, Deserialize)]
@@ -451,37 +480,41 @@ async fn invalidate(State(app): State<AppState>, body: Bytes) -> Response {
     let cache = app.db.cache();
     // Each kind is applied (and counted) on its own, to every database in use; tags first, so
     // a malformed one fails the request before anything is done.
-    let apply = |what: Vec<Invalidate>| app.db.invalidate(&what, Databases::InUse);
-    let tagged = match apply(purge.tags.into_iter().map(Invalidate::Tag).collect()) {
+    let origin = app
+        .db
+        .keeps_history()
+        .then(|| Arc::new(lethe::history::Origin::client("http POST /invalidate")));
+    let apply =
+        |what: Vec<Invalidation<Bytes>>| app.db.invalidate(&what, Databases::InUse, origin.clone());
+    let tagged = match apply(purge.tags.into_iter().map(Invalidation::Tag).collect()) {
         Ok(n) => n,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e),
     };
-    let bytes = |s: String| Bytes::from(s.into_bytes());
-    let count = |what: Vec<Invalidate>| apply(what).unwrap_or_default();
+    let count = |what: Vec<Invalidation<Bytes>>| apply(what).unwrap_or_default();
     let keys = count(
         purge
             .keys
             .into_iter()
-            .map(|k| Invalidate::Key(bytes(k)))
+            .map(|k| Invalidation::Key(Bytes::from(k.into_bytes())))
             .collect(),
     );
     let prefixes = count(
         purge
             .prefixes
             .into_iter()
-            .map(|p| Invalidate::Prefix(bytes(p)))
+            .map(|p| Invalidation::Prefix(p.into_bytes()))
             .collect(),
     );
     let globs = count(
         purge
             .globs
             .into_iter()
-            .map(|g| Invalidate::Glob(bytes(g)))
+            .map(|g| Invalidation::Glob(g.into_bytes()))
             .collect(),
     );
     // Every key of every database (the engine's own walk, so listeners hear of each removal).
     let all = if purge.all {
-        count(vec![Invalidate::Prefix(Bytes::new())])
+        count(vec![Invalidation::Prefix(Vec::new())])
     } else {
         0
     };
@@ -497,7 +530,7 @@ async fn invalidate(State(app): State<AppState>, body: Bytes) -> Response {
 ///
 /// The ETag is the engine's content hash ([`ETag::of`] the value's bytes), so it is stable
 /// across restarts and writes of the same bytes. `Last-Modified` is the entry's
-/// [`lethe::EntryMetadata::last_modified`]: the source's time if the writer gave one, else the
+/// [`lethe::entry::EntryMetadata::last_modified`]: the source's time if the writer gave one, else the
 /// time of the write.
 async fn get_key(
     State(app): State<AppState>,
@@ -540,6 +573,12 @@ async fn get_key(
         HeaderValue::from_static("application/octet-stream"),
     );
     (validators, bytes).into_response()
+}
+
+/// Why a key (of database 0) is or is not cached, as JSON; always 200, since "not cached,
+/// and here is why" is an answer.
+async fn why_key(State(app): State<AppState>, Path(key): Path<String>) -> Response {
+    axum::Json(crate::why::WhyReport::of(&app.db, 0, key.as_bytes()).to_json()).into_response()
 }
 
 /// Whether `If-None-Match` names `etag` (or is `*`): RFC 9110's weak comparison, which is the one

@@ -6,7 +6,8 @@
 //! [`tls`]), [`parse`] (argument cursor), [`cmd`] (one module per command family), [`keyspace`]
 //! (Redis values in the engine, atomic per command without a global lock), [`state`] (what every
 //! connection shares) and [`server`] (accept loop and shutdown). Beside it, [`http`] is the
-//! optional HTTP admin API (metrics, health, purges, conditional reads), [`metrics`] the
+//! optional HTTP admin API (metrics, health, purges, conditional reads) with its live
+//! [`dashboard`], [`metrics`] the
 //! server's own counters and [`pubsub`] the channel registry and [`clients`] the connected
 //! clients; [`limits`] holds the limits and safety settings (password, protected mode,
 //! maxclients, timeouts, request and output buffer sizes) and [`descriptors`] fits `maxclients`
@@ -24,6 +25,7 @@ pub mod cluster;
 pub(crate) mod cmd;
 pub mod config;
 pub mod connection;
+pub mod dashboard;
 pub mod descriptors;
 pub mod frame;
 pub mod http;
@@ -39,5 +41,6 @@ pub mod state;
 pub(crate) mod tag_stats;
 pub mod tls;
 pub(crate) mod tracking;
+pub mod why;
 
 pub use server::{Server, run, run_with};

@@ -195,8 +195,8 @@ struct ServeArgs {
     /// Keyspace budget in bytes of keys and values [default: 1073741824].
     #[arg(long, env = "LETHE_MAX_MEMORY")]
     max_memory: Option<u64>,
-    /// Port of the HTTP admin API (/metrics, /healthz, /invalidate, /v1/keys/KEY) on the same
-    /// address [default: off].
+    /// Port of the HTTP admin API (/dashboard, /metrics, /healthz, /invalidate, /v1/keys/KEY,
+    /// /v1/stats) on the same address [default: off].
     #[arg(long, env = "LETHE_HTTP_PORT")]
     http_port: Option<u16>,
     /// Password clients must give with AUTH (Redis's `requirepass`) [default: none].
@@ -254,10 +254,18 @@ struct ServeArgs {
     /// second signal exits at once [default: 5].
     #[arg(long, env = "LETHE_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]
     shutdown_timeout: Option<u64>,
+    /// Records kept per key for LETHE.WHY and GET /v1/keys/KEY/why [default: 16].
+    #[arg(long, env = "LETHE_HISTORY_RECORDS", value_name = "N")]
+    history_records: Option<usize>,
+    /// Bytes the per-key history of LETHE.WHY may hold, apart from --max-memory (16777216
+    /// keeps the latest records of about 100,000 keys); 0 keeps none [default: 0].
+    #[arg(long, env = "LETHE_HISTORY_MEMORY", value_name = "BYTES")]
+    history_memory: Option<u64>,
     /// TOML configuration file with `bind`, `port`, `max-memory`, `http-port` and the limits
     /// (`requirepass`, `protected-mode`, `max-clients`, `timeout`, `proto-max-bulk-len`,
     /// `client-output-buffer-limit`), `http-bind`, `http-max-clients`, `http-timeout`,
-    /// `http-max-body`, `tls-cert-file`, `tls-key-file`, `shutdown-timeout`, and optionally a
+    /// `http-max-body`, `tls-cert-file`, `tls-key-file`, `shutdown-timeout`, `history-records`,
+    /// `history-memory`, and optionally a
     /// `[cdc]` section.
     #[arg(long, env = "LETHE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -670,6 +678,8 @@ fn serve(args: ServeArgs) -> ExitCode {
         tls_cert_file: args.tls_cert_file,
         tls_key_file: args.tls_key_file,
         shutdown_timeout: args.shutdown_timeout,
+        history_records: args.history_records,
+        history_memory: args.history_memory,
         cdc: None,
         bus: None,
     });
@@ -714,7 +724,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         return ExitCode::FAILURE;
     };
     runtime.block_on(async {
-        let db = Arc::new(ServerState::new(cfg.max_memory));
+        let db = Arc::new(ServerState::with_history(cfg.max_memory, cfg.history()));
         // The bus is joined before anything is served: from then on every invalidation any
         // member publishes reaches this keyspace.
         if let Some(bus) = &bus_config {
@@ -791,7 +801,7 @@ fn serve(args: ServeArgs) -> ExitCode {
                 .map_or_else(|_| format!("{}:?", cfg.http_bind), |a| a.to_string());
             tracing::info!(addr = %http_addr, "HTTP admin API listening");
             let scheme = if tls.is_some() { "https" } else { "http" };
-            println!("HTTP admin API on {scheme}://{http_addr} (/metrics, /healthz, /invalidate)");
+            println!("HTTP admin API on {scheme}://{http_addr} (/dashboard, /metrics, /healthz, /invalidate)");
         }
         if capture.is_some() {
             println!("change capture from PostgreSQL is streaming into this server");

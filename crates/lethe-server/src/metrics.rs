@@ -5,7 +5,7 @@
 //! sees (clients, commands and how long they take) is counted here. Both are read at scrape
 //! time: the server's counters are prometheus-client metrics (atomics, updated by the
 //! connection tasks), while the engine's are a [`Collector`] that snapshots
-//! [`lethe::Stats`] once per scrape, so the read path pays nothing for metrics it already keeps.
+//! [`lethe::stats::Stats`] once per scrape, so the read path pays nothing for metrics it already keeps.
 
 use crate::frame::Frame;
 use crate::state::ServerState;
@@ -182,6 +182,29 @@ impl Metrics {
         self.latency.observe(took);
     }
 
+    /// Commands processed so far by family ([`crate::cmd::command_family`]; names the server
+    /// did not know as `unknown`), in the command table's order of first appearance. Read from
+    /// the per-command counters, so counting by family costs the command path nothing more.
+    pub fn commands_by_family(&self) -> Vec<(&'static str, u64)> {
+        let mut families: Vec<(&'static str, u64)> = Vec::new();
+        let unknown = self.by_position.len() - 1;
+        for (i, counter) in self.by_position.iter().enumerate() {
+            let Some(counter) = counter.get() else {
+                continue;
+            };
+            let family = if i == unknown {
+                "unknown"
+            } else {
+                crate::cmd::command_family(crate::cmd::CommandId(i))
+            };
+            match families.iter_mut().find(|(f, _)| *f == family) {
+                Some((_, n)) => *n += counter.get(),
+                None => families.push((family, counter.get())),
+            }
+        }
+        families
+    }
+
     /// Clients connected now.
     pub fn connected_clients(&self) -> i64 {
         self.clients.get()
@@ -315,5 +338,28 @@ impl Collector for CacheStats {
             gauge.encode(encoder.encode_descriptor(name, help, unit, gauge.metric_type())?)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::command_id;
+
+    #[test]
+    fn commands_are_summed_by_family() {
+        let m = Metrics::new();
+        let took = Duration::from_micros(1);
+        for name in ["get", "set", "get", "hset", "lethe.invalidate"] {
+            m.command_ran(Some(command_id(name.as_bytes()).unwrap()), took);
+        }
+        m.command_ran(None, took);
+        let families: std::collections::HashMap<_, _> =
+            m.commands_by_family().into_iter().collect();
+        assert_eq!(families.get("string"), Some(&3));
+        assert_eq!(families.get("hash"), Some(&1));
+        assert_eq!(families.get("lethe"), Some(&1));
+        assert_eq!(families.get("unknown"), Some(&1));
+        assert_eq!(families.len(), 4);
     }
 }

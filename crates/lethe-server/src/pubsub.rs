@@ -16,7 +16,7 @@
 use crate::frame::Frame;
 use crate::limits::{ClientClass, Limits};
 use bytes::Bytes;
-use lethe::Glob;
+use lethe::pattern::Glob;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;

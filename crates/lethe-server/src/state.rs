@@ -22,10 +22,11 @@ use crate::pubsub::PubSub;
 use crate::tag_stats::TagStats;
 use crate::tracking::Tracking;
 use bytes::Bytes;
-use lethe::rules::{RuleSet, Target};
+use lethe::history::{HistoryConfig, Origin};
+use lethe::rules::RuleSet;
 use lethe::{
-    Applied, Cache, InsertOptions, Inserted, Invalidation, Lease, LeaseOutcome, Rejected,
-    RemovalCause, RemovalListener,
+    Cache, InsertOptions, Invalidation, RemovalCause, invalidate::Applied, lease::Lease,
+    lease::LeaseOutcome, listener::RemovalListener, version::Inserted, version::Rejected,
 };
 use lethe_cdc::CdcMetrics;
 use parking_lot::{Mutex, RwLock};
@@ -40,27 +41,14 @@ pub const LEASE_TIMEOUT: Duration = Duration::from_secs(10);
 /// clients that never fill cannot grow the table without bound.
 const LEASE_TABLE_PRUNE: usize = 1024;
 
-/// One thing to invalidate, by key name (without database).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Invalidate {
-    /// A key.
-    Key(Bytes),
-    /// A tag and its subtree (tags are not per database).
-    Tag(String),
-    /// Keys starting with these bytes.
-    Prefix(Bytes),
-    /// Keys matching this glob.
-    Glob(Bytes),
-}
-
-impl From<&Target> for Invalidate {
-    fn from(t: &Target) -> Invalidate {
-        match t {
-            Target::Key(k) => Invalidate::Key(Bytes::copy_from_slice(k.as_bytes())),
-            Target::Tag(t) => Invalidate::Tag(t.clone()),
-            Target::Prefix(p) => Invalidate::Prefix(Bytes::copy_from_slice(p.as_bytes())),
-            Target::Glob(g) => Invalidate::Glob(Bytes::copy_from_slice(g.as_bytes())),
-        }
+/// The server's form of an invalidation from rules or change capture: the engine's own type,
+/// with the key as a client would give it (without database; keys rendered as text become
+/// bytes). `None` for a version floor, which neither produces and which has no server-wide
+/// form (floors are set per key with `LETHE.FENCE`; [`ServerState::invalidate`] refuses them).
+pub fn server_form(i: &Invalidation<String>) -> Option<Invalidation<Bytes>> {
+    match i {
+        Invalidation::PrefixFloor(..) | Invalidation::TagFloor(..) => None,
+        other => Some(other.clone().map_key(|k| Bytes::from(k.into_bytes()))),
     }
 }
 
@@ -115,11 +103,20 @@ pub struct ServerState {
     tag_stats: Arc<TagStats>,
     /// Databases ever written, one bit each.
     databases_used: AtomicU16,
+    /// Whether the engine keeps a per-key history.
+    history_on: bool,
 }
 
 impl ServerState {
-    /// A server whose keyspace holds at most about `capacity_bytes` of memory.
+    /// A server whose keyspace holds at most about `capacity_bytes` of memory, with the
+    /// server's default history setting (none: see [`crate::config::Config`]).
     pub fn new(capacity_bytes: u64) -> ServerState {
+        ServerState::with_history(capacity_bytes, crate::config::Config::default().history())
+    }
+
+    /// A server whose keyspace holds at most about `capacity_bytes` of memory, keeping a
+    /// per-key history within `history` (none: `LETHE.WHY` shows only a key's state).
+    pub fn with_history(capacity_bytes: u64, history: Option<HistoryConfig>) -> ServerState {
         let clients = Arc::new(Clients::new());
         let tracking = Arc::new(Tracking::new());
         let tag_stats = Arc::new(TagStats::new());
@@ -131,7 +128,11 @@ impl ServerState {
             tracking.clone(),
             clients.clone(),
         );
-        let cache: Store = Cache::builder()
+        let mut builder = Cache::builder();
+        if let Some(h) = history {
+            builder = builder.history(h);
+        }
+        let cache: Store = builder
             .max_weight(capacity_bytes)
             .weigher(Keyspace::weigh)
             .lease_timeout(LEASE_TIMEOUT)
@@ -140,14 +141,17 @@ impl ServerState {
                 clients: clients.clone(),
                 remote_deps: remote_deps.clone(),
             })
-            .subscriber(
-                move |applied: &Applied<SmallBytes>| match &applied.invalidation {
+            .subscriber(move |applied: &Applied<SmallBytes>| {
+                counted.applied(&applied.invalidation);
+                match &applied.invalidation {
                     // A tag invalidation hides entries without removing them; the keys are looked
                     // up once the invalidating call returned (the subscriber must not call the
-                    // cache), by `settle_tracking`.
+                    // cache), by `settle_tag_invalidations`.
                     Invalidation::Tag(tag) => {
                         counted.invalidated(tag, crate::keyspace::now_millis());
-                        queue.tag_invalidated(tag);
+                        if queue.active() || watched.any() {
+                            queue.tag_invalidated(tag);
+                        }
                     }
                     // Key invalidations remove as explicit removals, which the listener leaves to
                     // whoever reports them: this is where they are reported.
@@ -158,8 +162,8 @@ impl ServerState {
                         }
                     }
                     _ => {}
-                },
-            )
+                }
+            })
             .build();
         ServerState {
             keyspace: Keyspace::new(cache),
@@ -174,6 +178,7 @@ impl ServerState {
             remote_deps,
             tag_stats,
             databases_used: AtomicU16::new(1),
+            history_on: history.is_some(),
         }
     }
 
@@ -185,6 +190,11 @@ impl ServerState {
     /// The engine underneath the keyspace.
     pub fn cache(&self) -> &Store {
         self.keyspace.cache()
+    }
+
+    /// Whether the engine keeps a per-key history (so an origin is worth building).
+    pub fn keeps_history(&self) -> bool {
+        self.history_on
     }
 
     /// Records that database `db` holds (or held) keys.
@@ -237,9 +247,14 @@ impl ServerState {
     /// For sources outside the command dispatcher (HTTP purges, change capture): it holds the
     /// keyspace's gate shared, so no transaction that holds the keyspace whole sees it half
     /// applied. Commands, which run under the gate already, use [`Self::invalidate_held`].
-    pub fn invalidate(&self, what: &[Invalidate], which: Databases) -> Result<usize, String> {
+    pub fn invalidate(
+        &self,
+        what: &[Invalidation<Bytes>],
+        which: Databases,
+        origin: Option<Arc<Origin>>,
+    ) -> Result<usize, String> {
         let _gate = self.keyspace.gate().shared();
-        self.invalidate_held(what, which)
+        self.invalidate_held(what, which, origin)
     }
 
     /// [`Self::invalidate`] for a caller already holding the gate (a command: the dispatcher
@@ -247,10 +262,11 @@ impl ServerState {
     /// would wait on itself).
     pub(crate) fn invalidate_held(
         &self,
-        what: &[Invalidate],
+        what: &[Invalidation<Bytes>],
         which: Databases,
+        origin: Option<Arc<Origin>>,
     ) -> Result<usize, String> {
-        let n = self.apply_invalidations(what, which)?;
+        let n = self.apply_invalidations(what, which, origin)?;
         // Applied here first, then sent to the other members of the bus, if any.
         if let Some(bus) = self.bus.get() {
             bus.publish(what, which);
@@ -262,22 +278,48 @@ impl ServerState {
     /// not published again.
     pub(crate) fn invalidate_unpublished(
         &self,
-        what: &[Invalidate],
+        what: &[Invalidation<Bytes>],
         which: Databases,
+        origin: Option<Arc<Origin>>,
     ) -> Result<usize, String> {
         let _gate = self.keyspace.gate().shared();
-        self.apply_invalidations(what, which)
+        self.apply_invalidations(what, which, origin)
     }
 
-    fn apply_invalidations(&self, what: &[Invalidate], which: Databases) -> Result<usize, String> {
+    fn apply_invalidations(
+        &self,
+        what: &[Invalidation<Bytes>],
+        which: Databases,
+        origin: Option<Arc<Origin>>,
+    ) -> Result<usize, String> {
         let cache = self.cache();
+        // With no history kept, the origin would be dropped anyway.
+        let origin = origin.filter(|_| self.keeps_history());
+        let run = |inv: Invalidation<SmallBytes>| -> usize {
+            let applied = match &origin {
+                Some(o) => cache.invalidate_from(inv, o.clone()),
+                None => cache.invalidate(inv),
+            };
+            // Keys, prefixes and globs are never refused.
+            applied.ok().and_then(|a| a.removed).unwrap_or(0)
+        };
         let tags: Vec<&str> = what
             .iter()
             .filter_map(|w| match w {
-                Invalidate::Tag(t) => Some(t.as_str()),
+                Invalidation::Tag(t) => Some(t.as_str()),
                 _ => None,
             })
             .collect();
+        if let Some(floor) = what.iter().find(|w| {
+            matches!(
+                w,
+                Invalidation::PrefixFloor(..) | Invalidation::TagFloor(..)
+            )
+        }) {
+            return Err(format!(
+                "no server-wide form for {floor:?}: version floors are set per key with LETHE.FENCE"
+            ));
+        }
         let mut n = 0;
         if !tags.is_empty() {
             // The engine hides tagged entries without counting them; the count is of the live
@@ -286,20 +328,29 @@ impl ServerState {
             for t in &tags {
                 under.extend(cache.keys_with_tag(t));
             }
-            cache.invalidate_tags(&tags).map_err(|e| e.to_string())?;
+            match &origin {
+                Some(o) => cache.invalidate_tags_from(&tags, o.clone()),
+                None => cache.invalidate_tags(&tags),
+            }
+            .map_err(|e| e.to_string())?;
             n += under.len();
         }
         for w in what {
             for db in self.databases(which) {
                 n += match w {
-                    Invalidate::Tag(_) => 0,
-                    Invalidate::Key(k) => usize::from(cache.invalidate_key(&stored_key(db, k))),
-                    Invalidate::Prefix(p) => cache.invalidate_prefix(stored_key(db, p)),
-                    Invalidate::Glob(g) => cache.invalidate_glob(stored_key(db, g)),
+                    Invalidation::Key(k) => run(Invalidation::Key(stored_key(db, k))),
+                    Invalidation::Prefix(p) => {
+                        run(Invalidation::Prefix(stored_key(db, p).as_bytes().to_vec()))
+                    }
+                    Invalidation::Glob(g) => {
+                        run(Invalidation::Glob(stored_key(db, g).as_bytes().to_vec()))
+                    }
+                    // Tags were applied above; floors were refused.
+                    _ => 0,
                 };
             }
         }
-        self.settle_tracking();
+        self.settle_tag_invalidations();
         Ok(n)
     }
 
@@ -497,19 +548,28 @@ impl ServerState {
                     .key_changed(key_name(&key), client, &self.clients);
             }
         }
-        self.settle_tracking();
+        self.settle_tag_invalidations();
     }
 
-    /// Sends the invalidations that tag invalidations since the last call owe to tracking
-    /// clients: the keys each tag hid. Called after every command and HTTP request that may
-    /// invalidate, before its reply, and by the maintenance tick for anything else.
-    pub fn settle_tracking(&self) {
-        if !self.tracking.active() {
+    /// Reports the keys each tag invalidation since the last call hid: to tracking clients, and
+    /// to other cluster nodes whose dependents watch them. Called after every command and HTTP
+    /// request that may invalidate, before its reply, and by the maintenance tick for anything
+    /// else. Without it a remote dependent would outlive its tag-invalidated dependency until
+    /// reclamation removed the entry (whose removal is then published again: harmless, as an
+    /// invalidation of a key already gone).
+    pub fn settle_tag_invalidations(&self) {
+        let (tracking, remote) = (self.tracking.active(), self.remote_deps.any());
+        if !tracking && !remote {
             return;
         }
         for tag in self.tracking.take_tags() {
             for key in self.cache().keys_hidden_by_tag(&tag) {
-                self.tracking.key_changed(key_name(&key), 0, &self.clients);
+                if remote {
+                    self.remote_deps.key_changed(&key);
+                }
+                if tracking {
+                    self.tracking.key_changed(key_name(&key), 0, &self.clients);
+                }
             }
         }
     }
@@ -549,7 +609,7 @@ impl ServerState {
     pub fn maintain(&self) {
         self.cache().run_pending_tasks();
         self.sweep_hash_fields();
-        self.settle_tracking();
+        self.settle_tag_invalidations();
     }
 
     /// Removes hash fields past their deadline (and hashes left without fields) from keys
@@ -602,7 +662,7 @@ const FIELD_SWEEP_KEYS: usize = 256;
 /// rather than replying nil: a client that asked for a conditional write needs to know why it
 /// lost.
 pub fn refused(r: Rejected) -> CommandError {
-    use lethe::RejectReason;
+    use lethe::version::RejectReason;
     let stored = r
         .current_version
         .map_or_else(|| "none".to_string(), |v| v.to_string());
@@ -672,8 +732,9 @@ mod tests {
         }
         let n = state
             .invalidate(
-                &[Invalidate::Key(Bytes::from_static(b"user:1"))],
+                &[Invalidation::Key(Bytes::from_static(b"user:1"))],
                 Databases::One(3),
+                None,
             )
             .unwrap();
         assert_eq!(n, 1);
@@ -689,15 +750,46 @@ mod tests {
             .unwrap();
         let n = state
             .invalidate(
-                &[Invalidate::Prefix(Bytes::from_static(b"user:"))],
+                &[Invalidation::Prefix(b"user:".to_vec())],
                 Databases::InUse,
+                None,
             )
             .unwrap();
         assert_eq!(n, 2);
         assert_eq!(state.cache().len(), 0);
         let err = state
-            .invalidate(&[Invalidate::Tag("a::b".into())], Databases::InUse)
+            .invalidate(&[Invalidation::Tag("a::b".into())], Databases::InUse, None)
             .unwrap_err();
         assert!(err.contains("tag"), "{err}");
+        // A version floor has no server-wide form: refused whole, nothing applied.
+        state
+            .try_set(
+                stored_key(0, b"user:3"),
+                Value::Int(1),
+                &InsertOptions::new(),
+                &mut Changes::default(),
+            )
+            .unwrap()
+            .unwrap();
+        let err = state
+            .invalidate(
+                &[
+                    Invalidation::Key(Bytes::from_static(b"user:3")),
+                    Invalidation::TagFloor("user".into(), 9),
+                ],
+                Databases::InUse,
+                None,
+            )
+            .unwrap_err();
+        assert!(err.contains("LETHE.FENCE"), "{err}");
+        assert_eq!(state.cache().len(), 1);
+        assert_eq!(
+            server_form(&Invalidation::PrefixFloor(b"user:".to_vec(), 9)),
+            None
+        );
+        assert_eq!(
+            server_form(&Invalidation::Key("user:3".to_string())),
+            Some(Invalidation::Key(Bytes::from_static(b"user:3")))
+        );
     }
 }

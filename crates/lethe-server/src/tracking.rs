@@ -14,7 +14,7 @@
 //! listener and subscriber: expiry, eviction, and Lethe's invalidations by key, tag, pattern,
 //! dependency, version floor and rule. Tag invalidations hide entries without removing them;
 //! the engine's subscriber queues the tag here and
-//! [`crate::state::ServerState::settle_tracking`] turns it into the keys it hid before the
+//! [`crate::state::ServerState::settle_tag_invalidations`] turns it into the keys it hid before the
 //! command's reply goes out. Keys are reported by name: tracking does not distinguish
 //! databases, as in Redis.
 //!
@@ -194,12 +194,11 @@ impl Tracking {
         self.send_to(&targets, None, 0, clients);
     }
 
-    /// Queues an invalidated tag for [`crate::state::ServerState::settle_tracking`] (called by the
-    /// engine's subscriber, which must not call back into the cache).
+    /// Queues an invalidated tag for [`crate::state::ServerState::settle_tag_invalidations`]
+    /// (called by the engine's subscriber, which must not call back into the cache, when a
+    /// client tracks or another cluster node watches keys here).
     pub fn tag_invalidated(&self, tag: &str) {
-        if self.active() {
-            self.tags.lock().push(tag.to_owned());
-        }
+        self.tags.lock().push(tag.to_owned());
     }
 
     /// Takes the queued tags.

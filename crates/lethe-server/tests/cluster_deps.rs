@@ -162,8 +162,15 @@ fn a_dependent_goes_when_its_dependency_changes_on_another_node() {
         || !exists(&mut a, &page),
     );
 
-    // An unrelated write on b leaves the dependent alone.
-    set_page(&mut a);
+    // An unrelated write on b leaves the dependent alone. The dependent here watches a fresh
+    // key: `dep`'s reclamation after the tag invalidation is published once more (a harmless
+    // second invalidation) whenever b's upkeep gets to it.
+    let fresh = key_on(&trio.map, "b", "settings:");
+    assert_eq!(b.cmd(&["SET", &fresh, "v1"]), "+OK\r\n");
+    assert_eq!(
+        a.cmd(&["LETHE.SET", &page, "<h1>", "DEPENDS", "1", &fresh]),
+        "+OK\r\n"
+    );
     let other = key_on(&trio.map, "b", "other:");
     assert_eq!(b.cmd(&["SET", &other, "x"]), "+OK\r\n");
     // The bus is ordered: once a marker invalidation from b arrived, b's earlier messages have.
@@ -183,8 +190,8 @@ fn a_dependent_goes_when_its_dependency_changes_on_another_node() {
     // INFO shows the watches on the owner's side.
     let info = b.cmd(&["INFO", "cluster"]);
     assert!(
-        info.contains("cluster_watched_keys:1"),
-        "b watches one key for others: {info}"
+        info.contains("cluster_watched_keys:2"),
+        "b watches two keys for others: {info}"
     );
 }
 

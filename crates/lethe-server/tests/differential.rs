@@ -5,31 +5,8 @@
 
 mod common;
 
+use common::differential::{compare, run_both};
 use common::{Client, Lethe, Redis};
-
-/// Runs `script` on both servers from an empty keyspace; panics on the first differing reply.
-fn compare(script: &[&[&str]]) {
-    let Some(redis) = Redis::start() else {
-        unreachable!("Redis::start fails the test when redis-server is missing");
-    };
-    let lethe = Lethe::start();
-    let mut r = redis.client();
-    let mut l = lethe.client();
-    assert_eq!(r.raw(&["FLUSHALL"]), l.raw(&["FLUSHALL"]));
-    run_both(&mut r, &mut l, script);
-}
-
-fn run_both(r: &mut Client, l: &mut Client, script: &[&[&str]]) {
-    for (i, cmd) in script.iter().enumerate() {
-        let want = r.raw(cmd);
-        let got = l.raw(cmd);
-        assert_eq!(
-            String::from_utf8_lossy(&got),
-            String::from_utf8_lossy(&want),
-            "command #{i} {cmd:?}: Lethe's reply differs from Redis's"
-        );
-    }
-}
 
 #[test]
 fn connection_commands_match() {

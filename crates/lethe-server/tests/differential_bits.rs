@@ -7,7 +7,8 @@
 
 mod common;
 
-use common::{Client, Lethe, Redis};
+use common::differential::{clients, servers};
+use common::{Client, Lethe};
 
 /// `s` with `\xHH` escapes turned into bytes.
 fn unescape(s: &str) -> Vec<u8> {
@@ -57,22 +58,6 @@ fn both(r: &mut Client, l: &mut Client, args: &[Vec<u8>], what: &str) -> Vec<u8>
 
 fn args(cmd: &[&str]) -> Vec<Vec<u8>> {
     cmd.iter().map(|a| unescape(a)).collect()
-}
-
-/// Both servers, connected in RESP `proto`, from an empty keyspace.
-fn clients(redis: &Redis, lethe: &Lethe, proto: &str) -> (Client, Client) {
-    let (mut r, mut l) = (redis.client(), lethe.client());
-    let (hr, hl) = (r.raw(&["HELLO", proto]), l.raw(&["HELLO", proto]));
-    assert_eq!(hr[..1], hl[..1]);
-    assert_eq!(r.raw(&["FLUSHALL"]), l.raw(&["FLUSHALL"]));
-    (r, l)
-}
-
-fn servers() -> (Redis, Lethe) {
-    let Some(redis) = Redis::start() else {
-        unreachable!("Redis::start fails the test when redis-server is missing");
-    };
-    (redis, Lethe::start())
 }
 
 /// Runs `script` on both servers from an empty keyspace, once in RESP2 and once in RESP3.

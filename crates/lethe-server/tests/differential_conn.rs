@@ -4,46 +4,8 @@
 
 mod common;
 
-use common::{Client, Lethe, Redis};
-
-fn run_both(r: &mut Client, l: &mut Client, script: &[&[&str]]) {
-    for (i, cmd) in script.iter().enumerate() {
-        let want = r.raw(cmd);
-        let got = l.raw(cmd);
-        assert_eq!(
-            String::from_utf8_lossy(&got),
-            String::from_utf8_lossy(&want),
-            "command #{i} {cmd:?}: Lethe's reply differs from Redis's"
-        );
-    }
-}
-
-/// Both servers, started fresh.
-fn servers() -> (Redis, Lethe) {
-    let Some(redis) = Redis::start() else {
-        unreachable!("Redis::start fails the test when redis-server is missing");
-    };
-    (redis, Lethe::start())
-}
-
-/// A client of each server speaking `proto`, on an empty keyspace.
-fn clients(redis: &Redis, lethe: &Lethe, proto: &str) -> (Client, Client) {
-    let mut r = redis.client();
-    let mut l = lethe.client();
-    let (hr, hl) = (r.raw(&["HELLO", proto]), l.raw(&["HELLO", proto]));
-    assert_eq!(hr[..1], hl[..1]);
-    assert_eq!(r.raw(&["FLUSHALL"]), l.raw(&["FLUSHALL"]));
-    (r, l)
-}
-
-/// Runs `script` on both servers from an empty keyspace, once in RESP2 and once in RESP3.
-fn compare(script: &[&[&str]]) {
-    let (redis, lethe) = servers();
-    for proto in ["2", "3"] {
-        let (mut r, mut l) = clients(&redis, &lethe, proto);
-        run_both(&mut r, &mut l, script);
-    }
-}
+use common::differential::{clients, compare, run_both, servers};
+use common::{Client, Lethe};
 
 #[test]
 fn far_expiry_deadlines_are_reported_exactly() {

@@ -6,35 +6,8 @@
 
 mod common;
 
+use common::differential::{compare, run_both};
 use common::{Client, Lethe, Redis};
-
-fn run_both(r: &mut Client, l: &mut Client, script: &[&[&str]]) {
-    for (i, cmd) in script.iter().enumerate() {
-        let want = r.raw(cmd);
-        let got = l.raw(cmd);
-        assert_eq!(
-            String::from_utf8_lossy(&got),
-            String::from_utf8_lossy(&want),
-            "command #{i} {cmd:?}: Lethe's reply differs from Redis's"
-        );
-    }
-}
-
-/// Runs `script` on both servers from an empty keyspace, once in RESP2 and once in RESP3.
-fn compare(script: &[&[&str]]) {
-    let Some(redis) = Redis::start() else {
-        unreachable!("Redis::start fails the test when redis-server is missing");
-    };
-    let lethe = Lethe::start();
-    for proto in ["2", "3"] {
-        let mut r = redis.client();
-        let mut l = lethe.client();
-        let (hr, hl) = (r.raw(&["HELLO", proto]), l.raw(&["HELLO", proto]));
-        assert_eq!(hr[..1], hl[..1]);
-        assert_eq!(r.raw(&["FLUSHALL"]), l.raw(&["FLUSHALL"]));
-        run_both(&mut r, &mut l, script);
-    }
-}
 
 #[test]
 fn set_commands_match() {

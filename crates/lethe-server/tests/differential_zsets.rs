@@ -7,47 +7,8 @@
 
 mod common;
 
+use common::differential::{compare, compare_owned, line};
 use common::{Client, Lethe, Redis};
-
-fn run_both(r: &mut Client, l: &mut Client, script: &[Vec<String>]) {
-    for (i, cmd) in script.iter().enumerate() {
-        let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
-        let want = r.raw(&cmd);
-        let got = l.raw(&cmd);
-        assert_eq!(
-            String::from_utf8_lossy(&got),
-            String::from_utf8_lossy(&want),
-            "command #{i} {cmd:?}: Lethe's reply differs from Redis's"
-        );
-    }
-}
-
-fn owned(script: &[&[&str]]) -> Vec<Vec<String>> {
-    script
-        .iter()
-        .map(|c| c.iter().map(|s| s.to_string()).collect())
-        .collect()
-}
-
-/// Runs `script` on both servers from an empty keyspace, once in RESP2 and once in RESP3.
-fn compare_owned(script: &[Vec<String>]) {
-    let Some(redis) = Redis::start() else {
-        unreachable!("Redis::start fails the test when redis-server is missing");
-    };
-    let lethe = Lethe::start();
-    for proto in ["2", "3"] {
-        let mut r = redis.client();
-        let mut l = lethe.client();
-        let (hr, hl) = (r.raw(&["HELLO", proto]), l.raw(&["HELLO", proto]));
-        assert_eq!(hr[..1], hl[..1]);
-        assert_eq!(r.raw(&["FLUSHALL"]), l.raw(&["FLUSHALL"]));
-        run_both(&mut r, &mut l, script);
-    }
-}
-
-fn compare(script: &[&[&str]]) {
-    compare_owned(&owned(script));
-}
 
 #[test]
 fn zadd_options_scores_and_errors_match() {
@@ -569,10 +530,6 @@ fn zadd_many(key: &str, n: usize, prefix: &str, step: f64) -> Vec<String> {
         cmd.push(format!("{prefix}{i:04}"));
     }
     cmd
-}
-
-fn line(parts: &[&str]) -> Vec<String> {
-    parts.iter().map(|s| s.to_string()).collect()
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use lethe::{ETag, InsertOptions, Timestamp};
+use lethe::{InsertOptions, clock::Timestamp, version::ETag};
 use lethe_server::keyspace::{Value, stored_key};
 use lethe_server::state::ServerState;
 use std::collections::HashMap;
@@ -33,7 +33,11 @@ impl Served {
         let (resp, http) = (bind(), bind());
         let resp_port = resp.local_addr().unwrap().port();
         let http_port = http.local_addr().unwrap().port();
-        let db = Arc::new(ServerState::new(1 << 20));
+        // With a key history, for `/v1/keys/{key}/why` (the server keeps none by default).
+        let db = Arc::new(ServerState::with_history(
+            1 << 20,
+            Some(lethe::history::HistoryConfig::default()),
+        ));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served_db = db.clone();
         let thread = std::thread::spawn(move || {
@@ -382,4 +386,114 @@ fn shutdown_stops_both_listeners() {
     s.stop_and_join();
     assert!(TcpStream::connect(("127.0.0.1", http)).is_err());
     assert!(TcpStream::connect(("127.0.0.1", resp)).is_err());
+}
+
+#[test]
+fn stats_count_commands_by_family_and_invalidations() {
+    let s = Served::start();
+    let mut c = common::Client::connect(s.resp_port);
+    let before = s.get("/v1/stats").json();
+    assert_eq!(c.raw(&["SET", "a", "1"]), b"+OK\r\n");
+    assert_eq!(c.raw(&["GET", "a"]), b"$1\r\n1\r\n");
+    assert_eq!(c.raw(&["GET", "nope"]), b"$-1\r\n");
+    assert_eq!(c.raw(&["HSET", "h", "f", "v"]), b":1\r\n");
+    s.set_tagged("t1", "v", "hot");
+    assert_eq!(c.raw(&["LETHE.INVALIDATE", "TAG", "hot"]), b":1\r\n");
+    assert_eq!(c.raw(&["LETHE.INVALIDATE", "TAG", "hot"]), b":0\r\n");
+    let r = s.get("/v1/stats");
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().contains("json"));
+    let after = r.json();
+    let grew = |path: &str| {
+        after.pointer(path).and_then(|v| v.as_u64()).unwrap_or(0)
+            - before.pointer(path).and_then(|v| v.as_u64()).unwrap_or(0)
+    };
+    assert_eq!(grew("/commands/by_family/string"), 3, "{after}");
+    assert_eq!(grew("/commands/by_family/hash"), 1, "{after}");
+    assert_eq!(grew("/commands/by_family/lethe"), 2, "{after}");
+    assert_eq!(grew("/engine/hits"), 1, "{after}");
+    assert_eq!(grew("/engine/misses"), 1, "{after}");
+    assert_eq!(grew("/invalidations/applied/tag"), 2, "{after}");
+    assert_eq!(after["top_tags"][0]["tag"], "hot", "{after}");
+    assert_eq!(after["top_tags"][0]["invalidations"], 2, "{after}");
+    assert!(after["time_ms"].as_u64().unwrap() >= before["time_ms"].as_u64().unwrap());
+    assert!(after["cdc"].is_null() && after["bus"].is_null(), "{after}");
+}
+
+#[test]
+fn the_stats_stream_pushes_snapshots_and_ends_at_shutdown() {
+    let mut s = Served::start();
+    let mut t = TcpStream::connect(("127.0.0.1", s.http_port)).unwrap();
+    t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    t.write_all(b"GET /v1/stats/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    // The first snapshot comes at once, the next a second later.
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while String::from_utf8_lossy(&seen)
+        .matches("event: stats")
+        .count()
+        < 2
+    {
+        let n = t
+            .read(&mut buf)
+            .expect("a snapshot within the read timeout");
+        assert!(n > 0, "the stream ended early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    assert!(text.contains("text/event-stream"), "{text}");
+    let data = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .expect("a data line");
+    let snapshot: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert!(snapshot["engine"]["entries"].is_u64(), "{snapshot}");
+    // Shutdown ends the stream rather than waiting out the drain timeout (5 s) on it.
+    let started = std::time::Instant::now();
+    s.stop_and_join();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "shutdown waited {:?} on the stream",
+        started.elapsed()
+    );
+    let mut rest = Vec::new();
+    let _ = t.read_to_end(&mut rest);
+    assert!(!String::from_utf8_lossy(&rest).contains("HTTP/1.1"));
+}
+
+#[test]
+fn why_tells_a_purged_key_s_history_and_a_cached_key_s_state() {
+    let s = Served::start();
+    s.set_tagged("u:1", "Ada", "user:1");
+    s.set_tagged("u:2", "Bob", "user:2");
+    let r = s.post_json("/invalidate", r#"{"tags": ["user:1"]}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Reclamation comes with later writes; the record keeps the purge's time and origin.
+    s.db.cache().run_pending_tasks();
+
+    let gone = s.get("/v1/keys/u:1/why");
+    assert_eq!(gone.status, 200, "{}", gone.body);
+    let j = gone.json();
+    assert_eq!(j["key"], "u:1");
+    assert_eq!(j["cached"], false);
+    assert!(j["state"].is_null());
+    assert_eq!(j["history_enabled"], true);
+    let newest = &j["history"][0];
+    assert_eq!(newest["event"], "removed", "{j}");
+    assert_eq!(newest["cause"], "tag");
+    assert_eq!(newest["matched"], "tag user:1");
+    assert_eq!(newest["origin"]["client"], "http POST /invalidate");
+    assert_eq!(j["history"][1]["event"], "write");
+    assert_eq!(j["history"][1]["tags"][0], "user:1");
+
+    let kept = s.get("/v1/keys/u:2/why").json();
+    assert_eq!(kept["cached"], true);
+    assert_eq!(kept["state"]["tags"][0], "user:2");
+    assert!(kept["state"]["ttl_ms"].is_null());
+    assert_eq!(kept["history"].as_array().map(Vec::len), Some(1));
+    // A key never written: not cached, nothing known, still an answer.
+    let never = s.get("/v1/keys/nobody/why").json();
+    assert_eq!(never["cached"], false);
+    assert_eq!(never["history"].as_array().map(Vec::len), Some(0));
 }

@@ -179,7 +179,7 @@ impl Cluster {
             for tag in &moved {
                 state.cache().invalidate_tag(tag);
             }
-            state.settle_tracking();
+            state.settle_tag_invalidations();
         }
         // Clients blocked on keys of slots that left are redirected when they look again.
         state.keyspace().blocking().wake_all();
@@ -208,7 +208,7 @@ impl Cluster {
                 }
             }
         }
-        state.settle_tracking();
+        state.settle_tag_invalidations();
         self.dropped.fetch_add(n, Ordering::Relaxed);
         n
     }
@@ -267,7 +267,7 @@ pub(crate) fn install(
         // Whatever other nodes registered with an earlier run of this node is not watched
         // any more: their dependents on its keys go.
         bus.publish(
-            &[crate::state::Invalidate::Tag(remote_deps::owner_tag(
+            &[lethe::Invalidation::Tag(remote_deps::owner_tag(
                 cluster.name(),
             ))],
             crate::state::Databases::InUse,
@@ -315,7 +315,7 @@ async fn watch_for_others(
                 }
             }
             changed = deps.next_changes() => {
-                let keys: Vec<_> = changed.into_iter().map(crate::state::Invalidate::Key).collect();
+                let keys: Vec<_> = changed.into_iter().map(lethe::Invalidation::Key).collect();
                 if let Some(bus) = state.bus() {
                     bus.publish(&keys, crate::state::Databases::One(0));
                 }

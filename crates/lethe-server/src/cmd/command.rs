@@ -15,7 +15,7 @@ use super::{COMMANDS, Command, CommandError, Ctx, Reply, Spec};
 use crate::frame::Frame;
 use crate::parse::Parse;
 use bytes::Bytes;
-use lethe::Glob;
+use lethe::pattern::Glob;
 
 /// The version `LETHE.*` commands appeared in, for COMMAND DOCS `since`.
 pub(super) const LETHE: &str = env!("CARGO_PKG_VERSION");
@@ -256,6 +256,11 @@ impl Doc {
             complexity,
             summary,
         }
+    }
+
+    /// The command's group (`string`, `hash`, `module`, ...).
+    pub(super) const fn group(&self) -> &'static str {
+        self.group
     }
 }
 

@@ -13,7 +13,7 @@ use crate::frame::Frame;
 use crate::keyspace::{now_millis, rdb, timestamp_millis};
 use crate::parse::{Parse, parse_int};
 use bytes::Bytes;
-use lethe::ExpireCondition;
+use lethe::expiry::ExpireCondition;
 
 super::command_table! {
     pub(super) DBOPS;

@@ -555,7 +555,7 @@ impl Command for HScan {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let glob = self.pattern.as_ref().map(lethe::Glob::new);
+        let glob = self.pattern.as_ref().map(lethe::pattern::Glob::new);
         let keep = |f: &[u8]| glob.as_ref().is_none_or(|g| g.matches(f));
         cx.read([&self.key[..]], |t| {
             let Some(h) = get_hash(t, &self.key)? else {

@@ -10,7 +10,7 @@ use crate::frame::Frame;
 use crate::keyspace::{key_name, now_millis, timestamp_millis};
 use crate::parse::Parse;
 use bytes::Bytes;
-use lethe::ExpireCondition;
+use lethe::expiry::ExpireCondition;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 fn rest(args: &mut Parse) -> Vec<Bytes> {
@@ -155,7 +155,7 @@ impl ExpireArgs {
         .ok_or_else(|| CommandError::invalid_expire(cmd))?;
         let key = &self.key[..];
         let set = cx.write([key], |t| {
-            if self.needs_ttl && t.ttl(key) == lethe::KeyTtl::Persistent {
+            if self.needs_ttl && t.ttl(key) == lethe::expiry::KeyTtl::Persistent {
                 return false;
             }
             // A deadline not in the future removes the key.

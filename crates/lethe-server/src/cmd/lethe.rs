@@ -17,11 +17,13 @@ use crate::keyspace::{SmallBytes, Value, key_name};
 use crate::parse::{Parse, parse_float};
 use crate::state::{Databases, refused as rejected};
 use bytes::Bytes;
-use lethe::rules::{RuleSet, Target};
+use lethe::Invalidation;
+use lethe::rules::RuleSet;
 use lethe::{
-    AdaptiveTtl, ETag, Event, InsertOptions, LeaseOutcome, Operation, RemovalCause, Ttl,
-    WriteCondition,
+    InsertOptions, RemovalCause, event::Event, event::Operation, expiry::AdaptiveTtl, expiry::Ttl,
+    lease::LeaseOutcome, version::ETag, version::WriteCondition,
 };
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The next argument, uppercased, for keyword matching.
@@ -204,6 +206,7 @@ impl WriteArgs {
                 o = o.tags(tags);
             }
         }
+        o = attributed(o, cx);
         let db = cx.session.db;
         let keyspace = cx.state.keyspace();
         Ok(o.map_keys(|k| keyspace.key(db, &k)))
@@ -354,8 +357,10 @@ impl Command for Attach {
             attempt.condition = Some(WriteCondition::IfVersion(meta.version));
             match cx.state.try_set(key.clone(), value, &attempt, cx.changes)? {
                 Ok(_) => return Ok(Frame::Integer(1)),
-                Err(r) if r.reason == lethe::RejectReason::VersionMismatch => continue,
-                Err(r) if r.reason == lethe::RejectReason::Missing => return Ok(Frame::Integer(0)),
+                Err(r) if r.reason == lethe::version::RejectReason::VersionMismatch => continue,
+                Err(r) if r.reason == lethe::version::RejectReason::Missing => {
+                    return Ok(Frame::Integer(0));
+                }
                 Err(r) => return Err(rejected(r)),
             }
         }
@@ -448,16 +453,17 @@ impl Command for Invalidate {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        use crate::state::Invalidate as I;
-        let what: Vec<I> = match self {
+        use ::lethe::Invalidation as I;
+        let what: Vec<I<Bytes>> = match self {
             Invalidate::Tags(tags) => tags.into_iter().map(I::Tag).collect(),
-            Invalidate::Prefix(p) => vec![I::Prefix(p)],
-            Invalidate::Glob(g) => vec![I::Glob(g)],
+            Invalidate::Prefix(p) => vec![I::Prefix(p.to_vec())],
+            Invalidate::Glob(g) => vec![I::Glob(g.to_vec())],
             Invalidate::Keys(keys) => keys.into_iter().map(I::Key).collect(),
         };
+        let origin = cx.state.keeps_history().then(|| cx.session.origin());
         let n = cx
             .state
-            .invalidate_held(&what, Databases::One(cx.session.db))
+            .invalidate_held(&what, Databases::One(cx.session.db), origin)
             .map_err(|e| CommandError::err(&e))?;
         Ok(Frame::Integer(n as i64))
     }
@@ -477,6 +483,29 @@ impl Command for Tags {
         let mut tags = cx.state.cache().tags_of(key.as_bytes()).unwrap_or_default();
         tags.sort();
         Ok(bulk_strings(tags))
+    }
+}
+
+/// `options` naming the calling client as the write's origin, when history is kept.
+fn attributed<K>(options: InsertOptions<K>, cx: &Ctx<'_>) -> InsertOptions<K> {
+    if cx.state.keeps_history() {
+        options.origin(cx.session.origin())
+    } else {
+        options
+    }
+}
+
+/// `LETHE.WHY key`: why the key is or is not cached (see [`crate::why`]).
+#[derive(Debug)]
+pub struct Why(Bytes);
+
+impl Command for Why {
+    fn parse_frames(args: &mut Parse) -> Result<Self, CommandError> {
+        Ok(Why(args.next_bytes()?))
+    }
+
+    fn apply(self, cx: &mut Ctx<'_>) -> Reply {
+        Ok(crate::why::WhyReport::of(cx.state, cx.session.db, &self.0).to_frame())
     }
 }
 
@@ -564,9 +593,12 @@ impl Command for SetIfNewer {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let options = InsertOptions::new()
-            .version(self.version)
-            .condition(WriteCondition::IfNewer);
+        let options = attributed(
+            InsertOptions::new()
+                .version(self.version)
+                .condition(WriteCondition::IfNewer),
+            cx,
+        );
         let key = cx.stored_key(&self.key);
         cx.state
             .try_set(key, Value::string(&self.value), &options, cx.changes)?
@@ -603,7 +635,10 @@ impl Command for Cas {
     }
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
-        let mut options = InsertOptions::new().condition(WriteCondition::IfVersion(self.expected));
+        let mut options = attributed(
+            InsertOptions::new().condition(WriteCondition::IfVersion(self.expected)),
+            cx,
+        );
         if let Some(v) = self.version {
             options = options.version(v);
         }
@@ -749,7 +784,7 @@ fn parse_event(args: &mut Parse) -> Result<Event, CommandError> {
     let op: Operation = next_text(args, "operation")?
         .to_ascii_lowercase()
         .parse()
-        .map_err(|e: lethe::ParseOperationError| CommandError::err(&e.to_string()))?;
+        .map_err(|e: lethe::event::ParseOperationError| CommandError::err(&e.to_string()))?;
     let mut event = Event::new(entity, op).id(next_text(args, "id")?);
     let mut side = None;
     while let Some(arg) = args.try_next() {
@@ -770,14 +805,16 @@ fn parse_event(args: &mut Parse) -> Result<Event, CommandError> {
     Ok(event)
 }
 
-fn target_frame(t: &Target) -> Frame {
-    let kind = match t {
-        Target::Key(_) => "key",
-        Target::Tag(_) => "tag",
-        Target::Prefix(_) => "prefix",
-        Target::Glob(_) => "glob",
+fn target_frame(t: &Invalidation<String>) -> Frame {
+    let (kind, what) = match t {
+        Invalidation::Key(k) => ("key", Bytes::copy_from_slice(k.as_bytes())),
+        Invalidation::Tag(t) => ("tag", Bytes::copy_from_slice(t.as_bytes())),
+        Invalidation::Prefix(p) => ("prefix", Bytes::copy_from_slice(p)),
+        Invalidation::Glob(g) => ("glob", Bytes::copy_from_slice(g)),
+        // Rules render keys, tags, prefixes and globs only.
+        other => ("other", Bytes::from(format!("{other:?}"))),
     };
-    Frame::Array(vec![Frame::bulk(kind), Frame::bulk(t.as_str().to_owned())])
+    Frame::Array(vec![Frame::bulk(kind), Frame::bulk(what)])
 }
 
 /// `LETHE.RULES LOAD text | LIST | TEST event`.
@@ -867,10 +904,33 @@ impl Command for EventCmd {
 
     fn apply(self, cx: &mut Ctx<'_>) -> Reply {
         // A change event is about the data behind every database's keys, like change capture's.
-        let targets = cx.state.rules().evaluate(&self.0);
-        let what: Vec<_> = targets.iter().map(crate::state::Invalidate::from).collect();
+        let rules = cx.state.rules();
+        let targets = rules.evaluate(&self.0);
+        // Rules render keys, tags, prefixes and globs, each of which the server has a form for.
+        let what: Vec<_> = targets
+            .iter()
+            .filter_map(crate::state::server_form)
+            .collect();
+        let origin = cx.state.keeps_history().then(|| {
+            let client = cx.session.origin();
+            let names: Vec<&str> = rules.matching_rules(&self.0).map(|r| r.name()).collect();
+            let mut o = (*client).clone().with_change(format!(
+                "LETHE.EVENT {} {}{}",
+                self.0.entity,
+                self.0.operation,
+                self.0
+                    .id
+                    .as_deref()
+                    .map(|id| format!(" {id}"))
+                    .unwrap_or_default()
+            ));
+            if !names.is_empty() {
+                o = o.with_rule(names.join(","));
+            }
+            Arc::new(o)
+        });
         cx.state
-            .invalidate_held(&what, Databases::InUse)
+            .invalidate_held(&what, Databases::InUse, origin)
             .map_err(|e| CommandError::err(&e))?;
         Ok(Frame::Integer(targets.len() as i64))
     }

@@ -106,6 +106,8 @@ pub struct Session {
     /// for this client's current write (or MULTI block): (key, owner). See
     /// [`crate::cluster::remote_deps`].
     pub dependency_watches: Vec<(Bytes, String)>,
+    /// This client as the keys' history names it.
+    origin: Arc<::lethe::history::Origin>,
 }
 
 impl Session {
@@ -117,6 +119,10 @@ impl Session {
         pushes: Pushes,
         limits: Arc<crate::limits::Limits>,
     ) -> Session {
+        let origin = Arc::new(::lethe::history::Origin::client(format!(
+            "id={} addr={}",
+            client.id, client.addr
+        )));
         Session {
             authenticated: limits.requirepass().is_none(),
             limits,
@@ -139,7 +145,13 @@ impl Session {
             skip_next: false,
             no_touch: false,
             dependency_watches: Vec::new(),
+            origin,
         }
+    }
+
+    /// This client as the keys' history names it (`LETHE.WHY`): its id and address.
+    pub fn origin(&self) -> Arc<::lethe::history::Origin> {
+        self.origin.clone()
     }
 
     /// After a command: whether its reply is dropped (CLIENT REPLY OFF or SKIP), moving a
@@ -326,7 +338,11 @@ impl<'a> Ctx<'a> {
         }
         let keyspace = self.state.keyspace();
         let mut lock = if write {
-            keyspace.lock(&keys)
+            let mut lock = keyspace.lock(&keys);
+            if self.state.keeps_history() {
+                lock.set_origin(self.session.origin());
+            }
+            lock
         } else {
             keyspace.lock_read(&keys)
         };
@@ -336,7 +352,10 @@ impl<'a> Ctx<'a> {
     }
 
     /// Holds `lock` (EXEC's, on all of its commands' keys) for the commands run next.
-    pub(crate) fn hold(&mut self, lock: Lock<'a>) {
+    pub(crate) fn hold(&mut self, mut lock: Lock<'a>) {
+        if self.state.keeps_history() {
+            lock.set_origin(self.session.origin());
+        }
         self.held = Some(lock);
     }
 
@@ -586,6 +605,16 @@ pub fn command_count() -> usize {
 /// The lowercase name of the command at `id` in the table.
 pub fn command_name(id: CommandId) -> &'static str {
     COMMANDS[id.0].name
+}
+
+/// The family of the command at `id`, for counting commands by family: its COMMAND DOCS group
+/// (`string`, `hash`, `sorted-set`, ...), except that `LETHE.*` commands, which call themselves
+/// a module's, are the `lethe` family.
+pub fn command_family(id: CommandId) -> &'static str {
+    match COMMANDS[id.0].meta.doc.group() {
+        "module" => "lethe",
+        group => group,
+    }
 }
 
 /// The id of the command called `name` (any case), if the table has it.

@@ -13,7 +13,7 @@ use crate::clients::ClientInfo;
 use crate::frame::Frame;
 use crate::parse::{Parse, parse_int};
 use bytes::Bytes;
-use lethe::Glob;
+use lethe::pattern::Glob;
 use std::fmt::Write as _;
 
 fn rest(args: &mut Parse) -> Vec<Bytes> {
@@ -534,6 +534,19 @@ fn section(cx: &Ctx<'_>, name: &str) -> String {
                 let cause = format!("{cause:?}").to_ascii_lowercase();
                 let _ = write!(out, "lethe_removed_{cause}:{n}\r\n");
             }
+            // The per-key history behind LETHE.WHY (zeros when it is off).
+            let h = cx.state.cache().history_stats().unwrap_or_default();
+            kv(&mut out, "lethe_history_keys", &h.keys);
+            kv(&mut out, "lethe_history_records", &h.records);
+            kv(&mut out, "lethe_history_bytes", &h.bytes);
+            kv(&mut out, "lethe_history_budget", &h.budget);
+            kv(&mut out, "lethe_history_keys_dropped", &h.keys_dropped);
+            kv(
+                &mut out,
+                "lethe_history_records_refused",
+                &h.records_refused,
+            );
+            kv(&mut out, "lethe_history_slot_bytes", &h.slot_bytes);
         }
     }
     out
@@ -550,7 +563,7 @@ fn sample_expiry(cx: &Ctx<'_>, entries: u64) -> (u64, u64) {
     let (mut seen, mut with_ttl, mut ttl_sum) = (0u64, 0u64, 0u128);
     for (key, _) in cx.state.cache().iter().take(EXPIRY_SAMPLE) {
         seen += 1;
-        if let lethe::KeyTtl::Expires(d) = cx.state.cache().ttl(&key) {
+        if let lethe::expiry::KeyTtl::Expires(d) = cx.state.cache().ttl(&key) {
             with_ttl += 1;
             ttl_sum += d.as_millis();
         }

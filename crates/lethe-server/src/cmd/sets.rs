@@ -14,7 +14,7 @@ use crate::keyspace::{Set, Txn, Value};
 use crate::parse::{Parse, parse_int};
 use crate::state::{ServerState, refused};
 use bytes::Bytes;
-use lethe::{Glob, InsertOptions};
+use lethe::{InsertOptions, pattern::Glob};
 use std::borrow::Cow;
 
 /// The set at `name` (a hit or miss): `None` if missing, WRONGTYPE if another type.

@@ -11,7 +11,7 @@ use crate::keyspace::{Entry, Txn, Value, duration_millis, now_millis, timestamp_
 use crate::parse::{Parse, parse_float, parse_int};
 use crate::state::{ServerState, refused};
 use bytes::Bytes;
-use lethe::{ExpireCondition, InsertOptions, WriteCondition};
+use lethe::{InsertOptions, expiry::ExpireCondition, version::WriteCondition};
 
 /// The string at `name` (a hit or miss): `None` if missing, WRONGTYPE if another type.
 pub(crate) fn get_string(t: &Txn<'_, '_>, name: &[u8]) -> Result<Option<Bytes>, CommandError> {

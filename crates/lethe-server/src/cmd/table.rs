@@ -811,6 +811,12 @@ super::command_table! {
         keys: &[KeySpec::range(ks::RO, 1, 0, 1)],
         doc: Doc::new("module", LETHE, "O(1)", "List the tags of a key"),
     }
+    "lethe.why" 2 lethe::Why {
+        flags: f::READONLY,
+        acl: acl::KEYSPACE,
+        keys: &[KeySpec::range(ks::RO, 1, 0, 1)],
+        doc: Doc::new("module", LETHE, "O(N) where N is the number of records kept for the key", "Tell why a key is or is not cached: its recent writes and removals with their causes and origins, and what keeps it"),
+    }
     "lethe.keys.tag" 2 lethe::KeysTag {
         flags: f::READONLY,
         acl: acl::KEYSPACE,

@@ -16,7 +16,7 @@ use crate::keyspace::{Txn, Value, Zset};
 use crate::parse::{Parse, parse_int};
 use crate::state::ServerState;
 use bytes::Bytes;
-use lethe::Glob;
+use lethe::pattern::Glob;
 
 /// The sorted set at `name` (a hit or miss): `None` if missing, WRONGTYPE if another type.
 pub(super) fn get_zset<'t>(

@@ -56,14 +56,15 @@ pub use zset::Zset;
 
 use crossbeam_utils::CachePadded;
 use lethe::{
-    Cache, EntryMut, ExpireCondition, InsertOptions, Inserted, KeyLock, KeyTtl, Rejected, Timestamp,
+    Cache, InsertOptions, clock::Timestamp, compute::EntryMut, compute::KeyLock,
+    expiry::ExpireCondition, expiry::KeyTtl, version::Inserted, version::Rejected,
 };
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The engine's hasher for keys.
-pub type Hasher = lethe::DefaultHashBuilder;
+pub type Hasher = lethe::builder::DefaultHashBuilder;
 /// The engine cache holding the keyspace.
 pub type Store = Cache<SmallBytes, Value, Hasher>;
 /// The engine's lock on some keys' shards.
@@ -475,7 +476,7 @@ impl<'t, 'l> Txn<'t, 'l> {
     }
 
     /// The metadata of `name`'s live entry (not an access).
-    pub fn metadata(&self, name: &[u8]) -> Option<lethe::EntryMetadata> {
+    pub fn metadata(&self, name: &[u8]) -> Option<lethe::entry::EntryMetadata> {
         self.lock.metadata(self.key(name).as_bytes())
     }
 

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses part of this module
 
+pub mod differential;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
