@@ -8,9 +8,17 @@
 //! `benchmarks/<suite>/` beside it, so published figures always come from a recorded command.
 //! Long runs on a terminal show their progress through [`progress`].
 
+// Denied rather than forbidden: the counting allocator must implement `GlobalAlloc`, an unsafe
+// trait, and only that module is allowed to.
+#![deny(unsafe_code)]
+
 #[macro_use]
 mod progress;
 
+// SAFETY: the global allocator is an `unsafe impl GlobalAlloc` by necessity; each of its methods
+// only forwards to `System` with the caller's arguments (see the SAFETY comment on the impl).
+// Nothing else in the crate may use unsafe code.
+#[allow(unsafe_code)]
 mod alloc;
 mod charts;
 mod lethe_server;

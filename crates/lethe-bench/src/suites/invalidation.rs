@@ -33,6 +33,11 @@
 //!     Each get is also filed by when it started within its window (`invalidation/timeline.rs`)
 //!     for the chart of reader latency over time, during against idle, with the moments
 //!     `invalidate_tag` returned and reclamation ended marked.
+//!   - `tag_1m:busy`: a third window of the same length in which the main thread spins on its
+//!     own, so every core is as busy as in `during` but nothing is invalidated: on a virtual
+//!     machine the host may deschedule a busy vCPU for milliseconds, which `idle` (one core
+//!     free) never shows. `steal_ms` is the machine's steal time in each kind of window, from
+//!     `/proc/stat` (`invalidation/reader_windows.rs`).
 //! - `deps_100k`: 100,000 entries depending on one root, as a `fanout` (each depends on the
 //!   root) and as a `chain` (entry i depends on entry i-1, the first on the root). `seconds` is
 //!   the `invalidate_key(root)` call, which runs the cascade on the calling thread; every
@@ -55,14 +60,9 @@
 //! untagged count after reclamation, that Redis deleted every member, and that every dependent
 //! is gone; a failure panics with what was found.
 
-use std::hint::black_box;
-use std::sync::Barrier;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use lethe::{Cache, InsertOptions};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
 use crate::charts;
 use crate::progress;
@@ -76,12 +76,14 @@ use crate::workload::{self, OpStream};
 pub const SUITE: &str = "invalidation";
 
 mod histogram;
+mod history;
+mod reader_windows;
 mod render;
 mod timeline;
 
 use histogram::Histogram;
+use reader_windows::{BUSY, DURING, IDLE, KINDS, latency_windows};
 use render::{format_seconds, render};
-use timeline::Timeline;
 const TAG: &str = "bulk";
 /// Keys per `DEL` command (and per loading pipeline) on Redis.
 const REDIS_BATCH: usize = 10_000;
@@ -90,7 +92,11 @@ const CHECK_SAMPLES: usize = 1_000;
 /// Targets from the issue.
 const TARGET_SPEEDUP: f64 = 1000.0;
 const TARGET_P99_RATIO: f64 = 2.0;
+/// Issue 16: no get waits longer than this during the invalidation (µs).
+const TARGET_MAX_GET_US: f64 = 1000.0;
 const TARGET_TAGGED_RATIO: f64 = 0.85;
+/// Throughput with the per-key history on, as a fraction of without (issue target).
+const TARGET_HISTORY_RATIO: f64 = 0.9;
 /// Read percentage of the tagged-throughput case, and its thread count.
 const READ_PCT: u8 = 90;
 const THREADS: usize = 2;
@@ -191,7 +197,10 @@ pub fn run(ctx: &RunContext) {
          `tag_1m:during` times every `get` of a reader thread (uniformly random keys over the \
          tagged and untagged ones) from just before `invalidate_tag` until `run_pending_tasks` \
          returns; `tag_1m:idle` for a window of the same length on the same contents (the \
-         tagged entries written again) with the invalidating thread asleep. `get_p99_us` is \
+         tagged entries written again) with the invalidating thread asleep; `tag_1m:busy` for \
+         one with that thread spinning on its own (every core busy, nothing invalidated), since \
+         on a virtual machine the host may deschedule a busy vCPU for milliseconds; `steal_ms` \
+         is the machine's steal time (`/proc/stat`) summed over each kind of window. `get_p99_us` is \
          per completed get; `get_p99_us_corrected` corrects for coordinated omission \
          (HdrHistogram's method, with the reader's mean idle time per get as the expected \
          interval), since a reader blocked for milliseconds completes few gets meanwhile and \
@@ -203,7 +212,12 @@ pub fn run(ctx: &RunContext) {
          `g:{k%100}`, `r:{k%10}:{k%1000}` (1,000 `InsertOptions` prebuilt per cache, so no tag \
          string is allocated in the timed loop), against the same case untagged. Every \
          invalidation is checked (tagged keys no longer served, untagged ones still served, \
-         `len` after reclamation, Redis delete counts, every dependent gone).",
+         `len` after reclamation, Redis delete counts, every dependent gone). \
+         `history_throughput` is the same workload at 90/10 and 50/50, 2 threads, with the \
+         per-key history on (16 records per key, 16 MiB; every insert names a shared origin, as \
+         the server's writes do) against the same cache without it. Both ratios are the median \
+         of back-to-back pairs' ratios (at least 7 pairs of half the throughput duration, \
+         alternating which runs first), as single runs on a shared machine vary by a third.",
     );
     sink.report.note(format!(
         "Latency readers: {readers} thread(s) on this {cores}-core machine (cores − 1, at least \
@@ -212,10 +226,13 @@ pub fn run(ctx: &RunContext) {
 
     let t0 = Instant::now();
     type Case = fn(&mut Sink, &Settings, usize);
-    let cases: [(&str, Case); 3] = [
+    let cases: [(&str, Case); 4] = [
         ("tag_1m", tag_1m),
         ("deps_100k", |sink, s, _| deps(sink, s)),
         ("tagged_throughput", |sink, s, _| tagged_throughput(sink, s)),
+        ("history_throughput", |sink, s, _| {
+            history::history_throughput(sink, s)
+        }),
     ];
     let selected: Vec<_> = cases
         .iter()
@@ -294,32 +311,35 @@ fn tag_1m(sink: &mut Sink, s: &Settings, readers: usize) {
     populate(&cache, tagged_keys, &tagged);
     settle_and_check_len(&cache, n + m, "before the latency windows");
     let lat = latency_windows(&cache, &keys, n, &tagged, s, readers);
-    // Time each reader spent in windows of one kind (idle and during windows are equally long).
+    // Time each reader spent in windows of one kind (every kind's windows are equally long).
     let window_total: f64 = lat.windows.iter().sum::<f64>() * readers as f64;
     // A reader's mean time per get when idle: the pace a steady client would keep up.
-    let interval_ns = (window_total * 1e9 / lat.idle.count().max(1) as f64) as u64;
+    let interval_ns = (window_total * 1e9 / lat.histograms[IDLE].count().max(1) as f64) as u64;
     let us = |h: &Histogram, q: f64| h.quantile(q) as f64 / 1e3;
-    let mut p99 = [0.0; 2];
-    let mut p99_corrected = [0.0; 2];
-    for (i, (case, h)) in [("tag_1m:idle", &lat.idle), ("tag_1m:during", &lat.during)]
-        .into_iter()
-        .enumerate()
-    {
+    let mut p99 = [0.0; 3];
+    let mut p99_corrected = [0.0; 3];
+    let mut max = [0.0; 3];
+    for (i, h) in lat.histograms.iter().enumerate() {
+        let case = format!("tag_1m:{}", KINDS[i]);
         let corrected = h.corrected(interval_ns);
         p99[i] = us(h, 0.99);
         p99_corrected[i] = us(&corrected, 0.99);
-        sink.push(case, "lethe", "get_p50_us", us(h, 0.50));
-        sink.push(case, "lethe", "get_p99_us", p99[i]);
-        sink.push(case, "lethe", "get_p999_us", us(h, 0.999));
-        sink.push(case, "lethe", "get_max_us", us(h, 1.0));
-        sink.push(case, "lethe", "get_p99_us_corrected", p99_corrected[i]);
-        sink.push(case, "lethe", "samples", h.count() as f64);
+        max[i] = us(h, 1.0);
+        sink.push(&case, "lethe", "get_p50_us", us(h, 0.50));
+        sink.push(&case, "lethe", "get_p99_us", p99[i]);
+        sink.push(&case, "lethe", "get_p999_us", us(h, 0.999));
+        sink.push(&case, "lethe", "get_max_us", max[i]);
+        sink.push(&case, "lethe", "get_p99_us_corrected", p99_corrected[i]);
+        sink.push(&case, "lethe", "samples", h.count() as f64);
         sink.push(
-            case,
+            &case,
             "lethe",
             "gets_per_sec",
             h.count() as f64 / window_total * readers as f64,
         );
+        if let Some(steal) = lat.steal_ms {
+            sink.push(&case, "lethe", "steal_ms", steal[i]);
+        }
     }
     sink.push(
         "tag_1m:during",
@@ -331,20 +351,33 @@ fn tag_1m(sink: &mut Sink, s: &Settings, readers: usize) {
         "tag_1m",
         "lethe",
         "p99_during_over_idle",
-        p99[1] / p99[0].max(1e-3),
+        p99[DURING] / p99[IDLE].max(1e-3),
     );
     sink.push(
         "tag_1m",
         "lethe",
         "p99_corrected_during_over_idle",
-        p99_corrected[1] / p99_corrected[0].max(1e-3),
+        p99_corrected[DURING] / p99_corrected[IDLE].max(1e-3),
+    );
+    sink.push(
+        "tag_1m",
+        "lethe",
+        "p99_corrected_during_over_busy",
+        p99_corrected[DURING] / p99_corrected[BUSY].max(1e-3),
+    );
+    sink.push(
+        "tag_1m",
+        "lethe",
+        "max_during_over_busy",
+        max[DURING] / max[BUSY].max(1e-3),
     );
     sink.report.figure(charts::latency_timeline(
         "reader-latency-timeline",
-        "tag_1m: reader get latency over time, invalidate_tag + reclaim vs idle",
+        "tag_1m: reader get latency over time, invalidate_tag + reclaim vs busy and idle",
         &[
-            lat.during_timeline.chart("during invalidation"),
-            lat.idle_timeline.chart("idle"),
+            lat.timelines[DURING].chart("during invalidation"),
+            lat.timelines[BUSY].chart("busy (every core busy, no invalidation)"),
+            lat.timelines[IDLE].chart("idle"),
         ],
         &[
             (
@@ -428,173 +461,6 @@ fn check_hidden(cache: &Cache<String, u64>, tagged: &[String], untagged: &[Strin
             cache.get(k).is_some(),
             "lethe lost untagged {k} in invalidate_tag({TAG:?})"
         );
-    }
-}
-
-struct Latencies {
-    idle: Histogram,
-    during: Histogram,
-    windows: Vec<f64>,
-    /// How long `invalidate_tag` took within each `during` window (s).
-    calls: Vec<f64>,
-    /// Latency by time since the window began, pooled over readers and repetitions.
-    idle_timeline: Timeline,
-    during_timeline: Timeline,
-}
-
-const PHASE_OFF: u8 = 0;
-const PHASE_IDLE: u8 = 1;
-const PHASE_DURING: u8 = 2;
-const PHASE_STOP: u8 = 3;
-/// Random key indices each reader cycles through (pre-generated, so the RNG is not timed).
-const READER_STREAM: usize = 1 << 20;
-
-/// Runs `readers` reader threads over `keys` while the main thread alternates `during` windows
-/// (invalidate the tag + reclaim) and `idle` windows of the same length, repopulating between.
-fn latency_windows(
-    cache: &Cache<String, u64>,
-    keys: &[String],
-    n_tagged: usize,
-    tagged: &InsertOptions<String>,
-    s: &Settings,
-    readers: usize,
-) -> Latencies {
-    let phase = AtomicU8::new(PHASE_OFF);
-    // When the current window began, in ns since `epoch`; written before the phase changes.
-    let epoch = Instant::now();
-    let window_start = AtomicU64::new(0);
-    let clock = WindowClock {
-        epoch,
-        start: &window_start,
-    };
-    let barrier = Barrier::new(readers + 1);
-    let streams: Vec<Vec<u32>> = (0..readers)
-        .map(|r| {
-            let mut rng = StdRng::seed_from_u64(0x1A7E_0000 + r as u64);
-            (0..READER_STREAM)
-                .map(|_| rng.gen_range(0..keys.len() as u32))
-                .collect()
-        })
-        .collect();
-    let mut windows = Vec::new();
-    let mut calls = Vec::new();
-    let begin = |t: Instant, p: u8| {
-        window_start.store(t.duration_since(epoch).as_nanos() as u64, Ordering::Release);
-        phase.store(p, Ordering::SeqCst);
-    };
-    let (idle, during, idle_timeline, during_timeline) = std::thread::scope(|scope| {
-        let handles: Vec<_> = streams
-            .iter()
-            .map(|stream| scope.spawn(|| reader(cache, keys, stream, &phase, &clock, &barrier)))
-            .collect();
-        barrier.wait();
-        std::thread::sleep(s.warmup);
-        for rep in 0..s.repetitions {
-            let t = Instant::now();
-            begin(t, PHASE_DURING);
-            cache.invalidate_tag(TAG);
-            calls.push(t.elapsed().as_secs_f64());
-            cache.run_pending_tasks();
-            let window = t.elapsed();
-            phase.store(PHASE_OFF, Ordering::SeqCst);
-            check_len(cache, keys.len() - n_tagged, "after the `during` window");
-            populate(cache, &keys[..n_tagged], tagged);
-            settle_and_check_len(
-                cache,
-                keys.len(),
-                "after repopulating for the `idle` window",
-            );
-            std::thread::sleep(s.warmup);
-            begin(Instant::now(), PHASE_IDLE);
-            std::thread::sleep(window);
-            phase.store(PHASE_OFF, Ordering::SeqCst);
-            say!(
-                "[{SUITE}] tag_1m rep {}/{}: latency windows of {} (invalidate + reclaim with \
-                 {readers} reader(s))",
-                rep + 1,
-                s.repetitions,
-                format_seconds(window.as_secs_f64())
-            );
-            windows.push(window.as_secs_f64());
-        }
-        phase.store(PHASE_STOP, Ordering::SeqCst);
-        let mut idle = Histogram::new();
-        let mut during = Histogram::new();
-        let mut idle_timeline = Timeline::default();
-        let mut during_timeline = Timeline::default();
-        for h in handles {
-            let ([i, d], [ti, td]) = h.join().expect("reader thread panicked");
-            idle.merge(&i);
-            during.merge(&d);
-            idle_timeline.merge(&ti);
-            during_timeline.merge(&td);
-        }
-        (idle, during, idle_timeline, during_timeline)
-    });
-    say!(
-        "[{SUITE}] tag_1m get latency: idle p50 {:.3} µs p99 {:.3} µs ({} samples); during p50 \
-         {:.3} µs p99 {:.3} µs ({} samples)",
-        idle.quantile(0.5) as f64 / 1e3,
-        idle.quantile(0.99) as f64 / 1e3,
-        thousands(idle.count()),
-        during.quantile(0.5) as f64 / 1e3,
-        during.quantile(0.99) as f64 / 1e3,
-        thousands(during.count())
-    );
-    Latencies {
-        idle,
-        during,
-        windows,
-        calls,
-        idle_timeline,
-        during_timeline,
-    }
-}
-
-/// Where the readers read the current window's start.
-struct WindowClock<'a> {
-    epoch: Instant,
-    /// ns since `epoch`.
-    start: &'a AtomicU64,
-}
-
-/// Gets keys in a loop, timing each one into the histogram and the timeline of the current
-/// phase (idle, during).
-fn reader(
-    cache: &Cache<String, u64>,
-    keys: &[String],
-    stream: &[u32],
-    phase: &AtomicU8,
-    clock: &WindowClock<'_>,
-    barrier: &Barrier,
-) -> ([Histogram; 2], [Timeline; 2]) {
-    let mut hist = [Histogram::new(), Histogram::new()];
-    let mut timeline = [Timeline::default(), Timeline::default()];
-    let mut last = PHASE_OFF;
-    let mut start = 0u64;
-    barrier.wait();
-    loop {
-        for &i in stream {
-            // Acquire: a new phase's window start, stored before it, is visible with it.
-            let p = phase.load(Ordering::Acquire);
-            if p != last {
-                last = p;
-                start = clock.start.load(Ordering::Acquire);
-            }
-            let key = &keys[i as usize];
-            let t = Instant::now();
-            black_box(cache.get(key));
-            let ns = t.elapsed().as_nanos() as u64;
-            let w = match p {
-                PHASE_IDLE => 0,
-                PHASE_DURING => 1,
-                PHASE_STOP => return (hist, timeline),
-                _ => continue,
-            };
-            hist[w].record(ns);
-            let offset = (t.duration_since(clock.epoch).as_nanos() as u64).saturating_sub(start);
-            timeline[w].record(offset, ns);
-        }
     }
 }
 
@@ -846,57 +712,75 @@ fn check_tagged_cache() {
 fn tagged_throughput(sink: &mut Sink, s: &Settings) {
     check_tagged_cache();
     let t = Instant::now();
-    let prefill = workload::zipf_keys(
-        0x5EED_0000,
-        (throughput::PREFILL_FACTOR * throughput::CAPACITY) as usize,
-    );
-    let streams: Vec<OpStream> = (0..THREADS)
-        .map(|t| OpStream::generate(0x5EED_1000 + t as u64))
-        .collect();
+    let (prefill, streams) = zipf_workload();
     say!(
         "[{SUITE}] tagged_throughput: generated key streams in {:.2} s",
         t.elapsed().as_secs_f64()
     );
     let variants = ["tagged_throughput:3_tags", "tagged_throughput:untagged"];
-    let mut samples = [Vec::new(), Vec::new()];
-    for rep in 0..s.throughput_repetitions {
-        for i in 0..variants.len() {
-            let v = (i + rep) % variants.len();
-            let ops = if v == 0 {
-                throughput::measure::<TaggedLethe>(
-                    &prefill,
-                    &streams,
-                    READ_PCT,
-                    s.throughput_duration,
-                )
+    let ([tagged, untagged], ratio) =
+        paired("tagged_throughput", ["3 tags", "untagged"], s, |v, d| {
+            if v == 0 {
+                throughput::measure::<TaggedLethe>(&prefill, &streams, READ_PCT, d)
             } else {
-                throughput::measure::<LetheCache<u64, u64>>(
-                    &prefill,
-                    &streams,
-                    READ_PCT,
-                    s.throughput_duration,
-                )
-            };
-            say!(
-                "[{SUITE}] {} rep {}/{}: {:.2} M ops/s",
-                variants[v],
-                rep + 1,
-                s.throughput_repetitions,
-                ops / 1e6
-            );
-            samples[v].push(ops);
-        }
-    }
-    let tagged = median(&mut samples[0]);
-    let untagged = median(&mut samples[1]);
+                throughput::measure::<LetheCache<u64, u64>>(&prefill, &streams, READ_PCT, d)
+            }
+        });
     sink.push(variants[0], "lethe", "ops_per_sec", tagged);
     sink.push(variants[1], "lethe", "ops_per_sec", untagged);
-    sink.push(
-        "tagged_throughput",
-        "lethe",
-        "tagged_over_untagged",
-        tagged / untagged,
+    sink.push("tagged_throughput", "lethe", "tagged_over_untagged", ratio);
+}
+
+/// The throughput suite's Zipf workload at [`THREADS`] threads: the keys to prefill and each
+/// thread's operation stream (the same seeds as that suite, so the cases compare).
+fn zipf_workload() -> (Vec<u64>, Vec<OpStream>) {
+    let prefill = workload::zipf_keys(
+        0x5EED_0000,
+        (throughput::PREFILL_FACTOR * throughput::CAPACITY) as usize,
     );
+    let streams = (0..THREADS)
+        .map(|t| OpStream::generate(0x5EED_1000 + t as u64))
+        .collect();
+    (prefill, streams)
+}
+
+/// On/off pairs measured at least, per comparison.
+const PAIRS: usize = 7;
+
+/// Two variants of one workload (`run(variant, duration)` returns ops/s) measured in
+/// back-to-back pairs, alternating which goes first: each variant's median, and the median of
+/// the pairs' ratios (first over second). The machines are shared and noisy: a slow spell then
+/// hits both sides of a pair rather than one side of the comparison.
+fn paired(
+    case: &str,
+    labels: [&str; 2],
+    s: &Settings,
+    mut run: impl FnMut(usize, Duration) -> f64,
+) -> ([f64; 2], f64) {
+    let pairs = (s.throughput_repetitions * 2 + 1).max(PAIRS);
+    let duration = s.throughput_duration / 2;
+    let mut samples = [Vec::new(), Vec::new()];
+    let mut ratios = Vec::new();
+    for rep in 0..pairs {
+        let mut pair = [0.0; 2];
+        for i in 0..2 {
+            let v = (i + rep) % 2;
+            let ops = run(v, duration);
+            say!(
+                "[{SUITE}] {case} {} pair {}/{pairs}: {:.2} M ops/s",
+                labels[v],
+                rep + 1,
+                ops / 1e6
+            );
+            pair[v] = ops;
+            samples[v].push(ops);
+        }
+        ratios.push(pair[0] / pair[1]);
+    }
+    (
+        [median(&mut samples[0]), median(&mut samples[1])],
+        median(&mut ratios),
+    )
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -913,6 +797,11 @@ mod tests {
     #[test]
     fn tagged_cache_tags_its_entries() {
         check_tagged_cache();
+    }
+
+    #[test]
+    fn history_cache_records_its_writes_and_evictions() {
+        history::check_history_cache();
     }
 
     #[test]

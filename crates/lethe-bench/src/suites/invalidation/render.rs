@@ -1,7 +1,10 @@
 //! The invalidation suite's table and its targets, read from the records the suite collected,
 //! and how its durations and ratios are written.
 
-use super::{Sink, TARGET_P99_RATIO, TARGET_SPEEDUP, TARGET_TAGGED_RATIO};
+use super::{
+    Sink, TARGET_HISTORY_RATIO, TARGET_MAX_GET_US, TARGET_P99_RATIO, TARGET_SPEEDUP,
+    TARGET_TAGGED_RATIO,
+};
 use crate::report::thousands;
 
 pub(super) fn render(sink: &Sink) -> String {
@@ -47,6 +50,35 @@ pub(super) fn render(sink: &Sink) -> String {
             TARGET_P99_RATIO,
             false,
         ));
+        if let Some(max) = sink.get("tag_1m:during", "lethe", "get_max_us") {
+            let met = max <= TARGET_MAX_GET_US;
+            targets.push([
+                "`tag_1m`: longest get during the invalidation".into(),
+                format!("{max:.0} µs"),
+                format!("≤ {TARGET_MAX_GET_US:.0} µs"),
+                if met { "yes" } else { "**no**" }.into(),
+            ]);
+        }
+        for (metric, what) in [
+            (
+                "p99_corrected_during_over_busy",
+                "`tag_1m`: corrected get p99 during the invalidation / busy (every core busy, no \
+                 invalidation)",
+            ),
+            (
+                "max_during_over_busy",
+                "`tag_1m`: longest get during the invalidation / busy",
+            ),
+        ] {
+            if let Some(v) = sink.get("tag_1m", "lethe", metric) {
+                targets.push([
+                    what.into(),
+                    format_ratio(v),
+                    "(no target; tells stalls of a busy machine from the reclamation's)".into(),
+                    "–".into(),
+                ]);
+            }
+        }
     }
     if let Some(v) = sink.get("tagged_throughput", "lethe", "tagged_over_untagged") {
         targets.push(target_row(
@@ -55,6 +87,17 @@ pub(super) fn render(sink: &Sink) -> String {
             TARGET_TAGGED_RATIO,
             true,
         ));
+    }
+    for mix in ["90/10", "50/50"] {
+        let case = format!("history_throughput:{mix}");
+        if let Some(v) = sink.get(&case, "lethe", "history_over_plain") {
+            targets.push(target_row(
+                &format!("`{case}`: history on / off ops/s (2 threads, median of pairs)"),
+                Some(v),
+                TARGET_HISTORY_RATIO,
+                true,
+            ));
+        }
     }
     if !targets.is_empty() {
         let _ = writeln!(t, "\n| target | measured | required | met |");
@@ -93,6 +136,7 @@ fn format_value(metric: &str, v: f64) -> String {
         "entries" | "entries_removed" | "samples" => thousands(v as u64),
         "skipped" => "skipped (redis-server unavailable)".into(),
         m if m.contains("_us") => format!("{v:.3} µs"),
+        "steal_ms" => format!("{v:.0} ms"),
         m if m.starts_with("speedup") || m.contains("_over_") => format_ratio(v),
         _ => format!("{v}"),
     }
