@@ -763,14 +763,19 @@ where
     /// listener should hear about expiries and invalidations promptly.
     ///
     /// A reader never waits long behind it: each shard's lock is held for at most
-    /// [`BULK_RECLAIM`] (a few microseconds of work), keys and values are dropped and the
-    /// listener called after the lock is released, and the shards are visited in turn.
+    /// [`BULK_RECLAIM`] (a few microseconds of work), no large block is allocated or freed under it
+    /// (keys, values and freed tag sets' member lists are dropped, and the listener called,
+    /// after the lock is released), and the shards are visited in turn.
     pub fn run_pending_tasks(&self) {
         let mut busy: Vec<usize> = (0..self.inner.shards.len()).collect();
         while !busy.is_empty() {
             let mut progress = false;
             busy.retain(|&i| {
                 let mut pending = self.pending();
+                // Allocated before the lock, not while pushing under it: a large request can
+                // make the allocator consolidate every small chunk freed so far (see
+                // [`crate::tag_index`]), which after a big invalidation takes milliseconds.
+                pending.items.reserve(BULK_RECLAIM.entries);
                 if let Some(shard) = self.inner.shards[i].try_read() {
                     std::hint::black_box(shard.warm_reclaim(BULK_RECLAIM.entries));
                 }
@@ -786,6 +791,7 @@ where
                     let more = shard.has_reclaim_work();
                     if !more {
                         shard.slots.tags.sweep();
+                        shard.retire_tag_memory(&mut pending);
                     }
                     // Handed straight to a waiting reader, if any.
                     crate::sync::unlock_fair(shard);

@@ -5,6 +5,7 @@
 //! that caused the removal, so a listener may call back into the cache without deadlocking.
 
 use crate::history::Context;
+use crate::tag_index::MemberList;
 use std::fmt;
 
 /// Why an entry left the cache.
@@ -139,6 +140,9 @@ pub(crate) struct Pending<K, V> {
     /// their dependents are invalidated, as for a replacement.
     pub(crate) modified: Vec<K>,
     pub(crate) collect: bool,
+    /// Member lists of freed tag sets, dropped with the collection, after the lock is
+    /// released (see [`crate::tag_index`]).
+    pub(crate) retired: Vec<Vec<MemberList>>,
     /// Why the removals made by this call go (what they matched, who asked).
     pub(crate) context: Context<K>,
 }
@@ -149,6 +153,7 @@ impl<K, V> Pending<K, V> {
             items: Vec::new(),
             modified: Vec::new(),
             collect,
+            retired: Vec::new(),
             context: Context::default(),
         }
     }

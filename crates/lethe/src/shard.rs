@@ -377,8 +377,24 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
 
     /// Removes entries of dead tag sets, within `budget`; returns how many. Their keys and
     /// values go to `pending` whether or not anyone listens, so they are dropped after the
-    /// lock is released (freeing a key can cost as much as unlinking its entry).
+    /// lock is released (freeing a key can cost as much as unlinking its entry), and so do the
+    /// member lists of the sets this frees.
     pub(crate) fn reclaim(&mut self, budget: ReclaimBudget, pending: &mut Pending<K, V>) -> usize {
+        let n = self.reclaim_members(budget, pending);
+        self.retire_tag_memory(pending);
+        n
+    }
+
+    /// Hands the member lists of tag sets freed under this lock to `pending`, to be dropped
+    /// after it is released (see [`crate::tag_index`] for why).
+    pub(crate) fn retire_tag_memory(&mut self, pending: &mut Pending<K, V>) {
+        let retired = self.slots.tags.take_retired();
+        if !retired.is_empty() {
+            pending.retired.push(retired);
+        }
+    }
+
+    fn reclaim_members(&mut self, budget: ReclaimBudget, pending: &mut Pending<K, V>) -> usize {
         if self.reclaim.is_empty() {
             return 0;
         }

@@ -15,6 +15,14 @@
 //! bytes per slot). A list is compacted when it holds more than twice as many records as live
 //! members, amortised O(1) per write. The same lazy scheme keeps each tag's list of sets.
 //!
+//! A freed set's member list is not freed here but handed out ([`TagIndex::take_retired`]) to
+//! be dropped after the shard's lock is released. Freeing a large block can make the allocator
+//! do work proportional to everything freed before it: glibc's `free` of a block of 64 KiB or
+//! more first merges every small free chunk of the arena (`malloc_consolidate`), and after the
+//! keys of a million-entry invalidation were dropped that took 30-37 ms on the bench machine,
+//! under the lock and so in front of every reader of the shard (`lethe-bench invalidation`,
+//! `tag_1m:during`, longest get).
+//!
 //! Only the first use of a tag name in a shard goes to the cache-wide registry; later writes
 //! find the tag by name in the shard's own map (names stored inline), under the shard lock,
 //! with no atomic operation.
@@ -73,10 +81,13 @@ struct TagSet {
     in_use: bool,
 }
 
+/// A set's member records, `(slot, generation)`.
+pub(crate) type MemberList = Vec<(u32, u32)>;
+
 /// A set's members.
 #[derive(Debug, Default)]
 struct Members {
-    list: Vec<(u32, u32)>,
+    list: MemberList,
     live: u32,
 }
 
@@ -98,6 +109,8 @@ pub(crate) struct TagIndex {
     free_sets: Vec<u32>,
     /// Live sets with no member (kept for reuse; swept when they pile up).
     idle: usize,
+    /// Member lists of freed sets, to be dropped once the shard's lock is released.
+    retired: Vec<MemberList>,
 }
 
 impl Default for TagIndex {
@@ -114,6 +127,7 @@ impl Default for TagIndex {
             by_fp: HashMap::default(),
             free_sets: Vec::new(),
             idle: 0,
+            retired: Vec::new(),
         }
     }
 }
@@ -263,7 +277,10 @@ impl TagIndex {
 
     fn free_set(&mut self, set: u32) {
         let s = std::mem::take(&mut self.sets[set as usize]);
-        self.members[set as usize] = Members::default();
+        let list = std::mem::take(&mut self.members[set as usize]).list;
+        if list.capacity() > 0 {
+            self.retired.push(list);
+        }
         if self.dead[set as usize] == 0 {
             self.by_fp.remove(&s.fp);
         }
@@ -276,6 +293,12 @@ impl TagIndex {
             }
         }
         self.free_sets.push(set);
+    }
+
+    /// The member lists of sets freed since the last call, for the caller to drop after
+    /// releasing the shard's lock (see the module docs).
+    pub(crate) fn take_retired(&mut self) -> Vec<MemberList> {
+        std::mem::take(&mut self.retired)
     }
 
     /// Frees live sets without members, and tags no set carries any more.
@@ -482,5 +505,32 @@ mod tests {
         t.join(s, 12, gens[12], &gens);
         assert_eq!(t.members[s as usize].list.len(), 11);
         assert_eq!(t.members(s, &gens).count(), 11);
+    }
+
+    #[test]
+    fn a_freed_sets_member_list_is_handed_out_not_dropped() {
+        let registry = TagRegistry::new();
+        let mut t = TagIndex::default();
+        let a = t.resolve("a", &registry).unwrap();
+        let s = set_for(&mut t, &[(a, false)]);
+        let mut gens = vec![0u32; 1_000];
+        for slot in 0..1_000 {
+            t.join(s, slot, 0, &gens);
+        }
+        let mut dead = Vec::new();
+        t.kill(a, &mut dead);
+        assert!(t.take_retired().is_empty(), "nothing freed yet");
+        while let Some(slot) = t.pop_dead_member(s, &gens) {
+            gens[slot as usize] += 1;
+            t.leave(s);
+        }
+        assert_eq!(t.dead(s), 0, "freed with its last member");
+        let retired = t.take_retired();
+        assert_eq!(retired.len(), 1);
+        assert!(
+            retired[0].capacity() >= 1_000,
+            "the list's memory, untouched"
+        );
+        assert!(t.take_retired().is_empty());
     }
 }
