@@ -91,8 +91,10 @@
 //!   dead, so its cost grows with the number of shards and sets, not entries, and a read checks
 //!   one byte. Hidden entries are reclaimed by later writes to each shard (at most 32 per
 //!   write, and no more than 10 µs of work) or [`Cache::run_pending_tasks`] (in holds of a
-//!   shard's lock of at most 64 entries or 5 µs), so a reader never waits long behind
-//!   reclamation, whatever the number of entries an invalidation hid.
+//!   shard's lock of at most 64 entries or 5 µs), and what they free (keys, values, the
+//!   sets' member lists) is dropped after the lock is released, so a reader never waits long
+//!   behind reclamation, whatever the number of entries an invalidation hid: the total work is
+//!   proportional to the entries reclaimed, the wait of a reader to one hold.
 //! - **Patterns** ([`Cache::invalidate_prefix`], [`Cache::invalidate_glob`],
 //!   [`pattern::Glob`]): Redis `KEYS` syntax; O(matches) with [`CacheBuilder::index_keys`], a
 //!   scan without.
