@@ -46,7 +46,7 @@ pub struct Config {
     pub tls_key_file: Option<std::path::PathBuf>,
     /// Seconds open connections get to finish once shutdown begins.
     pub shutdown_timeout: u64,
-    /// Records kept per key for `LETHE.WHY`.
+    /// Records `LETHE.WHY` returns per key.
     pub history_records: usize,
     /// Bytes the per-key history may hold, apart from `max_memory` (0, the default: no
     /// history).
@@ -121,7 +121,7 @@ pub struct Overrides {
     pub tls_key_file: Option<std::path::PathBuf>,
     /// Shutdown drain deadline in seconds.
     pub shutdown_timeout: Option<u64>,
-    /// Records kept per key for `LETHE.WHY`.
+    /// Records `LETHE.WHY` returns per key.
     pub history_records: Option<usize>,
     /// Bytes of per-key history (0: none).
     pub history_memory: Option<u64>,

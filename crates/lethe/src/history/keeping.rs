@@ -1,15 +1,24 @@
-//! Where the history is kept: beside each shard's slots, under the shard's lock.
+//! Where the history is kept: in a journal per shard, under the shard's lock.
 //!
-//! Each slot has a place for the ring of its entry's records, in a vector beside the slots
-//! (64 bytes: one record inline, more on the heap). When the entry leaves, its ring, and the
-//! removal's record beside it, move to the shard's list of departed keys, oldest first. A
-//! write thus touches its slot's ring and an eviction moves one: there is no second table to
-//! probe and no other lock, and a key written once and then evicted allocates nothing. (A
-//! boxed ring per stay, tried first, cost an allocation and a pointer chase per write; a
-//! per-key table, before that, a lock and a probe per record: `history_throughput` in
-//! BENCHMARKS.md measures what is left.) The price is on the (rare) read side:
-//! [`ShardHistory::of`] scans the shard's departed list for the key's earlier stays, linear in
-//! what the shard's share of the budget holds.
+//! Every record (a write, a change in place, a removal) is appended to the shard's journal, a
+//! queue in the order things happened, and linked to the previous record of the same stay of
+//! the same key; each slot keeps only the link to its stay's newest record (8 bytes). A
+//! removal's record also keeps the key, so the key's earlier stays can be found once the slot
+//! holds another key. Over the budget, the journal forgets its oldest records, whatever their
+//! key. A write thus appends to memory the previous write just touched and updates one word in
+//! a dense vector: no per-key structure is reached on the write path, which is what made the
+//! designs tried before expensive (measured with `lethe-bench invalidation`,
+//! `history_throughput`, 2 threads, history on over off: a ring per slot, 64 bytes beside each
+//! slot with one record inline, cost 0.61x at 90/10 and 0.49x at 50/50, nearly all of it the
+//! cache misses of reaching the slot's ring and its records on every write; a boxed ring per
+//! stay cost an allocation and a pointer chase per write; a per-key table, a lock and a probe
+//! per record). The price is on the (rare) read side: [`ShardHistory::of`] follows the links
+//! of the key's current stay and scans the journal's removal records for its earlier stays,
+//! linear in what the shard's share of the budget holds.
+//!
+//! [`HistoryConfig::records_per_key`] bounds what a read returns for a key, not what the journal
+//! holds: a key written far more often than the others takes more of the budget, and pushes
+//! the others' records out sooner, as in any log.
 //!
 //! Tag invalidations are logged once per cache ([`HistoryShared::tag_invalidated`]), so a
 //! reclaimed entry's removal is matched to the invalidation that hid it, not to the write that
@@ -20,7 +29,6 @@ use crate::clock::{Clock, Timestamp};
 use crate::listener::RemovalCause;
 use crate::sync::{Arc, Mutex};
 use crate::tag_registry::TAG_SEPARATOR;
-use smallvec::SmallVec;
 use std::collections::VecDeque;
 use std::fmt;
 use std::mem::size_of;
@@ -104,72 +112,34 @@ impl HistoryShared {
     }
 }
 
-/// The records of one stay of a key in the cache: one record inline (a 64-byte slot for a
-/// `u64` key), so the usual stay — written once, then gone — allocates nothing.
-struct Ring<K> {
-    /// Oldest first from `head`, wrapping: once full, a new record overwrites the oldest.
-    records: SmallVec<[Record<K>; 1]>,
-    head: u32,
-    /// What the records cost, as the budget counts them (kept so dropping the ring touches no
-    /// record).
+/// Budgets from which [`ShardHistory::make_room`] frees more than it must.
+const SPARE_FROM: usize = 64 * 1024;
+
+/// One record in the journal.
+struct Logged<K> {
+    record: Record<K>,
+    /// Sequence number + 1 of the previous record of the same stay (0: none).
+    prev: u64,
+    /// What the record costs, as the budget counts it.
     bytes: u32,
-}
-
-impl<K> Ring<K> {
-    fn empty() -> Self {
-        Ring {
-            records: SmallVec::new(),
-            head: 0,
-            bytes: 0,
-        }
-    }
-
-    fn newest_first(&self) -> impl Iterator<Item = &Record<K>> {
-        let (older, newer) = self.records.split_at(self.head as usize);
-        newer.iter().chain(older).rev()
-    }
-
-    /// What the ring costs besides its records' own size.
-    fn overhead() -> usize {
-        size_of::<Self>() - size_of::<Record<K>>()
-    }
-}
-
-/// A stay that ended: the key, its ring and the removal's record. The record is kept here,
-/// not appended to the ring, so a removal does not touch (or grow) the ring's heap part.
-struct Departed<K> {
-    hash: u64,
-    key: K,
-    ring: Ring<K>,
-    last: Record<K>,
-}
-
-impl<K> Departed<K> {
-    /// What the stay costs, its ring's records included.
-    fn bytes(&self) -> usize {
-        size_of::<Self>() - size_of::<Ring<K>>() - size_of::<Record<K>>()
-            + self.last.bytes()
-            + Ring::<K>::overhead()
-            + self.ring.bytes as usize
-    }
-
-    fn records(&self) -> usize {
-        1 + self.ring.records.len()
-    }
+    /// On a stay's last record (its removal): the key and its hash, so the stay can be found
+    /// after the slot moved on to another key.
+    left: Option<(u64, K)>,
 }
 
 /// One shard's history.
 pub(crate) struct ShardHistory<K> {
     shared: Arc<HistoryShared>,
-    /// By slot: the ring of the entry in it (empty if it has no records).
-    live: Vec<Ring<K>>,
-    /// Stays that ended, oldest first.
-    departed: VecDeque<Departed<K>>,
+    /// Oldest first.
+    journal: VecDeque<Logged<K>>,
+    /// Sequence number of `journal[0]`.
+    base: u64,
+    /// By slot: sequence number + 1 of the newest record of the stay in it (0: none kept).
+    newest: Vec<u64>,
     bytes: usize,
-    records: usize,
-    live_rings: usize,
-    /// Where [`Self::drop_live`] looks next.
-    hand: usize,
+    /// Stays that ended (a removal record) still in the journal.
+    departed: usize,
+    /// Departed stays whose removal record the budget pushed out.
     dropped: u64,
     refused: u64,
 }
@@ -178,7 +148,7 @@ impl<K> fmt::Debug for ShardHistory<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ShardHistory")
             .field("bytes", &self.bytes)
-            .field("records", &self.records)
+            .field("records", &self.journal.len())
             .finish_non_exhaustive()
     }
 }
@@ -187,12 +157,11 @@ impl<K: Eq + Clone> ShardHistory<K> {
     pub(crate) fn new(shared: Arc<HistoryShared>) -> Self {
         ShardHistory {
             shared,
-            live: Vec::new(),
-            departed: VecDeque::new(),
+            journal: VecDeque::new(),
+            base: 0,
+            newest: Vec::new(),
             bytes: 0,
-            records: 0,
-            live_rings: 0,
-            hand: 0,
+            departed: 0,
             dropped: 0,
             refused: 0,
         }
@@ -202,91 +171,115 @@ impl<K: Eq + Clone> ShardHistory<K> {
         self.shared.now()
     }
 
-    /// Drops departed rings, oldest first, then rings of cached keys other than slot `keep`'s
-    /// (in slot order, from where the last drop stopped), until `more` bytes fit the budget;
-    /// false if they still do not.
-    fn make_room(&mut self, more: usize, keep: Option<usize>) -> bool {
+    /// What a record costs in the journal besides its own size.
+    fn overhead() -> usize {
+        size_of::<Logged<K>>() - size_of::<Record<K>>()
+    }
+
+    /// The record linked as `link` (sequence number + 1), if still kept.
+    fn get(&self, link: u64) -> Option<&Logged<K>> {
+        let seq = link.checked_sub(1)?;
+        self.journal
+            .get(usize::try_from(seq.checked_sub(self.base)?).ok()?)
+    }
+
+    /// The newest-first records of the stay whose newest record is `link`.
+    fn stay(&self, mut link: u64) -> impl Iterator<Item = &Record<K>> {
+        std::iter::from_fn(move || {
+            let l = self.get(link)?;
+            link = l.prev;
+            Some(&l.record)
+        })
+    }
+
+    /// The link to the newest record of slot `slot`'s stay (0: none).
+    fn newest_of(&self, slot: u32) -> u64 {
+        self.newest.get(slot as usize).copied().unwrap_or(0)
+    }
+
+    /// Forgets the oldest records until `more` bytes fit the budget with room to spare.
+    ///
+    /// A cached key's link to a forgotten record is left as it is: [`Self::get`] sees it is
+    /// gone, so the write path never looks up the slot of the record it forgets. The spare
+    /// room (1/64 of a budget of [`SPARE_FROM`] or more) makes forgetting a batch: a tight pass over records laid out
+    /// in order, rather than one old record read on every write.
+    fn make_room(&mut self, more: usize) {
         let budget = self.shared.shard_budget;
-        while self.bytes + more > budget {
-            if !self.drop_oldest() && !self.drop_live(keep) {
-                return false;
+        if self.bytes + more <= budget {
+            return;
+        }
+        let spare = if budget >= SPARE_FROM { budget / 64 } else { 0 };
+        let target = budget.saturating_sub(more + spare);
+        while self.bytes > target {
+            let Some(l) = self.journal.pop_front() else {
+                break;
+            };
+            self.base += 1;
+            self.bytes -= l.bytes as usize;
+            if l.left.is_some() {
+                self.departed -= 1;
+                self.dropped += 1;
             }
         }
-        true
     }
 
-    /// Drops the ring of the next cached key after the hand, other than slot `keep`'s; false if
-    /// there is none.
-    fn drop_live(&mut self, keep: Option<usize>) -> bool {
-        let others =
-            self.live_rings - usize::from(keep.is_some_and(|k| !self.live[k].records.is_empty()));
-        if others == 0 {
-            return false;
+    /// Appends `records` (one stay's, oldest first, the first linked to `prev`) to the journal,
+    /// forgetting the oldest records until they fit; the link to the last, or `None` if they
+    /// cannot fit the budget at all.
+    fn append(
+        &mut self,
+        prev: u64,
+        records: impl IntoIterator<Item = (Record<K>, Option<(u64, K)>)>,
+        bytes: usize,
+    ) -> Option<u64> {
+        if bytes > self.shared.shard_budget {
+            return None;
         }
-        let n = self.live.len();
-        for step in 0..n {
-            let i = (self.hand + step) % n;
-            if Some(i) == keep || self.live[i].records.is_empty() {
-                continue;
+        if self.journal.capacity() == 0 {
+            // The journal fills its budget soon after the first record; sized for it at once,
+            // it is never copied to grow.
+            self.journal
+                .reserve(self.shared.shard_budget / size_of::<Logged<K>>());
+        }
+        self.make_room(bytes);
+        // Making room may have taken the stay's earlier records.
+        let mut prev = if self.get(prev).is_some() { prev } else { 0 };
+        for (record, left) in records {
+            let size = record.bytes() + Self::overhead();
+            if left.is_some() {
+                self.departed += 1;
             }
-            let ring = std::mem::replace(&mut self.live[i], Ring::empty());
-            self.bytes -= Ring::<K>::overhead() + ring.bytes as usize;
-            self.records -= ring.records.len();
-            self.live_rings -= 1;
-            self.dropped += 1;
-            self.hand = i + 1;
-            return true;
+            self.journal.push_back(Logged {
+                record,
+                prev,
+                bytes: size as u32,
+                left,
+            });
+            self.bytes += size;
+            prev = self.base + self.journal.len() as u64;
         }
-        false
+        Some(prev)
     }
 
-    /// Drops the oldest departed stay; false if there is none.
-    fn drop_oldest(&mut self) -> bool {
-        let Some(d) = self.departed.pop_front() else {
-            return false;
-        };
-        self.bytes -= d.bytes();
-        self.records -= d.records();
-        self.dropped += 1;
-        true
-    }
-
-    /// Appends `record` to the ring of the entry in slot `idx`.
-    pub(crate) fn append(&mut self, idx: u32, record: Record<K>) {
-        let size = record.bytes();
-        let per_key = self.shared.config.records_per_key;
+    /// Appends `record` to the stay in slot `idx`; with `left`, the stay ends with it.
+    fn record(&mut self, idx: u32, record: Record<K>, left: Option<(u64, K)>) {
         let slot = idx as usize;
-        if self.live.len() <= slot {
-            self.live.resize_with(slot + 1, Ring::empty);
+        if self.newest.len() <= slot {
+            self.newest.resize(slot + 1, 0);
         }
-        let len = self.live[slot].records.len();
-        if len >= per_key {
-            // Full: the oldest is overwritten in place (a full ring turns over even when the
-            // budget is reached; its size hardly changes).
-            let ring = &mut self.live[slot];
-            let old = std::mem::replace(&mut ring.records[ring.head as usize], record).bytes();
-            ring.head = (ring.head + 1) % len as u32;
-            ring.bytes = (ring.bytes as usize - old + size) as u32;
-            self.bytes = self.bytes - old + size;
-            return;
+        let ends = left.is_some();
+        let bytes = record.bytes() + Self::overhead();
+        let prev = self.newest[slot];
+        match self.append(prev, [(record, left)], bytes) {
+            Some(link) => self.newest[slot] = if ends { 0 } else { link },
+            None => {
+                self.refused += 1;
+                if ends {
+                    // The stay's earlier records stay as they are, but nothing follows them.
+                    self.newest[slot] = 0;
+                }
+            }
         }
-        let more = if len == 0 {
-            size + Ring::<K>::overhead()
-        } else {
-            size
-        };
-        if !self.make_room(more, Some(slot)) {
-            self.refused += 1;
-            return;
-        }
-        if len == 0 {
-            self.live_rings += 1;
-        }
-        let ring = &mut self.live[slot];
-        ring.records.push(record);
-        ring.bytes += size as u32;
-        self.bytes += more;
-        self.records += 1;
     }
 
     /// A write (`version` given) or a change in place (`None`) of the entry in slot `idx`.
@@ -308,11 +301,11 @@ impl<K: Eq + Clone> ShardHistory<K> {
         rec.version = version;
         rec.set_tags(tags, inherited);
         rec.origin = origin.cloned();
-        self.append(idx, rec);
+        self.record(idx, rec, None);
     }
 
-    /// The entry in slot `idx` (`key`, hashed to `hash`) leaves under `cause`: its ring
-    /// departs with the removal's record.
+    /// The entry in slot `idx` (`key`, hashed to `hash`) leaves under `cause`: its stay ends
+    /// with the removal's record.
     pub(crate) fn removed(
         &mut self,
         idx: u32,
@@ -344,57 +337,24 @@ impl<K: Eq + Clone> ShardHistory<K> {
                 record.origin = ctx.origin.clone();
             }
         }
-        let ring = self
-            .live
-            .get_mut(idx as usize)
-            .map_or_else(Ring::empty, |r| std::mem::replace(r, Ring::empty()));
-        let had_ring = !ring.records.is_empty();
-        if had_ring {
-            self.live_rings -= 1;
-            self.bytes -= Ring::<K>::overhead() + ring.bytes as usize;
-        }
-        let departed = Departed {
-            hash,
-            key: key.clone(),
-            ring,
-            last: record,
-        };
-        self.bytes += departed.bytes();
-        self.records += 1;
-        self.departed.push_back(departed);
-        let budget = self.shared.shard_budget;
-        while self.bytes > budget && self.drop_oldest() {}
+        self.record(idx, record, Some((hash, key.clone())));
     }
 
     /// A key that was never stored for good (a value too big for the cache, written and
-    /// evicted at once): its records depart together.
+    /// evicted at once): its records go in together.
     pub(crate) fn passed(&mut self, hash: u64, key: &K, written: Record<K>, removed: Record<K>) {
-        let size = written.bytes();
-        let departed = Departed {
-            hash,
-            key: key.clone(),
-            ring: Ring {
-                records: std::iter::once(written).collect(),
-                head: 0,
-                bytes: size as u32,
-            },
-            last: removed,
-        };
-        if !self.make_room(departed.bytes(), None) {
+        let bytes = written.bytes() + removed.bytes() + 2 * Self::overhead();
+        let records = [(written, None), (removed, Some((hash, key.clone())))];
+        if self.append(0, records, bytes).is_none() {
             self.refused += 2;
-            return;
         }
-        self.bytes += departed.bytes();
-        self.records += 2;
-        self.departed.push_back(departed);
     }
 
     /// The latest tag invalidation covering a tag the entry in slot `idx` was last written
     /// with (or inherited).
     fn tag_cause(&self, idx: u32) -> Option<TagInvalidation> {
-        let ring = self.live.get(idx as usize)?;
-        let w = ring
-            .newest_first()
+        let w = self
+            .stay(self.newest_of(idx))
             .find(|r| r.happened == Happened::Written)?;
         let tags: Vec<&String> = w.tags().iter().chain(w.inherited()).collect();
         if tags.is_empty() {
@@ -407,27 +367,30 @@ impl<K: Eq + Clone> ShardHistory<K> {
     /// those of its earlier stays still kept; at most `records_per_key`.
     pub(crate) fn of(&self, live: Option<u32>, hash: u64, key: &K) -> Vec<Record<K>> {
         let per_key = self.shared.config.records_per_key;
-        let current = live.and_then(|i| self.live.get(i as usize));
-        let current = current.into_iter().flat_map(|r| r.newest_first());
+        let current = self.stay(live.map_or(0, |i| self.newest_of(i)));
         let earlier = self
-            .departed
+            .journal
             .iter()
             .rev()
-            .filter(|d| d.hash == hash && d.key == *key)
-            .flat_map(|d| {
-                let ring = d.ring.newest_first();
-                std::iter::once(&d.last).chain(ring)
-            });
+            .filter(|l| l.left.as_ref().is_some_and(|(h, k)| *h == hash && k == key))
+            .flat_map(|l| std::iter::once(&l.record).chain(self.stay(l.prev)));
         current.chain(earlier).take(per_key).cloned().collect()
     }
 
     /// Adds this shard's figures to `stats`.
     pub(crate) fn add_stats(&self, stats: &mut HistoryStats) {
-        stats.keys += self.live_rings + self.departed.len();
-        stats.records += self.records;
+        // Counted here rather than kept up to date: keeping it would mean looking up, for
+        // every record forgotten, whether it was its cached key's newest.
+        let cached = self
+            .newest
+            .iter()
+            .filter(|&&l| self.get(l).is_some())
+            .count();
+        stats.keys += self.departed + cached;
+        stats.records += self.journal.len();
         stats.bytes += self.bytes;
         stats.keys_dropped += self.dropped;
-        stats.slot_bytes += self.live.capacity() * size_of::<Ring<K>>();
+        stats.slot_bytes += self.newest.capacity() * size_of::<u64>();
         stats.records_refused += self.refused;
     }
 }
@@ -455,7 +418,7 @@ mod tests {
     }
 
     #[test]
-    fn a_ring_keeps_the_latest_records_newest_first_across_stays() {
+    fn a_key_shows_its_latest_records_newest_first_across_stays() {
         let mut h = ShardHistory::new(shared(3, 1 << 20));
         for v in 1..=5 {
             h.written(0, 5, Some(v), &[], &[], None);
@@ -463,7 +426,7 @@ mod tests {
         let versions: Vec<_> = h.of(Some(0), 7, &7).iter().map(|r| r.version).collect();
         assert_eq!(versions, vec![Some(5), Some(4), Some(3)]);
         h.removed(0, 7, &7, RemovalCause::Evicted, &Context::default());
-        // The slot is free for another key, whose stay starts a new ring.
+        // The slot is free for another key, whose stay is linked on its own.
         h.written(0, 5, Some(1), &[], &[], None);
         assert_eq!(h.of(Some(0), 8, &8).len(), 1);
         let gone = h.of(None, 7, &7);
@@ -471,13 +434,14 @@ mod tests {
         assert_eq!(gone[1].version, Some(5));
         assert_eq!(gone.len(), 3);
         assert!(h.of(None, 9, &9).is_empty());
-        assert_eq!(stats(&h).records, 5);
+        let s = stats(&h);
+        assert_eq!((s.records, s.keys), (7, 2), "{s:?}");
     }
 
     #[test]
-    fn over_the_budget_the_oldest_departed_keys_are_forgotten_first() {
-        let per_stay = size_of::<Departed<u32>>();
-        let mut h = ShardHistory::new(shared(4, per_stay * 3 + size_of::<Ring<u32>>()));
+    fn over_the_budget_the_oldest_records_are_forgotten_first() {
+        let one = size_of::<Logged<u32>>();
+        let mut h = ShardHistory::new(shared(4, one * 6));
         for k in 0..1000u32 {
             h.written(0, 5, Some(1), &[], &[], None);
             h.removed(
@@ -490,31 +454,50 @@ mod tests {
         }
         let s = stats(&h);
         assert!(s.bytes <= h.shared.shard_budget, "{s:?}");
-        assert!(s.keys > 0 && s.keys < 1000, "{s:?}");
+        assert_eq!((s.keys, s.records), (3, 6), "{s:?}");
         assert_eq!(s.keys_dropped as usize, 1000 - s.keys);
         assert_eq!(h.of(None, 999, &999).len(), 2);
         assert!(h.of(None, 0, &0).is_empty());
     }
 
     #[test]
-    fn with_only_cached_rings_left_the_next_one_after_the_hand_goes() {
-        let one = size_of::<Ring<u32>>();
+    fn cached_keys_lose_their_oldest_records_too_and_a_record_over_the_budget_is_refused() {
+        let one = size_of::<Logged<u32>>();
         let mut h = ShardHistory::new(shared(2, one * 2));
         h.written(0, 5, Some(1), &[], &[], None);
         h.written(1, 5, Some(1), &[], &[], None);
-        // A new key is still recorded: the ring of slot 0 makes room.
+        // A new key is still recorded: the oldest record, slot 0's, makes room.
         h.written(2, 5, Some(1), &[], &[], None);
         assert_eq!(h.of(Some(2), 2, &2).len(), 1);
         assert!(h.of(Some(0), 0, &0).is_empty());
         assert_eq!(h.of(Some(1), 1, &1).len(), 1);
         let s = stats(&h);
-        assert_eq!((s.keys, s.keys_dropped, s.records_refused), (2, 1, 0));
+        // `keys_dropped` counts departed keys only.
+        assert_eq!((s.keys, s.keys_dropped, s.records_refused), (2, 0, 0));
         assert!(s.bytes <= one * 2, "{s:?}");
-        // A budget below one ring refuses.
+        // Slot 0's key is written again: a new stay, linked to nothing forgotten.
+        h.written(0, 6, Some(2), &[], &[], None);
+        let again = h.of(Some(0), 0, &0);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].version, Some(2));
+        // A budget below one record refuses.
         let mut tiny = ShardHistory::new(shared(2, one / 2));
         tiny.written(0, 5, Some(1), &[], &[], None);
         assert!(tiny.of(Some(0), 0, &0).is_empty());
         assert_eq!(stats(&tiny).records_refused, 1);
+    }
+
+    #[test]
+    fn a_key_never_stored_keeps_its_write_and_removal_together() {
+        let mut h = ShardHistory::new(shared(4, 1 << 20));
+        let w = Record::new(Timestamp(5), Happened::Written);
+        let r = Record::new(Timestamp(5), Happened::Removed(RemovalCause::Evicted));
+        h.passed(3, &3, w, r);
+        let recs = h.of(None, 3, &3);
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].happened, Happened::Removed(RemovalCause::Evicted));
+        assert_eq!(recs[1].happened, Happened::Written);
+        assert_eq!(stats(&h).keys, 1);
     }
 
     #[test]

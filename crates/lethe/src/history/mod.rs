@@ -23,24 +23,22 @@
 //! invalidations) is recorded with its cause and no match.
 //!
 //! # Cost
-//! Off by default. On, a write appends a record to its entry's ring (a place beside the slot,
-//! with one record inline) and a removal moves the ring to the shard's list of departed keys:
-//! no second table is probed, no other lock is taken, and a key written once and then evicted
-//! allocates nothing. `lethe-bench
-//! invalidation`'s `history_throughput` case measures it against the same cache without
-//! history (BENCHMARKS.md).
+//! Off by default. On, every write, change in place and removal appends a record to its
+//! shard's journal, linked to the previous record of the same stay of the key, under the lock
+//! the change holds anyway: no second table is probed and no other lock is taken.
+//! `lethe-bench invalidation`'s `history_throughput` case measures it against the same cache
+//! without history (BENCHMARKS.md).
 //!
 //! # Bounds
-//! Records are kept per stay of a key in the cache: at most
-//! [`HistoryConfig::records_per_key`] for its current stay (the oldest go first), and one such
-//! ring per earlier stay until the budget drops it; [`crate::Cache::history`] returns at most
-//! `records_per_key` records in all. [`HistoryConfig::memory_budget`] bounds the bytes in all,
-//! estimated per record (its size plus the heap of its strings; a key's own heap is not
-//! counted) and split evenly over the shards: over it, the rings of departed keys go first,
-//! those that left longest ago first, then those of cached keys, in slot order; a full ring
-//! turns over in place. Apart from the budget, each slot of the cache keeps a 64-byte place
-//! for its ring (with one record inline), counted as [`HistoryStats::slot_bytes`].
-//! [`HistoryStats`] counts keys, records, bytes, rings dropped and records not kept.
+//! [`HistoryConfig::memory_budget`] bounds the bytes in all, estimated per record (its size
+//! plus the heap of its strings; a key's own heap is not counted) and split evenly over the
+//! shards: over it, a shard's journal forgets its oldest records first, whatever their key.
+//! [`crate::Cache::history`] returns at most [`HistoryConfig::records_per_key`] records for a
+//! key, newest first, over its current stay and its earlier ones still kept; that bounds what a
+//! read returns, not what the journal holds, so a key written far more often than the others
+//! takes a larger share of the budget. Apart from the budget, each slot of the cache keeps the
+//! 8-byte link to its key's newest record, counted as [`HistoryStats::slot_bytes`].
+//! [`HistoryStats`] counts keys, records, bytes, departed keys forgotten and records not kept.
 
 pub(crate) mod keeping;
 
@@ -53,7 +51,7 @@ use std::mem::size_of;
 /// How much history to keep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HistoryConfig {
-    /// Records kept per key (at least 1).
+    /// Records returned per key, newest first (at least 1).
     pub records_per_key: usize,
     /// Bytes, estimated, the whole history may hold.
     pub memory_budget: usize,
@@ -322,8 +320,8 @@ pub struct Why<K> {
 /// What the history holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HistoryStats {
-    /// Rings kept: one for each cached key with records, one for each earlier stay of a key
-    /// in the cache still kept.
+    /// Keys with records kept: each cached key with at least one, and each earlier stay of a
+    /// key (up to its removal) whose removal record is still kept.
     pub keys: usize,
     /// Records kept.
     pub records: usize,
@@ -331,13 +329,13 @@ pub struct HistoryStats {
     pub bytes: usize,
     /// The budget.
     pub budget: usize,
-    /// Rings dropped to respect the budget (departed keys' first, then cached keys'), since
-    /// the cache was built.
+    /// Earlier stays of keys (up to their removal) whose last record the budget pushed out,
+    /// since the cache was built. A cached key losing its oldest records is not counted.
     pub keys_dropped: u64,
-    /// Records not kept because the budget could not hold even their ring.
+    /// Records not kept because they were larger than a shard's share of the budget.
     pub records_refused: u64,
-    /// Bytes of the place each slot keeps for its ring (a fixed 64 bytes per slot, however
-    /// many records it holds): the cache's size, not the history's, so outside the budget.
+    /// Bytes of the link each slot keeps to its key's newest record (8 per slot): the cache's
+    /// size, not the history's, so outside the budget.
     pub slot_bytes: usize,
 }
 
