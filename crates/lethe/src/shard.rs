@@ -388,9 +388,12 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
     /// Hands the member lists of tag sets freed under this lock to `pending`, to be dropped
     /// after it is released (see [`crate::tag_index`] for why).
     pub(crate) fn retire_tag_memory(&mut self, pending: &mut Pending<K, V>) {
-        let retired = self.slots.tags.take_retired();
+        let mut retired = self.slots.tags.take_retired();
         if !retired.is_empty() {
-            pending.retired.push(retired);
+            if let Some(earlier) = pending.retired.take() {
+                retired.extend(earlier.into_vec());
+            }
+            pending.retired = Some(retired.into_boxed_slice());
         }
     }
 
