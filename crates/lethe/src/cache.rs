@@ -776,9 +776,20 @@ where
                 // make the allocator consolidate every small chunk freed so far (see
                 // [`crate::tag_index`]), which after a big invalidation takes milliseconds.
                 pending.items.reserve(BULK_RECLAIM.entries);
+                let mut free_list_growth = None;
                 if let Some(shard) = self.inner.shards[i].try_read() {
                     std::hint::black_box(shard.warm_reclaim(BULK_RECLAIM.entries));
+                    free_list_growth = shard.free_list_growth(BULK_RECLAIM.entries);
                 }
+                // The same for the shard's list of free slots, which every removal pushes to;
+                // its pages touched here too, so that filling it under the lock faults none.
+                let mut free_list = free_list_growth.map(|n| {
+                    // Written, not `vec![0; n]`, which may map fresh zero pages untouched.
+                    let mut v: Vec<u32> = Vec::with_capacity(n);
+                    v.extend(0..n as u32);
+                    v.clear();
+                    v
+                });
                 let more = {
                     // A shard in use is left for the next round rather than waited for: the
                     // reclaiming thread never sleeps on a lock, so it never wakes holding one
@@ -787,6 +798,9 @@ where
                         return true;
                     };
                     progress = true;
+                    if let Some(bigger) = free_list.take() {
+                        free_list = Some(shard.install_free_list(bigger, BULK_RECLAIM.entries));
+                    }
                     shard.maintain(self.now(), &mut pending, BULK_RECLAIM);
                     let more = shard.has_reclaim_work();
                     if !more {
@@ -797,6 +811,7 @@ where
                     crate::sync::unlock_fair(shard);
                     more
                 };
+                drop(free_list);
                 self.finish(pending);
                 more
             });

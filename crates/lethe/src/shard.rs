@@ -385,6 +385,26 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         n
     }
 
+    /// The capacity the list of free slots should grow to before `n` more removals, if it
+    /// must grow: the caller allocates it before taking the write lock and hands it to
+    /// [`Self::install_free_list`], since a large allocation under the lock can stall readers
+    /// (see [`crate::tag_index`]).
+    pub(crate) fn free_list_growth(&self, n: usize) -> Option<usize> {
+        (self.free.capacity() - self.free.len() < n)
+            .then(|| (self.free.len() + n).max(self.free.capacity() * 2))
+    }
+
+    /// Moves the list of free slots into `bigger` if it has room for `n` more (the list may
+    /// have grown since `bigger` was sized); returns the vector to drop once the lock is
+    /// released, the old list or `bigger` unused.
+    pub(crate) fn install_free_list(&mut self, mut bigger: Vec<u32>, n: usize) -> Vec<u32> {
+        if bigger.capacity() < self.free.len() + n {
+            return bigger;
+        }
+        bigger.extend_from_slice(&self.free);
+        std::mem::replace(&mut self.free, bigger)
+    }
+
     /// Hands the member lists of tag sets freed under this lock to `pending`, to be dropped
     /// after it is released (see [`crate::tag_index`] for why).
     pub(crate) fn retire_tag_memory(&mut self, pending: &mut Pending<K, V>) {
