@@ -156,16 +156,19 @@
 //! bump a 3-bit counter in the entry (and stop writing once it saturates, so hot keys read from
 //! many cores do not bounce cache lines); the ghosts cost two table probes per miss.
 //!
-//! Why this policy, as measured with `lethe-bench hitratio` (BENCHMARKS.md, 2026-12-03 run):
+//! Why this policy, as measured with `lethe-bench hitratio` (BENCHMARKS.md, 2026-12-04 run):
 //! exact LRU scores 0 % on the LIRS loop trace at every size, while TinyLFU admission keeps a
-//! stable resident set there (25.2 %, 50.2 % and 75.3 % at 256, 512 and 768 entries, within
-//! half a point of moka); on the ARC OLTP trace it is 2.8 to 7.2 points above both moka and
-//! quick_cache at every size, and on zigzag, where exact LRU is best, within 0.9 points of it.
+//! stable resident set there (25.2 %, 50.4 % and 75.2 % at 256, 512 and 768 entries, within
+//! 0.6 points of moka); on the ARC OLTP trace it is 2.7 to 7.3 points above both moka and
+//! quick_cache at every size, and on zigzag, where exact LRU is best, within 1.3 points of it.
 //! Hill climbing on the hit ratio (Caffeine's way of sizing the window) walked on noise when
 //! sampled often enough to move within a trace; the ghosts measure both sides of the boundary
-//! over the same accesses instead. Where it loses: quick_cache is 4.0 (P3) and 4.8 (P6) points
-//! better at the largest size (131072 entries), where its ghost-admitted main queue keeps more
-//! of the long-reuse keys than frequency admission does.
+//! over the same accesses instead. A turned-away candidate that comes straight back also ages
+//! the frequency sketch sooner, so long-idle keys with saturated counts stop blocking newcomers
+//! in large caches. Where it loses: quick_cache is 2.3 (P3) and 2.6 (P6) points better at the
+//! largest size (131072 entries), where its ghost-admitted main queue keeps more of the
+//! long-reuse keys than frequency admission does, and moka or quick_cache is 0.1 to 1.6 points
+//! better on loop@512/768, multi1, multi2 and P6@32768.
 //!
 //! # Concurrency
 //! The key space is split into shards (sixteen per core by default, fewer for small caches so the
@@ -189,8 +192,8 @@
 //! | window ghosts | 1.3 to 2.6 | two tables of 8-byte fingerprints, 8 slots per 1 % of the entries, rounded up to a power of two |
 //! | timer links | 12 | only in shards that have scheduled a deadline |
 //!
-//! about 107 to 134 bytes in all, by the table. Measured by `lethe-bench memory` (BENCHMARKS.md, 2026-11-21
-//! run): 134.6 bytes per entry beyond the payload (182.6 with it) for 1M entries of 16-byte keys
+//! about 107 to 134 bytes in all, by the table. Measured by `lethe-bench memory` (BENCHMARKS.md, 2026-12-04
+//! run): 136.7 bytes per entry beyond the payload (184.7 with it) for 1M entries of 16-byte keys
 //! and 32-byte values, allocator-counted, so including vector growth slack. Entries with sliding
 //! or adaptive TTL or early refresh add a 104-byte box. A tagged entry adds 8 bytes to its tag
 //! set's member list (16 until compaction); each distinct tag set in a shard costs about 120
