@@ -9,10 +9,12 @@
 //! a dense vector: no per-key structure is reached on the write path, which is what made the
 //! designs tried before expensive (measured with `lethe-bench invalidation`,
 //! `history_throughput`, 2 threads, history on over off: a ring per slot, 64 bytes beside each
-//! slot with one record inline, cost 0.61x at 90/10 and 0.49x at 50/50, nearly all of it the
-//! cache misses of reaching the slot's ring and its records on every write; a boxed ring per
-//! stay cost an allocation and a pointer chase per write; a per-key table, a lock and a probe
-//! per record). The price is on the (rare) read side: [`ShardHistory::of`] follows the links
+//! slot with one record inline, cost 0.61x at 90/10 and 0.49x at 50/50 (BENCHMARKS.md,
+//! 2026-12-03), nearly all of it the cache misses of reaching the slot's ring and its records on
+//! every write, against 0.75x and 0.62x for the journal (2026-12-04); a boxed ring per stay cost
+//! an allocation and a pointer chase per write; a per-key table, a lock and a probe per
+//! record). What the journal still costs is mostly the slot's link (a miss on a vector indexed
+//! by slot) and reading the records it forgets, which must be dropped. The price is on the (rare) read side: [`ShardHistory::of`] follows the links
 //! of the key's current stay and scans the journal's removal records for its earlier stays,
 //! linear in what the shard's share of the budget holds.
 //!
