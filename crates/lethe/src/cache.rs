@@ -762,8 +762,8 @@ where
     /// as they go); useful before reading `len` or stats, or in an idle cache whose removal
     /// listener should hear about expiries and invalidations promptly.
     ///
-    /// A reader never waits long behind it: each shard's lock is held for at most
-    /// [`BULK_RECLAIM`] (a few microseconds of work), no large block is allocated or freed under it
+    /// A reader never waits long behind it: each shard's lock is held for at most 64 entries
+    /// or 5 µs of work, no large block is allocated or freed under it
     /// (keys, values and freed tag sets' member lists are dropped, and the listener called,
     /// after the lock is released), and the shards are visited in turn.
     pub fn run_pending_tasks(&self) {

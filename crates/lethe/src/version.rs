@@ -388,7 +388,7 @@ mod cache_impl {
 
         /// Fences `key` at `version` for `hold`: until then, a write or fill of the key
         /// carrying an explicit version ([`InsertOptions::version`]) below `version` is refused
-        /// with [`crate::version::RejectReason::Fenced`] (counted in [`crate::CacheStats::writes_fenced`]),
+        /// with [`crate::version::RejectReason::Fenced`] (counted in [`crate::stats::Stats::writes_fenced`]),
         /// and a stored entry below it is removed now (cause [`RemovalCause::Stale`]). Writes
         /// without a version are not judged (leases protect those). Fences only rise; a later
         /// fence on the key extends the hold.

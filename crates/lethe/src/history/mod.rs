@@ -9,8 +9,8 @@
 //! [`crate::Cache::why`] adds, for a cached key, why it is still there (time left, tags,
 //! dependencies, version).
 //!
-//! This module holds the types callers see; [`keeping`] holds where records are kept (beside
-//! each shard's slots) and how the budget is held.
+//! This module holds the types callers see; its private `keeping` module holds where records
+//! are kept (a journal per shard) and how the budget is held.
 //!
 //! # Where the facts come from
 //! Records are taken where the shard makes the change, under the lock it holds anyway: the
