@@ -113,7 +113,11 @@ fn write_string(
     }
     state.check_fits(&t.key(name), &value)?;
     let written = t.insert(name, value, &options).is_ok();
-    if let Some(at) = deadline_ms.filter(|&at| written && at > crate::keyspace::FAR_MILLIS) {
+    // Pinned to the exact timestamp asked for, far or not: the engine's clock is anchored to
+    // the wall clock once and drifts from it, so a deadline set as `at - now` from the wall
+    // clock can land a millisecond off, which PEXPIRETIME would show (seen in the differential
+    // test against redis-server).
+    if let Some(at) = deadline_ms.filter(|_| written) {
         t.expire_at(name, timestamp_millis(at), ExpireCondition::Always);
     }
     Ok(written)

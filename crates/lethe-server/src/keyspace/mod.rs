@@ -111,7 +111,9 @@ impl Changes {
     /// Records that the stored key `key` changed.
     #[inline]
     pub fn record(&mut self, key: &SmallBytes) {
-        if self.enabled {
+        // A command that changes a key in two steps (SET with a deadline: the write, then the
+        // exact deadline) reports it once.
+        if self.enabled && self.keys.last() != Some(key) {
             self.keys.push(key.clone());
         }
     }
