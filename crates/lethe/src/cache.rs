@@ -296,7 +296,7 @@ where
                 }
                 entry.record_hit();
                 if let Some(now) = now {
-                    shard.slots.meta(idx).record_read(entry, now);
+                    shard.slots.record_read(idx, now);
                 }
                 if let Some(co) = &self.inner.co_access {
                     co.record(&entry.key);
@@ -336,9 +336,8 @@ where
     {
         self.read(key, true, |shard, idx, now| {
             let entry = shard.slots.get(idx);
-            let meta = shard.slots.meta(idx);
-            let mut metadata = meta.metadata(entry, Timestamp(now));
-            if let Some(e) = meta.early_refresh() {
+            let mut metadata = shard.slots.metadata(idx, now);
+            if let Some(e) = shard.slots.rare(idx).and_then(|r| r.early_refresh()) {
                 metadata.refresh = e.should_refresh(now, entry.deadline(), fastrand::f64());
             }
             Lookup {
@@ -355,12 +354,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.peek(key, |shard, idx, now| {
-            shard
-                .slots
-                .meta(idx)
-                .metadata(shard.slots.get(idx), Timestamp(now))
-        })
+        self.peek(key, |shard, idx, now| shard.slots.metadata(idx, now))
     }
 
     /// The value for `key` without counting an access (no hit, no recency, no sliding-TTL
@@ -598,11 +592,15 @@ where
         let state = self.peek(key, |shard, idx, _| {
             let mut tags = Vec::new();
             shard.tag_names(idx, false, &mut tags);
-            let meta = shard.slots.meta(idx);
             (
                 tags,
-                meta.deps().map(<[K]>::to_vec).unwrap_or_default(),
-                meta.version,
+                shard
+                    .slots
+                    .rare(idx)
+                    .and_then(|r| r.deps())
+                    .map(<[K]>::to_vec)
+                    .unwrap_or_default(),
+                shard.slots.get(idx).version,
             )
         });
         let ttl = match self.ttl(key) {
@@ -718,7 +716,7 @@ where
     }
 
     /// Bytes the engine itself spends per entry besides the heap memory its key and value own:
-    /// the slot (holding the key and value inline), the cold metadata, the eviction policy's
+    /// the slot (holding the key, value and metadata inline), the eviction policy's
     /// links and the hash table's share (at a typical load). For weighers that count memory.
     /// Tags, dependencies, non-fixed TTLs and the key index cost more (see the crate docs).
     pub fn entry_overhead() -> usize {
@@ -726,10 +724,7 @@ where
         const POLICY_LINKS: usize = 12;
         // A u32 slot index and a control byte per bucket, at about 3/4 load.
         const TABLE_SHARE: usize = 7;
-        std::mem::size_of::<Option<crate::entry::Entry<K, V>>>()
-            + std::mem::size_of::<crate::entry::EntryMeta<K>>()
-            + POLICY_LINKS
-            + TABLE_SHARE
+        std::mem::size_of::<Option<crate::entry::Entry<K, V>>>() + POLICY_LINKS + TABLE_SHARE
     }
 
     /// The heaviest entry the cache accepts: one shard's share of the capacity (the capacity is

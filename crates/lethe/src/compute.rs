@@ -313,12 +313,7 @@ impl<K: Hash + Eq + Clone, V> EntryMut<'_, K, V> {
     /// The live entry's metadata (version, times, TTL), as of before this closure's changes.
     pub fn metadata(&self) -> Option<EntryMetadata> {
         match self.state {
-            State::Live(idx) => Some(
-                self.shard
-                    .slots
-                    .meta(idx)
-                    .metadata(self.shard.slots.get(idx), Timestamp(self.now)),
-            ),
+            State::Live(idx) => Some(self.shard.slots.metadata(idx, self.now)),
             _ => None,
         }
     }
@@ -518,7 +513,7 @@ where
             let entry = shard.slots.get(idx);
             entry.record_hit();
             if entry.deadline() != NEVER {
-                shard.slots.meta(idx).record_read(entry, self.now);
+                shard.slots.record_read(idx, self.now);
             }
             &entry.value
         });
@@ -559,12 +554,9 @@ where
     {
         let hash = self.cache.hash(key);
         let shard = self.guard(hash).shard();
-        shard.find_live(hash, key, self.now).map(|idx| {
-            shard
-                .slots
-                .meta(idx)
-                .metadata(shard.slots.get(idx), Timestamp(self.now))
-        })
+        shard
+            .find_live(hash, key, self.now)
+            .map(|idx| shard.slots.metadata(idx, self.now))
     }
 
     /// Remaining lifetime of `key` (see [`Cache::ttl`]).

@@ -1,17 +1,18 @@
 //! What the engine stores per key, what callers pass with an insert, and what they get back.
 //!
-//! An entry is stored in two parts. `Entry` holds what a plain read touches (key, value, hash,
-//! deadline, hit counter, tag set id) and nothing else, so hot entries pack densely in the CPU
-//! cache; `EntryMeta` holds times, version and expiry state, in a vector parallel to the
-//! slots, read only by writes, timed reads and metadata queries. State only some entries need
-//! (sliding/adaptive TTL bookkeeping; dependencies, stale grace, source last-modified) sits
-//! behind optional boxes so that plain entries pay a pointer for each.
+//! An entry is one record in its shard's slot vector: key, value, and the facts every entry
+//! has (hash, deadline, version, write time, creation and access times to the second, weight,
+//! hit counter, tag set id), packed into 48 bytes beside the payload. State only some entries
+//! need (sliding/adaptive TTL bookkeeping and early refresh; dependencies, stale grace, source
+//! last-modified) is a [`Rare`] kept in a map beside the slots, keyed by slot, and flagged in
+//! the entry, so a plain entry pays nothing for it, not even a pointer.
 
 use crate::clock::Timestamp;
 use crate::expiry::{EarlyRefresh, ExpiryState, KeyTtl, NEVER, Ttl};
 use crate::history::Origin;
-use crate::sync::{AtomicU8, AtomicU64, Ordering};
+use crate::sync::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use crate::version::WriteCondition;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +20,22 @@ use std::time::Duration;
 /// entries read from several cores stop bouncing their cache line.
 pub(crate) const MAX_HITS: u8 = 7;
 
-/// The part of an entry the read path touches; kept small so more of them share the cache.
+/// Largest tag set id an entry can hold: the top bit of its three bytes flags rare state.
+pub(crate) const MAX_TAGSET: u32 = (1 << 23) - 1;
+
+/// Bit of the tag set bytes' last byte that says the entry has a [`Rare`] in its shard's map.
+const RARE_FLAG: u8 = 0x80;
+
+const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+/// Whole seconds of a timeline instant, as the entry stores creation and access times
+/// (saturating in 2106).
+fn secs(at: u64) -> u32 {
+    u32::try_from(at / NANOS_PER_SEC).unwrap_or(u32::MAX)
+}
+
+/// An entry as its shard stores it. The read path touches the key, hash, deadline, tag set and
+/// hit counter, which sit together; the rest is read by writes and metadata queries.
 #[derive(Debug)]
 pub(crate) struct Entry<K, V> {
     pub(crate) key: K,
@@ -28,46 +44,80 @@ pub(crate) struct Entry<K, V> {
     /// Absolute deadline in clock nanoseconds; [`NEVER`] for none. Atomic because reads may
     /// extend it (sliding, adaptive).
     pub(crate) deadline: AtomicU64,
+    pub(crate) version: u64,
+    /// Time of the last write (nanoseconds).
+    pub(crate) updated: u64,
+    /// Whole second of the first insert of this key (kept across replacements), plus one: never
+    /// zero, which gives `Option<Entry>` a niche so an empty slot costs no tag byte.
+    created: NonZeroU32,
+    /// Whole second of the last timed read (reads of entries with a deadline consult the
+    /// clock; others do not). Stored at second resolution so a read writes it at most once a
+    /// second, and so it takes four bytes.
+    accessed: AtomicU32,
     pub(crate) weight: u32,
     /// Hits since the eviction policy last looked (saturating at [`MAX_HITS`]).
     pub(crate) hits: AtomicU8,
-    /// The entry's tag set in its shard's tag index (0: untagged), in three bytes that fit in
-    /// padding, so plain entries pay nothing for it and a read checks tags without leaving
-    /// the entry's cache line.
+    /// The entry's tag set in its shard's tag index (0: untagged) in the low 23 bits, in three
+    /// bytes that fit in padding, so plain entries pay nothing for it and a read checks tags
+    /// without leaving the entry's cache line; the top bit is [`RARE_FLAG`].
     tagset: [u8; 3],
 }
 
 impl<K, V> Entry<K, V> {
+    /// An untagged entry written at `now` (see [`Self::set_tagset`]).
     pub(crate) fn new(
         key: K,
         value: V,
         hash: u64,
         deadline: u64,
         weight: u32,
-        tagset: u32,
+        version: u64,
+        now: u64,
     ) -> Self {
-        let mut e = Entry {
+        Entry {
             key,
             value,
             hash,
             deadline: AtomicU64::new(deadline),
+            version,
+            updated: now,
+            created: NonZeroU32::MIN.saturating_add(secs(now)),
+            accessed: AtomicU32::new(secs(now)),
             weight,
             hits: AtomicU8::new(0),
             tagset: [0; 3],
-        };
-        e.set_tagset(tagset);
-        e
+        }
     }
 
     /// The entry's tag set (0: untagged).
     #[inline]
     pub(crate) fn tagset(&self) -> u32 {
-        u32::from_le_bytes([self.tagset[0], self.tagset[1], self.tagset[2], 0])
+        u32::from_le_bytes([
+            self.tagset[0],
+            self.tagset[1],
+            self.tagset[2] & !RARE_FLAG,
+            0,
+        ])
     }
 
     pub(crate) fn set_tagset(&mut self, set: u32) {
+        debug_assert!(set <= MAX_TAGSET);
         let [a, b, c, _] = set.to_le_bytes();
-        self.tagset = [a, b, c];
+        self.tagset = [a, b, (c & !RARE_FLAG) | (self.tagset[2] & RARE_FLAG)];
+    }
+
+    /// Whether the entry has a [`Rare`] in its shard's map.
+    #[inline]
+    pub(crate) fn has_rare(&self) -> bool {
+        self.tagset[2] & RARE_FLAG != 0
+    }
+
+    pub(crate) fn set_has_rare(&mut self, has: bool) {
+        if has {
+            self.tagset[2] |= RARE_FLAG;
+        } else {
+            self.tagset[2] &= !RARE_FLAG;
+        }
     }
 
     pub(crate) fn deadline(&self) -> u64 {
@@ -85,26 +135,86 @@ impl<K, V> Entry<K, V> {
             self.hits.store(h + 1, Ordering::Relaxed);
         }
     }
+
+    /// Records a write at `now` of a new value in place of the old: new version and write
+    /// time, access time reset, creation time kept.
+    pub(crate) fn record_write(&mut self, version: u64, now: u64) {
+        self.version = version;
+        self.updated = now;
+        self.accessed.store(secs(now), Ordering::Relaxed);
+    }
+
+    /// Records a timed read at `now`: the access time, and sliding/adaptive deadline moves
+    /// (`rare` is the entry's rare state, if it has some).
+    pub(crate) fn record_read<Q>(&self, rare: Option<&Rare<Q>>, now: u64) {
+        let s = secs(now);
+        if self.accessed.load(Ordering::Relaxed) < s {
+            self.accessed.store(s, Ordering::Relaxed);
+        }
+        if let Some(state) = rare.and_then(|r| r.expiry.as_deref()) {
+            if let Some(d) = state.on_read(now, self.updated) {
+                crate::expiry::extend(&self.deadline, d);
+            }
+        }
+    }
+
+    /// Time of the first insert, to the second.
+    pub(crate) fn created(&self) -> u64 {
+        u64::from(self.created.get() - 1) * NANOS_PER_SEC
+    }
+
+    /// Time of the last timed read or write: the write's exact time, or a later read's second.
+    pub(crate) fn last_access(&self) -> u64 {
+        (u64::from(self.accessed.load(Ordering::Relaxed)) * NANOS_PER_SEC).max(self.updated)
+    }
+
+    pub(crate) fn metadata<Q>(&self, rare: Option<&Rare<Q>>, now: Timestamp) -> EntryMetadata {
+        let deadline = self.deadline();
+        let extras = rare.and_then(|r| r.extras.as_deref());
+        EntryMetadata {
+            ttl: crate::expiry::remaining(deadline, now),
+            expires_at: (deadline != NEVER).then_some(Timestamp(deadline)),
+            version: self.version,
+            created: Timestamp(self.created()),
+            updated: Timestamp(self.updated),
+            last_access: Timestamp(self.last_access()),
+            weight: self.weight,
+            refresh: false,
+            last_modified: Timestamp(extras.and_then(|x| x.last_modified).unwrap_or(self.updated)),
+            expired_for: None,
+        }
+    }
 }
 
-/// The rest of an entry: bookkeeping that only writes, timed reads and metadata queries need.
-/// Stored in a vector parallel to the slots, so plain reads never load it.
+/// State only some entries have, kept in a map beside the slots so plain entries pay nothing.
 #[derive(Debug)]
-pub(crate) struct EntryMeta<K> {
-    /// Time of the last timed read, or of the write.
-    pub(crate) last_access: AtomicU64,
-    /// Time of the first insert of this key (kept across replacements).
-    pub(crate) created: u64,
-    /// Time of the last write.
-    pub(crate) updated: u64,
-    pub(crate) version: u64,
+pub(crate) struct Rare<K> {
+    /// Sliding/adaptive TTL bookkeeping and early refresh.
     pub(crate) expiry: Option<Box<ExpiryState>>,
-    /// Dependencies, stale grace, source last-modified: only entries using them pay.
+    /// Dependencies, stale grace, source last-modified.
     pub(crate) extras: Option<Box<Extras<K>>>,
 }
 
+impl<K> Rare<K> {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.expiry.is_none() && self.extras.is_none()
+    }
+
+    pub(crate) fn early_refresh(&self) -> Option<EarlyRefresh> {
+        self.expiry.as_ref().and_then(|e| e.early_refresh)
+    }
+
+    pub(crate) fn grace(&self) -> u64 {
+        self.extras.as_ref().map_or(0, |x| x.grace)
+    }
+
+    pub(crate) fn deps(&self) -> Option<&[K]> {
+        self.extras.as_ref().and_then(|x| x.deps.as_deref())
+    }
+}
+
 /// Invalidation-model state of an entry, boxed because most entries have none. (Tags are not
-/// here: the entry's tag set id is in its hot part.)
+/// here: the entry's tag set id is in the entry.)
 #[derive(Debug)]
 pub(crate) struct Extras<K> {
     /// Keys this entry depends on.
@@ -126,66 +236,6 @@ impl<K> Extras<K> {
     }
 }
 
-impl<K> Default for EntryMeta<K> {
-    fn default() -> Self {
-        EntryMeta {
-            last_access: AtomicU64::new(0),
-            created: 0,
-            updated: 0,
-            version: 0,
-            expiry: None,
-            extras: None,
-        }
-    }
-}
-
-impl<K> EntryMeta<K> {
-    /// Records a read at `now`: access time, and sliding/adaptive deadline moves.
-    pub(crate) fn record_read<V>(&self, entry: &Entry<K, V>, now: u64) {
-        if self.last_access.load(Ordering::Relaxed) < now {
-            self.last_access.store(now, Ordering::Relaxed);
-        }
-        if let Some(state) = &self.expiry {
-            if let Some(d) = state.on_read(now, self.updated) {
-                crate::expiry::extend(&entry.deadline, d);
-            }
-        }
-    }
-
-    pub(crate) fn metadata<V>(&self, entry: &Entry<K, V>, now: Timestamp) -> EntryMetadata {
-        let deadline = entry.deadline();
-        EntryMetadata {
-            ttl: crate::expiry::remaining(deadline, now),
-            expires_at: (deadline != NEVER).then_some(Timestamp(deadline)),
-            version: self.version,
-            created: Timestamp(self.created),
-            updated: Timestamp(self.updated),
-            last_access: Timestamp(self.last_access.load(Ordering::Relaxed)),
-            weight: entry.weight,
-            refresh: false,
-            last_modified: Timestamp(
-                self.extras
-                    .as_ref()
-                    .and_then(|x| x.last_modified)
-                    .unwrap_or(self.updated),
-            ),
-            expired_for: None,
-        }
-    }
-
-    pub(crate) fn early_refresh(&self) -> Option<EarlyRefresh> {
-        self.expiry.as_ref().and_then(|e| e.early_refresh)
-    }
-
-    pub(crate) fn grace(&self) -> u64 {
-        self.extras.as_ref().map_or(0, |x| x.grace)
-    }
-
-    pub(crate) fn deps(&self) -> Option<&[K]> {
-        self.extras.as_ref().and_then(|x| x.deps.as_deref())
-    }
-}
-
 /// Facts about a stored entry, as of a read.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -196,13 +246,15 @@ pub struct EntryMetadata {
     pub expires_at: Option<Timestamp>,
     /// The entry's version: incremented on every write unless the writer supplied one.
     pub version: u64,
-    /// When the key was first inserted (kept across replacements).
+    /// When the key was first inserted (kept across replacements), to the second: the start
+    /// of the second it was inserted in.
     pub created: Timestamp,
     /// When the value was last written.
     pub updated: Timestamp,
-    /// When the entry was last read. Exact for entries with a deadline; for entries without one
-    /// the read path does not consult the clock (it is the hot path) and the value is the time
-    /// of the write or the last read of the entry that did.
+    /// When the entry was last read or written: the exact time of the write, or the start of
+    /// the second of a later read. Reads of entries with a deadline count; for entries without
+    /// one the read path does not consult the clock (it is the hot path), so the value is the
+    /// time of the write or of the last read of the entry that did.
     pub last_access: Timestamp,
     /// The entry's weight.
     pub weight: u32,
@@ -402,17 +454,39 @@ mod tests {
     use super::*;
     use std::mem::size_of;
 
-    /// The read path's share of an entry stays small: the crate docs quote these sizes, and
-    /// throughput depends on hot entries packing densely.
+    /// An entry costs 48 bytes beside its payload and an empty slot no more than a full one
+    /// (the niche in `created`): the crate docs quote these sizes.
     #[test]
     fn entry_layout_matches_the_documented_overhead() {
-        assert_eq!(size_of::<Option<Entry<u64, u64>>>(), 48);
-        assert_eq!(size_of::<Option<Entry<[u8; 16], [u8; 32]>>>(), 80);
-        assert_eq!(size_of::<EntryMeta<u64>>(), 48);
+        assert_eq!(size_of::<Option<Entry<u64, u64>>>(), 64);
+        assert_eq!(size_of::<Option<Entry<[u8; 16], [u8; 32]>>>(), 96);
+        assert_eq!(size_of::<Rare<u64>>(), 16);
         assert!(
             size_of::<ExpiryState>() <= 104,
             "{}",
             size_of::<ExpiryState>()
         );
+    }
+
+    #[test]
+    fn times_keep_the_second_and_the_rare_flag_leaves_the_tag_set_alone() {
+        let t = 5 * NANOS_PER_SEC + 300;
+        let mut e = Entry::new(1u64, 2u64, 3, NEVER, 1, 1, t);
+        e.set_tagset(MAX_TAGSET);
+        assert_eq!(e.created(), 5 * NANOS_PER_SEC);
+        assert_eq!(e.last_access(), t, "the write's exact time");
+        e.record_read::<u64>(None, t + 2 * NANOS_PER_SEC);
+        assert_eq!(e.last_access(), 7 * NANOS_PER_SEC);
+        e.set_has_rare(true);
+        assert_eq!(e.tagset(), MAX_TAGSET);
+        assert!(e.has_rare());
+        e.set_tagset(5);
+        assert!(e.has_rare());
+        assert_eq!(e.tagset(), 5);
+        e.set_has_rare(false);
+        assert_eq!(e.tagset(), 5);
+        e.record_write(2, 9 * NANOS_PER_SEC);
+        assert_eq!(e.created(), 5 * NANOS_PER_SEC, "kept across writes");
+        assert_eq!((e.version, e.last_access()), (2, 9 * NANOS_PER_SEC));
     }
 }

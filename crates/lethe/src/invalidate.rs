@@ -226,7 +226,7 @@ where
                 for idx in candidates(&mut shard) {
                     match shard.slots.dead_cause(idx, now) {
                         Some(dead) if dead != cause => shard.discard(idx, dead, &mut pending),
-                        _ if drop_if(shard.slots.meta(idx).version) => {
+                        _ if drop_if(shard.slots.get(idx).version) => {
                             shard.discard(idx, cause, &mut pending);
                             removed += 1;
                         }
@@ -434,8 +434,8 @@ where
         self.peek(key, |shard, idx, _| {
             shard
                 .slots
-                .meta(idx)
-                .deps()
+                .rare(idx)
+                .and_then(|r| r.deps())
                 .map(<[K]>::to_vec)
                 .unwrap_or_default()
         })

@@ -133,7 +133,6 @@ impl RemovalLog {
 mod cache_impl {
     use super::{Grant, Lease, LeaseOutcome};
     use crate::cache::Cache;
-    use crate::clock::Timestamp;
     use crate::entry::{InsertOptions, Lookup};
     use crate::listener::RemovalCause;
     use crate::shard::LeaseState;
@@ -162,7 +161,7 @@ mod cache_impl {
                         // A read like any other: eviction and sliding/adaptive TTLs see it.
                         let e = shard.slots.get(idx);
                         e.record_hit();
-                        shard.slots.meta(idx).record_read(e, now);
+                        shard.slots.record_read(idx, now);
                         LeaseOutcome::Hit(e.value.clone())
                     }
                     LeaseState::Granted(grant) => {
@@ -295,7 +294,7 @@ mod cache_impl {
                 Some(_) => return None,
             }
             let entry = shard.slots.get(idx);
-            let mut metadata = shard.slots.meta(idx).metadata(entry, Timestamp(now));
+            let mut metadata = shard.slots.metadata(idx, now);
             let deadline = entry.deadline();
             if now >= deadline {
                 metadata.expired_for = Some(Duration::from_nanos(now - deadline));

@@ -184,18 +184,19 @@
 //!
 //! | part | bytes | what |
 //! |---|---|---|
-//! | hot slot | 32 | hash, deadline, weight, hit counter, tag set id, slot tag (and padding) |
-//! | cold slot | 48 | last access, created, updated, version, optional expiry box, optional dependency/grace box |
+//! | slot | 48 | hash, deadline, version, write time (8 bytes each), creation and last-access seconds (4 each), weight (4), hit counter, tag set id and a flag for rare state (4); an empty slot costs the same (a niche in the creation time), no tag byte |
 //! | hash table | 5.7 to 11.4 | a 4-byte slot index and a control byte per bucket, at 7/8 to 7/16 load |
 //! | policy links | 12 | window/main ring links, in a vector parallel to the slots |
 //! | frequency sketch | 8 to 16 | 8 bytes per entry of capacity, rounded up to a power of two |
 //! | window ghosts | 1.3 to 2.6 | two tables of 8-byte fingerprints, 8 slots per 1 % of the entries, rounded up to a power of two |
 //! | timer links | 12 | only in shards that have scheduled a deadline |
 //!
-//! about 107 to 134 bytes in all, by the table. Measured by `lethe-bench memory` (BENCHMARKS.md, 2026-12-04
-//! run): 136.7 bytes per entry beyond the payload (184.7 with it) for 1M entries of 16-byte keys
-//! and 32-byte values, allocator-counted, so including vector growth slack. Entries with sliding
-//! or adaptive TTL or early refresh add a 104-byte box. A tagged entry adds 8 bytes to its tag
+//! about 75 to 102 bytes in all, by the table. Measured by `lethe-bench memory` (BENCHMARKS.md,
+//! 2026-12-04 run after the slot rewrite): 103.1 bytes per entry beyond the payload (151.1 with
+//! it; 184.7 with the earlier split slot) for 1M entries of 16-byte keys and 32-byte values,
+//! allocator-counted, so including vector growth slack. State only some entries have lives in
+//! a map beside the slots, keyed by slot (about 24 bytes per entry that has any, plus what
+//! follows): entries with sliding or adaptive TTL or early refresh add a 104-byte box. A tagged entry adds 8 bytes to its tag
 //! set's member list (16 until compaction); each distinct tag set in a shard costs about 120
 //! bytes, and each tag name in use about 100 bytes plus the name, once in the registry and once per shard using it. Entries with dependencies, a stale grace
 //! or a source last-modified time add a 40-byte box, plus their dependency keys (in the box and,

@@ -8,8 +8,8 @@
 //! notifications can never disagree about what left.
 
 use crate::clock::Timestamp;
-use crate::collections::HashSet;
-use crate::entry::{Entry, EntryMeta, Extras, InsertOptions};
+use crate::collections::{HashMap, HashSet};
+use crate::entry::{Entry, Extras, InsertOptions, Rare};
 use crate::eviction::{EvictionEntries, EvictionPolicy};
 use crate::expiry::{self, ExpireCondition, ExpiryPolicy, NEVER};
 use crate::history::keeping::{HistoryShared, ShardHistory};
@@ -18,7 +18,7 @@ use crate::invalidation_state::InvalidationState;
 use crate::lease::{Grant, LeaseSlot};
 use crate::listener::{Pending, RemovalCause, Removed};
 use crate::pattern::Glob;
-use crate::sync::{Arc, AtomicU64, Ordering};
+use crate::sync::{Arc, Ordering};
 use crate::tag_index::{DEAD_TAG, Membership, TagIndex, fingerprint};
 use crate::tag_registry::TagNode;
 use crate::timer::TimerWheel;
@@ -47,12 +47,13 @@ impl<K> KeyIndex<K> {
     }
 }
 
-/// Slots of a shard (hot parts, and cold parts in a parallel vector); the policy sees them
+/// Slots of a shard, and the rare state of the entries that have some; the policy sees them
 /// through [`EvictionEntries`].
 #[derive(Debug)]
 pub(crate) struct Slots<K, V> {
     hot: Vec<Option<Entry<K, V>>>,
-    cold: Vec<EntryMeta<K>>,
+    /// Rare state by slot, for the entries flagged as having some ([`Entry::has_rare`]).
+    rare: HashMap<u32, Rare<K>>,
     /// Tag sets, here because the read path checks whether an entry's set is dead.
     pub(crate) tags: TagIndex,
     /// Per slot: bumped whenever a tagged entry leaves the slot or is replaced in it, so tag
@@ -73,8 +74,51 @@ impl<K, V> Slots<K, V> {
         self.hot.get(idx as usize).is_some_and(Option::is_some)
     }
 
-    pub(crate) fn meta(&self, idx: u32) -> &EntryMeta<K> {
-        &self.cold[idx as usize]
+    /// The rare state of the live entry in slot `idx`, if it has some.
+    #[inline]
+    pub(crate) fn rare(&self, idx: u32) -> Option<&Rare<K>> {
+        if self.get(idx).has_rare() {
+            self.rare.get(&idx)
+        } else {
+            None
+        }
+    }
+
+    /// Metadata of the live entry in slot `idx` as of `now`.
+    pub(crate) fn metadata(&self, idx: u32, now: u64) -> crate::entry::EntryMetadata {
+        self.get(idx).metadata(self.rare(idx), Timestamp(now))
+    }
+
+    /// Records a timed read of the live entry in slot `idx` (see [`Entry::record_read`]).
+    #[inline]
+    pub(crate) fn record_read(&self, idx: u32, now: u64) {
+        self.get(idx).record_read(self.rare(idx), now);
+    }
+
+    /// Stored grace of the entry in slot `idx` (0 without one).
+    pub(crate) fn grace(&self, idx: u32) -> u64 {
+        self.rare(idx).map_or(0, Rare::grace)
+    }
+
+    /// Replaces the rare state of the live entry in slot `idx`, returning the old one.
+    fn set_rare(&mut self, idx: u32, rare: Rare<K>) -> Option<Rare<K>> {
+        let entry = self.hot[idx as usize].as_mut().expect("live slot");
+        let old = if entry.has_rare() {
+            self.rare.remove(&idx)
+        } else {
+            None
+        };
+        entry.set_has_rare(!rare.is_empty());
+        if !rare.is_empty() {
+            self.rare.insert(idx, rare);
+        }
+        old
+    }
+
+    /// Takes the rare state of the entry in slot `idx` out of the map (the entry itself may
+    /// already be gone: `had` says whether it was flagged).
+    fn take_rare(&mut self, idx: u32, had: bool) -> Option<Rare<K>> {
+        if had { self.rare.remove(&idx) } else { None }
     }
 
     /// The deadline after which the entry is reclaimed: its own, plus any stale grace.
@@ -83,7 +127,7 @@ impl<K, V> Slots<K, V> {
         if d == NEVER {
             d
         } else {
-            d.saturating_add(self.meta(idx).grace()).min(NEVER - 1)
+            d.saturating_add(self.grace(idx)).min(NEVER - 1)
         }
     }
 
@@ -125,9 +169,38 @@ impl<K, V> Slots<K, V> {
         self.tags.leave(set);
     }
 
-    fn both_mut(&mut self, idx: u32) -> (&mut Entry<K, V>, &mut EntryMeta<K>) {
-        let entry = self.hot[idx as usize].as_mut().expect("live slot");
-        (entry, &mut self.cold[idx as usize])
+    /// The expiry state of the live entry in slot `idx`, taken out (its other rare state
+    /// stays).
+    fn take_expiry(&mut self, idx: u32) -> Option<Box<crate::expiry::ExpiryState>> {
+        if !self.get(idx).has_rare() {
+            return None;
+        }
+        let rare = self.rare.get_mut(&idx)?;
+        let state = rare.expiry.take();
+        if rare.is_empty() {
+            self.rare.remove(&idx);
+            self.hot_mut(idx).set_has_rare(false);
+        }
+        state
+    }
+
+    /// Sets the expiry state of the live entry in slot `idx`, keeping its other rare state.
+    fn set_expiry(&mut self, idx: u32, state: Option<Box<crate::expiry::ExpiryState>>) {
+        let extras = self.take_extras(idx);
+        self.set_rare(
+            idx,
+            Rare {
+                expiry: state,
+                extras,
+            },
+        );
+    }
+
+    fn take_extras(&mut self, idx: u32) -> Option<Box<Extras<K>>> {
+        if !self.get(idx).has_rare() {
+            return None;
+        }
+        self.rare.get_mut(&idx).and_then(|r| r.extras.take())
     }
 }
 
@@ -247,7 +320,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             table: HashTable::new(),
             slots: Slots {
                 hot: Vec::new(),
-                cold: Vec::new(),
+                rare: HashMap::default(),
                 tags: TagIndex::default(),
                 tag_gens: Vec::new(),
             },
@@ -312,10 +385,10 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         if let Some(h) = &mut self.history {
             h.removed(idx, entry.hash, &entry.key, cause, ctx);
         }
-        let cold = &mut self.slots.cold[idx as usize];
-        // Free the boxes now rather than when the slot is reused.
-        cold.expiry = None;
-        let extras = cold.extras.take();
+        let extras = self
+            .slots
+            .take_rare(idx, entry.has_rare())
+            .and_then(|r| r.extras);
         self.slots.leave_set(idx, entry.tagset());
         if let Some(ki) = &mut self.key_index {
             ki.map.remove((ki.bytes)(&entry.key));
@@ -463,7 +536,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         {
             let hash = self.slots.get(idx).hash;
             let found = self.table.find(hash, |&i| i == idx).copied();
-            acc ^= hash ^ self.slots.meta(idx).created ^ u64::from(found.unwrap_or(0));
+            acc ^= hash ^ self.slots.get(idx).created() ^ u64::from(found.unwrap_or(0));
         }
         acc
     }
@@ -586,7 +659,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             }
         }
         let existing = existing.filter(|&i| self.slots.is_live(i));
-        let current = existing.map(|i| self.slots.meta(i).version);
+        let current = existing.map(|i| self.slots.get(i).version);
         match w.lease {
             Some(grant) => {
                 if !self.take_lease(hash, &key, grant.token, w.now) {
@@ -723,18 +796,26 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         };
         match existing {
             Some(idx) => {
-                let (entry, meta) = self.slots.both_mut(idx);
+                let old_state = self.slots.take_expiry(idx);
+                let entry = self.slots.get(idx);
                 let (deadline, state) = if w.options.keep_ttl {
-                    (entry.deadline(), meta.expiry.take())
+                    (entry.deadline(), old_state)
                 } else {
-                    let previous = meta.expiry.as_deref().map(|s| (s, meta.updated));
+                    let previous = old_state.as_deref().map(|s| (s, entry.updated));
                     expiry::on_write(ttl, jitter, early, w.now, previous)
                 };
-                meta.expiry = state;
-                meta.version = version;
-                meta.updated = w.now;
-                meta.last_access.store(w.now, Ordering::Relaxed);
-                let old_extras = std::mem::replace(&mut meta.extras, extras);
+                let old_extras = self
+                    .slots
+                    .set_rare(
+                        idx,
+                        Rare {
+                            expiry: state,
+                            extras,
+                        },
+                    )
+                    .and_then(|r| r.extras);
+                let entry = self.slots.hot_mut(idx);
+                entry.record_write(version, w.now);
                 let old_set = entry.tagset();
                 entry.set_tagset(set);
                 let old_weight = u64::from(entry.weight);
@@ -773,28 +854,26 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                 let (deadline, state) = expiry::on_write(ttl, jitter, early, w.now, None);
                 let key_copy: Option<Box<[u8]>> =
                     self.key_index.as_ref().map(|ki| (ki.bytes)(&key).into());
-                let entry = Entry::new(key, value, hash, deadline, w.weight, set);
-                let meta = EntryMeta {
-                    last_access: AtomicU64::new(w.now),
-                    created: w.now,
-                    updated: w.now,
-                    version,
-                    expiry: state,
-                    extras,
-                };
+                let mut entry = Entry::new(key, value, hash, deadline, w.weight, version, w.now);
+                entry.set_tagset(set);
                 let idx = match self.free.pop() {
                     Some(i) => {
                         self.slots.hot[i as usize] = Some(entry);
-                        self.slots.cold[i as usize] = meta;
                         i
                     }
                     None => {
                         self.slots.hot.push(Some(entry));
-                        self.slots.cold.push(meta);
                         u32::try_from(self.slots.hot.len() - 1)
                             .expect("fewer than 2^32 entries per shard")
                     }
                 };
+                let rare = Rare {
+                    expiry: state,
+                    extras,
+                };
+                if !rare.is_empty() {
+                    self.slots.set_rare(idx, rare);
+                }
                 if let (Some(ki), Some(k)) = (&mut self.key_index, key_copy) {
                     ki.map.insert(k, idx);
                 }
@@ -848,12 +927,10 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         if let Some(h) = &mut self.history {
             h.written(idx, now, None, &[], &[], pending.context.origin.as_ref());
         }
-        let (entry, meta) = self.slots.both_mut(idx);
+        let entry = self.slots.hot_mut(idx);
         let old_weight = u64::from(entry.weight);
         entry.weight = weight;
-        meta.version = meta.version.wrapping_add(1);
-        meta.updated = now;
-        meta.last_access.store(now, Ordering::Relaxed);
+        entry.record_write(entry.version.wrapping_add(1), now);
         let hash = entry.hash;
         self.counters.updates += 1;
         self.counters.removals[RemovalCause::Replaced.index()] += 1;
@@ -872,13 +949,13 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
     /// Sets the deadline of the live entry in slot `idx` (`NEVER` for none), dropping any
     /// sliding or adaptive behaviour as an explicit deadline does in Redis.
     pub(crate) fn set_entry_deadline(&mut self, idx: u32, deadline: u64) {
-        let meta = &mut self.slots.cold[idx as usize];
-        meta.expiry = meta
-            .expiry
-            .take()
+        let state = self
+            .slots
+            .take_expiry(idx)
             .and_then(|s| s.early_refresh)
             .filter(|_| deadline != NEVER)
             .map(expiry::ExpiryState::early_only);
+        self.slots.set_expiry(idx, state);
         self.set_deadline(idx, deadline);
     }
 
@@ -995,7 +1072,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                     continue;
                 }
                 for idx in tags.members(set, &self.slots.tag_gens) {
-                    if self.slots.meta(idx).version < floor && !out.contains(&idx) {
+                    if self.slots.get(idx).version < floor && !out.contains(&idx) {
                         out.push(idx);
                     }
                 }
@@ -1121,8 +1198,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         let Some(idx) = self.find_live(hash, key, now) else {
             return false;
         };
-        let (entry, meta) = self.slots.both_mut(idx);
-        if !cond.allows(entry.deadline(), deadline) {
+        if !cond.allows(self.slots.get(idx).deadline(), deadline) {
             return false;
         }
         if deadline <= now {
@@ -1131,11 +1207,12 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         }
         // An explicit deadline replaces sliding/adaptive behaviour, as in Redis; an early-refresh
         // hint still applies to the new deadline.
-        meta.expiry = meta
-            .expiry
-            .take()
+        let state = self
+            .slots
+            .take_expiry(idx)
             .and_then(|s| s.early_refresh)
             .map(expiry::ExpiryState::early_only);
+        self.slots.set_expiry(idx, state);
         self.set_deadline(idx, deadline);
         true
     }
@@ -1149,11 +1226,10 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         let Some(idx) = self.find_live(hash, key, now) else {
             return false;
         };
-        let (entry, meta) = self.slots.both_mut(idx);
-        if entry.deadline() == NEVER {
+        if self.slots.get(idx).deadline() == NEVER {
             return false;
         }
-        meta.expiry = None;
+        self.slots.take_expiry(idx);
         self.set_deadline(idx, NEVER);
         true
     }
@@ -1174,16 +1250,11 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         for l in self.leases.iter_mut() {
             l.revoked = true;
         }
-        for (idx, (entry, meta)) in self
-            .slots
-            .hot
-            .drain(..)
-            .zip(self.slots.cold.drain(..))
-            .enumerate()
-        {
+        let mut rare = std::mem::take(&mut self.slots.rare);
+        for (idx, entry) in self.slots.hot.drain(..).enumerate() {
             let Some(entry) = entry else { continue };
+            let idx = u32::try_from(idx).expect("fewer than 2^32 entries per shard");
             if let Some(h) = &mut self.history {
-                let idx = u32::try_from(idx).expect("fewer than 2^32 entries per shard");
                 h.removed(
                     idx,
                     entry.hash,
@@ -1192,7 +1263,11 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                     &pending.context,
                 );
             }
-            let extras = meta.extras;
+            let extras = if entry.has_rare() {
+                rare.remove(&idx).and_then(|r| r.extras)
+            } else {
+                None
+            };
             self.invalidation.log_removal(entry.hash);
             pending.push(
                 entry.key,

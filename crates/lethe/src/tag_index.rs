@@ -1,7 +1,7 @@
 //! A shard's tag index: tag sets shared by entries, and which sets carry which tag.
 //!
 //! Entries with the same tags share one *tag set* record, and the entry keeps only the set's id
-//! (three bytes in the hot part of the entry, where the read path already is). Invalidating a
+//! (23 bits in the entry, beside the hash and deadline the read path already reads). Invalidating a
 //! tag marks every set carrying it (or a tag below it) dead, under each shard's lock: the cost
 //! is the number of such sets, not the number of entries, and a read learns that its entry is
 //! gone from one byte in a dense per-shard array, with no extra cache miss per tagged read. New
@@ -61,8 +61,8 @@ pub(crate) fn fingerprint<'a>(names: impl Iterator<Item = (&'a str, bool)>) -> u
     (u128::from(a.finish()) << 64) | u128::from(b.finish())
 }
 
-/// Largest set id: ids live in three bytes of the entry.
-const MAX_SET: u32 = (1 << 24) - 1;
+/// Largest set id: ids live in 23 bits of the entry.
+const MAX_SET: u32 = crate::entry::MAX_TAGSET;
 
 #[derive(Debug, Default)]
 struct TagList {
@@ -211,7 +211,7 @@ impl TagIndex {
                 let id = u32::try_from(self.sets.len() - 1).expect("set ids fit");
                 assert!(
                     id <= MAX_SET,
-                    "more than 2^24 distinct tag sets in one shard"
+                    "more than 2^23 distinct tag sets in one shard"
                 );
                 id
             }

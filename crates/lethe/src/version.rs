@@ -350,7 +350,7 @@ mod cache_impl {
             K: Borrow<Q>,
             Q: Hash + Eq + ?Sized,
         {
-            self.peek(key, |shard, idx, _| shard.slots.meta(idx).version)
+            self.peek(key, |shard, idx, _| shard.slots.get(idx).version)
         }
 
         /// Declares every entry under `tag` (or a tag below it) with a version below `floor`
@@ -405,7 +405,7 @@ mod cache_impl {
                     .fences
                     .raise(hash, key.clone(), version, now.saturating_add(hold));
                 if let Some(idx) = shard.find_live(hash, key, now) {
-                    if shard.slots.meta(idx).version < version {
+                    if shard.slots.get(idx).version < version {
                         shard.discard(idx, RemovalCause::Stale, pending);
                     }
                 }
@@ -421,12 +421,12 @@ mod cache_impl {
             Q: Hash + Eq + ?Sized,
         {
             self.peek(key, |shard, idx, _| {
-                let meta = shard.slots.meta(idx);
-                let modified = meta
-                    .extras
-                    .as_ref()
+                let modified = shard
+                    .slots
+                    .rare(idx)
+                    .and_then(|r| r.extras.as_ref())
                     .and_then(|x| x.last_modified)
-                    .unwrap_or(meta.updated);
+                    .unwrap_or(shard.slots.get(idx).updated);
                 modified >= source_last_modified.0
             })
             .unwrap_or(false)
