@@ -576,6 +576,7 @@ where
             return Vec::new();
         }
         let hash = self.hash(key);
+        self.reclaim_if_dead(hash, key);
         let shard = read_lock(self.cell(hash));
         let live = shard.find(hash, key);
         shard
@@ -585,8 +586,32 @@ where
             .unwrap_or_default()
     }
 
+    /// Reclaims `key` now if it is stored but can no longer be served (hidden by a tag,
+    /// expired past any stale grace), so that its history ends with the removal and what it
+    /// matched, not with a write that no read would return. Otherwise a hidden entry waits for
+    /// a later write to its shard to reclaim it.
+    fn reclaim_if_dead(&self, hash: u64, key: &K) {
+        let now = self.now();
+        let dead = {
+            let shard = read_lock(self.cell(hash));
+            shard
+                .find(hash, key)
+                .is_some_and(|idx| shard.slots.reclaimable(idx, now).is_some())
+        };
+        if dead {
+            self.write(hash, |shard, now, pending| {
+                if let Some(idx) = shard.find(hash, key) {
+                    if let Some(cause) = shard.slots.reclaimable(idx, now) {
+                        shard.discard(idx, cause, pending);
+                    }
+                }
+            });
+        }
+    }
+
     /// Why `key` is or is not cached: its history and, when it is cached, what keeps it there
-    /// (time left, tags, dependencies, version).
+    /// (time left, tags, dependencies, version). A stored entry that can no longer be served
+    /// is reclaimed first, so the history shows why it went.
     pub fn why(&self, key: &K) -> Why<K> {
         let history = self.history(key);
         let state = self.peek(key, |shard, idx, _| {

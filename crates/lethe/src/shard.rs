@@ -147,6 +147,13 @@ impl<K, V> Slots<K, V> {
         None
     }
 
+    /// Why the entry must go now, if it must: like [`Self::dead_cause`], except that an expired
+    /// entry still within its stale grace stays (stale reads may serve it).
+    pub(crate) fn reclaimable(&self, idx: u32, now: u64) -> Option<RemovalCause> {
+        self.dead_cause(idx, now)
+            .filter(|&c| c != RemovalCause::Expired || now >= self.hard_deadline(idx))
+    }
+
     /// Records the entry in slot `idx` as a member of tag set `set`.
     fn join_set(&mut self, idx: u32, set: u32) {
         if set == 0 {

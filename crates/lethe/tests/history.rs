@@ -223,9 +223,45 @@ fn why_tells_what_keeps_a_cached_key() {
     assert_eq!(why.ttl, Some(Duration::from_secs(60)));
     assert_eq!(why.history.len(), 1);
     cache.invalidate_tag("t");
+    // Hidden, not yet reclaimed (no write since): `why` still says which tag took it.
     let why = cache.why(&"k".to_string());
     assert!(!why.cached);
     assert!(why.tags.is_empty());
+    assert_eq!(why.history.len(), 2);
+    assert_eq!(
+        why.history[0].happened,
+        Happened::Removed(RemovalCause::Tag)
+    );
+    assert_eq!(why.history[0].matched(), Some(&Matched::Tag("t".into())));
+    assert_eq!(cache.stats().removals.get(RemovalCause::Tag), 1);
+}
+
+#[test]
+fn history_of_an_expired_key_shows_the_expiry_but_a_stale_grace_keeps_the_entry() {
+    let (cache, clock) = cache(100);
+    let opts = InsertOptions::new().ttl(Duration::from_secs(10));
+    cache.insert_with_options("short".into(), "1".into(), &opts);
+    cache.insert_with_options(
+        "graced".into(),
+        "2".into(),
+        &opts.clone().retain_stale(Duration::from_secs(60)),
+    );
+    clock.advance(Duration::from_secs(20));
+    let h = cache.history(&"short".to_string());
+    assert_eq!(h[0].happened, Happened::Removed(RemovalCause::Expired));
+    let h = cache.history(&"graced".to_string());
+    assert_eq!(
+        h[0].happened,
+        Happened::Written,
+        "within its grace: still stored"
+    );
+    assert_eq!(
+        cache
+            .get_stale(&"graced".to_string())
+            .map(|l| l.value)
+            .as_deref(),
+        Some("2")
+    );
 }
 
 #[test]
