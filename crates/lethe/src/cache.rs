@@ -570,13 +570,14 @@ where
 
     /// `key`'s recent history, newest first: writes, changes in place and removals with their
     /// causes, what they matched and who asked. Empty when history is off
-    /// ([`crate::CacheBuilder::history`]) or nothing about the key is kept.
+    /// ([`crate::CacheBuilder::history`]) or nothing about the key is kept. A pure read: a key
+    /// hidden by a tag but not yet reclaimed still shows its last write as the newest record
+    /// ([`Self::why`] reclaims it first).
     pub fn history(&self, key: &K) -> Vec<Record<K>> {
         if self.inner.history.is_none() {
             return Vec::new();
         }
         let hash = self.hash(key);
-        self.reclaim_if_dead(hash, key);
         let shard = read_lock(self.cell(hash));
         let live = shard.find(hash, key);
         shard
@@ -613,6 +614,7 @@ where
     /// (time left, tags, dependencies, version). A stored entry that can no longer be served
     /// is reclaimed first, so the history shows why it went.
     pub fn why(&self, key: &K) -> Why<K> {
+        self.reclaim_if_dead(self.hash(key), key);
         let history = self.history(key);
         let state = self.peek(key, |shard, idx, _| {
             let mut tags = Vec::new();

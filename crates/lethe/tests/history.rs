@@ -237,7 +237,7 @@ fn why_tells_what_keeps_a_cached_key() {
 }
 
 #[test]
-fn history_of_an_expired_key_shows_the_expiry_but_a_stale_grace_keeps_the_entry() {
+fn why_of_an_expired_key_shows_the_expiry_but_a_stale_grace_keeps_the_entry() {
     let (cache, clock) = cache(100);
     let opts = InsertOptions::new().ttl(Duration::from_secs(10));
     cache.insert_with_options("short".into(), "1".into(), &opts);
@@ -247,9 +247,12 @@ fn history_of_an_expired_key_shows_the_expiry_but_a_stale_grace_keeps_the_entry(
         &opts.clone().retain_stale(Duration::from_secs(60)),
     );
     clock.advance(Duration::from_secs(20));
-    let h = cache.history(&"short".to_string());
+    let short = "short".to_string();
+    let h = cache.history(&short);
+    assert_eq!(h[0].happened, Happened::Written, "history only reads");
+    let h = cache.why(&short).history;
     assert_eq!(h[0].happened, Happened::Removed(RemovalCause::Expired));
-    let h = cache.history(&"graced".to_string());
+    let h = cache.why(&"graced".to_string()).history;
     assert_eq!(
         h[0].happened,
         Happened::Written,

@@ -20,9 +20,9 @@
 //! recent tag invalidations (tag, time, origin) and matches the removed key's last written tags
 //! (and those it inherited from its dependencies) against it, recording the invalidation's own
 //! time and origin. An entry hidden by an invalidation older than the log (4,096 tag
-//! invalidations) is recorded with its cause and no match. Asking about a key that is hidden
-//! but not yet reclaimed ([`crate::Cache::why`], [`crate::Cache::history`]) reclaims it then,
-//! so the answer shows the removal.
+//! invalidations) is recorded with its cause and no match. Asking why about a key that is
+//! hidden but not yet reclaimed ([`crate::Cache::why`]) reclaims it then, so the answer shows
+//! the removal; [`crate::Cache::history`] is a pure read.
 //!
 //! # Cost
 //! Off by default. On, every write, change in place and removal appends a record to its
