@@ -156,19 +156,20 @@
 //! bump a 3-bit counter in the entry (and stop writing once it saturates, so hot keys read from
 //! many cores do not bounce cache lines); the ghosts cost two table probes per miss.
 //!
-//! Why this policy, as measured with `lethe-bench hitratio` (BENCHMARKS.md, 2026-12-04 run):
-//! exact LRU scores 0 % on the LIRS loop trace at every size, while TinyLFU admission keeps a
-//! stable resident set there (25.2 %, 50.4 % and 75.2 % at 256, 512 and 768 entries, within
-//! 0.6 points of moka); on the ARC OLTP trace it is 2.7 to 7.3 points above both moka and
-//! quick_cache at every size, and on zigzag, where exact LRU is best, within 1.3 points of it.
+//! Why this policy, as measured with `lethe-bench hitratio` (BENCHMARKS.md, 2026-12-04 19:12
+//! run): exact LRU scores 0 % on the LIRS loop trace at every size, while TinyLFU admission
+//! keeps a stable resident set there (25.2 %, 50.1 % and 75.3 % at 256, 512 and 768 entries,
+//! within 0.5 points of moka); on the ARC OLTP trace it is 2.7 to 4.9 points above the better
+//! of moka and quick_cache at every size, and on zigzag, where exact LRU is best, within 0.8
+//! points of it.
 //! Hill climbing on the hit ratio (Caffeine's way of sizing the window) walked on noise when
 //! sampled often enough to move within a trace; the ghosts measure both sides of the boundary
 //! over the same accesses instead. A turned-away candidate that comes straight back also ages
 //! the frequency sketch sooner, so long-idle keys with saturated counts stop blocking newcomers
-//! in large caches. Where it loses: quick_cache is 2.3 (P3) and 2.6 (P6) points better at the
+//! in large caches. Where it loses: quick_cache is 2.0 (P3) and 2.6 (P6) points better at the
 //! largest size (131072 entries), where its ghost-admitted main queue keeps more of the
-//! long-reuse keys than frequency admission does, and moka or quick_cache is 0.1 to 1.6 points
-//! better on loop@512/768, multi1, multi2 and P6@32768.
+//! long-reuse keys than frequency admission does, and moka or quick_cache is 0.04 to 1.4 points
+//! better on loop@512/768, multi1, multi2, zigzag@1000 and P6@32768.
 //!
 //! # Concurrency
 //! The key space is split into shards (sixteen per core by default, fewer for small caches so the
