@@ -17,6 +17,7 @@
 
 use crate::sync::{AtomicU64, Ordering};
 use std::fmt;
+use std::sync::OnceLock;
 
 /// Permission to fill one key; see [`crate::Cache::lease`].
 #[derive(Clone, PartialEq, Eq)]
@@ -97,36 +98,57 @@ pub(crate) struct LeaseSlot<K> {
 /// Removal log for leases: the latest epoch at which a key (by hash slot) was removed or
 /// written, kept only while leases are outstanding. Collisions make fills be refused
 /// spuriously, never accepted wrongly.
+///
+/// Its slots (8 bytes per entry of capacity, up to 8 MiB) are allocated when the first lease
+/// is granted, not with the cache: a cache that never uses leases never pays for them. That is
+/// safe because removals are only recorded while a lease is counted, and the granting shard
+/// calls [`Self::ensure`] before it counts the first one: a remover that sees the count sees the
+/// slots.
 pub(crate) struct RemovalLog {
-    slots: Box<[AtomicU64]>,
+    len: usize,
+    slots: OnceLock<Box<[AtomicU64]>>,
 }
 
 impl fmt::Debug for RemovalLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RemovalLog")
-            .field("slots", &self.slots.len())
+            .field("slots", &self.slots.get().map_or(0, |s| s.len()))
             .finish()
     }
 }
 
 impl RemovalLog {
     pub(crate) fn new(capacity: u64) -> Self {
-        let n = (capacity.clamp(1024, 1 << 20) as usize).next_power_of_two();
         RemovalLog {
-            slots: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            len: (capacity.clamp(1024, 1 << 20) as usize).next_power_of_two(),
+            slots: OnceLock::new(),
         }
     }
 
-    fn slot(&self, hash: u64) -> &AtomicU64 {
-        &self.slots[hash as usize & (self.slots.len() - 1)]
+    /// Allocates the slots if they are not yet there. Called before a lease is counted.
+    pub(crate) fn ensure(&self) {
+        self.slots
+            .get_or_init(|| (0..self.len).map(|_| AtomicU64::new(0)).collect());
     }
 
+    fn slot(&self, hash: u64) -> Option<&AtomicU64> {
+        let slots = self.slots.get()?;
+        Some(&slots[hash as usize & (slots.len() - 1)])
+    }
+
+    /// Records a removal of `hash` at `epoch`. Only called while a lease is counted, so after
+    /// [`Self::ensure`].
     pub(crate) fn record(&self, hash: u64, epoch: u64) {
-        self.slot(hash).fetch_max(epoch, Ordering::AcqRel);
+        let slot = self.slot(hash);
+        debug_assert!(slot.is_some(), "removal logged before the first lease");
+        if let Some(s) = slot {
+            s.fetch_max(epoch, Ordering::AcqRel);
+        }
     }
 
+    /// The latest epoch at which `hash` was logged removed (0: never, or no lease yet).
     pub(crate) fn latest(&self, hash: u64) -> u64 {
-        self.slot(hash).load(Ordering::Acquire)
+        self.slot(hash).map_or(0, |s| s.load(Ordering::Acquire))
     }
 }
 
@@ -304,5 +326,24 @@ mod cache_impl {
                 metadata,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RemovalLog;
+
+    /// The log costs nothing until a lease needs it, and then remembers the latest removal.
+    #[test]
+    fn the_removal_log_is_allocated_by_the_first_lease() {
+        let log = RemovalLog::new(1 << 20);
+        assert!(log.slots.get().is_none(), "no slots before a lease");
+        assert_eq!(log.latest(42), 0);
+        log.ensure();
+        assert_eq!(log.slots.get().map(|s| s.len()), Some(1 << 20));
+        log.record(42, 7);
+        log.record(42, 5);
+        assert_eq!(log.latest(42), 7, "the latest epoch wins");
+        assert_eq!(log.latest(43), 0);
     }
 }

@@ -193,9 +193,11 @@
 //! | timer links | 12 | only in shards that have scheduled a deadline |
 //!
 //! about 75 to 102 bytes in all, by the table. Measured by `lethe-bench memory` (BENCHMARKS.md,
-//! 2026-12-04 run after the slot rewrite): 103.1 bytes per entry beyond the payload (151.1 with
-//! it; 184.7 with the earlier split slot) for 1M entries of 16-byte keys and 32-byte values,
-//! allocator-counted, so including vector growth slack. State only some entries have lives in
+//! 2026-12-04 19:15 run): 94.7 bytes per entry beyond the payload (142.7 with it; 184.7 with
+//! the earlier split slot and an eagerly allocated lease log) for 1M entries of 16-byte keys
+//! and 32-byte values, allocator-counted, so including vector growth slack; at that size
+//! (just above 2^20) the table and sketch sit at the top of their ranges. The first lease
+//! allocates the lease removal log: 8 bytes per entry of capacity, at most 8 MiB. State only some entries have lives in
 //! a map beside the slots, keyed by slot (about 24 bytes per entry that has any, plus what
 //! follows): entries with sliding or adaptive TTL or early refresh add a 104-byte box. A tagged entry adds 8 bytes to its tag
 //! set's member list (16 until compaction); each distinct tag set in a shard costs about 120

@@ -1129,7 +1129,8 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             self.invalidation.leases.fetch_sub(1, Ordering::SeqCst);
         }
         // Counted before the epoch is taken: a removal that misses the count happened before
-        // the epoch, so the lease need not see it.
+        // the epoch, so the lease need not see it. The log exists before the count is seen.
+        self.invalidation.removals.ensure();
         self.invalidation.leases.fetch_add(1, Ordering::SeqCst);
         let grant = Grant::new(self.invalidation.next_epoch());
         self.leases.insert_unique(
