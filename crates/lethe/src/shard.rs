@@ -1215,13 +1215,7 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
         }
         // An explicit deadline replaces sliding/adaptive behaviour, as in Redis; an early-refresh
         // hint still applies to the new deadline.
-        let state = self
-            .slots
-            .take_expiry(idx)
-            .and_then(|s| s.early_refresh)
-            .map(expiry::ExpiryState::early_only);
-        self.slots.set_expiry(idx, state);
-        self.set_deadline(idx, deadline);
+        self.set_entry_deadline(idx, deadline);
         true
     }
 
