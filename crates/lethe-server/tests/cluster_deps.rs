@@ -125,7 +125,22 @@ fn a_dependent_goes_when_its_dependency_changes_on_another_node() {
     let (mut a, mut b, mut c) = (trio.client("a"), trio.client("b"), trio.client("c"));
     let dep = key_on(&trio.map, "b", "profile:");
     let page = key_on(&trio.map, "a", "page:");
-    let set_page = |a: &mut Client| {
+    let marker = key_on(&trio.map, "a", "marker:");
+    // The bus is ordered: once a marker invalidation from b has reached a, so have b's earlier
+    // messages. A dependent set while an earlier change of its dependency is still on its way
+    // would be dropped by it (safe, but not what a step here means to test), so each step
+    // waits for b's earlier messages first.
+    let settle = |a: &mut Client, b: &mut Client| {
+        assert_eq!(a.cmd(&["SET", &marker, "1"]), "+OK\r\n");
+        assert_eq!(
+            b.cmd(&["LETHE.INVALIDATE", "KEY", &marker]),
+            ":0\r\n",
+            "b holds no copy of a's key"
+        );
+        eventually("the marker reaches a", || !exists(a, &marker));
+    };
+    let set_page = |a: &mut Client, b: &mut Client| {
+        settle(a, b);
         assert_eq!(
             a.cmd(&["LETHE.SET", &page, "<h1>", "DEPENDS", "1", &dep]),
             "+OK\r\n"
@@ -135,14 +150,14 @@ fn a_dependent_goes_when_its_dependency_changes_on_another_node() {
 
     // A plain write of the dependency on its owner.
     assert_eq!(b.cmd(&["SET", &dep, "v1"]), "+OK\r\n");
-    set_page(&mut a);
+    set_page(&mut a, &mut b);
     assert_eq!(b.cmd(&["SET", &dep, "v2"]), "+OK\r\n");
     eventually("a write on b drops the dependent on a", || {
         !exists(&mut a, &page)
     });
 
     // The watch outlives one change: the next write after a new dependent drops it too.
-    set_page(&mut a);
+    set_page(&mut a, &mut b);
     assert_eq!(b.cmd(&["DEL", &dep]), ":1\r\n");
     eventually("a delete on b drops the dependent on a", || {
         !exists(&mut a, &page)
@@ -154,7 +169,7 @@ fn a_dependent_goes_when_its_dependency_changes_on_another_node() {
         b.cmd(&["LETHE.SET", &dep, "v3", "TAGS", "1", "user:1"]),
         "+OK\r\n"
     );
-    set_page(&mut a);
+    set_page(&mut a, &mut b);
     assert_eq!(c.cmd(&["LETHE.INVALIDATE", "TAG", "user:1"]), ":0\r\n");
     eventually("b drops the tagged dependency", || !exists(&mut b, &dep));
     eventually(
@@ -173,15 +188,7 @@ fn a_dependent_goes_when_its_dependency_changes_on_another_node() {
     );
     let other = key_on(&trio.map, "b", "other:");
     assert_eq!(b.cmd(&["SET", &other, "x"]), "+OK\r\n");
-    // The bus is ordered: once a marker invalidation from b arrived, b's earlier messages have.
-    let marker = key_on(&trio.map, "a", "marker:");
-    assert_eq!(a.cmd(&["SET", &marker, "1"]), "+OK\r\n");
-    assert_eq!(
-        b.cmd(&["LETHE.INVALIDATE", "KEY", &marker]),
-        ":0\r\n",
-        "b holds no copy of a's key"
-    );
-    eventually("the marker reaches a", || !exists(&mut a, &marker));
+    settle(&mut a, &mut b);
     assert!(
         exists(&mut a, &page),
         "an unrelated write dropped the dependent"
