@@ -253,6 +253,10 @@ pub(crate) fn on_write(
     now: u64,
     previous: Option<(&ExpiryState, u64)>,
 ) -> (u64, Option<Box<ExpiryState>>) {
+    // Most writes: no deadline and no state, whatever the jitter (it scales nothing).
+    if matches!(ttl, Ttl::Never) && early.is_none() {
+        return (NEVER, None);
+    }
     let jitter_factor = if jitter > 0.0 {
         let j = jitter.min(0.999);
         1.0 + j * (fastrand::f64() * 2.0 - 1.0)

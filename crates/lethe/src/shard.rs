@@ -488,6 +488,9 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
     /// Hands the member lists of tag sets freed under this lock to `pending`, to be dropped
     /// after it is released (see [`crate::tag_index`] for why).
     pub(crate) fn retire_tag_memory(&mut self, pending: &mut Pending<K, V>) {
+        if !self.slots.tags.has_retired() {
+            return;
+        }
         let mut retired = self.slots.tags.take_retired();
         if !retired.is_empty() {
             if let Some(earlier) = pending.retired.take() {

@@ -297,6 +297,11 @@ impl TagIndex {
 
     /// The member lists of sets freed since the last call, for the caller to drop after
     /// releasing the shard's lock (see the module docs).
+    /// Whether member lists of freed sets wait to be handed over ([`Self::take_retired`]).
+    pub(crate) fn has_retired(&self) -> bool {
+        !self.retired.is_empty()
+    }
+
     pub(crate) fn take_retired(&mut self) -> Vec<MemberList> {
         std::mem::take(&mut self.retired)
     }
