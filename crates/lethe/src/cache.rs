@@ -747,8 +747,8 @@ where
     /// links and the hash table's share (at a typical load). For weighers that count memory.
     /// Tags, dependencies, non-fixed TTLs and the key index cost more (see the crate docs).
     pub fn entry_overhead() -> usize {
-        // Policy ring links: two u32 and a region byte.
-        const POLICY_LINKS: usize = 12;
+        // Policy ring links: two u32 (the region in a top bit).
+        const POLICY_LINKS: usize = 8;
         // A u32 slot index and a control byte per bucket, at about 3/4 load.
         const TABLE_SHARE: usize = 7;
         std::mem::size_of::<Option<crate::entry::Entry<K, V>>>() + POLICY_LINKS + TABLE_SHARE

@@ -81,18 +81,58 @@ enum Region {
     Main,
 }
 
+/// A slot's ring links in 8 bytes: the region rides in `next`'s top bit, and a free node is
+/// one whose `prev` is [`NIL`] (a linked node always has neighbours, itself when alone). Slot
+/// indices stay below 2^31 for this (the shard refuses to grow past it).
 #[derive(Clone, Copy, Debug)]
 struct Node {
     prev: u32,
+    /// The next slot's index, with [`MAIN_BIT`] set in the main ring.
     next: u32,
-    region: Region,
 }
+
+const MAIN_BIT: u32 = 1 << 31;
+
+/// The most slots a shard may have: their indices must leave [`MAIN_BIT`] free.
+pub(crate) const MAX_SLOTS: usize = MAIN_BIT as usize - 1;
 
 const FREE_NODE: Node = Node {
     prev: NIL,
     next: NIL,
-    region: Region::None,
 };
+
+impl Node {
+    fn linked(prev: u32, next: u32, region: Region) -> Node {
+        debug_assert!(prev < MAIN_BIT && next < MAIN_BIT);
+        let bit = match region {
+            Region::Main => MAIN_BIT,
+            Region::Window => 0,
+            Region::None => unreachable!("a linked node is in a region"),
+        };
+        Node {
+            prev,
+            next: next | bit,
+        }
+    }
+
+    fn region(self) -> Region {
+        if self.prev == NIL {
+            Region::None
+        } else if self.next & MAIN_BIT != 0 {
+            Region::Main
+        } else {
+            Region::Window
+        }
+    }
+
+    fn next(self) -> u32 {
+        self.next & !MAIN_BIT
+    }
+
+    fn set_next(&mut self, next: u32) {
+        self.next = (self.next & MAIN_BIT) | next;
+    }
+}
 
 /// A circular doubly linked list by slot index; `head` is the newest, `head.prev` the oldest.
 #[derive(Debug, Default)]
@@ -246,20 +286,12 @@ impl EvictionPolicy {
         ring.weight += weight;
         ring.len += 1;
         let node = match head {
-            None => Node {
-                prev: idx,
-                next: idx,
-                region,
-            },
+            None => Node::linked(idx, idx, region),
             Some(h) => {
                 let tail = self.nodes[h as usize].prev;
-                self.nodes[tail as usize].next = idx;
+                self.nodes[tail as usize].set_next(idx);
                 self.nodes[h as usize].prev = idx;
-                Node {
-                    prev: tail,
-                    next: h,
-                    region,
-                }
+                Node::linked(tail, h, region)
             }
         };
         self.nodes[i] = node;
@@ -267,19 +299,20 @@ impl EvictionPolicy {
 
     fn unlink(&mut self, idx: u32, weight: u64) -> Region {
         let node = self.nodes[idx as usize];
-        if node.region == Region::None {
+        let region = node.region();
+        if region == Region::None {
             return Region::None;
         }
-        let region = node.region;
-        if node.next == idx {
+        let next = node.next();
+        if next == idx {
             let ring = self.ring(region);
             ring.head = None;
         } else {
-            self.nodes[node.prev as usize].next = node.next;
-            self.nodes[node.next as usize].prev = node.prev;
+            self.nodes[node.prev as usize].set_next(next);
+            self.nodes[next as usize].prev = node.prev;
             let ring = self.ring(region);
             if ring.head == Some(idx) {
-                ring.head = Some(node.next);
+                ring.head = Some(next);
             }
         }
         let ring = self.ring(region);
@@ -329,7 +362,7 @@ impl EvictionPolicy {
             // Nothing moves: skip the node lookup (a cache miss in a parallel vector).
             return;
         }
-        let region = self.nodes[idx as usize].region;
+        let region = self.nodes[idx as usize].region();
         let ring = self.ring(region);
         ring.weight = ring.weight - old_weight + new_weight;
         if new_weight > old_weight {
@@ -503,6 +536,19 @@ mod tests {
             assert_eq!(resident.len() as u64, p.weight());
         }
         (hits, p)
+    }
+
+    #[test]
+    fn a_node_is_eight_bytes_and_keeps_its_region() {
+        assert_eq!(std::mem::size_of::<Node>(), 8);
+        assert_eq!(FREE_NODE.region(), Region::None);
+        let top = MAX_SLOTS as u32 - 1;
+        for region in [Region::Window, Region::Main] {
+            let mut n = Node::linked(top, 0, region);
+            assert_eq!((n.region(), n.prev, n.next()), (region, top, 0));
+            n.set_next(top);
+            assert_eq!((n.region(), n.next()), (region, top));
+        }
     }
 
     #[test]

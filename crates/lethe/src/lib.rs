@@ -187,8 +187,8 @@
 //! |---|---|---|
 //! | slot | 48 | hash, deadline, version, write time (8 bytes each), creation and last-access seconds (4 each), weight (4), hit counter, tag set id and a flag for rare state (4); an empty slot costs the same (a niche in the creation time), no tag byte |
 //! | hash table | 5.7 to 11.4 | a 4-byte slot index and a control byte per bucket, at 7/8 to 7/16 load |
-//! | policy links | 12 | window/main ring links, in a vector parallel to the slots |
-//! | frequency sketch | 8 to 16 | 8 bytes per entry of capacity, rounded up to a power of two |
+//! | policy links | 8 | window/main ring links (the region in a top bit), in a vector parallel to the slots |
+//! | frequency sketch | 8 | one 8-byte word of 4-bit counters per entry of capacity |
 //! | window ghosts | 1.3 to 2.6 | two tables of 8-byte fingerprints, 8 slots per 1 % of the entries, rounded up to a power of two |
 //! | timer links | 12 | only in shards that have scheduled a deadline |
 //!

@@ -872,9 +872,13 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
                         i
                     }
                     None => {
+                        // The policy's links keep a flag in an index's top bit.
+                        assert!(
+                            self.slots.hot.len() < crate::eviction::MAX_SLOTS,
+                            "fewer than 2^31 entries per shard"
+                        );
                         self.slots.hot.push(Some(entry));
-                        u32::try_from(self.slots.hot.len() - 1)
-                            .expect("fewer than 2^32 entries per shard")
+                        (self.slots.hot.len() - 1) as u32
                     }
                 };
                 let rare = Rare {

@@ -9,8 +9,9 @@
 
 #[derive(Debug)]
 pub(crate) struct FrequencySketch {
+    /// One word per entry of capacity, not rounded up to a power of two (which cost up to
+    /// another 8 bytes per entry): a word is picked by multiplying, not by masking.
     table: Vec<u64>,
-    mask: usize,
     additions: u32,
     sample: u32,
 }
@@ -37,10 +38,9 @@ const SEEDS: [u64; 4] = [
 
 impl FrequencySketch {
     pub(crate) fn new(capacity: usize) -> Self {
-        let width = capacity.clamp(16, 1 << 30).next_power_of_two();
+        let width = capacity.clamp(16, 1 << 30);
         FrequencySketch {
             table: vec![0; width],
-            mask: width - 1,
             additions: 0,
             sample: u32::try_from(width.saturating_mul(SAMPLE_PER_COUNTER)).unwrap_or(u32::MAX),
         }
@@ -48,8 +48,11 @@ impl FrequencySketch {
 
     /// Grows the table for a larger population (history restarts).
     pub(crate) fn ensure_capacity(&mut self, capacity: usize) {
-        if capacity > self.table.len() && self.table.len() < 1 << 30 {
-            *self = FrequencySketch::new(capacity);
+        // Only past the next power of two: a shard holds a few entries beyond its capacity
+        // between a write and its eviction, and each growth restarts the history.
+        let len = self.table.len();
+        if capacity > len.next_power_of_two() && len < 1 << 30 {
+            *self = FrequencySketch::new(capacity.next_power_of_two());
         }
     }
 
@@ -59,7 +62,9 @@ impl FrequencySketch {
     fn slot(&self, hash: u64, row: usize) -> (usize, u32) {
         let h = (hash ^ SEEDS[row]).wrapping_mul(SEEDS[(row + 1) & 3]);
         let h = h ^ (h >> 29);
-        ((h >> 32) as usize & self.mask, ((h & 15) as u32) << 2)
+        // The top 32 bits scaled to the table's length (Lemire's multiply-shift reduction).
+        let word = ((h >> 32) * self.table.len() as u64) >> 32;
+        (word as usize, ((h & 15) as u32) << 2)
     }
 
     pub(crate) fn estimate(&self, hash: u64) -> u8 {
@@ -150,5 +155,25 @@ mod tests {
         assert_eq!(s.estimate(42), 15);
         s.age();
         assert_eq!(s.estimate(42), 7, "halved without any other traffic");
+    }
+
+    #[test]
+    fn one_word_per_entry_of_capacity_and_every_word_in_use() {
+        let mut s = FrequencySketch::new(3000);
+        assert_eq!(s.table.len(), 3000, "not rounded up to a power of two");
+        for k in 0..200_000u64 {
+            s.increment(k.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        }
+        // Halvings leave counts behind everywhere traffic went: all words, ends included.
+        assert!(s.table.iter().all(|&w| w != 0), "a word no key maps to");
+        // A few entries beyond the capacity (between a write and its eviction) keep the history.
+        s.increment(42);
+        let before = s.estimate(42);
+        s.ensure_capacity(3010);
+        assert_eq!(s.table.len(), 3000);
+        assert_eq!(s.estimate(42), before);
+        // Past the next power of two it grows, at least twofold.
+        s.ensure_capacity(5000);
+        assert_eq!(s.table.len(), 8192);
     }
 }
