@@ -4,7 +4,7 @@
 //! has (hash, deadline, version, write time, creation and access times to the second, weight,
 //! hit counter, tag set id), packed into 48 bytes beside the payload. State only some entries
 //! need (sliding/adaptive TTL bookkeeping and early refresh; dependencies, stale grace, source
-//! last-modified) is a [`Rare`] kept in a map beside the slots, keyed by slot, and flagged in
+//! last-modified) is a `Rare` kept in a map beside the slots, keyed by slot, and flagged in
 //! the entry, so a plain entry pays nothing for it, not even a pointer.
 
 use crate::clock::Timestamp;

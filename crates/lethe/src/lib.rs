@@ -156,20 +156,20 @@
 //! bump a 3-bit counter in the entry (and stop writing once it saturates, so hot keys read from
 //! many cores do not bounce cache lines); the ghosts cost two table probes per miss.
 //!
-//! Why this policy, as measured with `lethe-bench hitratio` (BENCHMARKS.md, 2026-12-04 19:12
+//! Why this policy, as measured with `lethe-bench hitratio` (BENCHMARKS.md, 2026-12-05 08:06
 //! run): exact LRU scores 0 % on the LIRS loop trace at every size, while TinyLFU admission
-//! keeps a stable resident set there (25.2 %, 50.1 % and 75.3 % at 256, 512 and 768 entries,
-//! within 0.5 points of moka); on the ARC OLTP trace it is 2.7 to 4.9 points above the better
-//! of moka and quick_cache at every size, and on zigzag, where exact LRU is best, within 0.8
-//! points of it.
+//! keeps a stable resident set there (25.2 %, 50.3 % and 75.2 % at 256, 512 and 768 entries,
+//! within 0.6 points of moka); on the ARC OLTP trace it is 2.7 to 4.9 points above the better
+//! of moka and quick_cache at every size, and on zigzag, where exact LRU is best, within 1.1
+//! points of it (0.8 in the previous run: the hashers are seeded per process).
 //! Hill climbing on the hit ratio (Caffeine's way of sizing the window) walked on noise when
 //! sampled often enough to move within a trace; the ghosts measure both sides of the boundary
 //! over the same accesses instead. A turned-away candidate that comes straight back also ages
 //! the frequency sketch sooner, so long-idle keys with saturated counts stop blocking newcomers
-//! in large caches. Where it loses: quick_cache is 2.0 (P3) and 2.6 (P6) points better at the
+//! in large caches. Where it loses: quick_cache is 2.3 (P3) and 2.8 (P6) points better at the
 //! largest size (131072 entries), where its ghost-admitted main queue keeps more of the
-//! long-reuse keys than frequency admission does, and moka or quick_cache is 0.04 to 1.4 points
-//! better on loop@512/768, multi1, multi2, zigzag@1000 and P6@32768.
+//! long-reuse keys than frequency admission does, and moka or quick_cache is 0.1 to 0.9 points
+//! better on loop@512/768, multi1, multi2, zigzag@1000, 2_pools@1000 and P6@32768.
 //!
 //! # Concurrency
 //! The key space is split into shards (sixteen per core by default, fewer for small caches so the
@@ -192,11 +192,12 @@
 //! | window ghosts | 1.3 to 2.6 | two tables of 8-byte fingerprints, 8 slots per 1 % of the entries, rounded up to a power of two |
 //! | timer links | 12 | only in shards that have scheduled a deadline |
 //!
-//! about 75 to 102 bytes in all, by the table. Measured by `lethe-bench memory` (BENCHMARKS.md,
-//! 2026-12-04 19:15 run): 94.7 bytes per entry beyond the payload (142.7 with it; 184.7 with
-//! the earlier split slot and an eagerly allocated lease log) for 1M entries of 16-byte keys
+//! about 71 to 90 bytes in all, by the table. Measured by `lethe-bench memory` (BENCHMARKS.md,
+//! 2026-12-05 08:06 run): 82.2 bytes per entry beyond the payload (130.2 with it; 142.7 with
+//! 12-byte links and a power-of-two sketch, 184.7 with the earlier split slot and an eagerly
+//! allocated lease log) for 1M entries of 16-byte keys
 //! and 32-byte values, allocator-counted, so including vector growth slack; at that size
-//! (just above 2^20) the table and sketch sit at the top of their ranges. The first lease
+//! (just above 2^20) the table and the ghosts sit at the top of their ranges. The first lease
 //! allocates the lease removal log: 8 bytes per entry of capacity, at most 8 MiB. State only some entries have lives in
 //! a map beside the slots, keyed by slot (about 24 bytes per entry that has any, plus what
 //! follows): entries with sliding or adaptive TTL or early refresh add a 104-byte box. A tagged entry adds 8 bytes to its tag
