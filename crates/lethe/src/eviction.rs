@@ -83,7 +83,7 @@ enum Region {
 
 /// A slot's ring links in 8 bytes: the region rides in `next`'s top bit, and a free node is
 /// one whose `prev` is [`NIL`] (a linked node always has neighbours, itself when alone). Slot
-/// indices stay below 2^31 for this (the shard refuses to grow past it).
+/// indices stay below 2^31 for this (the shard asserts it before adding a slot).
 #[derive(Clone, Copy, Debug)]
 struct Node {
     prev: u32,

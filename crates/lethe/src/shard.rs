@@ -492,12 +492,10 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
             return;
         }
         let mut retired = self.slots.tags.take_retired();
-        if !retired.is_empty() {
-            if let Some(earlier) = pending.retired.take() {
-                retired.extend(earlier.into_vec());
-            }
-            pending.retired = Some(retired.into_boxed_slice());
+        if let Some(earlier) = pending.retired.take() {
+            retired.extend(earlier.into_vec());
         }
+        pending.retired = Some(retired.into_boxed_slice());
     }
 
     fn reclaim_members(&mut self, budget: ReclaimBudget, pending: &mut Pending<K, V>) -> usize {

@@ -172,7 +172,7 @@ mod tests {
         s.ensure_capacity(3010);
         assert_eq!(s.table.len(), 3000);
         assert_eq!(s.estimate(42), before);
-        // Past the next power of two it grows, at least twofold.
+        // Past the next power of two it grows, to the power of two above the population.
         s.ensure_capacity(5000);
         assert_eq!(s.table.len(), 8192);
     }
